@@ -1,0 +1,3 @@
+"""accessdrift: stream-processing access-drift detector."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,69 @@
+"""Canonical JSON lines: ``{"record": "CloudAuditEvent", ...fields}``, times as RFC 3339."""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from accessdrift.errors import DecodeError, RecordError
+from schemas.models import (
+    CANONICAL_INPUTS,
+    CloudAuditEvent,
+    DirectoryChange,
+    IdentityLink,
+    Record,
+    SecretUsageEvent,
+)
+from streams.topics import CANONICAL_TOPIC_OF_RECORD
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A validated record with the topic and key it goes to."""
+
+    record: Record
+    topic: str
+    key: str
+
+
+def record_key(record: Record) -> str:
+    """The contract's message key of each canonical record."""
+    if isinstance(record, DirectoryChange):
+        return record.identity_id
+    if isinstance(record, CloudAuditEvent):
+        return record.credential_id or record.account_id
+    if isinstance(record, SecretUsageEvent):
+        return record.credential_id
+    if isinstance(record, IdentityLink):
+        return record.credential_id or record.account_id or record.identity_id
+    raise TypeError(f"no key rule for {type(record).__name__}")
+
+
+def parse_object(payload: Any) -> Routed:
+    if not isinstance(payload, dict):
+        raise RecordError(f"expected a JSON object, got {type(payload).__name__}")
+    fields = dict(payload)
+    name = fields.pop("record", None)
+    if name not in CANONICAL_INPUTS:
+        known = ", ".join(CANONICAL_INPUTS)
+        raise RecordError(f"field 'record' must name one of {known}; got {name!r}")
+    try:
+        record = CANONICAL_INPUTS[name].model_validate(fields)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc']) or name}: {issue['msg']}"
+            for issue in error.errors()
+        )
+        raise RecordError(f"invalid {name}: {problems}") from error
+    if isinstance(record, IdentityLink) and not (record.account_id or record.credential_id):
+        raise RecordError("invalid IdentityLink: it names neither an account_id nor a credential_id")
+    return Routed(record, CANONICAL_TOPIC_OF_RECORD[name], record_key(record))
+
+
+def parse_line(data: bytes) -> Routed:
+    try:
+        payload = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DecodeError(f"not JSON: {error}") from error
+    return parse_object(payload)

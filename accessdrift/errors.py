@@ -1,0 +1,47 @@
+"""One root exception for everything accessdrift raises on purpose.
+
+Library errors are wrapped with ``raise ... from`` so the original stays in the
+traceback while callers catch one family.
+"""
+
+
+class AccessDriftError(Exception):
+    """Root of every error accessdrift raises."""
+
+
+class ConfigError(AccessDriftError):
+    """A setting or a configuration file is wrong."""
+
+
+class RecordError(AccessDriftError):
+    """A record does not decode or does not validate. ``error_type`` classifies it."""
+
+    error_type = "validation"
+
+
+class DecodeError(RecordError):
+    """Bytes that are not a record of a known schema."""
+
+    error_type = "decode"
+
+
+class RecordTooLarge(RecordError):
+    """A record over the size cap."""
+
+    error_type = "too_large"
+
+
+class KafkaError(AccessDriftError):
+    """The broker refused or could not be reached."""
+
+
+class LocalKafkaError(KafkaError):
+    """The local development broker could not be fetched, started or stopped."""
+
+
+class ClickHouseError(AccessDriftError):
+    """ClickHouse refused a statement or could not be reached."""
+
+
+class QueryRefused(ClickHouseError):
+    """A statement sent through `accessdrift query` that is not read-only."""

@@ -1,0 +1,84 @@
+"""`accessdrift query`: read-only SQL, directly or through the running worker."""
+
+import csv
+import io
+import json
+import urllib.error
+import urllib.request
+from datetime import datetime
+from typing import Any
+
+from accessdrift.errors import ClickHouseError, QueryRefused
+from sinks.clickhouse import ClickHouse, QueryResult, check_read_only
+from streams.settings import Settings
+
+
+def run_query(settings: Settings, sql: str) -> QueryResult:
+    """With the embedded engine, a running worker holds the folder: ask it first."""
+    check_read_only(sql)
+    if settings.clickhouse_is_embedded:
+        through_worker = _query_worker(settings, sql)
+        if through_worker is not None:
+            return through_worker
+    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.clickhouse_database)
+    try:
+        return clickhouse.query(sql)
+    finally:
+        clickhouse.close()
+
+
+def _query_worker(settings: Settings, sql: str) -> QueryResult | None:
+    request = urllib.request.Request(
+        f"{settings.worker_url}/query/",
+        data=json.dumps({"sql": sql}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            payload = json.load(response)
+    except urllib.error.HTTPError as error:
+        body = json.loads(error.read() or b"{}")
+        message = body.get("error", f"worker answered HTTP {error.code}")
+        if body.get("refused"):
+            raise QueryRefused(message) from error
+        raise ClickHouseError(message) from error
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None  # no worker: open the engine here
+    return QueryResult(payload["columns"], [tuple(row) for row in payload["rows"]])
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def format_result(result: QueryResult, output_format: str) -> str:
+    if output_format == "json":
+        return "".join(
+            json.dumps(dict(zip(result.columns, row, strict=True)), default=_text) + "\n"
+            for row in result.rows
+        )
+    if output_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows([_text(value) for value in row] for row in result.rows)
+        return buffer.getvalue()
+    cells = [[_text(value) for value in row] for row in result.rows]
+    widths = [
+        max([len(column)] + [len(row[index]) for row in cells])
+        for index, column in enumerate(result.columns)
+    ]
+    lines = [
+        "  ".join(column.ljust(width) for column, width in zip(result.columns, widths, strict=True)),
+        "  ".join("-" * width for width in widths),
+    ]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in cells]
+    lines.append(f"({len(cells)} row{'s' if len(cells) != 1 else ''})")
+    return "\n".join(lines) + "\n"

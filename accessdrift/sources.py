@@ -1,0 +1,71 @@
+"""Reading input files for replay: files, folders, ``.gz``, and ``-`` for standard input."""
+
+import gzip
+import io
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from accessdrift.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of input as bytes, with where it came from."""
+
+    origin: str
+    number: int
+    data: bytes
+
+
+def expand_paths(paths: list[str]) -> list[str]:
+    """Files as given; folders as the files below them, sorted for a stable replay order."""
+    expanded: list[str] = []
+    for path_text in paths:
+        if path_text == "-":
+            expanded.append(path_text)
+            continue
+        path = Path(path_text)
+        if path.is_dir():
+            expanded += sorted(
+                str(child) for child in path.rglob("*") if child.is_file() and not child.name.startswith(".")
+            )
+        elif path.is_file():
+            expanded.append(path_text)
+        else:
+            raise ConfigError(f"no such file or folder: {path_text}")
+    return expanded
+
+
+def open_binary(path_text: str) -> io.BufferedIOBase:
+    if path_text == "-":
+        return sys.stdin.buffer  # type: ignore[return-value]
+    raw = open(path_text, "rb")  # noqa: SIM115 - the caller closes it
+    magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+    if path_text.endswith(".gz") or magic == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    return raw
+
+
+def read_bytes(path_text: str) -> bytes:
+    stream = open_binary(path_text)
+    try:
+        return stream.read()
+    finally:
+        if path_text != "-":
+            stream.close()
+
+
+def read_lines(path_text: str) -> Iterator[Line]:
+    """Non-empty lines of a file, numbered from 1."""
+    origin = "stdin" if path_text == "-" else path_text
+    stream = open_binary(path_text)
+    try:
+        for number, data in enumerate(stream, start=1):
+            stripped = data.strip()
+            if stripped:
+                yield Line(origin, number, stripped)
+    finally:
+        if path_text != "-":
+            stream.close()

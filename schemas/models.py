@@ -1,0 +1,160 @@
+"""Typed models of the canonical records.
+
+Each model mirrors one ``.avsc`` file beside it field for field (a unit test
+proves they agree). Pydantic validates at the edges, where input comes from a
+person or a vendor; records decoded from Avro are trusted and built with
+``model_construct``.
+"""
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+
+IdentityKind = Literal["human", "nhi"]
+ChangeType = Literal["joiner", "mover", "leaver", "suspend", "reactivate", "owner_change"]
+CloudEventKind = Literal[
+    "usage",
+    "account_created",
+    "account_disabled",
+    "account_deleted",
+    "credential_created",
+    "credential_revoked",
+    "permission_granted",
+    "permission_revoked",
+]
+Outcome = Literal["success", "failure"]
+LagStatus = Literal["closed", "preceded", "overdue"]
+AlertKind = Literal[
+    "used_after_deprovision",
+    "used_after_revocation",
+    "attempted_after_deprovision",
+    "deprovision_overdue",
+    "orphaned_nhi",
+]
+Severity = Literal["critical", "high", "medium", "low", "info"]
+
+
+class Record(BaseModel):
+    """Base of every canonical record: immutable, no unknown fields, UTC times."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _times_in_utc(cls, value: object) -> object:
+        # Avro timestamp-micros has no zone: keep every time in UTC so that
+        # equal instants compare and serialize equal.
+        if isinstance(value, datetime):
+            return value.astimezone(UTC)
+        return value
+
+
+class DirectoryChange(Record):
+    event_id: str
+    event_time: AwareDatetime
+    source: str
+    identity_id: str
+    identity_kind: IdentityKind
+    change_type: ChangeType
+    accounts: list[str] | None = None
+    owner_id: str | None = None
+    attributes: dict[str, str] | None = None
+    email: str | None = None
+
+
+class CloudAuditEvent(Record):
+    event_id: str
+    event_time: AwareDatetime
+    system: str
+    account_id: str
+    credential_id: str | None = None
+    action: str
+    kind: CloudEventKind
+    target_account_id: str | None = None
+    target_credential_id: str | None = None
+    outcome: Outcome
+    source_ip: str | None = None
+    user_agent: str | None = None
+
+
+class SecretUsageEvent(Record):
+    event_id: str
+    event_time: AwareDatetime
+    store: str
+    credential_id: str
+    account_id: str | None = None
+    secret_ref: str | None = None
+    operation: str
+    outcome: Outcome
+
+
+class IdentityLink(Record):
+    event_time: AwareDatetime
+    source: str
+    identity_id: str
+    identity_kind: IdentityKind
+    account_id: str | None = None
+    credential_id: str | None = None
+    removed: bool = False
+
+
+class ProvisioningLag(Record):
+    lag_id: str
+    identity_id: str
+    identity_kind: IdentityKind
+    change_type: ChangeType
+    system: str
+    account_id: str
+    credential_id: str | None = None
+    source_time: AwareDatetime
+    downstream_time: AwareDatetime | None = None
+    lag_seconds: float | None = None
+    status: LagStatus
+    detected_at: AwareDatetime
+
+
+class Alert(Record):
+    alert_id: str
+    kind: AlertKind
+    severity: Severity
+    identity_id: str
+    identity_kind: IdentityKind
+    account_id: str | None = None
+    credential_id: str | None = None
+    deprovisioned_at: AwareDatetime
+    used_at: AwareDatetime | None = None
+    seconds_after: float | None = None
+    system: str | None = None
+    action: str | None = None
+    source_ip: str | None = None
+    detected_at: AwareDatetime
+    evidence: str
+
+
+class DeadLetter(Record):
+    source_topic: str
+    partition: int | None = None
+    offset: int | None = None
+    key: bytes | None = None
+    value: bytes
+    error: str
+    error_type: str
+    stage: str
+    failed_at: AwareDatetime
+
+
+CANONICAL_INPUTS: dict[str, type[Record]] = {
+    "DirectoryChange": DirectoryChange,
+    "CloudAuditEvent": CloudAuditEvent,
+    "SecretUsageEvent": SecretUsageEvent,
+    "IdentityLink": IdentityLink,
+}
+"""The records a user may replay with ``--format canonical``."""
+
+ALL_RECORDS: dict[str, type[Record]] = {
+    **CANONICAL_INPUTS,
+    "ProvisioningLag": ProvisioningLag,
+    "Alert": Alert,
+    "DeadLetter": DeadLetter,
+}

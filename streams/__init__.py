@@ -1,0 +1,1 @@
+"""The Faust app, its agents and the settings: the thin shell around the core."""

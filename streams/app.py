@@ -1,0 +1,178 @@
+"""The Faust app: agents decode, hand records to the sink (and, later, the core), and route.
+
+Every agent runs with concurrency 1: with more, faust-streaming can commit an
+offset past an event still being processed (faust-streaming issue 606).
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import faust
+from faust.types import EventT
+
+from accessdrift.deadletter import classify, dead_letter_bytes
+from accessdrift.errors import ClickHouseError, RecordError, RecordTooLarge
+from schemas.codec import codec_for
+from sinks.clickhouse import ClickHouse
+from sinks.rows import EVENT_TABLES, dedup_token, to_rows
+from streams import topics
+from streams.settings import Settings
+from streams.web import register_views
+
+log = logging.getLogger("accessdrift.worker")
+
+T = TypeVar("T")
+
+SINK_RETRY_MAX_SECONDS = 30.0
+
+
+class SinkExecutor:
+    """Runs every ClickHouse call on one thread, so the event loop never blocks on it.
+
+    The embedded engine lives in this process; one thread keeps its use serial.
+    """
+
+    def __init__(self, clickhouse: ClickHouse) -> None:
+        self.clickhouse = clickhouse
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, function, *args)
+
+    async def insert_until_done(
+        self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
+    ) -> None:
+        """Retry with backoff until ClickHouse takes the batch: the stream waits, nothing is lost."""
+        delay = 0.5
+        while True:
+            try:
+                await self.run(self.clickhouse.insert, table, rows, columns, token)
+                return
+            except ClickHouseError as error:
+                log.error("insert into %s failed, retrying in %.1fs: %s", table, delay, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, SINK_RETRY_MAX_SECONDS)
+
+
+def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
+    app = faust.App(
+        settings.worker_id,
+        broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
+        broker_credentials=_faust_credentials(settings),
+        store=settings.state_store,
+        datadir=str(settings.data_dir / "worker"),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        web_host=settings.worker_web_host,
+        web_port=settings.worker_web_port,
+        web_bind=settings.worker_web_host,
+        web_in_thread=False,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+    )
+    deadletter_topic = app.topic(
+        settings.topic(topics.DEADLETTER), key_serializer="raw", value_serializer="raw"
+    )
+
+    async def send_dead_letter(event: EventT, error: Exception, stage: str) -> None:
+        message = event.message
+        await deadletter_topic.send(
+            key=message.topic.encode(),
+            value=dead_letter_bytes(
+                source_topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key if isinstance(message.key, bytes) else None,
+                value=message.value if isinstance(message.value, bytes) else b"",
+                error=str(error),
+                error_type=classify(error),
+                stage=stage,
+            ),
+        )
+
+    def make_sink_agent(record_name: str, topic_name: str) -> None:
+        spec = EVENT_TABLES[record_name]
+        codec = codec_for(record_name)
+        source = app.topic(
+            settings.topic(topic_name), key_serializer="raw", value_serializer="raw"
+        )
+
+        async def sink_agent(stream: faust.StreamT[bytes]) -> None:
+            async for events in stream.take_events(
+                settings.sink_batch_size, within=settings.sink_flush_interval.total_seconds()
+            ):
+                records = []
+                payloads = []
+                for event in events:
+                    value = event.message.value
+                    try:
+                        if not isinstance(value, bytes):
+                            raise RecordError("empty record (tombstone or null value)")
+                        if len(value) > settings.max_record_bytes:
+                            raise RecordTooLarge(
+                                f"record of {len(value)} bytes over the cap of "
+                                f"{settings.max_record_bytes}"
+                            )
+                        records.append(codec.decode_dict(value))
+                        payloads.append(value)
+                    except RecordError as error:
+                        await send_dead_letter(event, error, stage="sink")
+                if records:
+                    await sink.insert_until_done(
+                        spec.table,
+                        to_rows(spec, records),
+                        spec.columns,
+                        dedup_token(spec.table, payloads),
+                    )
+
+        sink_agent.__name__ = f"sink_{spec.table}"
+        app.agent(source, name=f"sink_{spec.table}", concurrency=1)(sink_agent)
+
+    for record_name, topic_name in topics.CANONICAL_TOPIC_OF_RECORD.items():
+        make_sink_agent(record_name, topic_name)
+
+    register_views(app, sink)
+    return app
+
+
+def _faust_credentials(settings: Settings) -> Any:
+    """Faust (aiokafka) credentials from the same settings librdkafka uses."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    ssl_context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        ssl_context = faust.ssl.create_default_context(
+            purpose=faust.ssl.Purpose.SERVER_AUTH,
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None,
+        )
+        if settings.kafka_ssl_certfile:
+            ssl_context.load_cert_chain(
+                str(settings.kafka_ssl_certfile),
+                keyfile=str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
+                password=(
+                    settings.kafka_ssl_key_password.get_secret_value()
+                    if settings.kafka_ssl_key_password
+                    else None
+                ),
+            )
+    if protocol == "SSL":
+        return faust.SSLCredentials(ssl_context)
+    password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+    mechanism = settings.kafka_sasl_mechanism or "PLAIN"
+    if mechanism == "PLAIN":
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username or "",
+            password=password,
+            ssl_context=ssl_context,
+        )
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username or "",
+        password=password,
+        ssl_context=ssl_context,
+        mechanism=mechanism,
+    )

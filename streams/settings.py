@@ -1,0 +1,141 @@
+"""The one settings class: environment variables with the ``ACCESSDRIFT_`` prefix.
+
+A ``.env`` file in the working directory adds to them. Secrets are ``SecretStr``
+so they never show in logs, reprs or tracebacks.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from accessdrift.durations import parse_duration
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ACCESSDRIFT_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Field(
+        default=Path(".accessdrift"),
+        description="The project's local data folder: embedded ClickHouse, local Kafka, state.",
+    )
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    topic_prefix: str = ""
+    topic_partitions: int = Field(default=4, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+    max_record_bytes: int = Field(default=1_000_000, ge=1024)
+
+    # ClickHouse
+    clickhouse_url: SecretStr | None = Field(
+        default=None,
+        description="chdb:///path (embedded, the default) or http(s)://user:password@host:8123/db",
+    )
+    clickhouse_database: str = "accessdrift"
+
+    # Worker
+    worker_id: str = "accessdrift"
+    worker_web_host: str = "127.0.0.1"
+    worker_web_port: int = 6066
+    state_store: str = Field(default="rocksdb://", description="rocksdb:// or memory://")
+    sink_batch_size: int = Field(default=2000, ge=1)
+    sink_flush_interval: Duration = timedelta(milliseconds=200)
+
+    # Detection
+    deprovision_sla: Duration = timedelta(hours=24)
+    deprovision_sla_overrides: dict[str, Duration] = Field(
+        default_factory=dict,
+        description='Per system and identity kind: {"aws": "4h", "okta:nhi": "1h", "*:nhi": "2d"}',
+    )
+    grace: Duration = timedelta(seconds=60)
+    lookback: Duration = timedelta(days=7)
+    allowed_lateness: Duration = timedelta(seconds=30)
+
+    @field_validator("deprovision_sla_overrides", mode="before")
+    @classmethod
+    def _parse_overrides(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: parse_duration(item) for key, item in value.items()}
+        return value
+
+    def topic(self, name: str) -> str:
+        """A contract topic name with the configured prefix."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def clickhouse_dsn(self) -> str:
+        """The DSN with its secret: only for the client, never for logs."""
+        if self.clickhouse_url is not None:
+            return self.clickhouse_url.get_secret_value()
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def clickhouse_is_embedded(self) -> bool:
+        return self.clickhouse_dsn.startswith("chdb://")
+
+    @property
+    def clickhouse_display(self) -> str:
+        """The DSN with any password hidden: safe to print."""
+        parts = urlsplit(self.clickhouse_dsn)
+        if parts.password:
+            netloc = f"{parts.username}:***@{parts.hostname}"
+            if parts.port:
+                netloc += f":{parts.port}"
+            return parts._replace(netloc=netloc).geturl()
+        return self.clickhouse_dsn
+
+    @property
+    def worker_url(self) -> str:
+        return f"http://{self.worker_web_host}:{self.worker_web_port}"
+
+    def deprovision_sla_for(self, system: str, identity_kind: str) -> timedelta:
+        """Most specific first: ``system:kind``, ``system``, ``*:kind``, then the default."""
+        overrides = self.deprovision_sla_overrides
+        for key in (f"{system}:{identity_kind}", system, f"*:{identity_kind}"):
+            if key in overrides:
+                return overrides[key]
+        return self.deprovision_sla
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """librdkafka (confluent-kafka) configuration."""
+        config: dict[str, str] = {
+            "bootstrap.servers": self.kafka_bootstrap,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            config["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password:
+            config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_cafile:
+            config["ssl.ca.location"] = str(self.kafka_ssl_cafile)
+        if self.kafka_ssl_certfile:
+            config["ssl.certificate.location"] = str(self.kafka_ssl_certfile)
+        if self.kafka_ssl_keyfile:
+            config["ssl.key.location"] = str(self.kafka_ssl_keyfile)
+        if self.kafka_ssl_key_password:
+            config["ssl.key.password"] = self.kafka_ssl_key_password.get_secret_value()
+        return config
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

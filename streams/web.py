@@ -1,0 +1,54 @@
+"""The worker's HTTP views: readiness, and read-only SQL for `accessdrift query`.
+
+With the embedded engine only one process may open the database folder; while
+a worker holds it, `accessdrift query` sends its SQL here.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+import faust
+from faust.web import Request, Response, View
+
+from accessdrift.errors import ClickHouseError, QueryRefused
+
+if TYPE_CHECKING:
+    from streams.app import SinkExecutor
+
+
+def register_views(app: faust.App, sink: "SinkExecutor") -> None:
+    @app.page("/ready/")
+    class Ready(View):
+        async def get(self, request: Request, **kwargs: Any) -> Response:
+            return self.json({"ready": True, "database": sink.clickhouse.database})
+
+    @app.page("/query/")
+    class Query(View):
+        async def post(self, request: Request, **kwargs: Any) -> Response:
+            payload = await request.json()
+            sql = payload.get("sql") if isinstance(payload, dict) else None
+            if not isinstance(sql, str):
+                return self.json({"error": "send {\"sql\": \"SELECT ...\"}"}, status=400)
+            try:
+                result = await sink.run(sink.clickhouse.query, sql)
+            except QueryRefused as error:
+                return self.json({"error": str(error), "refused": True}, status=403)
+            except ClickHouseError as error:
+                return self.json({"error": str(error)}, status=400)
+            return self.json(
+                {
+                    "columns": result.columns,
+                    "rows": [[_jsonable(value) for value in row] for row in result.rows],
+                }
+            )
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    return value

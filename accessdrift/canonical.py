@@ -57,7 +57,9 @@ def parse_object(payload: Any) -> Routed:
         )
         raise RecordError(f"invalid {name}: {problems}") from error
     if isinstance(record, IdentityLink) and not (record.account_id or record.credential_id):
-        raise RecordError("invalid IdentityLink: it names neither an account_id nor a credential_id")
+        raise RecordError(
+            "invalid IdentityLink: it names neither an account_id nor a credential_id"
+        )
     return Routed(record, CANONICAL_TOPIC_OF_RECORD[name], record_key(record))
 
 

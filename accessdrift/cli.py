@@ -3,13 +3,15 @@
 import logging
 import sys
 import time
-from enum import Enum
-from pathlib import Path
-from typing import Annotated
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from accessdrift.errors import AccessDriftError
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 app = typer.Typer(
     help="accessdrift: catch credentials that outlive the identities they belong to.",
@@ -21,10 +23,10 @@ kafka_app = typer.Typer(help="A local single-node Apache Kafka (KRaft) for devel
 app.add_typer(kafka_app, name="kafka")
 
 
-def _settings():  # type: ignore[no-untyped-def]
-    from streams.settings import Settings
+def _settings() -> "Settings":
+    from streams.settings import load_settings
 
-    return Settings()
+    return load_settings()
 
 
 @kafka_app.command("up")
@@ -81,7 +83,7 @@ def worker(
     run_worker(_settings(), loglevel)
 
 
-class ReplayFormat(str, Enum):
+class ReplayFormat(StrEnum):
     canonical = "canonical"
 
 
@@ -102,7 +104,7 @@ def replay(
     typer.echo(f"{total} records in {elapsed:.2f}s ({total / max(elapsed, 1e-9):,.0f}/s)")
 
 
-class QueryFormat(str, Enum):
+class QueryFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"

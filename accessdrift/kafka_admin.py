@@ -4,7 +4,8 @@ import time
 
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import admin as confluent_admin
+from confluent_kafka.admin import AdminClient
 
 from accessdrift.errors import KafkaError
 from streams import topics
@@ -30,7 +31,9 @@ def wait_for_broker(settings: Settings, timeout: float) -> None:
         if broker_answers(settings, timeout=2.0):
             return
         time.sleep(0.5)
-    raise KafkaError(f"no Kafka broker answered at {settings.kafka_bootstrap} within {timeout:.0f}s")
+    raise KafkaError(
+        f"no Kafka broker answered at {settings.kafka_bootstrap} within {timeout:.0f}s"
+    )
 
 
 def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
@@ -48,7 +51,7 @@ def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[st
             continue
         config = {"cleanup.policy": "compact"} if name in topics.COMPACTED else {}
         new_topics.append(
-            NewTopic(
+            confluent_admin.NewTopic(  # type: ignore[attr-defined]  # untyped re-export
                 full_name,
                 num_partitions=settings.topic_partitions,
                 replication_factor=settings.topic_replication_factor,

@@ -6,6 +6,7 @@ cached under the data folder. Nothing here fakes a broker: ``up`` returns once
 a real broker answers a metadata request.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -117,7 +118,9 @@ class LocalKafka:
         marker = self.libs / ".complete"
         if marker.exists():
             return
-        maven = self._require("mvn", "Apache Maven to fetch the broker jars (apt-get install maven)")
+        maven = self._require(
+            "mvn", "Apache Maven to fetch the broker jars (apt-get install maven)"
+        )
         self.libs.mkdir(parents=True, exist_ok=True)
         pom = resources.files("accessdrift").joinpath("kafka_dist/pom.xml")
         with resources.as_file(pom) as pom_path:
@@ -168,7 +171,9 @@ class LocalKafka:
             "auto.create.topics.enable": "true",
             "log.retention.hours": "168",
         }
-        self.config_file.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
+        self.config_file.write_text(
+            "".join(f"{key}={value}\n" for key, value in properties.items())
+        )
 
     def _classpath(self) -> str:
         return str(self.libs / "*")
@@ -177,10 +182,8 @@ class LocalKafka:
         if (self.data_dir / "meta.properties").exists():
             return
         base = [java, "-cp", self._classpath(), "kafka.tools.StorageTool"]
-        cluster_id = self._run(base + ["random-uuid"]).strip().splitlines()[-1]
-        self._run(
-            base + ["format", "-t", cluster_id, "-c", str(self.config_file), "--standalone"]
-        )
+        cluster_id = self._run([*base, "random-uuid"]).strip().splitlines()[-1]
+        self._run([*base, "format", "-t", cluster_id, "-c", str(self.config_file), "--standalone"])
 
     def _run(self, command: list[str]) -> str:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -261,7 +264,5 @@ class LocalKafka:
     def _reap(pid: int) -> None:
         # A broker started by this same process is its child: collect it so it
         # does not linger as a zombie that still "exists" for os.kill(pid, 0).
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass

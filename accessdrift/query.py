@@ -76,9 +76,14 @@ def format_result(result: QueryResult, output_format: str) -> str:
         for index, column in enumerate(result.columns)
     ]
     lines = [
-        "  ".join(column.ljust(width) for column, width in zip(result.columns, widths, strict=True)),
+        "  ".join(
+            column.ljust(width) for column, width in zip(result.columns, widths, strict=True)
+        ),
         "  ".join("-" * width for width in widths),
     ]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in cells]
+    lines += [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in cells
+    ]
     lines.append(f"({len(cells)} row{'s' if len(cells) != 1 else ''})")
     return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from streams.settings import Settings
 
 @dataclass
 class ReplaySummary:
+    deadletter_topic: str
     sent: Counter[str] = field(default_factory=Counter)
     dead_lettered: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
@@ -23,15 +24,17 @@ class ReplaySummary:
     def lines(self) -> list[str]:
         out = [f"{count:>8} -> {topic}" for topic, count in sorted(self.sent.items())]
         if self.dead_lettered:
-            out.append(f"{self.dead_lettered:>8} -> drift.deadletter")
-            out += [f"           {count} x {reason}" for reason, count in self.reasons.most_common(5)]
+            out.append(f"{self.dead_lettered:>8} -> {self.deadletter_topic}")
+            out += [
+                f"           {count} x {reason}" for reason, count in self.reasons.most_common(5)
+            ]
         return out
 
 
 def replay_canonical(settings: Settings, paths: list[str]) -> ReplaySummary:
     ensure_topics(settings)
-    summary = ReplaySummary()
     deadletter_topic = settings.topic(topics.DEADLETTER)
+    summary = ReplaySummary(deadletter_topic)
     with CheckedProducer(settings) as producer:
         for path in expand_paths(paths):
             for line in read_lines(path):

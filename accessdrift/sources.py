@@ -29,7 +29,9 @@ def expand_paths(paths: list[str]) -> list[str]:
         path = Path(path_text)
         if path.is_dir():
             expanded += sorted(
-                str(child) for child in path.rglob("*") if child.is_file() and not child.name.startswith(".")
+                str(child)
+                for child in path.rglob("*")
+                if child.is_file() and not child.name.startswith(".")
             )
         elif path.is_file():
             expanded.append(path_text)
@@ -44,7 +46,7 @@ def open_binary(path_text: str) -> io.BufferedIOBase:
     raw = open(path_text, "rb")  # noqa: SIM115 - the caller closes it
     magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
     if path_text.endswith(".gz") or magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=raw)
     return raw
 
 

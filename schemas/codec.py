@@ -63,9 +63,7 @@ class Codec:
                 f"unknown writer schema fingerprint {data[2:HEADER_SIZE].hex()} for {self.name}"
             )
         try:
-            value = fastavro.schemaless_reader(
-                io.BytesIO(data[HEADER_SIZE:]), writer, self.schema
-            )
+            value = fastavro.schemaless_reader(io.BytesIO(data[HEADER_SIZE:]), writer, self.schema)
         except Exception as error:  # fastavro raises EOFError, ValueError, UnicodeDecodeError...
             raise DecodeError(f"corrupt Avro body for {self.name}: {error!r}") from error
         if not isinstance(value, dict):

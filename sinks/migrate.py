@@ -42,9 +42,12 @@ def migrate(clickhouse: ClickHouse) -> list[str]:
         "(version UInt32, name String, applied_at DateTime64(6, 'UTC') DEFAULT now64(6)) "
         "ENGINE = ReplacingMergeTree ORDER BY version"
     )
-    done = {row[0] for row in clickhouse.query(
-        f"SELECT version FROM {MIGRATIONS_TABLE} FINAL", read_only=False
-    ).rows}
+    done = {
+        row[0]
+        for row in clickhouse.query(
+            f"SELECT version FROM {MIGRATIONS_TABLE} FINAL", read_only=False
+        ).rows
+    }
     applied = []
     for migration in available_migrations():
         if migration.version in done:

@@ -6,9 +6,10 @@ offset past an event still being processed (faust-streaming issue 606).
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import faust
 from faust.types import EventT
@@ -46,7 +47,7 @@ class SinkExecutor:
     async def insert_until_done(
         self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
     ) -> None:
-        """Retry with backoff until ClickHouse takes the batch: the stream waits, nothing is lost."""
+        """Retry with backoff until ClickHouse takes the batch: the stream waits, loses nothing."""
         delay = 0.5
         while True:
             try:
@@ -78,7 +79,7 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
         settings.topic(topics.DEADLETTER), key_serializer="raw", value_serializer="raw"
     )
 
-    async def send_dead_letter(event: EventT, error: Exception, stage: str) -> None:
+    async def send_dead_letter(event: EventT[Any], error: Exception, stage: str) -> None:
         message = event.message
         await deadletter_topic.send(
             key=message.topic.encode(),
@@ -97,12 +98,11 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
     def make_sink_agent(record_name: str, topic_name: str) -> None:
         spec = EVENT_TABLES[record_name]
         codec = codec_for(record_name)
-        source = app.topic(
-            settings.topic(topic_name), key_serializer="raw", value_serializer="raw"
-        )
+        source = app.topic(settings.topic(topic_name), key_serializer="raw", value_serializer="raw")
 
         async def sink_agent(stream: faust.StreamT[bytes]) -> None:
-            async for events in stream.take_events(
+            # take_events is on the concrete Stream, not on its interface.
+            async for events in cast(faust.Stream[bytes], stream).take_events(
                 settings.sink_batch_size, within=settings.sink_flush_interval.total_seconds()
             ):
                 records = []
@@ -146,8 +146,8 @@ def _faust_credentials(settings: Settings) -> Any:
         return None
     ssl_context = None
     if protocol in ("SSL", "SASL_SSL"):
-        ssl_context = faust.ssl.create_default_context(
-            purpose=faust.ssl.Purpose.SERVER_AUTH,
+        ssl_context = ssl.create_default_context(
+            purpose=ssl.Purpose.SERVER_AUTH,
             cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None,
         )
         if settings.kafka_ssl_certfile:
@@ -162,7 +162,9 @@ def _faust_credentials(settings: Settings) -> Any:
             )
     if protocol == "SSL":
         return faust.SSLCredentials(ssl_context)
-    password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+    password = (
+        settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+    )
     mechanism = settings.kafka_sasl_mechanism or "PLAIN"
     if mechanism == "PLAIN":
         return faust.SASLCredentials(

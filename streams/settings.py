@@ -9,12 +9,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from accessdrift.durations import parse_duration
+from accessdrift.errors import ConfigError
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+def _duration(value: Any) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ConfigError as error:
+        raise ValueError(str(error)) from error  # pydantic reports ValueErrors per field
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 class Settings(BaseSettings):
@@ -29,9 +38,7 @@ class Settings(BaseSettings):
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
-        "PLAINTEXT"
-    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
@@ -73,7 +80,7 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_overrides(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return {key: parse_duration(item) for key, item in value.items()}
+            return {key: _duration(item) for key, item in value.items()}
         return value
 
     def topic(self, name: str) -> str:
@@ -138,4 +145,12 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    return Settings(**overrides)
+    """Settings from the environment, with a person-readable error when one is wrong."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"ACCESSDRIFT_{'_'.join(str(part) for part in issue['loc']).upper()}: {issue['msg']}"
+            for issue in error.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from error

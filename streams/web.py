@@ -27,7 +27,7 @@ def register_views(app: faust.App, sink: "SinkExecutor") -> None:
             payload = await request.json()
             sql = payload.get("sql") if isinstance(payload, dict) else None
             if not isinstance(sql, str):
-                return self.json({"error": "send {\"sql\": \"SELECT ...\"}"}, status=400)
+                return self.json({"error": 'send {"sql": "SELECT ..."}'}, status=400)
             try:
                 result = await sink.run(sink.clickhouse.query, sql)
             except QueryRefused as error:

@@ -1,0 +1,48 @@
+# accessdrift: make install | demo | test | bench
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := accessdrift streams schemas sinks
+
+.PHONY: install lint typecheck unit test demo bench kafka-up kafka-down clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "accessdrift needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+# Every test, the real-Kafka integration tests included. Leaves the local broker
+# running for the next run; `make kafka-down` stops it.
+test: install lint typecheck kafka-up
+	$(BIN)/pytest
+
+kafka-up: install
+	$(BIN)/accessdrift kafka up
+
+kafka-down: install
+	$(BIN)/accessdrift kafka down
+
+demo: install kafka-up
+	$(BIN)/python -m accessdrift.demo
+
+bench: install kafka-up
+	$(BIN)/python -m bench.run
+
+clean:
+	-$(BIN)/accessdrift kafka down
+	rm -rf $(VENV) .accessdrift .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,162 @@
+"""Helpers shared by the tests: a worker in a subprocess, polling, Kafka reads."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from confluent_kafka import Consumer, TopicPartition
+
+REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.25) -> T:
+    """Poll until ``check`` returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    last: T = check()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+        time.sleep(interval)
+        last = check()
+    return last
+
+
+@dataclass
+class Isolated:
+    """One test's own topics, consumer group, data folder and web port on the shared broker."""
+
+    data_dir: Path
+    prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}.")
+    web_port: int = field(default_factory=free_port)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            key: value for key, value in os.environ.items() if not key.startswith("ACCESSDRIFT_")
+        }
+        env.update(
+            ACCESSDRIFT_DATA_DIR=str(self.data_dir),
+            ACCESSDRIFT_TOPIC_PREFIX=self.prefix,
+            ACCESSDRIFT_WORKER_ID=f"accessdrift-{self.prefix.rstrip('.')}",
+            ACCESSDRIFT_WORKER_WEB_PORT=str(self.web_port),
+        )
+        env.update(extra)
+        return env
+
+    def cli(
+        self, *args: str, stdin: bytes | None = None, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "accessdrift.cli", *args],
+            env=self.env(**extra),
+            cwd=REPO,
+            input=stdin.decode() if stdin is not None else None,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+
+class Worker:
+    """`accessdrift worker` in a subprocess, queried over its HTTP view."""
+
+    def __init__(self, isolated: Isolated, **extra_env: str) -> None:
+        self.isolated = isolated
+        self.log_path = isolated.data_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
+        isolated.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "accessdrift.cli", "worker", "--loglevel", "warning"],
+            env=isolated.env(**extra_env),
+            cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(self._ready, timeout=120, interval=0.5)
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.isolated.web_port}/ready/", timeout=2
+            ) as response:
+                return bool(json.load(response)["ready"])
+        except OSError:
+            return False
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.isolated.web_port}/query/",
+            data=json.dumps({"sql": sql}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            payload = json.load(response)
+        return [dict(zip(payload["columns"], row, strict=True)) for row in payload["rows"]]
+
+    def count(self, sql: str) -> int:
+        return int(self.query(sql)[0]["n"])
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> list[Any]:
+    """Read a topic from the start until ``expected`` messages (or the timeout)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    metadata = consumer.list_topics(topic, timeout=10)
+    partitions = metadata.topics[topic].partitions
+    consumer.assign([TopicPartition(topic, partition, 0) for partition in partitions])
+    messages: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(messages) < expected and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            messages.append(message)
+        # Anything beyond what was expected is a failure too: look a little longer.
+        extra_deadline = time.monotonic() + 1.0
+        while time.monotonic() < extra_deadline:
+            message = consumer.poll(0.2)
+            if message is not None and not message.error():
+                messages.append(message)
+    finally:
+        consumer.close()
+    return messages

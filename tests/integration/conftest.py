@@ -1,0 +1,34 @@
+"""The real Kafka broker is started once per test run (and left as it was found)."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from accessdrift.local_kafka import LocalKafka
+from streams.settings import Settings
+from tests.helpers import REPO, Isolated, Worker
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[Settings]:
+    """The local broker (`accessdrift kafka up`): started if not running."""
+    settings = Settings(data_dir=REPO / ".accessdrift")
+    local = LocalKafka(settings)
+    started_here = local.pid() is None and not local.status().startswith("a broker")
+    local.up()
+    yield settings
+    if started_here:
+        local.down()
+
+
+@pytest.fixture
+def isolated(kafka: Settings, tmp_path: Path) -> Isolated:
+    return Isolated(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def worker(isolated: Isolated) -> Iterator[Worker]:
+    running = Worker(isolated)
+    yield running
+    running.stop()

@@ -1,0 +1,86 @@
+"""The embedded ClickHouse engine (chDB): migrations, idempotent inserts, read-only queries.
+
+chDB allows one engine per process, so this whole test process shares one folder.
+"""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from accessdrift.errors import ClickHouseError, QueryRefused
+from sinks.clickhouse import ClickHouse
+from sinks.migrate import MIGRATIONS_TABLE, available_migrations, migrate
+from sinks.rows import EVENT_TABLES, to_rows
+
+
+@pytest.fixture(scope="module")
+def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouse]:
+    folder = tmp_path_factory.mktemp("chdb")
+    connection = ClickHouse(f"chdb://{folder}", "accessdrift_test")
+    migrate(connection)
+    yield connection
+    connection.close()
+
+
+def test_migrate_is_safe_to_run_twice(clickhouse: ClickHouse) -> None:
+    assert migrate(clickhouse) == []
+    versions = clickhouse.query(f"SELECT version FROM {MIGRATIONS_TABLE} FINAL ORDER BY version")
+    assert [row[0] for row in versions.rows] == [m.version for m in available_migrations()]
+    tables = {row[0] for row in clickhouse.query("SHOW TABLES").rows}
+    assert {spec.table for spec in EVENT_TABLES.values()} <= tables
+
+
+def _use(event_id: str) -> dict[str, object]:
+    return {
+        "event_id": event_id,
+        "event_time": datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC),
+        "system": "aws",
+        "account_id": "aws:1:user/a",
+        "credential_id": "aws:AKIA1",
+        "action": "GetObject",
+        "kind": "usage",
+        "target_account_id": None,
+        "target_credential_id": None,
+        "outcome": "success",
+        "source_ip": None,
+        "user_agent": None,
+    }
+
+
+def test_a_retried_batch_is_not_inserted_twice(clickhouse: ClickHouse) -> None:
+    spec = EVENT_TABLES["CloudAuditEvent"]
+    rows = to_rows(spec, [_use("retry-1"), _use("retry-2")])
+    for _ in range(3):
+        clickhouse.insert(spec.table, rows, spec.columns, dedup_token="batch-A")
+    raw = clickhouse.query("SELECT count() FROM cloud_audit WHERE event_id LIKE 'retry-%'")
+    assert raw.rows == [(2,)], "the deduplication token makes a retry a no-op, even without FINAL"
+
+
+def test_a_replayed_event_in_another_batch_is_one_row_with_final(clickhouse: ClickHouse) -> None:
+    spec = EVENT_TABLES["CloudAuditEvent"]
+    clickhouse.insert(spec.table, to_rows(spec, [_use("replay-1")]), spec.columns, "batch-B")
+    clickhouse.insert(
+        spec.table, to_rows(spec, [_use("replay-1"), _use("replay-2")]), spec.columns, "batch-C"
+    )
+    final = clickhouse.query(
+        "SELECT event_id, event_time FROM cloud_audit FINAL WHERE event_id LIKE 'replay-%' "
+        "ORDER BY event_id"
+    )
+    assert final.rows == [
+        ("replay-1", datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)),
+        ("replay-2", datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)),
+    ]
+
+
+def test_query_refuses_writes_before_and_inside_the_engine(clickhouse: ClickHouse) -> None:
+    with pytest.raises(QueryRefused):
+        clickhouse.query("DELETE FROM cloud_audit WHERE 1")
+    # A write disguised as a read is stopped by the engine's readonly setting.
+    with pytest.raises(ClickHouseError, match="readonly"):
+        clickhouse.query("SELECT * FROM cloud_audit SETTINGS readonly = 0")
+
+
+def test_sql_errors_are_wrapped(clickhouse: ClickHouse) -> None:
+    with pytest.raises(ClickHouseError, match="UNKNOWN_TABLE"):
+        clickhouse.query("SELECT * FROM no_such_table")

@@ -1,0 +1,54 @@
+"""docker-compose.yml is for users' deployments: no Docker engine runs here, so check the file."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from streams.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    return loaded
+
+
+def test_the_whole_system_is_there(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {"kafka", "clickhouse", "worker", "grafana"}
+    assert compose["services"]["worker"]["build"] == "."
+    assert (REPO / "Dockerfile").is_file()
+    kafka = compose["services"]["kafka"]["environment"]
+    assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller", "KRaft, no ZooKeeper"
+
+
+def test_worker_environment_names_real_settings(compose: dict[str, Any]) -> None:
+    environment = compose["services"]["worker"]["environment"]
+    fields = {f"ACCESSDRIFT_{name.upper()}" for name in Settings.model_fields}
+    assert set(environment) <= fields, set(environment) - fields
+    assert environment["ACCESSDRIFT_KAFKA_BOOTSTRAP"] == "kafka:9092"
+    assert environment["ACCESSDRIFT_CLICKHOUSE_URL"].startswith("http://")
+    assert "@clickhouse:8123/" in environment["ACCESSDRIFT_CLICKHOUSE_URL"]
+    # The values parse as settings do.
+    values = {
+        key.removeprefix("ACCESSDRIFT_").lower(): value.replace(
+            "${CLICKHOUSE_PASSWORD:-change-me}", "x"
+        )
+        for key, value in environment.items()
+    }
+    settings = Settings(**values)
+    assert not settings.clickhouse_is_embedded
+    assert settings.worker_web_port == 6066
+
+
+def test_grafana_gets_the_clickhouse_data_source(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    assert "grafana-clickhouse-datasource" in grafana["environment"]["GF_INSTALL_PLUGINS"]
+    source = yaml.safe_load(
+        (REPO / "deploy/grafana/provisioning/datasources/clickhouse.yaml").read_text()
+    )["datasources"][0]
+    assert source["type"] == "grafana-clickhouse-datasource"
+    assert source["jsonData"]["host"] == "clickhouse"

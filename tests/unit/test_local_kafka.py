@@ -1,0 +1,52 @@
+"""The local broker's set-up, without starting it (the integration tests start it for real)."""
+
+from pathlib import Path
+
+import pytest
+
+from accessdrift.errors import LocalKafkaError
+from accessdrift.local_kafka import LocalKafka
+from streams.settings import Settings
+
+
+def test_config_is_a_single_kraft_node_with_replication_factor_one(tmp_path: Path) -> None:
+    local = LocalKafka(Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:19092"))
+    local._write_config()
+    lines = dict(line.split("=", 1) for line in local.config_file.read_text().splitlines() if line)
+    assert lines["process.roles"] == "broker,controller"
+    assert lines["controller.quorum.bootstrap.servers"] == "127.0.0.1:19093"
+    assert lines["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "share.coordinator.state.topic.replication.factor",
+    ):
+        assert lines[key] == "1"
+
+
+def test_missing_java_is_said_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    local = LocalKafka(Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1"))
+    monkeypatch.setattr("accessdrift.local_kafka.shutil.which", lambda program: None)
+    with pytest.raises(LocalKafkaError, match=r"`java` is not on PATH.*Java 17"):
+        local.up()
+
+
+def test_missing_maven_is_said_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    local = LocalKafka(Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1"))
+    monkeypatch.setattr(
+        "accessdrift.local_kafka.shutil.which",
+        lambda program: "/usr/bin/java" if program == "java" else None,
+    )
+    with pytest.raises(LocalKafkaError, match=r"`mvn` is not on PATH.*Maven"):
+        local.up()
+
+
+def test_a_bootstrap_it_cannot_run_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(LocalKafkaError, match="cannot run a local broker"):
+        LocalKafka(Settings(data_dir=tmp_path, kafka_bootstrap="kafka")).host_port()
+
+
+def test_status_and_down_when_nothing_runs(tmp_path: Path) -> None:
+    local = LocalKafka(Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1"))
+    assert local.status() == "stopped"
+    assert local.down() == "not running"

@@ -1,0 +1,327 @@
+"""The identity stage: one identity's facts in, lag rows and alerts out.
+
+State is a plain JSON-able dict per identity. ``handle`` applies one message
+and then asks ``rules`` what the facts now prove; only findings that are new or
+better than what was already emitted come out, so a repeated use never repeats
+an alert and a replay never doubles a row.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from accessdrift.core import rules
+from accessdrift.core.config import DetectionConfig
+from accessdrift.core.resolver import Outbound, is_session_credential
+
+State = dict[str, Any]
+Message = dict[str, Any]
+
+# Positions in the stored fact lists (lists, not dicts: state is stored per event).
+USE_TS, USE_ID, USE_SYS, USE_ACC, USE_CRED, USE_ACT, USE_OK, USE_IP, USE_SUBJECT = range(9)
+CHG_TS, CHG_ID, CHG_KIND, CHG_SYS, CHG_ACC, CHG_CRED, CHG_ACT, CHG_OK, CHG_SUBJECT = range(9)
+DIR_TS, DIR_ID, DIR_CT, DIR_OWNER, DIR_SRC = range(5)
+
+
+def new_state(identity_kind: str = "human", fallback: bool = False) -> State:
+    return {
+        "kind": identity_kind,
+        "fb": fallback,
+        "dirs": [],
+        "acc": {},
+        "cred": {},
+        "chg": [],
+        "use": [],
+        "nhis": [],
+        "owners_left": [],
+        "emitted": {},
+    }
+
+
+@dataclass
+class Result:
+    lags: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[Outbound] = field(default_factory=list)
+    next_deadline_us: int | None = None
+
+
+def handle(
+    identity_id: str,
+    state: State | None,
+    message: Message,
+    watermark_us: int,
+    now_us: int,
+    config: DetectionConfig,
+) -> tuple[State, Result]:
+    """Apply one message; return the new state and what it proves."""
+    state = (
+        _copy(state)
+        if state is not None
+        else new_state(message.get("ik", "human"), bool(message.get("fb")))
+    )
+    result = Result()
+    kind = message["t"]
+    if kind == "dir":
+        _on_directory_change(identity_id, state, message, result)
+    elif kind == "use":
+        if _add_use(state, message):
+            rules.evaluate_use(identity_id, state, state["use"][-1], now_us, config, result)
+            _prune(state, watermark_us, config)
+            result.next_deadline_us = rules.next_deadline(identity_id, state, config)
+            return state, result
+    elif kind == "chg":
+        _add_change(state, message)
+    elif kind == "claim":
+        _on_claim(state, message)
+    elif kind == "move":
+        _on_move(state, message, result)
+    elif kind == "facts":
+        _on_facts(state, message)
+    elif kind == "owner_of":
+        _on_owner_of(identity_id, state, message, result)
+    elif kind == "owner_left":
+        entry = [message["owner"], message["ts"]]
+        if entry not in state["owners_left"]:
+            state["owners_left"].append(entry)
+    elif kind != "tick":
+        raise ValueError(f"unknown identity-stage message type {kind!r}")
+    if state["fb"] and not message.get("fb", True) and kind in ("dir", "claim"):
+        state["fb"] = False  # a real directory record now speaks for this id
+    rules.evaluate(identity_id, state, watermark_us, now_us, config, result)
+    _prune(state, watermark_us, config)
+    result.next_deadline_us = rules.next_deadline(identity_id, state, config)
+    return state, result
+
+
+def _copy(state: State) -> State:
+    # Shallow copies of the mutable parts we touch: the caller's state stays as it was.
+    copied = dict(state)
+    for key in ("dirs", "chg", "use", "nhis", "owners_left"):
+        copied[key] = list(state.get(key, []))
+    for key in ("acc", "cred", "emitted"):
+        copied[key] = dict(state.get(key, {}))
+    return copied
+
+
+def _on_directory_change(identity_id: str, state: State, message: Message, result: Result) -> None:
+    entry = [message["ts"], message["id"], message["ct"], message.get("owner"), message.get("src")]
+    if any(existing[DIR_ID] == entry[DIR_ID] for existing in state["dirs"]):
+        return
+    state["dirs"].append(entry)
+    state["dirs"].sort(key=lambda item: (item[DIR_TS], item[DIR_ID]))
+    state["kind"] = message.get("ik", state["kind"])
+    for account in message.get("accounts") or []:
+        state["acc"].setdefault(account, {"since": message["ts"]})
+    owner = message.get("owner")
+    if owner and state["kind"] == "nhi":
+        result.messages.append(
+            Outbound(owner, {"t": "owner_of", "nhi": identity_id, "ts": message["ts"], "fb": False})
+        )
+    if message["ct"] == "leaver":
+        for nhi in state["nhis"]:
+            result.messages.append(
+                Outbound(
+                    nhi, {"t": "owner_left", "owner": identity_id, "ts": message["ts"], "fb": False}
+                )
+            )
+
+
+def _on_owner_of(identity_id: str, state: State, message: Message, result: Result) -> None:
+    nhi = message["nhi"]
+    if nhi not in state["nhis"]:
+        state["nhis"].append(nhi)
+    # The owner may have left already: tell the NHI, whatever the arrival order.
+    for entry in state["dirs"]:
+        if entry[DIR_CT] == "leaver":
+            result.messages.append(
+                Outbound(
+                    nhi, {"t": "owner_left", "owner": identity_id, "ts": entry[DIR_TS], "fb": False}
+                )
+            )
+
+
+def _add_use(state: State, message: Message) -> bool:
+    subject = message["s"]
+    for existing in reversed(state["use"][-64:]):
+        if existing[USE_ID] == message["id"] and existing[USE_SUBJECT] == subject:
+            return False
+    state["use"].append(
+        [
+            message["ts"],
+            message["id"],
+            message["sys"],
+            message.get("acc"),
+            message.get("cred"),
+            message.get("act"),
+            bool(message["ok"]),
+            message.get("ip"),
+            subject,
+        ]
+    )
+    credential = message.get("cred")
+    if credential and credential == subject and credential not in state["cred"]:
+        state["cred"][credential] = {
+            "acc": message.get("acc"),
+            "session": is_session_credential(credential),
+            "created": None,
+            "revoked": None,
+        }
+    elif not credential and subject not in state["acc"] and state["fb"]:
+        state["acc"][subject] = {"since": message["ts"]}
+    return True
+
+
+def _add_change(state: State, message: Message) -> None:
+    if any(
+        existing[CHG_ID] == message["id"] and existing[CHG_SUBJECT] == message["s"]
+        for existing in state["chg"]
+    ):
+        return
+    state["chg"].append(
+        [
+            message["ts"],
+            message["id"],
+            message["kind"],
+            message["sys"],
+            message.get("acc"),
+            message.get("cred"),
+            message.get("act"),
+            bool(message["ok"]),
+            message["s"],
+        ]
+    )
+    state["chg"].sort(key=lambda item: (item[CHG_TS], item[CHG_ID]))
+    if not message["ok"]:
+        return
+    kind = message["kind"]
+    credential = message.get("cred")
+    if credential:
+        entry = dict(
+            state["cred"].get(credential)
+            or {"acc": None, "session": False, "created": None, "revoked": None}
+        )
+        if message.get("acc") and not entry.get("acc"):
+            entry["acc"] = message["acc"]
+        if kind == "credential_created":
+            entry["created"] = _min(entry.get("created"), message["ts"])
+            entry["session"] = bool(message.get("session")) or is_session_credential(credential)
+        elif kind == "credential_revoked":
+            entry["revoked"] = _min(entry.get("revoked"), message["ts"])
+        state["cred"][credential] = entry
+    elif message.get("acc"):
+        account = message["acc"]
+        entry = dict(state["acc"].get(account) or {"since": message["ts"]})
+        if kind in ("account_disabled", "account_deleted"):
+            entry["ended"] = _min(entry.get("ended"), message["ts"])
+        state["acc"][account] = entry
+
+
+def _on_claim(state: State, message: Message) -> None:
+    subject = message["s"]
+    if message.get("cred"):
+        if message.get("removed"):
+            state["cred"].pop(subject, None)
+        else:
+            entry = dict(
+                state["cred"].get(subject)
+                or {
+                    "acc": None,
+                    "session": is_session_credential(subject),
+                    "created": None,
+                    "revoked": None,
+                }
+            )
+            entry["acc"] = entry.get("acc") or message.get("acc")
+            state["cred"][subject] = entry
+    elif message.get("removed"):
+        state["acc"].pop(subject, None)
+    else:
+        state["acc"].setdefault(subject, {"since": message["ts"]})
+
+
+def _on_move(state: State, message: Message, result: Result) -> None:
+    subjects = set(message["subjects"])
+    moved_uses = [use for use in state["use"] if use[USE_SUBJECT] in subjects]
+    moved_changes = [change for change in state["chg"] if change[CHG_SUBJECT] in subjects]
+    state["use"] = [use for use in state["use"] if use[USE_SUBJECT] not in subjects]
+    state["chg"] = [change for change in state["chg"] if change[CHG_SUBJECT] not in subjects]
+    moved_credentials = {
+        key: state["cred"].pop(key) for key in list(state["cred"]) if key in subjects
+    }
+    moved_accounts = {key: state["acc"].pop(key) for key in list(state["acc"]) if key in subjects}
+    result.messages.append(
+        Outbound(
+            message["to"],
+            {
+                "t": "facts",
+                "ik": message["to_kind"],
+                "fb": message["to_fallback"],
+                "use": moved_uses,
+                "chg": moved_changes,
+                "cred": moved_credentials,
+                "acc": moved_accounts,
+            },
+        )
+    )
+
+
+def _on_facts(state: State, message: Message) -> None:
+    known_uses = {(use[USE_ID], use[USE_SUBJECT]) for use in state["use"]}
+    state["use"] += [
+        use for use in message["use"] if (use[USE_ID], use[USE_SUBJECT]) not in known_uses
+    ]
+    state["use"].sort(key=lambda item: (item[USE_TS], item[USE_ID]))
+    known_changes = {(change[CHG_ID], change[CHG_SUBJECT]) for change in state["chg"]}
+    state["chg"] += [
+        change
+        for change in message["chg"]
+        if (change[CHG_ID], change[CHG_SUBJECT]) not in known_changes
+    ]
+    state["chg"].sort(key=lambda item: (item[CHG_TS], item[CHG_ID]))
+    for credential, entry in message["cred"].items():
+        mine = state["cred"].get(credential)
+        if mine is None:
+            state["cred"][credential] = entry
+        else:
+            state["cred"][credential] = {
+                "acc": mine.get("acc") or entry.get("acc"),
+                "session": bool(mine.get("session") or entry.get("session")),
+                "created": _min(mine.get("created"), entry.get("created")),
+                "revoked": _min(mine.get("revoked"), entry.get("revoked")),
+            }
+    for account, entry in message["acc"].items():
+        mine = state["acc"].get(account)
+        if mine is None:
+            state["acc"][account] = entry
+        else:
+            merged = dict(mine)
+            merged["since"] = _min(mine.get("since"), entry.get("since"))
+            if entry.get("ended") is not None or mine.get("ended") is not None:
+                merged["ended"] = _min(mine.get("ended"), entry.get("ended"))
+            state["acc"][account] = merged
+
+
+def _prune(state: State, watermark_us: int, config: DetectionConfig) -> None:
+    """Keep what a late change within the lookback can still need, and no more."""
+    horizon = watermark_us - 2 * config.lookback_us
+    if state["use"] and state["use"][0][USE_TS] < horizon:
+        state["use"] = [use for use in state["use"] if use[USE_TS] >= horizon]
+    if len(state["use"]) > config.max_uses_per_identity:
+        state["use"].sort(key=lambda item: (item[USE_TS], item[USE_ID]))
+        state["use"] = state["use"][-config.max_uses_per_identity :]
+    if state["chg"] and state["chg"][0][CHG_TS] < horizon:
+        state["chg"] = [change for change in state["chg"] if change[CHG_TS] >= horizon]
+    if len(state["dirs"]) > 2 and state["dirs"][0][DIR_TS] < horizon:
+        keep = [entry for entry in state["dirs"][:-2] if entry[DIR_TS] >= horizon]
+        state["dirs"] = keep + state["dirs"][-2:]
+    stale = [key for key, value in state["emitted"].items() if value[2] < horizon]
+    for key in stale:
+        del state["emitted"][key]
+
+
+def _min(left: int | None, right: int | None) -> int | None:
+    if left is None:
+        return right
+    if right is None:
+        return left
+    return min(left, right)

@@ -1,0 +1,194 @@
+"""Who owns each account and credential, and where each fact must go.
+
+State is one node per subject (an account or a credential) in a mutable
+mapping: a dict in tests, a Faust table in the worker. A node keeps the best
+owner claim of each priority and where the subject's facts were last sent:
+
+    3  an IdentityLink, or the ``accounts`` of a DirectoryChange (owner: an identity)
+    2  a ``credential_created`` event (owner: the created-for account, else the creator;
+       a role session from AssumeRole belongs to whoever assumed the role)
+    1  a use carrying both a principal and a key (only while the key has no better owner)
+
+Within a priority the later claim (by event time) wins, so the outcome does not
+depend on arrival order. A subject whose chain ends at an account nobody owns
+stands for itself: its facts go to a *fallback* identity named after that
+account, and move to the real identity when a link arrives, however late.
+"""
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+Node = dict[str, Any]
+Message = dict[str, Any]
+
+LINK, CREATED, USED = 3, 2, 1
+MAX_CHAIN = 6
+SESSION_ACTIONS = frozenset(
+    {
+        "AssumeRole",
+        "AssumeRoleWithSAML",
+        "AssumeRoleWithWebIdentity",
+        "GetSessionToken",
+        "GetFederationToken",
+        "GenerateAccessToken",
+        "SignJwt",
+        "GenerateIdToken",
+    }
+)
+_NHI_HINTS = (":role/", ":assumed-role/", "gserviceaccount.com", "vault:entity/", ":sa/", "app:")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    identity_id: str
+    identity_kind: str
+    fallback: bool
+
+    def as_list(self) -> list[Any]:
+        return [self.identity_id, self.identity_kind, self.fallback]
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """A message for the identity stage, keyed by the identity it is about."""
+
+    identity_id: str
+    message: Message
+
+
+def guess_kind(subject: str) -> str:
+    """Kind of a fallback identity: what an unlinked account looks like."""
+    return "nhi" if any(hint in subject for hint in _NHI_HINTS) else "human"
+
+
+def is_session_credential(credential_id: str | None, action: str | None = None) -> bool:
+    if credential_id and credential_id.startswith("aws:ASIA"):
+        return True
+    return action in SESSION_ACTIONS
+
+
+class Resolver:
+    """Functions over the subject store; the store is the only state."""
+
+    def __init__(self, store: MutableMapping[str, Node]) -> None:
+        self.store = store
+
+    # -- owners ---------------------------------------------------------------
+
+    def _node(self, subject: str) -> Node:
+        node = self.store.get(subject)
+        return dict(node) if node else {"o": {}, "c": [], "r": None}
+
+    @staticmethod
+    def effective_owner(node: Node) -> list[Any] | None:
+        """[parent, parent_is_identity, identity_kind, time, removed, source] or None."""
+        for level in ("3", "2", "1"):
+            claim = node["o"].get(level)
+            if claim is not None and not claim[4]:
+                return list(claim)
+        return None
+
+    def claim(
+        self,
+        subject: str,
+        level: int,
+        parent: str,
+        parent_is_identity: bool,
+        identity_kind: str | None,
+        time_us: int,
+        removed: bool = False,
+        source: str = "",
+    ) -> bool:
+        """Record an owner claim; True when the subject's effective owner changed."""
+        node = self._node(subject)
+        owners = dict(node["o"])
+        current = owners.get(str(level))
+        candidate = [parent, parent_is_identity, identity_kind, time_us, removed, source]
+        if current is not None:
+            if removed and current[0] != parent:
+                return False  # removing a link that is not the current one
+            if (current[3], current[0], not current[4]) >= (time_us, parent, not removed):
+                return False
+        if level == USED and any(str(higher) in owners for higher in (LINK, CREATED)):
+            return False  # a use links a key only while it has no owner yet
+        before = self.effective_owner(node)
+        owners[str(level)] = candidate
+        node["o"] = owners
+        self.store[subject] = node
+        if not parent_is_identity and not removed:
+            self._add_child(parent, subject)
+        return self.effective_owner(node) != before
+
+    def _add_child(self, account: str, credential: str) -> None:
+        node = self._node(account)
+        if credential not in node["c"]:
+            node["c"] = [*node["c"], credential]
+            self.store[account] = node
+
+    # -- resolution -----------------------------------------------------------
+
+    def resolve(self, subject: str) -> Resolved:
+        current = subject
+        seen = {subject}
+        for _ in range(MAX_CHAIN):
+            node = self.store.get(current)
+            owner = self.effective_owner(node) if node else None
+            if owner is None:
+                return Resolved(current, guess_kind(current), True)
+            parent, parent_is_identity, identity_kind = owner[0], owner[1], owner[2]
+            if parent_is_identity:
+                return Resolved(parent, identity_kind or guess_kind(current), False)
+            if parent in seen:
+                break  # a cycle of claims: stop where it loops
+            seen.add(parent)
+            current = parent
+        return Resolved(current, guess_kind(current), True)
+
+    def route(self, subject: str) -> Resolved:
+        """Where a fact about ``subject`` goes now; remembers it so later moves know the source."""
+        resolved = self.resolve(subject)
+        node = self.store.get(subject)
+        if node is None or node.get("r") != resolved.as_list():
+            updated = self._node(subject)
+            updated["r"] = resolved.as_list()
+            self.store[subject] = updated
+        return resolved
+
+    def reroute(self, subject: str) -> list[Outbound]:
+        """After an owner change: move the facts already sent for the subject and its keys."""
+        moves: dict[tuple[str, str, bool, str, bool], list[str]] = {}
+        node = self.store.get(subject)
+        candidates = [subject, *((node or {}).get("c") or [])]
+        for candidate in candidates:
+            candidate_node = self.store.get(candidate)
+            if candidate_node is None:
+                continue
+            previous = candidate_node.get("r")
+            resolved = self.resolve(candidate)
+            if previous is None or previous == resolved.as_list():
+                continue
+            updated = dict(candidate_node)
+            updated["r"] = resolved.as_list()
+            self.store[candidate] = updated
+            key = (
+                previous[0],
+                resolved.identity_id,
+                resolved.fallback,
+                resolved.identity_kind,
+                bool(previous[2]),
+            )
+            moves.setdefault(key, []).append(candidate)
+        return [
+            Outbound(
+                old_identity,
+                {
+                    "t": "move",
+                    "subjects": subjects,
+                    "to": new_identity,
+                    "to_kind": new_kind,
+                    "to_fallback": new_fallback,
+                },
+            )
+            for (old_identity, new_identity, new_fallback, new_kind, _), subjects in moves.items()
+        ]

@@ -1,0 +1,202 @@
+"""Canonical records in, messages for the identity stage out (through the resolver)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from accessdrift.core.resolver import CREATED, LINK, USED, Outbound, Resolver, is_session_credential
+from accessdrift.core.timeutil import to_micros
+
+ACCOUNT_CHANGES = frozenset(
+    {
+        "account_created",
+        "account_disabled",
+        "account_deleted",
+        "permission_granted",
+        "permission_revoked",
+    }
+)
+CREDENTIAL_CHANGES = frozenset({"credential_created", "credential_revoked"})
+
+
+def _addressed(resolver: Resolver, subject: str, message: dict[str, Any]) -> Outbound:
+    resolved = resolver.route(subject)
+    message["ik"] = resolved.identity_kind
+    message["fb"] = resolved.fallback
+    message["s"] = subject
+    return Outbound(resolved.identity_id, message)
+
+
+def route_directory_change(resolver: Resolver, record: Mapping[str, Any]) -> list[Outbound]:
+    identity_id = record["identity_id"]
+    kind = record["identity_kind"]
+    time_us = to_micros(record["event_time"])
+    out: list[Outbound] = []
+    for account in record.get("accounts") or []:
+        if resolver.claim(account, LINK, identity_id, True, kind, time_us, source=record["source"]):
+            out += resolver.reroute(account)
+        resolver.route(account)
+    message = {
+        "t": "dir",
+        "id": record["event_id"],
+        "ts": time_us,
+        "src": record["source"],
+        "ik": kind,
+        "fb": False,
+        "ct": record["change_type"],
+        "accounts": list(record.get("accounts") or []),
+        "owner": record.get("owner_id"),
+    }
+    out.append(Outbound(identity_id, message))
+    return out
+
+
+def route_identity_link(resolver: Resolver, record: Mapping[str, Any]) -> list[Outbound]:
+    identity_id = record["identity_id"]
+    kind = record["identity_kind"]
+    time_us = to_micros(record["event_time"])
+    removed = bool(record.get("removed"))
+    out: list[Outbound] = []
+    for subject in (record.get("account_id"), record.get("credential_id")):
+        if not subject:
+            continue
+        if resolver.claim(
+            subject,
+            LINK,
+            identity_id,
+            True,
+            kind,
+            time_us,
+            removed=removed,
+            source=record["source"],
+        ):
+            out += resolver.reroute(subject)
+        resolver.route(subject)
+        is_credential = subject == record.get("credential_id")
+        out.append(
+            Outbound(
+                identity_id,
+                {
+                    "t": "claim",
+                    "ts": time_us,
+                    "ik": kind,
+                    "fb": False,
+                    "s": subject,
+                    "cred": is_credential,
+                    "acc": record.get("account_id") if is_credential else None,
+                    "removed": removed,
+                },
+            )
+        )
+    return out
+
+
+def route_cloud_event(resolver: Resolver, record: Mapping[str, Any]) -> list[Outbound]:
+    time_us = to_micros(record["event_time"])
+    account = record["account_id"]
+    credential = record.get("credential_id")
+    kind = record["kind"]
+    action = record["action"]
+    success = record["outcome"] == "success"
+    out: list[Outbound] = []
+
+    # Ownership first, so that the facts below already go to the right identity.
+    if kind == "credential_created" and success and record.get("target_credential_id"):
+        created = record["target_credential_id"]
+        owner_account = record.get("target_account_id") or account
+        if resolver.claim(created, CREATED, owner_account, False, None, time_us, source=action):
+            out += resolver.reroute(created)
+    if credential and resolver.claim(
+        credential, USED, account, False, None, time_us, source=action
+    ):
+        out += resolver.reroute(credential)
+
+    # Every audited action is a use of the acting principal and key.
+    use_subject = credential or account
+    out.append(
+        _addressed(
+            resolver,
+            use_subject,
+            {
+                "t": "use",
+                "id": record["event_id"],
+                "ts": time_us,
+                "sys": record["system"],
+                "acc": account,
+                "cred": credential,
+                "act": action,
+                "ok": success,
+                "ip": record.get("source_ip"),
+            },
+        )
+    )
+
+    # A lifecycle change is also a fact about what it acted on.
+    if kind in ACCOUNT_CHANGES or kind in CREDENTIAL_CHANGES:
+        target_credential = record.get("target_credential_id")
+        target_account = record.get("target_account_id")
+        if kind in CREDENTIAL_CHANGES:
+            subject = target_credential or credential
+            target_account = target_account or (account if kind == "credential_created" else None)
+        else:
+            subject = target_account or account
+        if subject:
+            out.append(
+                _addressed(
+                    resolver,
+                    subject,
+                    {
+                        "t": "chg",
+                        "id": record["event_id"],
+                        "ts": time_us,
+                        "sys": record["system"],
+                        "kind": kind,
+                        "acc": target_account if kind in CREDENTIAL_CHANGES else subject,
+                        "cred": subject if kind in CREDENTIAL_CHANGES else None,
+                        "act": action,
+                        "ok": success,
+                        "session": kind == "credential_created"
+                        and is_session_credential(subject, action),
+                        "by": account,
+                    },
+                )
+            )
+    return out
+
+
+def route_secret_usage(resolver: Resolver, record: Mapping[str, Any]) -> list[Outbound]:
+    time_us = to_micros(record["event_time"])
+    credential = record["credential_id"]
+    account = record.get("account_id")
+    out: list[Outbound] = []
+    if account and resolver.claim(credential, USED, account, False, None, time_us, source="secret"):
+        out += resolver.reroute(credential)
+    out.append(
+        _addressed(
+            resolver,
+            credential,
+            {
+                "t": "use",
+                "id": record["event_id"],
+                "ts": time_us,
+                "sys": record["store"],
+                "acc": account,
+                "cred": credential,
+                "act": f"{record['operation']} {record.get('secret_ref') or ''}".strip(),
+                "ok": record["outcome"] == "success",
+                "ip": None,
+            },
+        )
+    )
+    return out
+
+
+ROUTERS = {
+    "DirectoryChange": route_directory_change,
+    "IdentityLink": route_identity_link,
+    "CloudAuditEvent": route_cloud_event,
+    "SecretUsageEvent": route_secret_usage,
+}
+
+
+def route_record(resolver: Resolver, record_name: str, record: Mapping[str, Any]) -> list[Outbound]:
+    return ROUTERS[record_name](resolver, record)

@@ -1,0 +1,46 @@
+"""Event-time watermarks, with idle sources advancing by wall clock.
+
+The watermark of several inputs is the least of their latest event times, less
+the allowed lateness: nothing older than it is expected any more. An input that
+has been silent for ``idle_us`` of wall-clock time stops holding the others back,
+and when every input is silent the watermark moves on with the wall clock from
+the last event seen, so that an idle stream still reaches its deadlines.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Watermark:
+    allowed_lateness_us: int
+    idle_us: int
+    latest: dict[str, int] = field(default_factory=dict)  # input -> max event time
+    heard: dict[str, int] = field(default_factory=dict)  # input -> wall time of its last record
+    emitted: int | None = None
+
+    def observe(self, source: str, event_us: int, wall_us: int) -> None:
+        if event_us > self.latest.get(source, event_us - 1):
+            self.latest[source] = event_us
+        self.latest.setdefault(source, event_us)
+        self.heard[source] = wall_us
+
+    def current(self, wall_us: int) -> int | None:
+        if not self.latest:
+            return self.emitted
+        active = [
+            self.latest[source]
+            for source, heard in self.heard.items()
+            if wall_us - heard <= self.idle_us
+        ]
+        if active:
+            value = min(active) - self.allowed_lateness_us
+        else:
+            last_heard = max(self.heard.values())
+            value = (
+                max(self.latest.values())
+                - self.allowed_lateness_us
+                + (wall_us - last_heard - self.idle_us)
+            )
+        if self.emitted is None or value > self.emitted:
+            self.emitted = value
+        return self.emitted

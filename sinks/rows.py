@@ -31,6 +31,15 @@ EVENT_TABLES: dict[str, TableSpec] = {
         _spec("identity_links", "IdentityLink"),
     )
 }
+"""Normalized input events: one table per canonical input record."""
+
+FINDING_TABLES: dict[str, TableSpec] = {
+    spec.record: spec
+    for spec in (_spec("provisioning_lag", "ProvisioningLag"), _spec("alerts", "Alert"))
+}
+"""What the detection core found."""
+
+ALL_TABLES: dict[str, TableSpec] = {**EVENT_TABLES, **FINDING_TABLES}
 
 
 def to_rows(spec: TableSpec, records: Iterable[Mapping[str, Any]]) -> list[list[Any]]:

@@ -18,8 +18,9 @@ from accessdrift.deadletter import classify, dead_letter_bytes
 from accessdrift.errors import ClickHouseError, RecordError, RecordTooLarge
 from schemas.codec import codec_for
 from sinks.clickhouse import ClickHouse
-from sinks.rows import EVENT_TABLES, dedup_token, to_rows
+from sinks.rows import ALL_TABLES, EVENT_TABLES, dedup_token, to_rows
 from streams import topics
+from streams.detection import register_detection
 from streams.settings import Settings
 from streams.web import register_views
 
@@ -95,8 +96,11 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
             ),
         )
 
+    resolve_topic = register_detection(app, settings)
+
     def make_sink_agent(record_name: str, topic_name: str) -> None:
-        spec = EVENT_TABLES[record_name]
+        spec = ALL_TABLES[record_name]
+        forward = record_name in EVENT_TABLES  # inputs also go on to the detection core
         codec = codec_for(record_name)
         source = app.topic(settings.topic(topic_name), key_serializer="raw", value_serializer="raw")
 
@@ -121,6 +125,10 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
                         payloads.append(value)
                     except RecordError as error:
                         await send_dead_letter(event, error, stage="sink")
+                        continue
+                    if forward:
+                        source = f"{record_name}|{event.message.topic}|{event.message.partition}"
+                        await resolve_topic.send(key=source.encode(), value=value)
                 if records:
                     await sink.insert_until_done(
                         spec.table,
@@ -134,6 +142,8 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
 
     for record_name, topic_name in topics.CANONICAL_TOPIC_OF_RECORD.items():
         make_sink_agent(record_name, topic_name)
+    make_sink_agent("ProvisioningLag", topics.DRIFT_LAG)
+    make_sink_agent("Alert", topics.DRIFT_ALERTS)
 
     register_views(app, sink)
     return app

@@ -20,6 +20,7 @@ Message = dict[str, Any]
 USE_TS, USE_ID, USE_SYS, USE_ACC, USE_CRED, USE_ACT, USE_OK, USE_IP, USE_SUBJECT = range(9)
 CHG_TS, CHG_ID, CHG_KIND, CHG_SYS, CHG_ACC, CHG_CRED, CHG_ACT, CHG_OK, CHG_SUBJECT = range(9)
 DIR_TS, DIR_ID, DIR_CT, DIR_OWNER, DIR_SRC = range(5)
+KEEP_DIRECTORY_CHANGES = 4
 
 
 def new_state(identity_kind: str = "human", fallback: bool = False) -> State:
@@ -213,6 +214,8 @@ def _add_change(state: State, message: Message) -> None:
         entry = dict(state["acc"].get(account) or {"since": message["ts"]})
         if kind in ("account_disabled", "account_deleted"):
             entry["ended"] = _min(entry.get("ended"), message["ts"])
+        if kind == "account_deleted":
+            entry["deleted"] = _min(entry.get("deleted"), message["ts"])
         state["acc"][account] = entry
 
 
@@ -296,8 +299,9 @@ def _on_facts(state: State, message: Message) -> None:
         else:
             merged = dict(mine)
             merged["since"] = _min(mine.get("since"), entry.get("since"))
-            if entry.get("ended") is not None or mine.get("ended") is not None:
-                merged["ended"] = _min(mine.get("ended"), entry.get("ended"))
+            for end in ("ended", "deleted"):
+                if entry.get(end) is not None or mine.get(end) is not None:
+                    merged[end] = _min(mine.get(end), entry.get(end))
             state["acc"][account] = merged
 
 
@@ -311,12 +315,14 @@ def _prune(state: State, watermark_us: int, config: DetectionConfig) -> None:
         state["use"] = state["use"][-config.max_uses_per_identity :]
     if state["chg"] and state["chg"][0][CHG_TS] < horizon:
         state["chg"] = [change for change in state["chg"] if change[CHG_TS] >= horizon]
-    if len(state["dirs"]) > 2 and state["dirs"][0][DIR_TS] < horizon:
-        keep = [entry for entry in state["dirs"][:-2] if entry[DIR_TS] >= horizon]
-        state["dirs"] = keep + state["dirs"][-2:]
-    stale = [key for key, value in state["emitted"].items() if value[2] < horizon]
-    for key in stale:
-        del state["emitted"][key]
+    # The latest directory changes stay whatever their age: a key used today after a
+    # leaver of last year is still a key used after deprovisioning. What was emitted
+    # stays too (one small entry per finding), so that nothing old is raised again.
+    if len(state["dirs"]) > KEEP_DIRECTORY_CHANGES and state["dirs"][0][DIR_TS] < horizon:
+        older = state["dirs"][:-KEEP_DIRECTORY_CHANGES]
+        state["dirs"] = [entry for entry in older if entry[DIR_TS] >= horizon] + state["dirs"][
+            -KEEP_DIRECTORY_CHANGES:
+        ]
 
 
 def _min(left: int | None, right: int | None) -> int | None:

@@ -51,14 +51,14 @@ def severity(kind: str, identity_kind: str) -> str:
 # -- directory episodes --------------------------------------------------------
 
 
-def effective_changes(state: "State", horizon_us: int) -> list[list[Any]]:
+def effective_changes(state: "State") -> list[list[Any]]:
     """Directory changes that start something: a leaver right after a leaver is a repeat."""
     effective = []
     previous_type = None
     for entry in state["dirs"]:
         change_type = entry[DIR_CT]
         repeat = change_type in ("leaver", "suspend") and previous_type == change_type
-        if change_type in LAG_CHANGES and not repeat and entry[DIR_TS] >= horizon_us:
+        if change_type in LAG_CHANGES and not repeat:
             effective.append(entry)
         if change_type != "owner_change":
             previous_type = change_type
@@ -70,10 +70,10 @@ def _previous_change_ts(state: "State", entry: list[Any]) -> int | None:
     return max(earlier) if earlier else None
 
 
-def deprovision_windows(state: "State", horizon_us: int) -> list[tuple[list[Any], int | None]]:
+def deprovision_windows(state: "State") -> list[tuple[list[Any], int | None]]:
     """Each leaver with the time its deprovisioned period ends (a rehire or reactivation)."""
     windows = []
-    for entry in effective_changes(state, horizon_us):
+    for entry in effective_changes(state):
         if entry[DIR_CT] != "leaver":
             continue
         ends = [
@@ -122,10 +122,14 @@ def _matches(state: "State", change_type: str, subject: str, is_credential: bool
         for change in state["chg"]:
             if change[CHG_OK] and change[CHG_KIND] in wanted and change[CHG_ACC] == subject:
                 times.append(change[CHG_TS])
+    # The compact per-subject record outlives the pruned change itself.
     if is_credential:
-        revoked = (state["cred"].get(subject) or {}).get("revoked")
-        if revoked is not None:
-            times.append(revoked)  # kept even when the change itself was pruned
+        entry = state["cred"].get(subject) or {}
+        if entry.get("revoked") is not None:
+            times.append(entry["revoked"])
+        account_entry = state["acc"].get(entry.get("acc") or "") or {}
+        if account_entry.get("deleted") is not None:
+            times.append(account_entry["deleted"])
     elif change_type in ("leaver", "suspend"):
         ended = (state["acc"].get(subject) or {}).get("ended")
         if ended is not None:
@@ -188,8 +192,7 @@ def evaluate_lags(
     config: DetectionConfig,
     result: "Result",
 ) -> None:
-    horizon = watermark_us - 2 * config.lookback_us
-    for entry in effective_changes(state, horizon):
+    for entry in effective_changes(state):
         change_type, t0 = entry[DIR_CT], entry[DIR_TS]
         previous = _previous_change_ts(state, entry)
         for subject, is_credential in _subjects_for(state, change_type, t0):
@@ -273,8 +276,7 @@ def evaluate_use(
     config: DetectionConfig,
     result: "Result",
 ) -> None:
-    horizon = use[USE_TS] - 2 * config.lookback_us
-    for entry, ends in deprovision_windows(state, horizon):
+    for entry, ends in deprovision_windows(state):
         t0 = entry[DIR_TS]
         if use[USE_TS] > t0 + config.grace_us and (ends is None or use[USE_TS] < ends):
             kind = "used_after_deprovision" if use[USE_OK] else "attempted_after_deprovision"

@@ -14,11 +14,16 @@ from dataclasses import dataclass, field
 class Watermark:
     allowed_lateness_us: int
     idle_us: int
+    # Inputs not heard from yet cannot hold the watermark back: so there is none
+    # until every input had ``idle_us`` after the first record to show up.
+    started_at: int | None = None
     latest: dict[str, int] = field(default_factory=dict)  # input -> max event time
     heard: dict[str, int] = field(default_factory=dict)  # input -> wall time of its last record
     emitted: int | None = None
 
     def observe(self, source: str, event_us: int, wall_us: int) -> None:
+        if self.started_at is None:
+            self.started_at = wall_us
         if event_us > self.latest.get(source, event_us - 1):
             self.latest[source] = event_us
         self.latest.setdefault(source, event_us)
@@ -26,6 +31,8 @@ class Watermark:
 
     def current(self, wall_us: int) -> int | None:
         if not self.latest:
+            return self.emitted
+        if self.started_at is not None and wall_us - self.started_at < self.idle_us:
             return self.emitted
         active = [
             self.latest[source]

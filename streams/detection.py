@@ -1,0 +1,216 @@
+"""The detection agents: thin shells that decode, call the core and route.
+
+    canonical topics --(sink agents forward each valid record)--> accessdrift-resolve (1 partition)
+    resolver agent: owners of accounts and credentials (table "subjects")
+        --(keyed by identity)--> accessdrift-identity (N partitions: group by identity)
+    identity agent: one identity's facts (table "identities") -> drift.lag, drift.alerts
+
+The resolver has one partition because resolving a key can take a credential, its
+account and that account's identity, which no single key partitions together;
+it does little work per record. The identity stage, where the detections run,
+scales out by identity.
+"""
+
+import heapq
+import logging
+import time
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import faust
+import orjson
+from faust.types import EventT
+
+from accessdrift.core import identity
+from accessdrift.core.config import DetectionConfig
+from accessdrift.core.resolver import Node, Outbound, Resolver
+from accessdrift.core.routing import route_record
+from accessdrift.core.timeutil import MICROS, span_micros, to_micros
+from accessdrift.core.watermark import Watermark
+from accessdrift.errors import RecordError
+from schemas.codec import codec_for
+from streams import topics
+from streams.settings import Settings
+
+log = logging.getLogger("accessdrift.detection")
+
+RESOLVE_TOPIC = "accessdrift-resolve"
+IDENTITY_TOPIC = "accessdrift-identity"
+TICK_SECONDS = 1.0
+
+
+def detection_config(settings: Settings) -> DetectionConfig:
+    return DetectionConfig(
+        grace_us=span_micros(settings.grace),
+        lookback_us=span_micros(settings.lookback),
+        deprovision_sla_us=span_micros(settings.deprovision_sla),
+        sla_overrides_us={
+            key: span_micros(value) for key, value in settings.deprovision_sla_overrides.items()
+        },
+    )
+
+
+def wall_micros() -> int:
+    return int(time.time() * MICROS)
+
+
+@dataclass
+class Deadlines:
+    """In memory: when each identity must be woken up. Rebuilt from the table after a restart."""
+
+    heap: list[tuple[int, str]] = field(default_factory=list)
+    current: dict[str, int] = field(default_factory=dict)
+
+    def set(self, identity_id: str, deadline: int | None) -> None:
+        if deadline is None:
+            self.current.pop(identity_id, None)
+            return
+        if self.current.get(identity_id) != deadline:
+            self.current[identity_id] = deadline
+            heapq.heappush(self.heap, (deadline, identity_id))
+
+    def due(self, watermark: int) -> list[str]:
+        due = []
+        while self.heap and self.heap[0][0] <= watermark:
+            deadline, identity_id = heapq.heappop(self.heap)
+            if self.current.get(identity_id) == deadline:
+                del self.current[identity_id]
+                due.append(identity_id)
+        return due
+
+
+@dataclass
+class StageWatermark:
+    """The identity stage's view of event time: the resolver's watermark, moving on by
+    wall clock while nothing arrives so that idle streams still reach their deadlines."""
+
+    idle_us: int
+    value: int | None = None
+    heard_at: int = 0
+
+    def observe(self, watermark: int | None, wall_us: int) -> None:
+        if watermark is not None and (self.value is None or watermark > self.value):
+            self.value = watermark
+        self.heard_at = wall_us
+
+    def current(self, wall_us: int) -> int | None:
+        if self.value is None:
+            return None
+        return self.value + max(0, wall_us - self.heard_at - self.idle_us)
+
+
+def register_detection(app: faust.App, settings: Settings) -> faust.TopicT:
+    """Add the detection agents; return the topic the sink agents forward records to."""
+    config = detection_config(settings)
+    idle_us = 5 * MICROS
+    resolve_topic = app.topic(
+        settings.topic(RESOLVE_TOPIC),
+        partitions=1,
+        internal=True,  # Faust declares it, with exactly these partitions
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    identity_topic = app.topic(
+        settings.topic(IDENTITY_TOPIC),
+        partitions=settings.topic_partitions,
+        internal=True,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    lag_topic = app.topic(
+        settings.topic(topics.DRIFT_LAG), key_serializer="raw", value_serializer="raw"
+    )
+    alert_topic = app.topic(
+        settings.topic(topics.DRIFT_ALERTS), key_serializer="raw", value_serializer="raw"
+    )
+    subjects = app.Table("subjects", partitions=1, key_type=str)
+    identities = app.Table("identities", partitions=settings.topic_partitions, key_type=str)
+    resolver_watermark = Watermark(span_micros(settings.allowed_lateness), idle_us)
+    stage_watermark = StageWatermark(idle_us)
+    deadlines = Deadlines()
+    rebuilt = {"done": False}
+    lag_codec = codec_for("ProvisioningLag")
+    alert_codec = codec_for("Alert")
+
+    async def send_to_identities(outbound: list[Outbound], watermark: int | None) -> None:
+        for item in outbound:
+            message = dict(item.message)
+            message["wm"] = watermark
+            await identity_topic.send(key=item.identity_id.encode(), value=orjson.dumps(message))
+
+    @app.agent(resolve_topic, name="resolver", concurrency=1)
+    async def resolver(stream: faust.StreamT[bytes]) -> None:
+        resolver_core = Resolver(cast(MutableMapping[str, Node], subjects))
+        async for event in stream.events():
+            key = event.message.key
+            value = event.message.value
+            source = key.decode() if isinstance(key, bytes) else ""
+            record_name = source.split("|", 1)[0]
+            try:
+                record = codec_for(record_name).decode_dict(cast(bytes, value))
+            except (RecordError, KeyError) as error:
+                # The sink agents only forward records they decoded: this is a bug, not input.
+                log.error("resolver could not decode a %s record: %s", record_name, error)
+                continue
+            wall = wall_micros()
+            resolver_watermark.observe(source, to_micros(record["event_time"]), wall)
+            outbound = route_record(resolver_core, record_name, record)
+            await send_to_identities(outbound, resolver_watermark.current(wall))
+
+    @app.agent(identity_topic, name="identities", concurrency=1)
+    async def identity_agent(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            await handle_identity_event(event)
+
+    async def handle_identity_event(event: EventT[bytes]) -> None:
+        key = cast(bytes, event.message.key).decode()
+        message = orjson.loads(cast(bytes, event.message.value))
+        wall = wall_micros()
+        if message["t"] != "tick":
+            stage_watermark.observe(message.get("wm"), wall)
+        watermark = stage_watermark.current(wall)
+        state, result = identity.handle(
+            key,
+            identities.get(key),
+            message,
+            watermark if watermark is not None else 0,
+            wall,
+            config,
+        )
+        identities[key] = state
+        deadlines.set(key, result.next_deadline_us)
+        for row in result.lags:
+            await lag_topic.send(key=key.encode(), value=lag_codec.encode_dict(row))
+        for alert in result.alerts:
+            await alert_topic.send(
+                key=alert["alert_id"].encode(), value=alert_codec.encode_dict(alert)
+            )
+        await send_to_identities(result.messages, watermark)
+
+    async def wake_due_identities() -> None:
+        wall = wall_micros()
+        if not rebuilt["done"]:
+            rebuilt["done"] = True
+            for key, state in list(identities.items()):
+                deadlines.set(key, _deadline_of(key, state, config))
+        watermark = stage_watermark.current(wall)
+        if watermark is None:
+            return
+        for identity_id in deadlines.due(watermark):
+            await identity_topic.send(
+                key=identity_id.encode(), value=orjson.dumps({"t": "tick", "wm": watermark})
+            )
+
+    app.timer(interval=TICK_SECONDS)(wake_due_identities)
+    return resolve_topic
+
+
+def _deadline_of(identity_id: str, state: Any, config: DetectionConfig) -> int | None:
+    from accessdrift.core import rules
+
+    try:
+        return rules.next_deadline(identity_id, state, config)
+    except (KeyError, TypeError, IndexError) as error:
+        log.error("cannot read the state of %s: %s", identity_id, error)
+        return None

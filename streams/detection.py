@@ -164,11 +164,13 @@ def register_detection(app: faust.App, settings: Settings) -> faust.TopicT:
             await handle_identity_event(event)
 
     async def handle_identity_event(event: EventT[bytes]) -> None:
-        key = cast(bytes, event.message.key).decode()
         message = orjson.loads(cast(bytes, event.message.value))
         wall = wall_micros()
         if message["t"] != "tick":
             stage_watermark.observe(message.get("wm"), wall)
+        if message["t"] == "wm":
+            return  # the resolver's watermark, broadcast to every partition
+        key = cast(bytes, event.message.key).decode()
         watermark = stage_watermark.current(wall)
         state, result = identity.handle(
             key,
@@ -188,6 +190,19 @@ def register_detection(app: faust.App, settings: Settings) -> faust.TopicT:
             )
         await send_to_identities(result.messages, watermark)
 
+    last_broadcast: dict[str, int | None] = {"wm": None}
+
+    async def broadcast_watermark() -> None:
+        """The resolver's watermark moves on while no record arrives (idle inputs drop out,
+        then the wall clock carries it): tell every identity partition."""
+        watermark = resolver_watermark.current(wall_micros())
+        if watermark is None or watermark == last_broadcast["wm"]:
+            return
+        last_broadcast["wm"] = watermark
+        payload = orjson.dumps({"t": "wm", "wm": watermark})
+        for partition in range(settings.topic_partitions):
+            await identity_topic.send(key=b"", value=payload, partition=partition)
+
     async def wake_due_identities() -> None:
         wall = wall_micros()
         if not rebuilt["done"]:
@@ -202,6 +217,7 @@ def register_detection(app: faust.App, settings: Settings) -> faust.TopicT:
                 key=identity_id.encode(), value=orjson.dumps({"t": "tick", "wm": watermark})
             )
 
+    app.timer(interval=TICK_SECONDS)(broadcast_watermark)
     app.timer(interval=TICK_SECONDS)(wake_due_identities)
     return resolve_topic
 

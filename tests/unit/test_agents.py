@@ -1,0 +1,149 @@
+"""The Faust agents with Faust's test context: no broker, the real agent code.
+
+Sends to other topics are captured instead of produced; tables live in memory.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import faust
+import orjson
+import pytest
+
+from schemas.codec import codec_for
+from streams.app import create_app
+from streams.settings import Settings
+from tests.unit.core_builders import ALICE_AWS, ALICE_KEY, at, use
+
+Sent = list[tuple[str, bytes | None, bytes]]
+
+
+class RecordingSink:
+    """Stands where ClickHouse would: the sink agents' batches land here."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[str, list[list[Any]]]] = []
+
+    async def insert_until_done(
+        self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
+    ) -> None:
+        self.batches.append((table, rows))
+
+
+@pytest.fixture
+def app_and_sink(tmp_path: Path) -> tuple[faust.App, RecordingSink]:
+    settings = Settings(data_dir=tmp_path, state_store="memory://", topic_prefix="test.")
+    sink = RecordingSink()
+    app = create_app(settings, sink)  # type: ignore[arg-type]
+    app.finalize()
+    app.flow_control.resume()
+    return app, sink
+
+
+@pytest.fixture
+def sent() -> Iterator[Sent]:
+    captured: Sent = []
+
+    async def capture(self: faust.Topic, *args: Any, **kwargs: Any) -> None:
+        captured.append((self.get_topic_name(), kwargs.get("key"), kwargs["value"]))
+
+    with mock.patch("faust.topics.Topic.send", capture):
+        yield captured
+
+
+def micros(seconds: float) -> int:
+    return int(at(seconds).timestamp() * 1_000_000)
+
+
+LEAVER = {
+    "t": "dir",
+    "id": "d1",
+    "ts": micros(0),
+    "src": "hr",
+    "ik": "human",
+    "fb": False,
+    "ct": "leaver",
+    "accounts": [ALICE_AWS],
+    "owner": None,
+    "wm": micros(0),
+}
+USE = {
+    "t": "use",
+    "id": "u1",
+    "ts": micros(3600),
+    "sys": "aws",
+    "acc": ALICE_AWS,
+    "cred": ALICE_KEY,
+    "act": "GetObject",
+    "ok": True,
+    "ip": "203.0.113.9",
+    "ik": "human",
+    "fb": False,
+    "s": ALICE_KEY,
+    "wm": micros(3600),
+}
+
+
+async def test_identity_agent_sends_one_alert_for_repeated_uses(
+    app_and_sink: tuple[faust.App, RecordingSink], sent: Sent
+) -> None:
+    app, _ = app_and_sink
+    async with app.agents["identities"].test_context() as agent:
+        await agent.put(key=b"E1", value=orjson.dumps(LEAVER))
+        await agent.put(key=b"E1", value=orjson.dumps(USE))
+        await agent.put(key=b"E1", value=orjson.dumps({**USE, "id": "u2", "ts": micros(7200)}))
+    alerts = [value for topic, _, value in sent if topic == "test.drift.alerts"]
+    assert len(alerts) == 1
+    alert = codec_for("Alert").decode_dict(alerts[0])
+    assert alert["kind"] == "used_after_deprovision"
+    assert alert["identity_id"] == "E1"
+    assert alert["used_at"] == at(3600)
+
+
+async def test_identity_agent_ignores_watermark_broadcasts(
+    app_and_sink: tuple[faust.App, RecordingSink], sent: Sent
+) -> None:
+    app, _ = app_and_sink
+    async with app.agents["identities"].test_context() as agent:
+        await agent.put(key=b"", value=orjson.dumps({"t": "wm", "wm": micros(0)}))
+    assert sent == []
+
+
+async def test_resolver_routes_a_use_to_the_identity_that_owns_the_key(
+    app_and_sink: tuple[faust.App, RecordingSink], sent: Sent
+) -> None:
+    app, _ = app_and_sink
+    name, record = use(60)
+    async with app.agents["resolver"].test_context() as agent:
+        await agent.put(
+            key=b"CloudAuditEvent|test.cloud.audit|0", value=codec_for(name).encode_dict(record)
+        )
+    (message,) = [
+        (key, orjson.loads(value))
+        for topic, key, value in sent
+        if topic == "test.accessdrift-identity"
+    ]
+    assert message[0] == ALICE_AWS.encode(), "no link yet: the account stands for its identity"
+    assert message[1]["t"] == "use" and message[1]["cred"] == ALICE_KEY and message[1]["fb"] is True
+
+
+async def test_sink_agent_inserts_good_records_forwards_them_and_dead_letters_bad_ones(
+    app_and_sink: tuple[faust.App, RecordingSink], sent: Sent
+) -> None:
+    app, sink = app_and_sink
+    name, record = use(60)
+    good = codec_for(name).encode_dict(record)
+    async with app.agents["sink_cloud_audit"].test_context() as agent:
+        await agent.put(key=b"k", value=good)
+        await agent.put(key=b"k", value=b"not avro")
+    topics = [topic for topic, _, _ in sent]
+    assert topics.count("test.accessdrift-resolve") == 1
+    assert topics.count("test.drift.deadletter") == 1
+    letter = codec_for("DeadLetter").decode_dict(
+        next(value for topic, _, value in sent if topic == "test.drift.deadletter")
+    )
+    assert letter["value"] == b"not avro" and letter["error_type"] == "decode"
+    assert [table for table, _ in sink.batches] == ["cloud_audit"]
+    assert sink.batches[0][1][0][0] == record["event_id"]

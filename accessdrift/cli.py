@@ -85,6 +85,13 @@ def worker(
 
 class ReplayFormat(StrEnum):
     canonical = "canonical"
+    cloudtrail = "cloudtrail"
+    okta = "okta"
+    vault = "vault"
+    gcp_audit = "gcp-audit"
+    entra_audit = "entra-audit"
+    scim = "scim"
+    hr_csv = "hr-csv"
 
 
 @app.command()
@@ -92,11 +99,11 @@ def replay(
     files: Annotated[list[str], typer.Argument(help="files, folders, .gz, or - for stdin")],
     format: Annotated[ReplayFormat, typer.Option("--format", "-f")] = ReplayFormat.canonical,
 ) -> None:
-    """Send records from files to Kafka; rejected ones go to drift.deadletter."""
-    from accessdrift.replay import replay_canonical
+    """Send files to raw.FORMAT (or the canonical topics); rejects go to drift.deadletter."""
+    from accessdrift.replay import replay as replay_files
 
     started = time.monotonic()
-    summary = replay_canonical(_settings(), files)
+    summary = replay_files(_settings(), format.value, files)
     elapsed = time.monotonic() - started
     total = sum(summary.sent.values()) + summary.dead_lettered
     for line in summary.lines():

@@ -35,10 +35,18 @@ class CheckedProducer:
         else:
             self.delivered[message.topic() or "?"] += 1
 
-    def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+    def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> None:
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=self._on_delivery)
+                self._producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery
+                )
                 break
             except BufferError:
                 # The local queue is full: let librdkafka deliver some before adding more.

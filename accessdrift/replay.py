@@ -5,10 +5,12 @@ from dataclasses import dataclass, field
 
 from accessdrift.canonical import parse_line
 from accessdrift.deadletter import classify, dead_letter_bytes
-from accessdrift.errors import RecordError, RecordTooLarge
+from accessdrift.errors import ConfigError, RecordError, RecordTooLarge
 from accessdrift.kafka_admin import ensure_topics
+from accessdrift.normalizers import hr_csv
+from accessdrift.normalizers.registry import CSV_HEADER, FORMATS, split_for_replay
 from accessdrift.producer import CheckedProducer
-from accessdrift.sources import expand_paths, read_lines
+from accessdrift.sources import expand_paths, read_bytes, read_lines
 from schemas.codec import encode
 from streams import topics
 from streams.settings import Settings
@@ -31,6 +33,75 @@ class ReplaySummary:
         return out
 
 
+def replay(settings: Settings, format_name: str, paths: list[str]) -> ReplaySummary:
+    if format_name == "canonical":
+        return replay_canonical(settings, paths)
+    return replay_raw(settings, format_name, paths)
+
+
+def replay_raw(settings: Settings, format_name: str, paths: list[str]) -> ReplaySummary:
+    """Vendor files to ``raw.<format>``, one vendor record per message."""
+    if format_name not in FORMATS:
+        raise ConfigError(f"unknown format {format_name!r}: one of canonical, {', '.join(FORMATS)}")
+    ensure_topics(settings)
+    deadletter_topic = settings.topic(topics.DEADLETTER)
+    raw_topic = settings.topic(topics.raw_topic(format_name))
+    summary = ReplaySummary(deadletter_topic)
+    with CheckedProducer(settings) as producer:
+        for path in expand_paths(paths):
+            data = read_bytes(path)
+            origin = "stdin" if path == "-" else path
+            headers: list[tuple[str, str | bytes | None]] | None = None
+            if format_name == "hr-csv":
+                header, lines = hr_csv.rows_of(data)
+                headers = [(CSV_HEADER, header)]
+                items: list[tuple[int, bytes | None, str | None]] = [
+                    (number, line, None) for number, line in lines
+                ]
+            else:
+                items = split_for_replay(format_name, data)
+            for number, message, error in items:
+                if (
+                    message is not None
+                    and error is None
+                    and len(message) > settings.max_record_bytes
+                ):
+                    error = f"record of {len(message)} bytes over the cap of {settings.max_record_bytes}"
+                if error is not None:
+                    _dead_letter(producer, summary, origin, number, message or b"", error, "decode")
+                    continue
+                assert message is not None
+                producer.send(raw_topic, message, headers=headers)
+                summary.sent[raw_topic] += 1
+    return summary
+
+
+def _dead_letter(
+    producer: CheckedProducer,
+    summary: ReplaySummary,
+    origin: str,
+    number: int,
+    value: bytes,
+    error: str,
+    error_type: str,
+) -> None:
+    source = f"file:{origin}"
+    producer.send(
+        summary.deadletter_topic,
+        dead_letter_bytes(
+            source_topic=source,
+            offset=number,
+            value=value,
+            error=error,
+            error_type=error_type,
+            stage="replay",
+        ),
+        key=source.encode(),
+    )
+    summary.dead_lettered += 1
+    summary.reasons[error[:120]] += 1
+
+
 def replay_canonical(settings: Settings, paths: list[str]) -> ReplaySummary:
     ensure_topics(settings)
     deadletter_topic = settings.topic(topics.DEADLETTER)
@@ -46,21 +117,15 @@ def replay_canonical(settings: Settings, paths: list[str]) -> ReplaySummary:
                         )
                     routed = parse_line(line.data)
                 except RecordError as error:
-                    source = f"file:{line.origin}"
-                    producer.send(
-                        deadletter_topic,
-                        dead_letter_bytes(
-                            source_topic=source,
-                            offset=line.number,
-                            value=line.data,
-                            error=str(error),
-                            error_type=classify(error),
-                            stage="replay",
-                        ),
-                        key=source.encode(),
+                    _dead_letter(
+                        producer,
+                        summary,
+                        line.origin,
+                        line.number,
+                        line.data,
+                        str(error),
+                        classify(error),
                     )
-                    summary.dead_lettered += 1
-                    summary.reasons[str(error)[:120]] += 1
                     continue
                 topic = settings.topic(routed.topic)
                 producer.send(topic, encode(routed.record), key=routed.key.encode())

@@ -7,6 +7,7 @@ offset past an event still being processed (faust-streaming issue 606).
 import asyncio
 import logging
 import ssl
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
@@ -21,6 +22,7 @@ from sinks.clickhouse import ClickHouse
 from sinks.rows import ALL_TABLES, EVENT_TABLES, dedup_token, to_rows
 from streams import topics
 from streams.detection import register_detection
+from streams.normalize import register_normalizers
 from streams.settings import Settings
 from streams.web import register_views
 
@@ -145,7 +147,9 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
     make_sink_agent("ProvisioningLag", topics.DRIFT_LAG)
     make_sink_agent("Alert", topics.DRIFT_ALERTS)
 
-    register_views(app, sink)
+    counts: Counter[str] = Counter()
+    register_normalizers(app, settings, counts)
+    register_views(app, sink, counts)
     return app
 
 

@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     sink_batch_size: int = Field(default=2000, ge=1)
     sink_flush_interval: Duration = timedelta(milliseconds=200)
 
+    # Normalizers
+    scim_side: Literal["source", "downstream"] = "source"
+    scim_system: str = "scim"
+    scim_feeds: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='Per feed (Kafka header accessdrift-feed): {"dropbox": {"side": "downstream", '
+        '"system": "dropbox"}}',
+    )
+    hr_csv_mapping: Path | None = Field(default=None, description="YAML column mapping of HR CSV")
+
     # Detection
     deprovision_sla: Duration = timedelta(hours=24)
     deprovision_sla_overrides: dict[str, Duration] = Field(

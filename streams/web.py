@@ -4,6 +4,7 @@ With the embedded engine only one process may open the database folder; while
 a worker holds it, `accessdrift query` sends its SQL here.
 """
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -15,7 +16,14 @@ if TYPE_CHECKING:
     from streams.app import SinkExecutor
 
 
-def register_views(app: faust.App, sink: "SinkExecutor") -> None:
+def register_views(app: faust.App, sink: "SinkExecutor", counts: Counter[str]) -> None:
+    @app.page("/stats/")
+    class Stats(View):
+        """What the normalizers made of raw records: produced, ignored by rule, dead-lettered."""
+
+        async def get(self, request: Request, **kwargs: Any) -> Response:
+            return self.json({"normalized": dict(sorted(counts.items()))})
+
     @app.page("/ready/")
     class Ready(View):
         async def get(self, request: Request, **kwargs: Any) -> Response:

@@ -1,0 +1,279 @@
+"""AWS CloudTrail records -> CloudAuditEvent / SecretUsageEvent.
+
+Rules (the README's normalizer table repeats them):
+- A record without ``eventName`` or ``eventTime`` is dead-lettered.
+- Digest files, Insights events and actions taken by AWS services themselves
+  (``userIdentity.type`` AWSService) are ignored by rule.
+- The acting principal comes from ``userIdentity``: its ARN without IAM path
+  (``aws:<account>:user/<name>``, ``aws:<account>:assumed-role/<role>/<session>``,
+  ``aws:<account>:root``), or the user name a SAML, web-identity, Identity Center or
+  unknown user carries. No principal at all: dead-lettered.
+- ``userIdentity.accessKeyId`` is the credential when it is an AKIA or ASIA key.
+- ``errorCode`` (or a ConsoleLogin ``Failure``) makes the outcome a failure.
+- IAM and STS lifecycle actions become lifecycle kinds with their target; every other
+  action, known or not, is a use by its principal. Secrets Manager reads with a key
+  are secret usage.
+"""
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from accessdrift.errors import RecordError
+from accessdrift.normalizers.base import (
+    Normalized,
+    dig,
+    mapping,
+    parse_time,
+    require_object,
+    stable_id,
+    text,
+)
+from schemas.models import CloudAuditEvent, SecretUsageEvent
+
+KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{8,}$")
+SESSION_ISSUERS = {
+    "AssumeRole",
+    "AssumeRoleWithSAML",
+    "AssumeRoleWithWebIdentity",
+    "GetSessionToken",
+    "GetFederationToken",
+}
+SECRET_READS = {"GetSecretValue", "BatchGetSecretValue"}
+
+# eventName -> (kind, what the target is)
+IAM_LIFECYCLE: dict[str, tuple[str, str]] = {
+    "CreateUser": ("account_created", "user"),
+    "DeleteUser": ("account_deleted", "user"),
+    "CreateLoginProfile": ("credential_created", "login-profile"),
+    "DeleteLoginProfile": ("credential_revoked", "login-profile"),
+    "CreateAccessKey": ("credential_created", "access-key"),
+    "DeleteAccessKey": ("credential_revoked", "access-key"),
+    "AttachUserPolicy": ("permission_granted", "user"),
+    "PutUserPolicy": ("permission_granted", "user"),
+    "DetachUserPolicy": ("permission_revoked", "user"),
+    "DeleteUserPolicy": ("permission_revoked", "user"),
+    "AddUserToGroup": ("permission_granted", "user"),
+    "RemoveUserFromGroup": ("permission_revoked", "user"),
+    "AttachGroupPolicy": ("permission_granted", "group"),
+    "PutGroupPolicy": ("permission_granted", "group"),
+    "DetachGroupPolicy": ("permission_revoked", "group"),
+    "DeleteGroupPolicy": ("permission_revoked", "group"),
+    "CreateRole": ("account_created", "role"),
+    "CreateServiceLinkedRole": ("account_created", "role"),
+    "DeleteRole": ("account_deleted", "role"),
+    "DeleteServiceLinkedRole": ("account_deleted", "role"),
+    "AttachRolePolicy": ("permission_granted", "role"),
+    "PutRolePolicy": ("permission_granted", "role"),
+    "UpdateAssumeRolePolicy": ("permission_granted", "role"),
+    "DetachRolePolicy": ("permission_revoked", "role"),
+    "DeleteRolePolicy": ("permission_revoked", "role"),
+}
+IDENTITY_CENTER: dict[str, str] = {
+    "CreateUser": "account_created",
+    "DeleteUser": "account_deleted",
+    "DisableUser": "account_disabled",
+    "CreateGroupMembership": "permission_granted",
+    "DeleteGroupMembership": "permission_revoked",
+}
+
+
+def unwrap(document: Any) -> list[Any]:
+    """A ``{"Records": [...]}`` file, a list of records, or one record."""
+    if isinstance(document, Mapping) and isinstance(document.get("Records"), list):
+        return list(document["Records"])
+    if isinstance(document, list):
+        return list(document)
+    return [document]
+
+
+def normalize(raw: Any) -> Normalized:
+    record = require_object(raw, "CloudTrail")
+    if "digestStartTime" in record or "digestPublicKeyFingerprint" in record:
+        return Normalized.ignore("cloudtrail digest file")
+    if record.get("eventType") == "AwsCloudTrailInsight":
+        return Normalized.ignore("cloudtrail insights event")
+    name = text(record.get("eventName"))
+    if name is None:
+        raise RecordError("CloudTrail record without eventName")
+    event_time = parse_time(record.get("eventTime"), "eventTime")
+    identity = record.get("userIdentity")
+    if not isinstance(identity, Mapping):
+        raise RecordError(f"CloudTrail {name} without userIdentity")
+    if identity.get("type") == "AWSService":
+        return Normalized.ignore("cloudtrail action by an AWS service")
+    account_number = (
+        text(record.get("recipientAccountId")) or text(identity.get("accountId")) or "unknown"
+    )
+    principal = principal_id(identity, account_number)
+    if principal is None:
+        raise RecordError(f"CloudTrail {name} names no principal in userIdentity")
+    key = access_key(identity.get("accessKeyId"))
+    failed = (
+        bool(record.get("errorCode"))
+        or dig(record, "responseElements", "ConsoleLogin") == "Failure"
+    )
+    outcome = "failure" if failed else "success"
+    event_id = text(record.get("eventID")) or stable_id("cloudtrail", record)
+    source = text(record.get("eventSource")) or ""
+    request = mapping(record.get("requestParameters"))
+    response = mapping(record.get("responseElements"))
+
+    if source == "secretsmanager.amazonaws.com" and name in SECRET_READS and key:
+        return Normalized(
+            [
+                SecretUsageEvent(
+                    event_id=event_id,
+                    event_time=event_time,
+                    store="aws-secretsmanager",
+                    credential_id=key,
+                    account_id=principal,
+                    secret_ref=text(request.get("secretId")) or _first_secret(request),
+                    operation="read",
+                    outcome=outcome,
+                )
+            ]
+        )
+
+    kind, target_account, target_credential = "usage", None, None
+    if source == "iam.amazonaws.com" and name in IAM_LIFECYCLE:
+        kind, target_type = IAM_LIFECYCLE[name]
+        target_account, target_credential = _iam_target(
+            name, target_type, request, response, principal, key, account_number
+        )
+    elif source == "iam.amazonaws.com" and name == "UpdateAccessKey":
+        if text(request.get("status")) == "Inactive":
+            kind = "credential_revoked"
+            target_credential = access_key(request.get("accessKeyId"))
+            target_account = _user(request.get("userName"), account_number) or principal
+    elif source == "sts.amazonaws.com" and name in SESSION_ISSUERS:
+        issued = access_key(dig(response, "credentials", "accessKeyId"))
+        if issued:
+            # The session belongs to whoever asked for it, not to the role.
+            kind, target_credential = "credential_created", issued
+    elif (
+        source in ("identitystore.amazonaws.com", "sso-directory.amazonaws.com")
+        and name in IDENTITY_CENTER
+    ):
+        kind = IDENTITY_CENTER[name]
+        user = (
+            text(request.get("userId"))
+            or text(request.get("userName"))
+            or text(dig(response, "user", "userId"))
+        )
+        target_account = f"aws:identitystore:{user}" if user else None
+        if target_account is None:
+            kind = "usage"
+    if kind != "usage" and target_account is None and target_credential is None:
+        kind = "usage"  # a lifecycle action we cannot aim: still a use by its principal
+
+    return Normalized(
+        [
+            CloudAuditEvent(
+                event_id=event_id,
+                event_time=event_time,
+                system="aws",
+                account_id=principal,
+                credential_id=key,
+                action=name,
+                kind=kind,
+                target_account_id=target_account,
+                target_credential_id=target_credential,
+                outcome=outcome,
+                source_ip=text(record.get("sourceIPAddress")),
+                user_agent=text(record.get("userAgent")),
+            )
+        ]
+    )
+
+
+def principal_id(identity: Mapping[str, Any], account_number: str) -> str | None:
+    arn = text(identity.get("arn"))
+    if arn:
+        parsed = arn_principal(arn)
+        if parsed:
+            return parsed
+    kind = identity.get("type")
+    user_name = text(identity.get("userName")) or text(identity.get("principalId"))
+    if not user_name:
+        return None
+    account = text(identity.get("accountId")) or account_number
+    if kind == "SAMLUser":
+        return f"aws:{account}:saml-user/{user_name}"
+    if kind == "WebIdentityUser":
+        return f"aws:{account}:web-identity-user/{user_name}"
+    if kind == "IdentityCenterUser":
+        return f"aws:identitystore:{user_name}"
+    if kind == "Root":
+        return f"aws:{account}:root"
+    return f"aws:{account}:user/{user_name.rsplit('/', 1)[-1]}"
+
+
+def arn_principal(arn: str) -> str | None:
+    """``arn:aws:iam::123:user/path/alice`` -> ``aws:123:user/alice`` (no IAM path)."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return None
+    account, resource = parts[4], parts[5]
+    if resource == "root":
+        return f"aws:{account}:root"
+    kind, _, rest = resource.partition("/")
+    if not rest:
+        return None
+    if kind == "assumed-role":
+        return f"aws:{account}:assumed-role/{rest}"
+    if kind in ("user", "role", "group", "federated-user"):
+        return f"aws:{account}:{kind}/{rest.rsplit('/', 1)[-1]}"
+    return f"aws:{account}:{kind}/{rest}"
+
+
+def access_key(value: Any) -> str | None:
+    key = text(value)
+    return f"aws:{key}" if key and KEY_ID.match(key) else None
+
+
+def _user(name: Any, account_number: str) -> str | None:
+    user = text(name)
+    return f"aws:{account_number}:user/{user}" if user else None
+
+
+def _iam_target(
+    name: str,
+    target_type: str,
+    request: Mapping[str, Any],
+    response: Mapping[str, Any],
+    principal: str,
+    key: str | None,
+    account_number: str,
+) -> tuple[str | None, str | None]:
+    """(target account, target credential) of an IAM lifecycle action."""
+    if target_type == "user":
+        return _user(request.get("userName"), account_number), None
+    if target_type == "group":
+        group = text(request.get("groupName"))
+        return (f"aws:{account_number}:group/{group}" if group else None), None
+    if target_type == "role":
+        role = text(request.get("roleName")) or text(dig(response, "role", "roleName"))
+        if not role and text(request.get("aWSServiceName")):
+            role = f"AWSServiceRoleFor{request['aWSServiceName']}"
+        return (f"aws:{account_number}:role/{role}" if role else None), None
+    # Keys and passwords: the user named in the request, or (no name) the caller.
+    user = _user(request.get("userName"), account_number) or (
+        principal if ":user/" in principal else None
+    )
+    if target_type == "login-profile":
+        if user is None:
+            return None, None
+        return user, f"{user.replace(':user/', ':login-profile/')}"
+    if name == "CreateAccessKey":
+        created = access_key(dig(response, "accessKey", "accessKeyId"))
+        owner = _user(dig(response, "accessKey", "userName"), account_number) or user
+        return owner, created
+    return user, access_key(request.get("accessKeyId"))
+
+
+def _first_secret(request: Mapping[str, Any]) -> str | None:
+    ids = request.get("secretIdList")
+    if isinstance(ids, list) and ids:
+        return text(ids[0])
+    return None

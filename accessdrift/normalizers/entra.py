@@ -1,0 +1,276 @@
+"""Microsoft Entra ID audit, sign-in and provisioning logs -> CloudAuditEvent.
+
+Accepted shapes: Azure Monitor diagnostic records (``category`` + ``properties``), and
+the bare Graph / Log Analytics rows (``activityDisplayName``, ``activityDateTime``...).
+
+Rules:
+- Audit logs: "Add user" creates, "Disable account" disables, "Delete user" and "Hard
+  delete user" delete the target user; member added to or removed from a group or role
+  grants or revokes; service principal and application credentials added or removed
+  create or revoke ``entra:key/<KeyIdentifier>`` for the target; other activities are
+  uses by the initiator (user or app).
+- Sign-in logs: a use by ``entra:<userId>`` (or the service principal); a non-zero
+  error code is a failure (50057: the account is disabled, an attempted use).
+- Provisioning logs: the provisioning service acting on the target system's account
+  ``entra-provisioning:<target system>:<target id>``; skipped entries are ignored.
+- No time or no actor: dead-lettered.
+"""
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from accessdrift.errors import RecordError
+from accessdrift.normalizers.base import (
+    Normalized,
+    dig,
+    mapping,
+    parse_time,
+    require_object,
+    stable_id,
+    text,
+)
+from schemas.models import CloudAuditEvent
+
+ACCOUNT_ACTIVITIES = {
+    "add user": "account_created",
+    "disable account": "account_disabled",
+    "delete user": "account_deleted",
+    "hard delete user": "account_deleted",
+    "add member to group": "permission_granted",
+    "remove member from group": "permission_revoked",
+    "add member to role": "permission_granted",
+    "remove member from role": "permission_revoked",
+    "add app role assignment to user": "permission_granted",
+    "remove app role assignment from user": "permission_revoked",
+}
+CREDENTIAL_ACTIVITIES = {
+    "add service principal credentials": "credential_created",
+    "remove service principal credentials": "credential_revoked",
+}
+KEY_IDENTIFIER = re.compile(r"KeyIdentifier=([0-9a-fA-F-]{8,})")
+SIGN_IN_CATEGORIES = {
+    "SignInLogs",
+    "NonInteractiveUserSignInLogs",
+    "ServicePrincipalSignInLogs",
+    "ManagedIdentitySignInLogs",
+}
+PROVISIONING_ACTIONS = {
+    "create": "account_created",
+    "disable": "account_disabled",
+    "delete": "account_deleted",
+    "update": "permission_granted",
+}
+
+
+def unwrap(document: Any) -> list[Any]:
+    if isinstance(document, Mapping):
+        for key in ("records", "value"):
+            if isinstance(document.get(key), list):
+                return list(document[key])
+    if isinstance(document, list):
+        return list(document)
+    return [document]
+
+
+def normalize(raw: Any) -> Normalized:
+    record = require_object(raw, "Entra")
+    properties = mapping(record.get("properties")) or record
+    category = text(record.get("category")) or text(record.get("Category")) or ""
+    if category == "ProvisioningLogs" or "provisioningAction" in properties:
+        return _provisioning(record, properties)
+    if category in SIGN_IN_CATEGORIES or (
+        "appDisplayName" in properties and "status" in properties
+    ):
+        return _sign_in(record, properties, category)
+    return _audit(record, properties)
+
+
+def _time(record: Mapping[str, Any], properties: Mapping[str, Any]) -> Any:
+    return parse_time(
+        properties.get("activityDateTime")
+        or properties.get("createdDateTime")
+        or record.get("time")
+        or record.get("TimeGenerated"),
+        "activityDateTime",
+    )
+
+
+def _initiator(properties: Mapping[str, Any]) -> str | None:
+    initiated = properties.get("initiatedBy") or properties.get("InitiatedBy")
+    if isinstance(initiated, str):
+        try:
+            import json
+
+            initiated = json.loads(initiated)
+        except ValueError:
+            return None
+    user = dig(initiated, "user", "id") if isinstance(initiated, Mapping) else None
+    app = dig(initiated, "app", "servicePrincipalId") if isinstance(initiated, Mapping) else None
+    actor = text(user) or text(app)
+    return f"entra:{actor}" if actor else None
+
+
+def _targets(properties: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    targets = properties.get("targetResources") or properties.get("TargetResources") or []
+    if isinstance(targets, str):
+        import json
+
+        try:
+            targets = json.loads(targets)
+        except ValueError:
+            return []
+    return [target for target in targets if isinstance(target, Mapping)]
+
+
+def _audit(record: Mapping[str, Any], properties: Mapping[str, Any]) -> Normalized:
+    activity = (
+        text(properties.get("activityDisplayName"))
+        or text(record.get("operationName"))
+        or text(record.get("OperationName"))
+    )
+    if activity is None:
+        raise RecordError("Entra record without activityDisplayName or operationName")
+    event_time = _time(record, properties)
+    actor = _initiator(properties)
+    if actor is None:
+        raise RecordError(f"Entra {activity!r} without an initiating user or app")
+    result = (text(properties.get("result")) or text(properties.get("Result")) or "success").lower()
+    common = {
+        "event_time": event_time,
+        "system": "entra",
+        "account_id": actor,
+        "action": activity,
+        "outcome": "success" if result == "success" else "failure",
+        "source_ip": text(record.get("callerIpAddress")),
+        "user_agent": text(properties.get("userAgent")),
+    }
+    event_id = text(properties.get("id")) or text(record.get("Id")) or stable_id("entra", record)
+    lowered = activity.lower()
+    targets = _targets(properties)
+    if lowered.startswith("update application") and "certificates and secrets" in lowered:
+        # One activity for both directions: the KeyDescription diff tells which.
+        events = [
+            CloudAuditEvent(
+                event_id=f"{event_id}#{key}",
+                kind=kind,
+                target_account_id=f"entra:{target['id']}" if text(target.get("id")) else None,
+                target_credential_id=f"entra:key/{key}",
+                **common,
+            )
+            for target in targets
+            for kind, created in (("credential_created", True), ("credential_revoked", False))
+            for key in _changed_keys(target, created=created)
+        ]
+        if events:
+            return Normalized(events)
+    if lowered in ACCOUNT_ACTIVITIES:
+        users = [target for target in targets if target.get("type") in ("User", "ServicePrincipal")]
+        if users and text(users[0].get("id")):
+            return Normalized(
+                [
+                    CloudAuditEvent(
+                        event_id=event_id,
+                        kind=ACCOUNT_ACTIVITIES[lowered],
+                        target_account_id=f"entra:{users[0]['id']}",
+                        **common,
+                    )
+                ]
+            )
+    if lowered in CREDENTIAL_ACTIVITIES:
+        events = []
+        for target in targets:
+            keys = _changed_keys(
+                target, created=CREDENTIAL_ACTIVITIES[lowered] == "credential_created"
+            )
+            for key in keys:
+                events.append(
+                    CloudAuditEvent(
+                        event_id=f"{event_id}#{key}",
+                        kind=CREDENTIAL_ACTIVITIES[lowered],
+                        target_account_id=f"entra:{target['id']}"
+                        if text(target.get("id"))
+                        else None,
+                        target_credential_id=f"entra:key/{key}",
+                        **common,
+                    )
+                )
+        if events:
+            return Normalized(list(events))
+    return Normalized([CloudAuditEvent(event_id=event_id, kind="usage", **common)])
+
+
+def _changed_keys(target: Mapping[str, Any], created: bool) -> list[str]:
+    """Key ids in the new value and not the old one (added), or the reverse (removed)."""
+    for prop in target.get("modifiedProperties") or []:
+        if not isinstance(prop, Mapping) or prop.get("displayName") != "KeyDescription":
+            continue
+        old = set(KEY_IDENTIFIER.findall(str(prop.get("oldValue") or "")))
+        new = set(KEY_IDENTIFIER.findall(str(prop.get("newValue") or "")))
+        return sorted(new - old) if created else sorted(old - new)
+    return []
+
+
+def _sign_in(record: Mapping[str, Any], properties: Mapping[str, Any], category: str) -> Normalized:
+    event_time = _time(record, properties)
+    user = text(properties.get("userId")) or text(properties.get("servicePrincipalId"))
+    if user is None:
+        raise RecordError("Entra sign-in without userId or servicePrincipalId")
+    error_code = dig(properties, "status", "errorCode")
+    if error_code is None:
+        error_code = record.get("resultType")
+    failed = str(error_code) not in ("0", "None", "")
+    return Normalized(
+        [
+            CloudAuditEvent(
+                event_id=text(properties.get("id")) or stable_id("entra-signin", record),
+                event_time=event_time,
+                system="entra",
+                account_id=f"entra:{user}",
+                action=f"sign-in {text(properties.get('appDisplayName')) or category}".strip(),
+                kind="usage",
+                outcome="failure" if failed else "success",
+                source_ip=text(properties.get("ipAddress")) or text(record.get("callerIpAddress")),
+                user_agent=text(properties.get("userAgent")),
+            )
+        ]
+    )
+
+
+def _provisioning(record: Mapping[str, Any], properties: Mapping[str, Any]) -> Normalized:
+    status = (
+        text(dig(properties, "provisioningStatusInfo", "status"))
+        or text(dig(properties, "provisioningStatusInfo", "Status"))
+        or text(record.get("resultType"))
+        or ""
+    ).lower()
+    if status == "skipped":
+        return Normalized.ignore("entra provisioning entry skipped")
+    event_time = _time(record, properties)
+    action = (text(properties.get("provisioningAction")) or "").lower()
+    system = text(dig(properties, "targetSystem", "Name")) or text(
+        dig(properties, "servicePrincipal", "Name")
+    )
+    target = (
+        text(dig(properties, "targetIdentity", "id"))
+        or text(dig(properties, "targetIdentity", "Id"))
+        or text(dig(properties, "sourceIdentity", "id"))
+        or text(dig(properties, "sourceIdentity", "Id"))
+    )
+    if system is None or target is None:
+        raise RecordError("Entra provisioning entry without target system or identity")
+    service = text(dig(properties, "servicePrincipal", "Id")) or "provisioning"
+    return Normalized(
+        [
+            CloudAuditEvent(
+                event_id=text(properties.get("id")) or stable_id("entra-provisioning", record),
+                event_time=event_time,
+                system="entra",
+                account_id=f"entra:{service}",
+                action=f"provisioning {action or 'other'} {system}",
+                kind=PROVISIONING_ACTIONS.get(action, "usage"),
+                target_account_id=f"entra-provisioning:{system}:{target}",
+                outcome="success" if status in ("success", "") else "failure",
+            )
+        ]
+    )

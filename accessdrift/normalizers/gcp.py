@@ -1,0 +1,162 @@
+"""Google Cloud Audit Logs (LogEntry with an AuditLog protoPayload) -> CloudAuditEvent.
+
+Rules:
+- No ``protoPayload.methodName``: not an audit log entry, dead-lettered.
+- No ``authenticationInfo.principalEmail`` (nor a workload identity ``principalSubject``):
+  dead-lettered, there is nobody to attribute it to.
+- The credential is ``gcp:key/<id>`` from ``serviceAccountKeyName`` when present.
+- ``status.code`` other than 0, or an authorization that was not granted: failure.
+- Service-account and key lifecycle methods, and IAM policy deltas (one event per
+  member added or removed), are lifecycle kinds; every other method is a use.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from accessdrift.errors import RecordError
+from accessdrift.normalizers.base import (
+    Normalized,
+    dig,
+    parse_time,
+    require_object,
+    stable_id,
+    text,
+)
+from schemas.models import CloudAuditEvent
+
+IAM = "google.iam.admin.v1."
+ACCOUNT_LIFECYCLE = {
+    f"{IAM}CreateServiceAccount": "account_created",
+    f"{IAM}DeleteServiceAccount": "account_deleted",
+    f"{IAM}DisableServiceAccount": "account_disabled",
+}
+KEY_LIFECYCLE = {
+    f"{IAM}CreateServiceAccountKey": "credential_created",
+    f"{IAM}DeleteServiceAccountKey": "credential_revoked",
+    f"{IAM}DisableServiceAccountKey": "credential_revoked",
+}
+
+
+def unwrap(document: Any) -> list[Any]:
+    if isinstance(document, list):
+        return list(document)
+    if isinstance(document, Mapping) and isinstance(document.get("entries"), list):
+        return list(document["entries"])
+    return [document]
+
+
+def member_account(member: str) -> str | None:
+    """``user:alice@x.com`` / ``serviceAccount:sa@p.iam.gserviceaccount.com`` -> ``gcp:...``."""
+    kind, _, email = member.partition(":")
+    if kind in ("user", "serviceAccount") and email:
+        return f"gcp:{email}"
+    return None
+
+
+def service_account_of(resource_name: str | None) -> str | None:
+    """``projects/p/serviceAccounts/sa@p.iam.gserviceaccount.com/keys/k`` -> ``gcp:sa@...``."""
+    if not resource_name or "/serviceAccounts/" not in resource_name:
+        return None
+    account = resource_name.split("/serviceAccounts/", 1)[1].split("/", 1)[0]
+    return f"gcp:{account}" if account else None
+
+
+def key_of(name: str | None) -> str | None:
+    if not name:
+        return None
+    key = name.rstrip("/").rsplit("/", 1)[-1]
+    return f"gcp:key/{key}" if key else None
+
+
+def normalize(raw: Any) -> Normalized:
+    entry = require_object(raw, "GCP audit")
+    payload = entry.get("protoPayload")
+    method = text(dig(entry, "protoPayload", "methodName"))
+    if not isinstance(payload, Mapping) or method is None:
+        raise RecordError("not a Cloud Audit Log entry: no protoPayload.methodName")
+    event_time = parse_time(entry.get("timestamp") or entry.get("receiveTimestamp"), "timestamp")
+    # Workload identity federation names a principalSubject instead of an email.
+    email = text(dig(payload, "authenticationInfo", "principalEmail")) or text(
+        dig(payload, "authenticationInfo", "principalSubject")
+    )
+    if email is None:
+        raise RecordError(f"GCP {method} without authenticationInfo.principalEmail")
+    account = f"gcp:{email}"
+    credential = key_of(text(dig(payload, "authenticationInfo", "serviceAccountKeyName")))
+    status_code = dig(payload, "status", "code")
+    denied = any(
+        isinstance(item, Mapping) and item.get("granted") is False
+        for item in payload.get("authorizationInfo") or []
+    )
+    outcome = "failure" if (status_code not in (None, 0, "0") or denied) else "success"
+    event_id = text(entry.get("insertId")) or stable_id("gcp", entry)
+    common = {
+        "event_time": event_time,
+        "system": "gcp",
+        "account_id": account,
+        "credential_id": credential,
+        "action": method,
+        "outcome": outcome,
+        "source_ip": text(dig(payload, "requestMetadata", "callerIp")),
+        "user_agent": text(dig(payload, "requestMetadata", "callerSuppliedUserAgent")),
+    }
+    resource = text(payload.get("resourceName"))
+
+    if method in ACCOUNT_LIFECYCLE:
+        target = service_account_of(resource) or _created_account(payload)
+        if target:
+            return _one(event_id, common, ACCOUNT_LIFECYCLE[method], target_account_id=target)
+    if method in KEY_LIFECYCLE:
+        key_name = (
+            text(dig(payload, "response", "name"))
+            if method.endswith("CreateServiceAccountKey")
+            else resource
+        )
+        target_key = key_of(key_name)
+        if target_key:
+            return _one(
+                event_id,
+                common,
+                KEY_LIFECYCLE[method],
+                target_account_id=service_account_of(key_name) or service_account_of(resource),
+                target_credential_id=target_key,
+            )
+    deltas = dig(payload, "serviceData", "policyDelta", "bindingDeltas") or dig(
+        payload, "metadata", "datasetChange", "bindingDeltas"
+    )
+    if method.endswith("SetIamPolicy") and isinstance(deltas, list) and deltas:
+        events = []
+        for index, delta in enumerate(deltas):
+            member = (
+                member_account(text(dig(delta, "member")) or "")
+                if isinstance(delta, Mapping)
+                else None
+            )
+            if member is None:
+                continue
+            kind = (
+                "permission_revoked" if dig(delta, "action") == "REMOVE" else "permission_granted"
+            )
+            events.append(
+                CloudAuditEvent(
+                    event_id=f"{event_id}#{index}", kind=kind, target_account_id=member, **common
+                )
+            )
+        if events:
+            return Normalized(list(events))
+    return _one(event_id, common, "usage")
+
+
+def _created_account(payload: Mapping[str, Any]) -> str | None:
+    email = text(dig(payload, "response", "email"))
+    if email:
+        return f"gcp:{email}"
+    account_id = text(dig(payload, "request", "account_id"))
+    project = text(dig(payload, "request", "name"))
+    if account_id and project and project.startswith("projects/"):
+        return f"gcp:{account_id}@{project.split('/', 1)[1]}.iam.gserviceaccount.com"
+    return None
+
+
+def _one(event_id: str, common: dict[str, Any], kind: str, **targets: Any) -> Normalized:
+    return Normalized([CloudAuditEvent(event_id=event_id, kind=kind, **common, **targets)])

@@ -1,0 +1,122 @@
+"""Every raw format by its topic name, and one raw message -> outcomes."""
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from accessdrift.errors import DecodeError, RecordError
+from accessdrift.normalizers import cloudtrail, entra, gcp, hr_csv, okta, scim, vault
+from accessdrift.normalizers.base import Normalized
+from schemas.models import Record
+
+JSON_FORMATS: dict[str, ModuleType] = {
+    "cloudtrail": cloudtrail,
+    "gcp-audit": gcp,
+    "entra-audit": entra,
+    "okta": okta,
+    "vault": vault,
+    "scim": scim,
+}
+FORMATS = (*JSON_FORMATS, "hr-csv")
+CSV_HEADER = "csv-header"
+FEED_HEADER = "accessdrift-feed"
+
+
+@dataclass(frozen=True)
+class NormalizerConfig:
+    scim_feed: scim.ScimFeed = field(default_factory=scim.ScimFeed)
+    scim_feeds: Mapping[str, scim.ScimFeed] = field(default_factory=dict)
+    hr_mapping: hr_csv.HrMapping = field(default_factory=hr_csv.HrMapping)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one vendor record inside a raw message."""
+
+    index: int
+    records: list[Record] = field(default_factory=list)
+    ignored: str | None = None
+    error: RecordError | None = None
+
+
+def normalize_message(
+    format_name: str,
+    value: bytes,
+    headers: Mapping[str, bytes] | None = None,
+    config: NormalizerConfig | None = None,
+) -> list[Outcome]:
+    """Never raises for bad input: each record's outcome says what became of it."""
+    headers = headers or {}
+    config = config or NormalizerConfig()
+    if format_name == "hr-csv":
+        header = headers.get(CSV_HEADER)
+        if not header:
+            return [Outcome(0, error=RecordError(f"HR CSV line without its {CSV_HEADER} header"))]
+        return [
+            _apply(0, lambda: hr_csv.normalize(hr_csv.parse_row(value, header), config.hr_mapping))
+        ]
+    module = JSON_FORMATS.get(format_name)
+    if module is None:
+        return [Outcome(0, error=RecordError(f"unknown raw format {format_name!r}"))]
+    try:
+        document = json.loads(value)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return [Outcome(0, error=DecodeError(f"not JSON: {error}"))]
+    normalize: Callable[[Any], Normalized] = module.normalize
+    if format_name == "scim":
+        feed_name = headers.get(FEED_HEADER, b"").decode(errors="replace")
+        feed = config.scim_feeds.get(feed_name, config.scim_feed)
+        return [
+            _apply(index, lambda item=item: scim.normalize(item, feed))  # type: ignore[misc]
+            for index, item in enumerate(scim.unwrap(document))
+        ]
+    return [
+        _apply(index, lambda item=item: normalize(item))  # type: ignore[misc]
+        for index, item in enumerate(module.unwrap(document))
+    ]
+
+
+def _apply(index: int, work: Callable[[], Normalized]) -> Outcome:
+    try:
+        normalized = work()
+    except RecordError as error:
+        return Outcome(index, error=error)
+    except Exception as error:  # a vendor shape we did not foresee: keep it, say why
+        return Outcome(
+            index, error=RecordError(f"normalizer failed: {type(error).__name__}: {error}")
+        )
+    return Outcome(index, records=list(normalized.records), ignored=normalized.ignored)
+
+
+def split_for_replay(format_name: str, data: bytes) -> list[tuple[int, bytes | None, str | None]]:
+    """A file -> [(line or record number, raw message or None, error)] for raw topics.
+
+    A whole JSON document (a CloudTrail file, an array) is split into its records;
+    otherwise the file is JSON lines, each line sent as published.
+    """
+    if format_name == "hr-csv":
+        raise ValueError("CSV files are split by hr_csv.rows_of")
+    module = JSON_FORMATS[format_name]
+    try:
+        document = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        document = None
+    if document is not None and not isinstance(document, (str, int, float, bool)):
+        return [
+            (index, json.dumps(item).encode(), None)
+            for index, item in enumerate(module.unwrap(document), start=1)
+        ]
+    out: list[tuple[int, bytes | None, str | None]] = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        try:
+            json.loads(stripped)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            out.append((number, stripped, f"not JSON: {error}"))
+            continue
+        out.append((number, stripped, None))
+    return out

@@ -1,0 +1,197 @@
+"""SCIM 2.0 provisioning requests (RFC 7644) -> DirectoryChange or CloudAuditEvent.
+
+A SCIM feed is one side of a provisioning link, set per feed:
+
+- ``source``: requests *into* the source of truth (an HR system provisioning the
+  IdP). POST /Users is a joiner, PATCH or PUT with ``active: false`` a leaver,
+  ``active: true`` a reactivation, any other change a mover, DELETE a leaver.
+- ``downstream``: requests *from* the IdP to an application (system name set per
+  feed). The same requests are account creations, disablings, deletions and
+  permission changes of ``<system>:<user id>``; group membership PATCHes grant or
+  revoke for each member.
+
+The raw record is the request as a collector saw it: ``{"id", "time", "method",
+"path", "body", "status"}`` (``status`` optional). Rules: a request that failed
+(status >= 400) changed nothing and is ignored; a source-side Groups request is
+ignored (directory group changes come as movers of their users); a record without
+time, method or path is dead-lettered.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from accessdrift.errors import RecordError
+from accessdrift.normalizers.base import (
+    Normalized,
+    dig,
+    mapping,
+    parse_time,
+    require_object,
+    stable_id,
+    text,
+)
+from schemas.models import CloudAuditEvent, DirectoryChange
+
+
+@dataclass(frozen=True)
+class ScimFeed:
+    side: str = "source"  # or "downstream"
+    system: str = "scim"
+
+
+def unwrap(document: Any) -> list[Any]:
+    return list(document) if isinstance(document, list) else [document]
+
+
+def _active_change(body: Mapping[str, Any]) -> bool | None:
+    """``active`` as set by a PUT body or a PATCH's operations, if it is set."""
+    if isinstance(body.get("active"), bool):
+        return bool(body["active"])
+    for operation in body.get("Operations") or []:
+        if not isinstance(operation, Mapping):
+            continue
+        value = operation.get("value")
+        if operation.get("path") == "active" and isinstance(value, bool):
+            return value
+        if isinstance(value, Mapping) and isinstance(value.get("active"), bool):
+            return bool(value["active"])
+    return None
+
+
+def _resource(path: str) -> tuple[str, str | None]:
+    """``/scim/v2/Users/2819c223`` -> ("Users", "2819c223")."""
+    parts = [part for part in path.split("?", 1)[0].split("/") if part]
+    for index, part in enumerate(parts):
+        if part in ("Users", "Groups"):
+            return part, parts[index + 1] if index + 1 < len(parts) else None
+    raise RecordError(f"SCIM path {path!r} names neither Users nor Groups")
+
+
+def _email(body: Mapping[str, Any]) -> str | None:
+    emails = body.get("emails")
+    if isinstance(emails, list):
+        objects = [item for item in emails if isinstance(item, Mapping)]
+        primary = [item for item in objects if item.get("primary")]
+        if primary or objects:
+            return text((primary or objects)[0].get("value"))
+    user_name = text(body.get("userName"))
+    return user_name if user_name and "@" in user_name else None
+
+
+def normalize(raw: Any, feed: ScimFeed = ScimFeed()) -> Normalized:
+    request = require_object(raw, "SCIM")
+    method = (text(request.get("method")) or "").upper()
+    path = text(request.get("path"))
+    if not method or path is None:
+        raise RecordError("SCIM record without method or path")
+    event_time = parse_time(request.get("time"), "time")
+    status = request.get("status")
+    if isinstance(status, int) and status >= 400:
+        return Normalized.ignore("scim request that failed")
+    body = mapping(request.get("body"))
+    resource, resource_id = _resource(path)
+    user_id = (
+        resource_id
+        or text(body.get("id"))
+        or text(body.get("externalId"))
+        or text(body.get("userName"))
+    )
+    event_id = text(request.get("id")) or stable_id("scim", request)
+    active = _active_change(body)
+    if method == "POST":
+        change = "joiner"
+    elif method == "DELETE":
+        change = "leaver"
+    elif method in ("PATCH", "PUT"):
+        change = {False: "leaver", True: "reactivate", None: "mover"}[active]
+    else:
+        return Normalized.ignore("scim read request")
+
+    if feed.side == "source":
+        if resource == "Groups":
+            return Normalized.ignore("scim groups request on the source side")
+        identity = text(body.get("externalId")) or user_id
+        if identity is None:
+            raise RecordError("SCIM user request names no user")
+        attributes = {
+            key: str(value)
+            for key, value in (
+                ("title", body.get("title")),
+                (
+                    "department",
+                    dig(
+                        body,
+                        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+                        "department",
+                    ),
+                ),
+            )
+            if value
+        }
+        return Normalized(
+            [
+                DirectoryChange(
+                    event_id=event_id,
+                    event_time=event_time,
+                    source="scim",
+                    identity_id=identity,
+                    identity_kind="human",
+                    change_type=change,
+                    email=_email(body),
+                    attributes=attributes or None,
+                )
+            ]
+        )
+
+    actor = f"{feed.system}:scim-client"
+    common = {
+        "event_time": event_time,
+        "system": feed.system,
+        "account_id": actor,
+        "action": f"SCIM {method} {resource}",
+        "outcome": "success",
+    }
+    if resource == "Groups":
+        events = []
+        for index, operation in enumerate(body.get("Operations") or []):
+            if not isinstance(operation, Mapping):
+                continue
+            kind = (
+                "permission_revoked"
+                if operation.get("op", "").lower() == "remove"
+                else "permission_granted"
+            )
+            value = operation.get("value")
+            members: list[Any] = value if isinstance(value, list) else []
+            for member_index, member in enumerate(members):
+                member_id = text(dig(member, "value")) if isinstance(member, Mapping) else None
+                if member_id:
+                    events.append(
+                        CloudAuditEvent(
+                            event_id=f"{event_id}#{index}.{member_index}",
+                            kind=kind,
+                            target_account_id=f"{feed.system}:{member_id}",
+                            **common,
+                        )
+                    )
+        return (
+            Normalized(events)
+            if events
+            else Normalized.ignore("scim groups request without members")
+        )
+    if user_id is None:
+        raise RecordError("SCIM user request names no user")
+    kind = {
+        "joiner": "account_created",
+        "leaver": "account_deleted" if method == "DELETE" else "account_disabled",
+        "reactivate": "account_created",
+        "mover": "permission_granted",
+    }[change]
+    return Normalized(
+        [
+            CloudAuditEvent(
+                event_id=event_id, kind=kind, target_account_id=f"{feed.system}:{user_id}", **common
+            )
+        ]
+    )

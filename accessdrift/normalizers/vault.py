@@ -1,0 +1,113 @@
+"""HashiCorp Vault file audit device lines -> SecretUsageEvent / CloudAuditEvent.
+
+Rules:
+- ``type: request`` entries are ignored by rule: every request has a response entry
+  that carries the same request and its outcome. KMIP entries carry no token: ignored.
+- A response to a login (``auth/.../login``) issues a token: a ``credential_created``
+  for the new accessor, owned by the logged-in entity.
+- A response to ``auth/token/revoke-accessor`` (or ``revoke``) revokes a token.
+- Any other response is a secret usage by ``vault:accessor/<auth.accessor>`` (the
+  accessor kept as logged, HMAC-ed or not); an ``error`` makes it a failure.
+- A response with no ``auth.accessor`` and no issued token is dead-lettered.
+"""
+
+from typing import Any
+
+from accessdrift.errors import RecordError
+from accessdrift.normalizers.base import (
+    Normalized,
+    dig,
+    parse_time,
+    require_object,
+    stable_id,
+    text,
+)
+from schemas.models import CloudAuditEvent, SecretUsageEvent
+
+
+def unwrap(document: Any) -> list[Any]:
+    return list(document) if isinstance(document, list) else [document]
+
+
+def normalize(raw: Any) -> Normalized:
+    entry = require_object(raw, "Vault audit")
+    entry_type = text(entry.get("type"))
+    if entry_type == "request":
+        return Normalized.ignore("vault request entry (its response is used)")
+    if entry_type in ("kmip-request", "kmip-response"):
+        return Normalized.ignore("vault kmip entry (no token involved)")
+    if entry_type != "response":
+        raise RecordError(f"Vault audit entry of unknown type {entry_type!r}")
+    event_time = parse_time(entry.get("time"), "time")
+    path = text(dig(entry, "request", "path")) or ""
+    operation = text(dig(entry, "request", "operation")) or "unknown"
+    request_id = text(dig(entry, "request", "id"))
+    event_id = f"vault:{request_id}" if request_id else stable_id("vault", entry)
+    failed = bool(entry.get("error"))
+    outcome = "failure" if failed else "success"
+    accessor = text(dig(entry, "auth", "accessor"))
+    entity = text(dig(entry, "auth", "entity_id"))
+    account = f"vault:entity/{entity}" if entity else None
+    source_ip = text(dig(entry, "request", "remote_address"))
+
+    issued = text(dig(entry, "response", "auth", "accessor"))
+    if issued and "/login" in path:
+        issued_entity = text(dig(entry, "response", "auth", "entity_id"))
+        owner = f"vault:entity/{issued_entity}" if issued_entity else account
+        if owner is None:
+            raise RecordError(f"Vault login on {path} issued a token to no entity")
+        return Normalized(
+            [
+                CloudAuditEvent(
+                    event_id=event_id,
+                    event_time=event_time,
+                    system="vault",
+                    account_id=owner,
+                    credential_id=None,
+                    action=f"{operation} {path}",
+                    kind="credential_created",
+                    target_account_id=owner,
+                    target_credential_id=f"vault:accessor/{issued}",
+                    outcome=outcome,
+                    source_ip=source_ip,
+                )
+            ]
+        )
+    if accessor is None:
+        raise RecordError(f"Vault response on {path!r} without auth.accessor")
+    credential = f"vault:accessor/{accessor}"
+    if path.startswith("auth/token/revoke") and not failed:
+        revoked = text(dig(entry, "request", "data", "accessor"))
+        if path.startswith("auth/token/revoke-self"):
+            revoked = accessor
+        if revoked:
+            return Normalized(
+                [
+                    CloudAuditEvent(
+                        event_id=event_id,
+                        event_time=event_time,
+                        system="vault",
+                        account_id=account or credential,
+                        credential_id=credential,
+                        action=f"{operation} {path}",
+                        kind="credential_revoked",
+                        target_credential_id=f"vault:accessor/{revoked}",
+                        outcome=outcome,
+                        source_ip=source_ip,
+                    )
+                ]
+            )
+    return Normalized(
+        [
+            SecretUsageEvent(
+                event_id=event_id,
+                event_time=event_time,
+                store="vault",
+                credential_id=credential,
+                account_id=account,
+                secret_ref=path or None,
+                operation=operation,
+                outcome=outcome,
+            )
+        ]
+    )

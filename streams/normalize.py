@@ -1,0 +1,109 @@
+"""One thin agent per raw.<format> topic: vendor records in, canonical records out."""
+
+import logging
+from collections import Counter
+from typing import Any
+
+import faust
+
+from accessdrift.canonical import record_key
+from accessdrift.deadletter import dead_letter_bytes
+from accessdrift.normalizers import hr_csv, scim
+from accessdrift.normalizers.registry import FORMATS, NormalizerConfig, normalize_message
+from schemas.codec import encode
+from streams import topics
+from streams.settings import Settings
+
+log = logging.getLogger("accessdrift.normalize")
+
+
+def normalizer_config(settings: Settings) -> NormalizerConfig:
+    return NormalizerConfig(
+        scim_feed=scim.ScimFeed(settings.scim_side, settings.scim_system),
+        scim_feeds={
+            name: scim.ScimFeed(feed.get("side", "source"), feed.get("system", name))
+            for name, feed in settings.scim_feeds.items()
+        },
+        hr_mapping=hr_csv.HrMapping.load(settings.hr_csv_mapping),
+    )
+
+
+def register_normalizers(app: faust.App, settings: Settings, counts: Counter[str]) -> None:
+    config = normalizer_config(settings)
+    canonical = {
+        record: app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
+        for record, name in topics.CANONICAL_TOPIC_OF_RECORD.items()
+    }
+    deadletter = app.topic(
+        settings.topic(topics.DEADLETTER), key_serializer="raw", value_serializer="raw"
+    )
+
+    def make_agent(format_name: str) -> None:
+        source = app.topic(
+            settings.topic(topics.raw_topic(format_name)),
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+
+        async def normalize_agent(stream: faust.StreamT[Any]) -> None:
+            async for event in stream.events():
+                message = event.message
+                value = message.value if isinstance(message.value, bytes) else b""
+                headers = {
+                    str(key): bytes(header) for key, header in (_header_pairs(message.headers))
+                }
+                if len(value) > settings.max_record_bytes:
+                    outcomes = []
+                    await deadletter.send(
+                        key=message.topic.encode(),
+                        value=dead_letter_bytes(
+                            source_topic=message.topic,
+                            partition=message.partition,
+                            offset=message.offset,
+                            value=value,
+                            error=f"record of {len(value)} bytes over the cap of "
+                            f"{settings.max_record_bytes}",
+                            error_type="too_large",
+                            stage=f"normalize:{format_name}",
+                        ),
+                    )
+                    continue
+                outcomes = normalize_message(format_name, value, headers, config)
+                for outcome in outcomes:
+                    if outcome.error is not None:
+                        counts[f"{format_name}:dead-lettered"] += 1
+                        await deadletter.send(
+                            key=message.topic.encode(),
+                            value=dead_letter_bytes(
+                                source_topic=message.topic,
+                                partition=message.partition,
+                                offset=message.offset,
+                                key=message.key if isinstance(message.key, bytes) else None,
+                                value=value,
+                                error=f"record {outcome.index}: {outcome.error}",
+                                error_type=outcome.error.error_type,
+                                stage=f"normalize:{format_name}",
+                            ),
+                        )
+                    elif outcome.ignored is not None:
+                        counts[f"{format_name}:ignored:{outcome.ignored}"] += 1
+                    for record in outcome.records:
+                        counts[f"{format_name}:{type(record).__name__}"] += 1
+                        await canonical[type(record).__name__].send(
+                            key=record_key(record).encode(), value=encode(record)
+                        )
+
+        name = f"normalize_{format_name.replace('-', '_')}"
+        normalize_agent.__name__ = name
+        app.agent(source, name=name, concurrency=1)(normalize_agent)
+
+    for format_name in FORMATS:
+        make_agent(format_name)
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, bytes]]:
+    if not headers:
+        return []
+    if isinstance(headers, dict):
+        return [(key, value) for key, value in headers.items() if isinstance(value, bytes)]
+    return [(key, value) for key, value in headers if isinstance(value, bytes)]

@@ -60,13 +60,10 @@ def replay_raw(settings: Settings, format_name: str, paths: list[str]) -> Replay
                 ]
             else:
                 items = split_for_replay(format_name, data)
+            cap = settings.max_record_bytes
             for number, message, error in items:
-                if (
-                    message is not None
-                    and error is None
-                    and len(message) > settings.max_record_bytes
-                ):
-                    error = f"record of {len(message)} bytes over the cap of {settings.max_record_bytes}"
+                if message is not None and error is None and len(message) > cap:
+                    error = f"record of {len(message)} bytes over the cap of {cap}"
                 if error is not None:
                     _dead_letter(producer, summary, origin, number, message or b"", error, "decode")
                     continue

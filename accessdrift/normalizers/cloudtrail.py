@@ -1,14 +1,15 @@
 """AWS CloudTrail records -> CloudAuditEvent / SecretUsageEvent.
 
 Rules (the README's normalizer table repeats them):
-- A record without ``eventName`` or ``eventTime`` is dead-lettered.
+- A record without ``eventName`` or ``eventTime`` (``@timestamp`` when shipped by
+  Logstash) is dead-lettered.
 - Digest files, Insights events and actions taken by AWS services themselves
   (``userIdentity.type`` AWSService) are ignored by rule.
 - The acting principal comes from ``userIdentity``: its ARN without IAM path
   (``aws:<account>:user/<name>``, ``aws:<account>:assumed-role/<role>/<session>``,
   ``aws:<account>:root``), or the user name a SAML, web-identity, Identity Center or
   unknown user carries. No principal at all: dead-lettered.
-- ``userIdentity.accessKeyId`` is the credential when it is an AKIA or ASIA key.
+- ``userIdentity.accessKeyId`` is the credential (``aws:<key id>``).
 - ``errorCode`` (or a ConsoleLogin ``Failure``) makes the outcome a failure.
 - IAM and STS lifecycle actions become lifecycle kinds with their target; every other
   action, known or not, is a use by its principal. Secrets Manager reads with a key
@@ -31,7 +32,9 @@ from accessdrift.normalizers.base import (
 )
 from schemas.models import CloudAuditEvent, SecretUsageEvent
 
-KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{8,}$")
+# Real keys are AKIA/ASIA + 16 characters; published samples scrub them to placeholders
+# (EXAMPLE_KEY_ID, ABCDEFG), which are kept: they are what the log says.
+KEY_ID = re.compile(r"^[A-Za-z0-9_]{1,128}$")
 SESSION_ISSUERS = {
     "AssumeRole",
     "AssumeRoleWithSAML",
@@ -96,7 +99,8 @@ def normalize(raw: Any) -> Normalized:
     name = text(record.get("eventName"))
     if name is None:
         raise RecordError("CloudTrail record without eventName")
-    event_time = parse_time(record.get("eventTime"), "eventTime")
+    # Logstash-shipped records carry the event time as @timestamp instead.
+    event_time = parse_time(record.get("eventTime") or record.get("@timestamp"), "eventTime")
     identity = record.get("userIdentity")
     if not isinstance(identity, Mapping):
         raise RecordError(f"CloudTrail {name} without userIdentity")

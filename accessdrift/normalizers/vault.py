@@ -8,7 +8,8 @@ Rules:
 - A response to ``auth/token/revoke-accessor`` (or ``revoke``) revokes a token.
 - Any other response is a secret usage by ``vault:accessor/<auth.accessor>`` (the
   accessor kept as logged, HMAC-ed or not); an ``error`` makes it a failure.
-- A response with no ``auth.accessor`` and no issued token is dead-lettered.
+- A response with no ``auth.accessor`` (a token Vault did not recognise) uses
+  ``vault:token/<request.client_token as logged>``; with neither, it is dead-lettered.
 """
 
 from typing import Any
@@ -73,9 +74,15 @@ def normalize(raw: Any) -> Normalized:
                 )
             ]
         )
-    if accessor is None:
-        raise RecordError(f"Vault response on {path!r} without auth.accessor")
-    credential = f"vault:accessor/{accessor}"
+    client_token = text(dig(entry, "request", "client_token"))
+    if accessor is not None:
+        credential = f"vault:accessor/{accessor}"
+    elif client_token is not None:
+        # A token Vault did not recognise has no accessor: keep the (HMAC-ed) token itself,
+        # so that a denied attempt is still on record.
+        credential = f"vault:token/{client_token}"
+    else:
+        raise RecordError(f"Vault response on {path!r} without auth.accessor or client token")
     if path.startswith("auth/token/revoke") and not failed:
         revoked = text(dig(entry, "request", "data", "accessor"))
         if path.startswith("auth/token/revoke-self"):

@@ -1,0 +1,56 @@
+"""Reading the real published samples in tests/fixtures/samples (see SOURCES.md there)."""
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"
+
+
+def panther(name: str) -> list[bytes]:
+    """The vendor events of Panther's rule tests (their ``log`` field), one message each."""
+    path = SAMPLES / "panther-analysis-events" / name
+    return [json.dumps(json.loads(line)["log"]).encode() for line in path.read_text().splitlines()]
+
+
+def lines(relative: str) -> list[bytes]:
+    return [line.strip() for line in (SAMPLES / relative).read_bytes().splitlines() if line.strip()]
+
+
+def whole(relative: str) -> bytes:
+    return (SAMPLES / relative).read_bytes()
+
+
+def markdown_json(relative: str) -> list[Any]:
+    """The JSON code blocks of a documentation page that parse as JSON."""
+    text = (SAMPLES / relative).read_text()
+    found = []
+    for block in re.findall(r"```(?:json|JSON)?\s*\n(.*?)```", text, re.S):
+        try:
+            found.append(json.loads(block))
+        except ValueError:
+            continue
+    return found
+
+
+def http_requests(relative: str) -> list[dict[str, Any]]:
+    """The HTTP request examples of a page, as the SCIM collector records them."""
+    text = (SAMPLES / relative).read_text()
+    requests = []
+    for block in re.findall(r"```http\s*\n(.*?)```", text, re.S):
+        first, _, rest = block.partition("\n")
+        match = re.match(r"(GET|POST|PUT|PATCH|DELETE) (\S+) HTTP", first)
+        if not match:
+            continue
+        _, _, body_text = rest.partition("\n\n")
+        body = json.loads(body_text) if body_text.strip() else {}
+        requests.append(
+            {
+                "method": match.group(1),
+                "path": match.group(2),
+                "body": body,
+                "time": "2019-09-10T03:50:23Z",
+            }
+        )
+    return requests

@@ -113,6 +113,12 @@ class Worker:
             payload = json.load(response)
         return [dict(zip(payload["columns"], row, strict=True)) for row in payload["rows"]]
 
+    def stats(self) -> dict[str, int]:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.isolated.web_port}/stats/", timeout=10
+        ) as response:
+            return dict(json.load(response)["normalized"])
+
     def count(self, sql: str) -> int:
         return int(self.query(sql)[0]["n"])
 

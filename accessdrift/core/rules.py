@@ -208,17 +208,22 @@ def evaluate_lags(
                 if t0 - config.lookback_us <= t < t0 and (previous is None or t > previous)
             ]
             key = lag_id(identity_id, entry[DIR_ID], subject)
+            overdue = False
+            if change_type == "leaver" and not before:
+                # Judged at the deadline in event time: a deprovision after it still
+                # records its lag, but the alert stands.
+                deadline = t0 + config.sla_for(system_of(subject), state["kind"])
+                overdue = watermark_us >= deadline and not any(t <= deadline for t in after)
+                if overdue:
+                    _overdue_alert(
+                        identity_id, state, entry, subject, is_credential, now_us, config, result
+                    )
             if after:
                 status, t1, rank, earlier = "closed", after[0], RANK["closed"], True
             elif before:
                 status, t1, rank, earlier = "preceded", before[-1], RANK["preceded"], False
-            elif change_type == "leaver" and watermark_us >= t0 + config.sla_for(
-                system_of(subject), state["kind"]
-            ):
+            elif overdue:
                 status, t1, rank, earlier = "overdue", None, RANK["overdue"], True
-                _overdue_alert(
-                    identity_id, state, entry, subject, is_credential, now_us, config, result
-                )
             else:
                 continue
             if _better(state, key, rank, t1 if t1 is not None else 0, t0, earlier):
@@ -416,11 +421,12 @@ def next_deadline(identity_id: str, state: "State", config: DetectionConfig) -> 
             continue
         t0 = entry[DIR_TS]
         for subject, is_credential in _subjects_for(state, "leaver", t0):
-            if _matches(state, "leaver", subject, is_credential):
+            deadline = t0 + config.sla_for(system_of(subject), state["kind"])
+            if any(t <= deadline for t in _matches(state, "leaver", subject, is_credential)):
+                continue  # deprovisioned in time, or before the leaver
+            if alert_id("deprovision_overdue", identity_id, subject, t0) in state["emitted"]:
                 continue
-            if lag_id(identity_id, entry[DIR_ID], subject) in state["emitted"]:
-                continue
-            deadlines.append(t0 + config.sla_for(system_of(subject), state["kind"]))
+            deadlines.append(deadline)
     if state["kind"] == "nhi":
         sla = config.sla_for("*", "nhi")
         deadlines += [

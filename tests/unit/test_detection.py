@@ -535,3 +535,27 @@ def test_the_same_finding_has_the_same_id_in_a_new_engine() -> None:
 
 
 del itertools, timedelta
+
+
+def test_a_deprovision_after_the_deadline_does_not_undo_the_overdue_even_when_processed_first() -> None:
+    """At full replay speed the late close can arrive before any timer tick: same findings."""
+    engine = run_unordered(
+        [
+            directory(-HOUR, "joiner", accounts=[ALICE_AWS]),
+            directory(0, "leaver"),
+            admin(30 * HOUR, "account_disabled", "DeleteLoginProfile"),
+        ]
+    )
+    assert lags(engine) == [("leaver", ALICE_AWS, None, "closed", 30.0 * HOUR)]
+    assert alerts(engine) == [("deprovision_overdue", ALICE, None, None)]
+
+
+def test_a_deprovision_in_time_prevents_the_overdue() -> None:
+    engine = run_unordered(
+        [
+            directory(-HOUR, "joiner", accounts=[ALICE_AWS]),
+            directory(0, "leaver"),
+            admin(23 * HOUR, "account_disabled", "DeleteLoginProfile"),
+        ]
+    )
+    assert alerts(engine) == []

@@ -1,0 +1,1 @@
+"""A synthetic organisation's event stream with its ground truth (``accessdrift simulate``)."""

@@ -4,6 +4,7 @@ import logging
 import sys
 import time
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -109,6 +110,99 @@ def replay(
     for line in summary.lines():
         typer.echo(line)
     typer.echo(f"{total} records in {elapsed:.2f}s ({total / max(elapsed, 1e-9):,.0f}/s)")
+
+
+@app.command()
+def simulate(
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="canonical JSON lines file, - for stdout")
+    ] = "-",
+    to_kafka: Annotated[
+        bool, typer.Option("--to-kafka", help="produce to the canonical topics")
+    ] = False,
+    truth: Annotated[
+        Path | None, typer.Option(help="where to write the ground truth (JSON)")
+    ] = None,
+    seed: int = 7,
+    identities: int = 200,
+    days: float = 2.0,
+    events_per_second: Annotated[float, typer.Option(help="background usage, event time")] = 0.1,
+    speed: Annotated[
+        float | None, typer.Option(help="with --to-kafka: 1 = real pace, 60 = a minute a second")
+    ] = None,
+) -> None:
+    """A synthetic organisation's event stream, with its ground truth."""
+    from accessdrift.simulate.organisation import SimulationOptions
+    from accessdrift.simulate.organisation import simulate as run_simulation
+    from accessdrift.simulate.output import send_to_kafka, write_file, write_truth
+
+    options = SimulationOptions(
+        seed=seed, identities=identities, days=days, events_per_second=events_per_second
+    )
+    simulation = run_simulation(options)
+    truth_path = truth or (Path(f"{output}.truth.json") if output != "-" else None)
+    if truth_path is not None:
+        write_truth(simulation, options, truth_path)
+    if to_kafka:
+        sent = send_to_kafka(simulation, _settings(), speed)
+        for topic, count in sorted(sent.items()):
+            typer.echo(f"{count:>8} -> {topic}", err=True)
+    elif output == "-":
+        write_file(simulation, sys.stdout.buffer)
+    else:
+        with open(output, "wb") as handle:
+            count = write_file(simulation, handle)
+        typer.echo(f"{count} lines -> {output}", err=True)
+    if truth_path is not None:
+        typer.echo(
+            f"ground truth: {len(simulation.lags)} lag pairs, {len(simulation.alerts)} findings "
+            f"-> {truth_path}",
+            err=True,
+        )
+
+
+@app.command()
+def evaluate(
+    ground_truth: Annotated[Path, typer.Argument(help="the truth file written by simulate")],
+    json_output: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
+) -> None:
+    """Precision and recall per alert kind, lag error and duplicates against a ground truth."""
+    from accessdrift.evaluate import ALERTS_SQL, DUPLICATES_SQL, LAGS_SQL, load_truth
+    from accessdrift.evaluate import evaluate as score
+    from accessdrift.query import run_query
+
+    settings = _settings()
+    truth = load_truth(ground_truth)
+
+    def rows(sql: str) -> list[dict[str, object]]:
+        result = run_query(settings, sql)
+        return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+
+    duplicates = int(str(rows(DUPLICATES_SQL)[0]["n"]))
+    evaluation = score(truth, rows(ALERTS_SQL), rows(LAGS_SQL), duplicates)
+    if json_output:
+        import json
+
+        typer.echo(json.dumps(evaluation.as_dict(), indent=1, default=str))
+    else:
+        typer.echo(f"{'kind':<30} {'expected':>8} {'detected':>8} {'precision':>9} {'recall':>7}")
+        for kind, figures in evaluation.as_dict()["alerts"].items():
+            typer.echo(
+                f"{kind:<30} {figures['expected']:>8} {figures['detected']:>8} "
+                f"{figures['precision']:>9.3f} {figures['recall']:>7.3f}"
+            )
+        lag = evaluation.as_dict()["lags"]
+        typer.echo(
+            f"{'provisioning lag pairs':<30} {lag['expected']:>8} {lag['detected']:>8} "
+            f"{lag['precision']:>9.3f} {lag['recall']:>7.3f}"
+        )
+        typer.echo(
+            f"lag error max {lag['max_error_seconds']}s, status mismatches "
+            f"{lag['status_mismatches']}, first-use mismatches {evaluation.used_at_mismatches}, "
+            f"duplicates {evaluation.duplicates}"
+        )
+    if not evaluation.perfect:
+        raise typer.Exit(1)
 
 
 class QueryFormat(StrEnum):

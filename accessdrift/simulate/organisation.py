@@ -268,7 +268,10 @@ class Generator:
 
         for index, identity in enumerate(humans):
             if index in joiners:
-                self.joiner(identity, START + (end - START) * self.random.uniform(0.05, 0.5))
+                joined = START + (end - START) * self.random.uniform(0.05, 0.5)
+                self.joiner(identity, joined)
+                self.background(identity, joined + timedelta(hours=21), end)
+                continue
             else:
                 self.existing(identity, before)
             if index in movers:
@@ -389,6 +392,12 @@ class Generator:
         self.background(identity, START, t0 - timedelta(minutes=10))
         zombie = self.random.random() < options.zombie_share
         zombie_done = False
+        keyed = [account for account in identity.accounts if account.keys]
+        # A zombie's first key is the one IT forgets.
+        forgotten_key = keyed[0].keys[0] if zombie and keyed else None
+        aws = next((account for account in identity.accounts if account.system == "aws"), None)
+        if zombie and aws is not None and aws.keys and self.random.random() < 0.5:
+            self.session_zombie(identity, aws, t0)
         for account in identity.accounts:
             roll = self.random.random()
             if roll < options.never_deprovisioned_share:
@@ -411,7 +420,7 @@ class Generator:
                     "deprovision_overdue", identity, account.account_id, None, None, t0
                 )
             for key in account.keys:
-                forgotten = self.random.random() < 0.3
+                forgotten = key == forgotten_key or self.random.random() < 0.2
                 if forgotten:
                     self.truth_lag(identity, "leaver", account.account_id, key, t0, None, "overdue")
                     self.truth_alert(
@@ -448,6 +457,24 @@ class Generator:
                         self.truth_alert(
                             "deprovision_overdue", identity, account.account_id, key, None, t0
                         )
+
+    def session_zombie(self, identity: Identity, account: Account, t0: datetime) -> None:
+        """A role session issued before the leaver, still used after it."""
+        session_key = f"aws:ASIA{identity.identity_id.upper()}SESSION"
+        role_session = f"aws:111122223333:assumed-role/Deploy/{identity.identity_id.lower()}"
+        issued = t0 - timedelta(minutes=self.random.uniform(20, 50))
+        self.cloud(
+            issued,
+            "aws",
+            account.account_id,
+            account.keys[0],
+            "AssumeRole",
+            "credential_created",
+            target_credential=session_key,
+        )
+        used = t0 + timedelta(minutes=self.random.uniform(5, 50))
+        self.cloud(used, "aws", role_session, session_key, "PutObject")
+        self.truth_alert("used_after_deprovision", identity, role_session, session_key, used, t0)
 
     def background(self, identity: Identity, start: datetime, stop: datetime) -> None:
         seconds = (stop - start).total_seconds()

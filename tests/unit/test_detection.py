@@ -537,7 +537,9 @@ def test_the_same_finding_has_the_same_id_in_a_new_engine() -> None:
 del itertools, timedelta
 
 
-def test_a_deprovision_after_the_deadline_does_not_undo_the_overdue_even_when_processed_first() -> None:
+def test_a_deprovision_after_the_deadline_does_not_undo_the_overdue_even_when_processed_first() -> (
+    None
+):
     """At full replay speed the late close can arrive before any timer tick: same findings."""
     engine = run_unordered(
         [

@@ -1,13 +1,15 @@
-"""`make demo`: the whole pipeline on embedded defaults, bounded in time.
+"""`make demo`: the whole pipeline on a simulated organisation, embedded defaults, bounded in time.
 
-Starts a worker (its own data folder under .accessdrift/demo), replays the
-bundled canonical sample through the local Kafka, waits until it has landed in
-ClickHouse, prints what landed, and stops the worker.
+Starts a worker (its own data folder, .accessdrift/demo), produces a seeded
+organisation's events to the local Kafka, shows progress while they flow
+through the detection into ClickHouse, then prints what was found and how it
+compares with the ground truth, and stops the worker.
 """
 
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -15,22 +17,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from accessdrift.evaluate import ALERTS_SQL, DUPLICATES_SQL, LAGS_SQL, by_system, evaluate
+from accessdrift.simulate.organisation import SimulationOptions, simulate
+from accessdrift.simulate.output import send_to_kafka, write_truth
+from streams.settings import Settings
+
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "examples" / "canonical-sample.jsonl"
 DEMO_DATA = REPO / ".accessdrift" / "demo"
 WEB_PORT = 6067
-TIME_LIMIT_SECONDS = 180
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        ACCESSDRIFT_DATA_DIR=str(DEMO_DATA),
-        ACCESSDRIFT_TOPIC_PREFIX=f"demo{int(time.time())}.",
-        ACCESSDRIFT_WORKER_ID=f"accessdrift-demo-{int(time.time())}",
-        ACCESSDRIFT_WORKER_WEB_PORT=str(WEB_PORT),
-    )
-    return env
+TIME_LIMIT_SECONDS = 600
+QUIET_SECONDS = 8
 
 
 def _query(sql: str) -> list[dict[str, Any]]:
@@ -40,28 +36,44 @@ def _query(sql: str) -> list[dict[str, Any]]:
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with urllib.request.urlopen(request, timeout=60) as response:
         payload = json.load(response)
     return [dict(zip(payload["columns"], row, strict=True)) for row in payload["rows"]]
 
 
-def _wait(check: Any, deadline: float, what: str) -> None:
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"demo: gave up waiting for {what}")
+def _progress_line(text: str) -> None:
+    sys.stdout.write(f"\r\033[K{text}")
+    sys.stdout.flush()
 
 
 def main() -> None:
     deadline = time.monotonic() + TIME_LIMIT_SECONDS
-    env = _env()
-    DEMO_DATA.mkdir(parents=True, exist_ok=True)
-    log_path = DEMO_DATA / "worker.log"
-    print(f"demo: starting the worker (log: {log_path})")
+    run_id = str(int(time.time()))
+    env = dict(os.environ)
+    env.update(
+        ACCESSDRIFT_DATA_DIR=str(DEMO_DATA / run_id),
+        ACCESSDRIFT_TOPIC_PREFIX=f"demo{run_id}.",
+        ACCESSDRIFT_WORKER_ID=f"accessdrift-demo-{run_id}",
+        ACCESSDRIFT_WORKER_WEB_PORT=str(WEB_PORT),
+    )
+    settings = Settings(
+        data_dir=DEMO_DATA / run_id, topic_prefix=f"demo{run_id}.", worker_web_port=WEB_PORT
+    )
+    (DEMO_DATA / run_id).mkdir(parents=True, exist_ok=True)
+    log_path = DEMO_DATA / run_id / "worker.log"
+    options = SimulationOptions()
+    print(
+        f"demo: a simulated organisation of {options.identities} identities over "
+        f"{options.days:g} days (seed {options.seed})"
+    )
+    simulation = simulate(options)
+    truth_path = DEMO_DATA / run_id / "truth.json"
+    write_truth(simulation, options, truth_path)
+    print(
+        f"demo: {len(simulation.events)} events, {len(simulation.malformed)} malformed; "
+        f"ground truth {len(simulation.lags)} lag pairs and {len(simulation.alerts)} findings"
+    )
+    print(f"demo: starting the worker (log: {log_path.relative_to(REPO)})")
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "accessdrift.cli", "worker", "--loglevel", "warning"],
@@ -70,33 +82,59 @@ def main() -> None:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait(lambda: _query("SELECT 1 AS ok"), deadline, "the worker to be ready")
-        print(f"demo: replaying {SAMPLE.relative_to(REPO)}")
-        subprocess.run(
-            [sys.executable, "-m", "accessdrift.cli", "replay", str(SAMPLE)], env=env, check=True
+        while True:
+            if worker.poll() is not None:
+                raise SystemExit(f"demo: the worker stopped; see {log_path}")
+            try:
+                _query("SELECT 1 AS ok")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("demo: the worker did not start in time") from None
+                time.sleep(0.5)
+
+        started = time.monotonic()
+        sent = send_to_kafka(
+            simulation,
+            settings,
+            progress=lambda done, total: _progress_line(f"demo: produced {done}/{total} events"),
         )
-        expected = sum(1 for line in SAMPLE.read_text().splitlines() if line.strip())
-        tables = ["directory_changes", "cloud_audit", "secret_usage", "identity_links"]
-        count_sql = " + ".join(f"(SELECT count() FROM {table} FINAL)" for table in tables)
-
-        def landed() -> bool:
-            return int(_query(f"SELECT {count_sql} AS n")[0]["n"]) >= expected
-
-        _wait(landed, deadline, "the events to land in ClickHouse")
-        print("\ndemo: what landed in ClickHouse")
-        for table in tables:
-            n = _query(f"SELECT count() AS n FROM {table} FINAL")[0]["n"]
-            print(f"  {table:<20} {n} rows")
-        for row in _query(
-            "SELECT event_time, kind, action, account_id FROM cloud_audit FINAL ORDER BY event_time"
-        ):
-            print(
-                f"  {row['event_time']}  {row['kind']:<20} {row['action']:<16} {row['account_id']}"
+        print()
+        expected_inputs = sum(sent.values()) - len(simulation.malformed)
+        last_change = time.monotonic()
+        last_counts: tuple[int, ...] = ()
+        while time.monotonic() < deadline:
+            counts = tuple(
+                int(_query(sql)[0]["n"])
+                for sql in (
+                    "SELECT (SELECT count() FROM cloud_audit FINAL) + (SELECT count() FROM "
+                    "secret_usage FINAL) + (SELECT count() FROM directory_changes FINAL) + "
+                    "(SELECT count() FROM identity_links FINAL) AS n",
+                    "SELECT count() AS n FROM alerts FINAL",
+                    "SELECT count() AS n FROM provisioning_lag FINAL",
+                )
             )
-        print(
-            '\nnext: .venv/bin/accessdrift query "SELECT * FROM cloud_audit FINAL" '
-            f"(with ACCESSDRIFT_DATA_DIR={DEMO_DATA.relative_to(REPO)})"
-        )
+            if counts != last_counts:
+                last_changed, last_counts = time.monotonic(), counts
+                last_change = last_changed
+            _progress_line(
+                f"demo: landed {counts[0]} events, {counts[1]} alerts, {counts[2]} lag rows "
+                f"({time.monotonic() - started:.0f}s)"
+            )
+            if (
+                counts[0] >= expected_inputs * 0.99
+                and time.monotonic() - last_change > QUIET_SECONDS
+            ):
+                break
+            time.sleep(1)
+        print()
+        elapsed = time.monotonic() - started
+        alerts = _query(ALERTS_SQL)
+        lags = _query(LAGS_SQL)
+        duplicates = int(_query(DUPLICATES_SQL)[0]["n"])
+        truth = json.loads(truth_path.read_text())
+        evaluation = evaluate(truth, alerts, lags, duplicates)
+        _summary(last_counts, elapsed, lags, evaluation.as_dict(), run_id)
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
@@ -104,6 +142,49 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             worker.kill()
         print("demo: worker stopped")
+
+
+def _summary(
+    counts: tuple[int, ...],
+    elapsed: float,
+    lags: list[dict[str, Any]],
+    figures: dict[str, Any],
+    run_id: str,
+) -> None:
+    print(f"\n== accessdrift demo: {counts[0]} events processed in {elapsed:.1f}s")
+    print("\nprovisioning lag of closed pairs, per system (minutes):")
+    for system, values in sorted(by_system(lags).items()):
+        ordered = sorted(values)
+        p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+        print(
+            f"  {system:<7} n={len(values):<4} p50={statistics.median(values) / 60:7.1f}  "
+            f"p95={p95 / 60:7.1f}"
+        )
+    print("\nfindings against the ground truth:")
+    print(f"  {'kind':<30} {'expected':>8} {'found':>6} {'precision':>9} {'recall':>7}")
+    for kind, row in figures["alerts"].items():
+        print(
+            f"  {kind:<30} {row['expected']:>8} {row['detected']:>6} {row['precision']:>9.3f} "
+            f"{row['recall']:>7.3f}"
+        )
+    lag = figures["lags"]
+    print(
+        f"  {'provisioning lag pairs':<30} {lag['expected']:>8} {lag['detected']:>6} "
+        f"{lag['precision']:>9.3f} {lag['recall']:>7.3f}"
+    )
+    print(
+        f"  lag error max {lag['max_error_seconds']}s, duplicates {figures['duplicates']}, "
+        f"all exact: {figures['perfect']}"
+    )
+    data = f".accessdrift/demo/{run_id}"
+    print(
+        "\nwhere to look next (the worker is stopped; the embedded database stays):\n"
+        f"  ACCESSDRIFT_DATA_DIR={data} .venv/bin/accessdrift query "
+        '"SELECT kind, severity, identity_id, credential_id, seconds_after FROM alerts FINAL"\n'
+        f"  ACCESSDRIFT_DATA_DIR={data} .venv/bin/accessdrift query "
+        '"SELECT * FROM lag_quantiles_hourly ORDER BY hour LIMIT 20"\n'
+        f"  .venv/bin/accessdrift evaluate {data}/truth.json  (with the same ACCESSDRIFT_DATA_DIR)"
+    )
 
 
 if __name__ == "__main__":

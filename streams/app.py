@@ -21,6 +21,7 @@ from schemas.codec import codec_for
 from sinks.clickhouse import ClickHouse
 from sinks.rows import ALL_TABLES, EVENT_TABLES, dedup_token, to_rows
 from streams import topics
+from streams.bundles import pack_records
 from streams.detection import register_detection
 from streams.normalize import register_normalizers
 from streams.settings import Settings
@@ -98,7 +99,8 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
             ),
         )
 
-    resolve_topic = register_detection(app, settings)
+    counts: Counter[str] = Counter()  # processed per stage, served on /stats/
+    resolve_topic = register_detection(app, settings, counts)
 
     def make_sink_agent(record_name: str, topic_name: str) -> None:
         spec = ALL_TABLES[record_name]
@@ -113,6 +115,7 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
             ):
                 records = []
                 payloads = []
+                forwarded: list[tuple[str, bytes]] = []
                 for event in events:
                     value = event.message.value
                     try:
@@ -130,7 +133,10 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
                         continue
                     if forward:
                         source = f"{record_name}|{event.message.topic}|{event.message.partition}"
-                        await resolve_topic.send(key=source.encode(), value=value)
+                        forwarded.append((source, value))
+                if forwarded:
+                    resolve_topic.send_soon(value=pack_records(forwarded))
+                counts[f"sink:{spec.table}"] += len(records)
                 if records:
                     await sink.insert_until_done(
                         spec.table,
@@ -147,7 +153,6 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
     make_sink_agent("ProvisioningLag", topics.DRIFT_LAG)
     make_sink_agent("Alert", topics.DRIFT_ALERTS)
 
-    counts: Counter[str] = Counter()
     register_normalizers(app, settings, counts)
     register_views(app, sink, counts)
     return app

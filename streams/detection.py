@@ -14,12 +14,12 @@ scales out by identity.
 import heapq
 import logging
 import time
-from collections.abc import MutableMapping
+from collections import Counter
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import faust
-import orjson
 from faust.types import EventT
 
 from accessdrift.core import identity
@@ -31,6 +31,8 @@ from accessdrift.core.watermark import Watermark
 from accessdrift.errors import RecordError
 from schemas.codec import codec_for
 from streams import topics
+from streams.batching import WriteBack, as_current
+from streams.bundles import identity_partition, pack_messages, unpack_messages, unpack_records
 from streams.settings import Settings
 
 log = logging.getLogger("accessdrift.detection")
@@ -38,6 +40,8 @@ log = logging.getLogger("accessdrift.detection")
 RESOLVE_TOPIC = "accessdrift-resolve"
 IDENTITY_TOPIC = "accessdrift-identity"
 TICK_SECONDS = 1.0
+BATCH_SIZE = 1000
+BATCH_SECONDS = 0.02
 
 
 def detection_config(settings: Settings) -> DetectionConfig:
@@ -100,7 +104,7 @@ class StageWatermark:
         return self.value + max(0, wall_us - self.heard_at - self.idle_us)
 
 
-def register_detection(app: faust.App, settings: Settings) -> faust.TopicT:
+def register_detection(app: faust.App, settings: Settings, counts: Counter[str]) -> faust.TopicT:
     """Add the detection agents; return the topic the sink agents forward records to."""
     config = detection_config(settings)
     idle_us = 5 * MICROS
@@ -133,62 +137,91 @@ def register_detection(app: faust.App, settings: Settings) -> faust.TopicT:
     lag_codec = codec_for("ProvisioningLag")
     alert_codec = codec_for("Alert")
 
-    async def send_to_identities(outbound: list[Outbound], watermark: int | None) -> None:
+    partitions = settings.topic_partitions
+
+    def send_to_identities(outbound: list[Outbound], watermark: int | None) -> None:
+        """One bundle per identity partition."""
+        by_partition: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         for item in outbound:
             message = dict(item.message)
             message["wm"] = watermark
-            await identity_topic.send(key=item.identity_id.encode(), value=orjson.dumps(message))
+            partition = identity_partition(item.identity_id, partitions)
+            by_partition.setdefault(partition, []).append((item.identity_id, message))
+        for partition, messages in by_partition.items():
+            identity_topic.send_soon(value=pack_messages(messages), partition=partition)
 
     @app.agent(resolve_topic, name="resolver", concurrency=1)
     async def resolver(stream: faust.StreamT[bytes]) -> None:
-        resolver_core = Resolver(cast(MutableMapping[str, Node], subjects))
-        async for event in stream.events():
-            key = event.message.key
-            value = event.message.value
-            source = key.decode() if isinstance(key, bytes) else ""
-            record_name = source.split("|", 1)[0]
-            try:
-                record = codec_for(record_name).decode_dict(cast(bytes, value))
-            except (RecordError, KeyError) as error:
-                # The sink agents only forward records they decoded: this is a bug, not input.
-                log.error("resolver could not decode a %s record: %s", record_name, error)
-                continue
+        batches = cast(faust.Stream[bytes], stream).take_events(BATCH_SIZE, within=BATCH_SECONDS)
+        async for events in batches:
+            store = WriteBack(cast(MutableMapping[str, Any], subjects))
+            resolver_core = Resolver(cast(MutableMapping[str, Node], store))
+            outbound: list[Outbound] = []
             wall = wall_micros()
-            resolver_watermark.observe(source, to_micros(record["event_time"]), wall)
-            outbound = route_record(resolver_core, record_name, record)
-            await send_to_identities(outbound, resolver_watermark.current(wall))
+            for event in events:
+                for source, value in unpack_records(cast(bytes, event.message.value)):
+                    record_name = source.split("|", 1)[0]
+                    try:
+                        record = codec_for(record_name).decode_dict(value)
+                    except (RecordError, KeyError) as error:
+                        # The sink agents forward only what they decoded: a bug, not input.
+                        log.error("resolver could not decode a %s record: %s", record_name, error)
+                        continue
+                    resolver_watermark.observe(source, to_micros(record["event_time"]), wall)
+                    outbound += route_record(resolver_core, record_name, record)
+                    counts["resolver:records"] += 1
+            if events:
+                with as_current(events[-1]):
+                    store.flush()
+            counts["identity:messages_sent"] += len(outbound)
+            send_to_identities(outbound, resolver_watermark.current(wall))
 
     @app.agent(identity_topic, name="identities", concurrency=1)
     async def identity_agent(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            await handle_identity_event(event)
+        batches = cast(faust.Stream[bytes], stream).take_events(BATCH_SIZE, within=BATCH_SECONDS)
+        async for events in batches:
+            handle_identity_batch(events)
 
-    async def handle_identity_event(event: EventT[bytes]) -> None:
-        message = orjson.loads(cast(bytes, event.message.value))
+    def handle_identity_batch(events: Sequence[EventT[Any]]) -> None:
+        states: dict[str, Any] = {}
+        last_event: dict[str, EventT[Any]] = {}
+        outputs: list[identity.Result] = []
+        onward: list[Outbound] = []
         wall = wall_micros()
-        if message["t"] != "tick":
-            stage_watermark.observe(message.get("wm"), wall)
-        if message["t"] == "wm":
-            return  # the resolver's watermark, broadcast to every partition
-        key = cast(bytes, event.message.key).decode()
-        watermark = stage_watermark.current(wall)
-        state, result = identity.handle(
-            key,
-            identities.get(key),
-            message,
-            watermark if watermark is not None else 0,
-            wall,
-            config,
-        )
-        identities[key] = state
-        deadlines.set(key, result.next_deadline_us)
-        for row in result.lags:
-            await lag_topic.send(key=key.encode(), value=lag_codec.encode_dict(row))
-        for alert in result.alerts:
-            await alert_topic.send(
-                key=alert["alert_id"].encode(), value=alert_codec.encode_dict(alert)
-            )
-        await send_to_identities(result.messages, watermark)
+        for event in events:
+            for key, message in unpack_messages(cast(bytes, event.message.value)):
+                if message["t"] != "tick":
+                    stage_watermark.observe(message.get("wm"), wall)
+                if message["t"] == "wm":
+                    continue  # the resolver's watermark, broadcast to every partition
+                counts["identity:messages_done"] += 1
+                watermark = stage_watermark.current(wall)
+                state = states[key] if key in states else identities.get(key)
+                state, result = identity.handle(
+                    key, state, message, watermark if watermark is not None else 0, wall, config
+                )
+                states[key] = state
+                last_event[key] = event
+                deadlines.set(key, result.next_deadline_us)
+                outputs.append(result)
+                onward += result.messages
+        if onward:
+            counts["identity:messages_sent"] += len(onward)
+            send_to_identities(onward, stage_watermark.current(wall))
+        for key, state in states.items():
+            with as_current(last_event[key]):
+                identities[key] = state
+        for result in outputs:
+            for row in result.lags:
+                lag_topic.send_soon(
+                    key=row["identity_id"].encode(), value=lag_codec.encode_dict(row)
+                )
+            for alert in result.alerts:
+                alert_topic.send_soon(
+                    key=alert["alert_id"].encode(), value=alert_codec.encode_dict(alert)
+                )
+            counts["findings:lags"] += len(result.lags)
+            counts["findings:alerts"] += len(result.alerts)
 
     last_broadcast: dict[str, int | None] = {"wm": None}
 
@@ -199,9 +232,9 @@ def register_detection(app: faust.App, settings: Settings) -> faust.TopicT:
         if watermark is None or watermark == last_broadcast["wm"]:
             return
         last_broadcast["wm"] = watermark
-        payload = orjson.dumps({"t": "wm", "wm": watermark})
-        for partition in range(settings.topic_partitions):
-            await identity_topic.send(key=b"", value=payload, partition=partition)
+        payload = pack_messages([("", {"t": "wm", "wm": watermark})])
+        for partition in range(partitions):
+            await identity_topic.send(value=payload, partition=partition)
 
     async def wake_due_identities() -> None:
         wall = wall_micros()
@@ -212,10 +245,9 @@ def register_detection(app: faust.App, settings: Settings) -> faust.TopicT:
         watermark = stage_watermark.current(wall)
         if watermark is None:
             return
-        for identity_id in deadlines.due(watermark):
-            await identity_topic.send(
-                key=identity_id.encode(), value=orjson.dumps({"t": "tick", "wm": watermark})
-            )
+        due = deadlines.due(watermark)
+        if due:
+            send_to_identities([Outbound(key, {"t": "tick"}) for key in due], watermark)
 
     app.timer(interval=TICK_SECONDS)(broadcast_watermark)
     app.timer(interval=TICK_SECONDS)(wake_due_identities)

@@ -12,6 +12,8 @@ from faust.web import Request, Response, View
 
 from accessdrift.errors import ClickHouseError, QueryRefused
 
+STAGES = {"resolver", "identity", "findings", "sink"}
+
 if TYPE_CHECKING:
     from streams.app import SinkExecutor
 
@@ -22,7 +24,20 @@ def register_views(app: faust.App, sink: "SinkExecutor", counts: Counter[str]) -
         """What the normalizers made of raw records: produced, ignored by rule, dead-lettered."""
 
         async def get(self, request: Request, **kwargs: Any) -> Response:
-            return self.json({"normalized": dict(sorted(counts.items()))})
+            return self.json(
+                {
+                    "normalized": {
+                        key: value
+                        for key, value in sorted(counts.items())
+                        if key.count(":") >= 1 and key.split(":", 1)[0] not in STAGES
+                    },
+                    "stages": {
+                        key: value
+                        for key, value in sorted(counts.items())
+                        if key.split(":", 1)[0] in STAGES
+                    },
+                }
+            )
 
     @app.page("/ready/")
     class Ready(View):

@@ -6,6 +6,7 @@ better than what was already emitted come out, so a repeated use never repeats
 an alert and a replay never doubles a row.
 """
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ USE_TS, USE_ID, USE_SYS, USE_ACC, USE_CRED, USE_ACT, USE_OK, USE_IP, USE_SUBJECT
 CHG_TS, CHG_ID, CHG_KIND, CHG_SYS, CHG_ACC, CHG_CRED, CHG_ACT, CHG_OK, CHG_SUBJECT = range(9)
 DIR_TS, DIR_ID, DIR_CT, DIR_OWNER, DIR_SRC = range(5)
 KEEP_DIRECTORY_CHANGES = 4
+USE_BUCKET_US = 3600 * 1_000_000
 
 
 def new_state(identity_kind: str = "human", fallback: bool = False) -> State:
@@ -65,8 +67,9 @@ def handle(
     if kind == "dir":
         _on_directory_change(identity_id, state, message, result)
     elif kind == "use":
-        if _add_use(state, message):
-            rules.evaluate_use(identity_id, state, state["use"][-1], now_us, config, result)
+        use = _add_use(state, message)
+        if use is not None:
+            rules.evaluate_use(identity_id, state, use, now_us, config, result)
             _prune(state, watermark_us, config)
             result.next_deadline_us = rules.next_deadline(identity_id, state, config)
             return state, result
@@ -141,35 +144,67 @@ def _on_owner_of(identity_id: str, state: State, message: Message, result: Resul
             )
 
 
-def _add_use(state: State, message: Message) -> bool:
+def _use_order(use: list[Any]) -> tuple[int, str]:
+    return (use[USE_TS], use[USE_ID])
+
+
+def _add_use(state: State, message: Message) -> list[Any] | None:
+    """Record a use; None when it was already recorded.
+
+    Uses are what a late leaver or revocation looks back on, and a busy key makes
+    thousands. Per key, account and outcome, each hour keeps its first and its last
+    use: a use that arrives after the change that makes it suspicious is judged
+    exactly as it comes; one that a later-arriving change must find again is found
+    in its hour (its first-use time then at most an hour late, never missed).
+    """
     subject = message["s"]
-    for existing in reversed(state["use"][-64:]):
-        if existing[USE_ID] == message["id"] and existing[USE_SUBJECT] == subject:
-            return False
-    state["use"].append(
-        [
-            message["ts"],
-            message["id"],
-            message["sys"],
-            message.get("acc"),
-            message.get("cred"),
-            message.get("act"),
-            bool(message["ok"]),
-            message.get("ip"),
-            subject,
-        ]
-    )
+    time_us = message["ts"]
+    account = message.get("acc")
+    success = bool(message["ok"])
+    entry = [
+        time_us,
+        message["id"],
+        message["sys"],
+        account,
+        message.get("cred"),
+        message.get("act"),
+        success,
+        message.get("ip"),
+        subject,
+    ]
+    uses = state["use"]
+    bucket_start = time_us - time_us % USE_BUCKET_US
+    low = bisect.bisect_left(uses, (bucket_start, ""), key=_use_order)
+    high = bisect.bisect_left(uses, (bucket_start + USE_BUCKET_US, ""), key=_use_order)
+    same = [
+        index
+        for index in range(low, high)
+        if uses[index][USE_SUBJECT] == subject
+        and uses[index][USE_ACC] == account
+        and uses[index][USE_OK] == success
+    ]
+    if any(uses[index][USE_ID] == entry[USE_ID] for index in same):
+        return None
     credential = message.get("cred")
     if credential and credential == subject and credential not in state["cred"]:
         state["cred"][credential] = {
-            "acc": message.get("acc"),
+            "acc": account,
             "session": is_session_credential(credential),
             "created": None,
             "revoked": None,
         }
     elif not credential and subject not in state["acc"] and state["fb"]:
-        state["acc"][subject] = {"since": message["ts"]}
-    return True
+        state["acc"][subject] = {"since": time_us}
+    if len(same) >= 2:
+        first, last = same[0], same[-1]
+        if _use_order(entry) < _use_order(uses[first]):
+            del uses[first]
+        elif _use_order(entry) > _use_order(uses[last]):
+            del uses[last]
+        else:
+            return entry  # judged now, not kept: its hour's first and last stay
+    bisect.insort(uses, entry, key=_use_order)
+    return entry
 
 
 def _add_change(state: State, message: Message) -> None:

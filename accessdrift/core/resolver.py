@@ -106,6 +106,8 @@ class Resolver:
         current = owners.get(str(level))
         candidate = [parent, parent_is_identity, identity_kind, time_us, removed, source]
         if current is not None:
+            if level == USED and current[0] == parent and not current[4]:
+                return False  # the same key used by the same principal again: nothing new
             if removed and current[0] != parent:
                 return False  # removing a link that is not the current one
             if (current[3], current[0], not current[4]) >= (time_us, parent, not removed):

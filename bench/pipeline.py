@@ -1,0 +1,99 @@
+"""Helpers of the benchmarks: a worker in a subprocess, its stage counters, its memory."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class BenchWorker:
+    def __init__(self, data_dir: Path, prefix: str, port: int, **env: str) -> None:
+        self.port = port
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("ACCESSDRIFT_")}
+        environment.update(
+            ACCESSDRIFT_DATA_DIR=str(data_dir),
+            ACCESSDRIFT_TOPIC_PREFIX=prefix,
+            ACCESSDRIFT_WORKER_ID=f"bench-{uuid.uuid4().hex[:8]}",
+            ACCESSDRIFT_WORKER_WEB_PORT=str(port),
+            **env,
+        )
+        self.log = open(data_dir / "worker.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "accessdrift.cli", "worker", "--loglevel", "warning"],
+            env=environment,
+            cwd=REPO,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited; see {data_dir / 'worker.log'}")
+            try:
+                self.get("/ready/")
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError("worker did not start")
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as response:
+            return json.load(response)
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/query/",
+            data=json.dumps({"sql": sql}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            payload = json.load(response)
+        return [dict(zip(payload["columns"], row, strict=True)) for row in payload["rows"]]
+
+    def stages(self) -> dict[str, int]:
+        return dict(self.get("/stats/")["stages"])
+
+    def rss_mb(self) -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+
+def directory_size_mb(path: Path) -> float:
+    total = sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
+    return total / 1024 / 1024
+
+
+def wait_until_drained(worker: BenchWorker, inputs: int, timeout: float) -> float:
+    """Seconds until every input passed the resolver and every identity message was handled."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        stages = worker.stages()
+        if stages.get("resolver:records", 0) >= inputs and stages.get(
+            "identity:messages_done", 0
+        ) >= stages.get("identity:messages_sent", 0):
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise TimeoutError(f"not drained in {timeout}s: {worker.stages()}")

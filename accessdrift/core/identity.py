@@ -93,7 +93,7 @@ def handle(
         state["fb"] = False  # a real directory record now speaks for this id
     rules.evaluate(identity_id, state, watermark_us, now_us, config, result)
     _prune(state, watermark_us, config)
-    result.next_deadline_us = rules.next_deadline(identity_id, state, config)
+    result.next_deadline_us = rules.next_deadline(identity_id, state, config, watermark_us)
     return state, result
 
 

@@ -413,8 +413,14 @@ def evaluate(
     evaluate_orphans(identity_id, state, watermark_us, now_us, config, result)
 
 
-def next_deadline(identity_id: str, state: "State", config: DetectionConfig) -> int | None:
-    """The earliest event time at which an absence may become a finding not yet raised."""
+def next_deadline(
+    identity_id: str, state: "State", config: DetectionConfig, evaluated_until: int | None = None
+) -> int | None:
+    """The earliest event time at which an absence may become a finding not yet raised.
+
+    Deadlines at or before ``evaluated_until`` (the watermark the rules were just
+    evaluated at) have been judged already and need no wake-up.
+    """
     deadlines = []
     for entry in state["dirs"]:
         if entry[DIR_CT] != "leaver":
@@ -434,6 +440,8 @@ def next_deadline(identity_id: str, state: "State", config: DetectionConfig) -> 
             for owner, t0 in state["owners_left"]
             if alert_id("orphaned_nhi", identity_id, owner, t0) not in state["emitted"]
         ]
+    if evaluated_until is not None:
+        deadlines = [deadline for deadline in deadlines if deadline > evaluated_until]
     return min(deadlines) if deadlines else None
 
 

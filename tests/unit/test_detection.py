@@ -561,3 +561,18 @@ def test_a_deprovision_in_time_prevents_the_overdue() -> None:
         ]
     )
     assert alerts(engine) == []
+
+
+def test_no_deadline_stays_due_once_judged() -> None:
+    """A rescued orphan or a raised overdue must not wake its identity again and again."""
+    events = [
+        directory(-HOUR, "joiner", identity_id="N7", kind="nhi", owner=ALICE),
+        directory(-HOUR, "joiner", accounts=[ALICE_AWS]),
+        directory(0, "leaver"),
+        directory(2 * HOUR, "owner_change", identity_id="N7", kind="nhi", owner="E2"),
+    ]
+    engine = run(events, tick_at=25 * HOUR)
+    assert alerts(engine) == [("deprovision_overdue", ALICE, None, None)]
+    watermark = engine.watermark.current(int(at(25 * HOUR).timestamp() * MICROS))
+    assert watermark is not None
+    assert all(deadline > watermark for deadline in engine.deadlines.values())

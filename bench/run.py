@@ -1,0 +1,400 @@
+"""`make bench`: throughput, latency, memory and per-stage costs, on the real broker and worker.
+
+Writes bench/results/<time>.json and bench/results/latest.json (see bench/README.md).
+Sizes are chosen to finish in a few minutes on 2 cores; ACCESSDRIFT_BENCH_SCALE
+multiplies them.
+"""
+
+import json
+import os
+import platform
+import random
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from accessdrift.canonical import record_key
+from accessdrift.kafka_admin import ensure_topics
+from accessdrift.producer import CheckedProducer
+from accessdrift.simulate.organisation import SimulationOptions, simulate
+from accessdrift.simulate.output import send_to_kafka
+from bench.pipeline import REPO, BenchWorker, directory_size_mb, wait_until_drained
+from bench.stages import stage_costs
+from schemas.codec import encode
+from schemas.models import CloudAuditEvent, DirectoryChange, IdentityLink
+from streams import topics
+from streams.settings import Settings
+
+SCALE = float(os.environ.get("ACCESSDRIFT_BENCH_SCALE", "1"))
+RESULTS = REPO / "bench" / "results"
+WORK = REPO / ".accessdrift" / "bench"
+PORT = 6071
+
+
+def fresh_prefix(name: str) -> str:
+    return f"bench-{name}-{uuid.uuid4().hex[:6]}."
+
+
+def raw_consume_rate(settings: Settings, expected: int) -> float:
+    """A bare Python consumer reading the same canonical topics, bytes only."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"bench-raw-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    names = [settings.topic(name) for name in topics.CANONICAL_TOPIC_OF_RECORD.values()]
+    metadata = consumer.list_topics(timeout=10)
+    consumer.assign(
+        [
+            TopicPartition(name, partition, 0)
+            for name in names
+            for partition in metadata.topics[name].partitions
+        ]
+    )
+    count = 0
+    started = time.perf_counter()
+    while count < expected:
+        batch = consumer.consume(10000, timeout=1.0)
+        count += sum(1 for message in batch if not message.error())
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return count / elapsed
+
+
+def throughput(options: SimulationOptions) -> dict[str, Any]:
+    prefix = fresh_prefix("throughput")
+    settings = Settings(topic_prefix=prefix, data_dir=WORK)
+    simulation = simulate(options)
+    sent = send_to_kafka(simulation, settings)
+    inputs = sum(sent.values()) - len(simulation.malformed)
+    raw = raw_consume_rate(settings, sum(sent.values()))
+    worker = BenchWorker(WORK / prefix, prefix, PORT)
+    try:
+        started = time.monotonic()
+        seconds = wait_until_drained(worker, inputs, timeout=1800)
+        # The inputs are also in ClickHouse: wait for the sinks too.
+        while (
+            sum(
+                v
+                for k, v in worker.stages().items()
+                if k.startswith("sink:") and k not in ("sink:alerts", "sink:provisioning_lag")
+            )
+            < inputs
+        ):
+            time.sleep(0.1)
+        seconds = max(seconds, time.monotonic() - started)
+        stages = worker.stages()
+    finally:
+        worker.stop()
+    return {
+        "events": inputs,
+        "seconds": round(seconds, 2),
+        "throughput_eps": round(inputs / seconds, 1),
+        "raw_consume_eps": round(raw, 1),
+        "throughput_ratio": round(inputs / seconds / raw, 4),
+        "findings": {
+            "alerts": stages.get("findings:alerts", 0),
+            "lags": stages.get("findings:lags", 0),
+        },
+    }
+
+
+def latency(offered_eps: float, seconds: float) -> dict[str, Any]:
+    """Uses of a deprovisioned identity's keys at a known time, among steady background load;
+    each probe raises its own alert: time to drift.alerts and to ClickHouse."""
+    prefix = fresh_prefix("latency")
+    settings = Settings(topic_prefix=prefix, data_dir=WORK)
+    ensure_topics(settings)
+    worker = BenchWorker(WORK / prefix, prefix, PORT)
+    now = datetime.now(UTC)
+    probes = int(seconds * 10)
+    try:
+        with CheckedProducer(settings) as producer:
+
+            def send(record: Any) -> None:
+                name = type(record).__name__
+                producer.send(
+                    settings.topic(topics.CANONICAL_TOPIC_OF_RECORD[name]),
+                    encode(record),
+                    key=record_key(record).encode(),
+                )
+
+            send(
+                DirectoryChange(
+                    event_id="bench-leaver",
+                    event_time=now - timedelta(hours=1),
+                    source="bench",
+                    identity_id="BENCH-LEAVER",
+                    identity_kind="human",
+                    change_type="leaver",
+                )
+            )
+            for index in range(probes):
+                send(
+                    IdentityLink(
+                        event_time=now - timedelta(days=1),
+                        source="bench",
+                        identity_id="BENCH-LEAVER",
+                        identity_kind="human",
+                        credential_id=f"aws:PROBE{index:06d}",
+                    )
+                )
+        time.sleep(3)  # the links and the leaver are in before the clock starts
+        produced_at: dict[str, float] = {}
+        alert_seen: dict[str, float] = {}
+        table_seen: dict[str, float] = {}
+        stop = threading.Event()
+
+        def watch_topic() -> None:
+            consumer = Consumer(
+                {
+                    "bootstrap.servers": settings.kafka_bootstrap,
+                    "group.id": f"bench-{uuid.uuid4().hex}",
+                    "auto.offset.reset": "earliest",
+                    "enable.auto.commit": False,
+                }
+            )
+            consumer.subscribe([settings.topic(topics.DRIFT_ALERTS)])
+            from schemas.codec import codec_for
+
+            while not stop.is_set():
+                message = consumer.poll(0.01)
+                if message is None or message.error():
+                    continue
+                credential = codec_for("Alert").decode_dict(message.value())["credential_id"]
+                alert_seen.setdefault(credential, time.monotonic())
+            consumer.close()
+
+        def watch_table() -> None:
+            while not stop.is_set():
+                try:
+                    rows = worker.query(
+                        "SELECT credential_id FROM alerts WHERE credential_id LIKE 'aws:PROBE%'"
+                    )
+                except OSError:
+                    continue
+                seen = time.monotonic()
+                for row in rows:
+                    table_seen.setdefault(row["credential_id"], seen)
+                time.sleep(0.02)
+
+        watchers = [threading.Thread(target=watch_topic), threading.Thread(target=watch_table)]
+        for thread in watchers:
+            thread.start()
+        generator = random.Random(1)
+        interval = 1.0 / offered_eps
+        probe_every = max(1, int(offered_eps / 10))
+        started = time.monotonic()
+        sent_events = 0
+        with CheckedProducer(settings) as producer:
+            while sent_events < offered_eps * seconds:
+                due = started + sent_events * interval
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                event_time = datetime.now(UTC)
+                if sent_events % probe_every == 0 and len(produced_at) < probes:
+                    credential = f"aws:PROBE{len(produced_at):06d}"
+                    record = CloudAuditEvent(
+                        event_id=f"probe-{len(produced_at)}",
+                        event_time=event_time,
+                        system="aws",
+                        account_id="aws:111122223333:user/bench-leaver",
+                        credential_id=credential,
+                        action="GetObject",
+                        kind="usage",
+                        outcome="success",
+                    )
+                    producer.send(
+                        settings.topic(topics.CLOUD_AUDIT), encode(record), key=credential.encode()
+                    )
+                    producer._producer.poll(0)
+                    produced_at[credential] = time.monotonic()
+                else:
+                    user = generator.randrange(5000)
+                    record = CloudAuditEvent(
+                        event_id=f"load-{sent_events}",
+                        event_time=event_time,
+                        system="aws",
+                        account_id=f"aws:111122223333:user/u{user}",
+                        credential_id=f"aws:AKIALOAD{user:08d}",
+                        action="GetObject",
+                        kind="usage",
+                        outcome="success",
+                    )
+                    producer.send(
+                        settings.topic(topics.CLOUD_AUDIT),
+                        encode(record),
+                        key=record.credential_id.encode(),
+                    )  # type: ignore[union-attr]
+                sent_events += 1
+        achieved = sent_events / (time.monotonic() - started)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(table_seen) < len(produced_at):
+            time.sleep(0.2)
+        stop.set()
+        for thread in watchers:
+            thread.join()
+    finally:
+        worker.stop()
+
+    def summary(seen: dict[str, float]) -> dict[str, Any]:
+        values = sorted((seen[key] - produced_at[key]) * 1000 for key in produced_at if key in seen)
+        if not values:
+            return {"p50": None, "p95": None, "p99": None, "samples": 0}
+
+        def pick(q: float) -> float:
+            return round(values[min(len(values) - 1, int(q * len(values)))], 1)
+
+        return {
+            "p50": pick(0.5),
+            "p95": pick(0.95),
+            "p99": pick(0.99),
+            "max": round(values[-1], 1),
+            "samples": len(values),
+            "missing": len(produced_at) - len(values),
+        }
+
+    return {
+        "offered_eps": offered_eps,
+        "achieved_offered_eps": round(achieved, 1),
+        "seconds": seconds,
+        "to_alert_topic_ms": summary(alert_seen),
+        "to_clickhouse_ms": summary(table_seen),
+    }
+
+
+def memory(credentials: int) -> dict[str, Any]:
+    """RSS and state size of a worker that tracks ``credentials`` credentials (10 per identity)."""
+    prefix = fresh_prefix("memory")
+    settings = Settings(topic_prefix=prefix, data_dir=WORK)
+    ensure_topics(settings)
+    worker = BenchWorker(WORK / prefix, prefix, PORT)
+    try:
+        time.sleep(2)
+        baseline = worker.rss_mb()
+        start = datetime(2026, 3, 2, tzinfo=UTC)
+        with CheckedProducer(settings) as producer:
+            for index in range(credentials):
+                identity = f"M{index // 10:07d}"
+                link = IdentityLink(
+                    event_time=start,
+                    source="bench",
+                    identity_id=identity,
+                    identity_kind="human",
+                    credential_id=f"aws:AKIAMEM{index:010d}",
+                )
+                producer.send(
+                    settings.topic(topics.IDENTITY_LINKS),
+                    encode(link),
+                    key=record_key(link).encode(),
+                )
+                use = CloudAuditEvent(
+                    event_id=f"mem-{index}",
+                    event_time=start + timedelta(seconds=index % 86400),
+                    system="aws",
+                    account_id=f"aws:111122223333:user/m{index // 10}",
+                    credential_id=f"aws:AKIAMEM{index:010d}",
+                    action="GetObject",
+                    kind="usage",
+                    outcome="success",
+                )
+                producer.send(
+                    settings.topic(topics.CLOUD_AUDIT), encode(use), key=record_key(use).encode()
+                )
+        seconds = wait_until_drained(worker, 2 * credentials, timeout=3600)
+        time.sleep(2)
+        rss = worker.rss_mb()
+        state_mb = directory_size_mb(WORK / prefix / "worker")
+        clickhouse_mb = directory_size_mb(WORK / prefix / "clickhouse")
+    finally:
+        worker.stop()
+    per_100k = (rss - baseline) * 100_000 / credentials
+    return {
+        "credentials": credentials,
+        "events": 2 * credentials,
+        "seconds": round(seconds, 1),
+        "rss_baseline_mb": round(baseline, 1),
+        "rss_mb": round(rss, 1),
+        "rss_mb_per_100k_credentials": round(per_100k, 1),
+        "rss_mb_for_1m_credentials_extrapolated": round(baseline + 10 * per_100k, 1),
+        "state_mb_on_disk": round(state_mb, 1),
+        "clickhouse_mb_on_disk": round(clickhouse_mb, 1),
+    }
+
+
+def machine() -> dict[str, Any]:
+    memory_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            memory_kb = int(line.split()[1])
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(memory_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def main() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    print("bench: per-stage costs (in process)...", flush=True)
+    stages = stage_costs(SimulationOptions(seed=3, identities=200))
+    print(json.dumps(stages, indent=1), flush=True)
+    print("bench: throughput (worker vs a bare consumer)...", flush=True)
+    through = throughput(
+        SimulationOptions(seed=11, identities=int(500 * SCALE), events_per_second=0.3 * SCALE)
+    )
+    print(json.dumps(through, indent=1), flush=True)
+    print("bench: detection latency at 2,000 events/s...", flush=True)
+    late = latency(2000.0, 20.0 * min(SCALE, 3))
+    print(json.dumps(late, indent=1), flush=True)
+    print("bench: memory per tracked credential...", flush=True)
+    mem = memory(int(100_000 * SCALE))
+    print(json.dumps(mem, indent=1), flush=True)
+    result = {
+        "started": started.isoformat(),
+        "machine": machine(),
+        "throughput_eps": through["throughput_eps"],
+        "raw_consume_eps": through["raw_consume_eps"],
+        "throughput_ratio": through["throughput_ratio"],
+        "latency_ms": late["to_clickhouse_ms"],
+        "latency_to_alert_topic_ms": late["to_alert_topic_ms"],
+        "offered_eps": late["offered_eps"],
+        "achieved_offered_eps": late["achieved_offered_eps"],
+        "rss_mb_per_100k_credentials": mem["rss_mb_per_100k_credentials"],
+        "details": {"throughput": through, "latency": late, "memory": mem, "stages": stages},
+    }
+    text = json.dumps(result, indent=1)
+    (RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json").write_text(text)
+    (RESULTS / "latest.json").write_text(text)
+    print(f"\nbench: written to {RESULTS / 'latest.json'}")
+    to_table = late["to_clickhouse_ms"]
+    print(
+        f"throughput {result['throughput_eps']} ev/s = {result['throughput_ratio']:.1%} of a bare "
+        f"consumer ({result['raw_consume_eps']} ev/s)\n"
+        f"latency to ClickHouse p50/p95/p99 {to_table['p50']}/{to_table['p95']}/"
+        f"{to_table['p99']} ms "
+        f"at {late['achieved_offered_eps']} ev/s offered\n"
+        f"RSS {mem['rss_mb_per_100k_credentials']} MB per 100k tracked credentials"
+    )
+
+
+if __name__ == "__main__":
+    main()

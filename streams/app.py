@@ -78,6 +78,12 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
         web_in_thread=False,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # Throughput: bigger fetches and buffers, and a few ms of linger so that
+        # internal bundles and changelog writes share produce requests.
+        broker_max_poll_records=5000,
+        stream_buffer_maxsize=16384,
+        producer_linger_ms=5,
+        broker_commit_interval=1.0,
     )
     deadletter_topic = app.topic(
         settings.topic(topics.DEADLETTER), key_serializer="raw", value_serializer="raw"

@@ -1,5 +1,6 @@
 """Starting the worker: topics, schema, the sink, then Faust."""
 
+import gc
 import logging
 
 import faust
@@ -34,5 +35,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
             logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
 
     app.task(quiet_libraries)
+    # Streams allocate many short-lived objects and few cycles: collect less often.
+    gc.set_threshold(50_000, 20, 20)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

@@ -128,8 +128,18 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
     alert_topic = app.topic(
         settings.topic(topics.DRIFT_ALERTS), key_serializer="raw", value_serializer="raw"
     )
-    subjects = app.Table("subjects", partitions=1, key_type=str)
-    identities = app.Table("identities", partitions=settings.topic_partitions, key_type=str)
+    # RocksDB's defaults (a 2 GB block cache and 64 MB write buffers per partition)
+    # are sized for a dedicated host; the state here is small per key.
+    store_options = {
+        "write_buffer_size": 16 * 1024**2,
+        "max_write_buffer_number": 2,
+        "block_cache_size": 64 * 1024**2,
+        "block_cache_compressed_size": 16 * 1024**2,
+    }
+    subjects = app.Table("subjects", partitions=1, key_type=str, options=store_options)
+    identities = app.Table(
+        "identities", partitions=settings.topic_partitions, key_type=str, options=store_options
+    )
     resolver_watermark = Watermark(span_micros(settings.allowed_lateness), idle_us)
     stage_watermark = StageWatermark(idle_us)
     deadlines = Deadlines()

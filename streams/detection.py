@@ -165,7 +165,9 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         batches = cast(faust.Stream[bytes], stream).take_events(BATCH_SIZE, within=BATCH_SECONDS)
         async for events in batches:
             store = WriteBack(cast(MutableMapping[str, Any], subjects))
-            resolver_core = Resolver(cast(MutableMapping[str, Node], store))
+            resolver_core = Resolver(
+                cast(MutableMapping[str, Node], store), link_by_email=settings.link_by_email
+            )
             outbound: list[Outbound] = []
             wall = wall_micros()
             for event in events:

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         '"system": "dropbox"}}',
     )
     hr_csv_mapping: Path | None = Field(default=None, description="YAML column mapping of HR CSV")
+    link_by_email: bool = Field(
+        default=False,
+        description="an unlinked account whose id ends with an email belongs to the directory "
+        "identity with that email",
+    )
 
     # Detection
     deprovision_sla: Duration = timedelta(hours=24)

@@ -56,11 +56,15 @@ class Findings:
 
 class Engine:
     def __init__(
-        self, config: DetectionConfig, allowed_lateness_us: int = 0, idle_us: int = 5_000_000
+        self,
+        config: DetectionConfig,
+        allowed_lateness_us: int = 0,
+        idle_us: int = 5_000_000,
+        link_by_email: bool = False,
     ) -> None:
         self.config = config
         self.subjects: dict[str, Node] = {}
-        self.resolver = Resolver(self.subjects)
+        self.resolver = Resolver(self.subjects, link_by_email)
         self.identities: dict[str, identity.State] = {}
         self.watermark = Watermark(allowed_lateness_us, idle_us)
         self.deadlines: dict[str, int] = {}

@@ -15,6 +15,7 @@ stands for itself: its facts go to a *fallback* identity named after that
 account, and move to the real identity when a link arrives, however late.
 """
 
+import re
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -68,11 +69,38 @@ def is_session_credential(credential_id: str | None, action: str | None = None) 
     return action in SESSION_ACTIONS
 
 
-class Resolver:
-    """Functions over the subject store; the store is the only state."""
+EMAIL = re.compile(r"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})$")
 
-    def __init__(self, store: MutableMapping[str, Node]) -> None:
+
+def email_of(account_id: str) -> str | None:
+    """The email an account id ends with (``gcp:alice@corp.com``,
+    ``aws:1:saml-user/alice@corp.com``), lower-cased; None when it has none."""
+    tail = account_id.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    match = EMAIL.match(tail)
+    return match.group(1).lower() if match else None
+
+
+class Resolver:
+    """Functions over the subject store; the store is the only state.
+
+    With ``link_by_email``, an account whose id ends with an email address and that
+    no link names belongs to the directory identity with that email (a directory
+    change's ``email``): the weakest claim, used only where no explicit link exists.
+    """
+
+    def __init__(self, store: MutableMapping[str, Node], link_by_email: bool = False) -> None:
         self.store = store
+        self.link_by_email = link_by_email
+
+    def claim_by_email(self, account: str, time_us: int) -> list["Outbound"]:
+        if not self.link_by_email:
+            return []
+        email = email_of(account)
+        if email is None:
+            return []
+        if self.claim(account, USED, f"email:{email}", False, None, time_us, source="email"):
+            return self.reroute(account)
+        return []
 
     # -- owners ---------------------------------------------------------------
 
@@ -160,8 +188,16 @@ class Resolver:
     def reroute(self, subject: str) -> list[Outbound]:
         """After an owner change: move the facts already sent for the subject and its keys."""
         moves: dict[tuple[str, str, bool, str, bool], list[str]] = {}
-        node = self.store.get(subject)
-        candidates = [subject, *((node or {}).get("c") or [])]
+        # The subject and everything below it: an email's accounts, an account's keys.
+        candidates = [subject]
+        seen = {subject}
+        for depth_candidate in candidates:
+            if len(candidates) > 10_000:
+                break
+            for child in (self.store.get(depth_candidate) or {}).get("c") or []:
+                if child not in seen:
+                    seen.add(child)
+                    candidates.append(child)
         for candidate in candidates:
             candidate_node = self.store.get(candidate)
             if candidate_node is None:

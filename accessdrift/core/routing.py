@@ -31,6 +31,11 @@ def route_directory_change(resolver: Resolver, record: Mapping[str, Any]) -> lis
     kind = record["identity_kind"]
     time_us = to_micros(record["event_time"])
     out: list[Outbound] = []
+    email = record.get("email")
+    if resolver.link_by_email and email:
+        node = f"email:{email.strip().lower()}"
+        if resolver.claim(node, LINK, identity_id, True, kind, time_us, source=record["source"]):
+            out += resolver.reroute(node)
     for account in record.get("accounts") or []:
         if resolver.claim(account, LINK, identity_id, True, kind, time_us, source=record["source"]):
             out += resolver.reroute(account)
@@ -100,6 +105,9 @@ def route_cloud_event(resolver: Resolver, record: Mapping[str, Any]) -> list[Out
     out: list[Outbound] = []
 
     # Ownership first, so that the facts below already go to the right identity.
+    for named in (account, record.get("target_account_id")):
+        if named:
+            out += resolver.claim_by_email(named, time_us)
     if kind == "credential_created" and success and record.get("target_credential_id"):
         created = record["target_credential_id"]
         owner_account = record.get("target_account_id") or account

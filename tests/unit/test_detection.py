@@ -576,3 +576,45 @@ def test_no_deadline_stays_due_once_judged() -> None:
     watermark = engine.watermark.current(int(at(25 * HOUR).timestamp() * MICROS))
     assert watermark is not None
     assert all(deadline > watermark for deadline in engine.deadlines.values())
+
+
+# -- optional email matching ------------------------------------------------------------------
+
+
+def test_email_matching_links_an_unlinked_account_to_the_directory_identity() -> None:
+    account = "gcp:carol@corp.example"
+    events = [
+        use(2 * HOUR, account=account, credential="gcp:key/c1"),  # before any directory record
+        directory(-10 * HOUR, "joiner", identity_id="E9"),
+        directory(0, "leaver", identity_id="E9"),
+    ]
+    events[1][1]["email"] = "Carol@corp.example"
+    engine = Engine(CONFIG, link_by_email=True)
+    for name, record in events:
+        engine.feed(name, record, int(record["event_time"].timestamp() * MICROS))
+    assert alerts(engine) == [("used_after_deprovision", "E9", "gcp:key/c1", 2.0 * HOUR)]
+
+
+def test_without_the_option_or_with_an_explicit_link_email_does_not_decide() -> None:
+    account = "gcp:carol@corp.example"
+    events = [
+        directory(-10 * HOUR, "joiner", identity_id="E9"),
+        link(-10 * HOUR, "E10", account=account),
+        directory(0, "leaver", identity_id="E9"),
+        use(2 * HOUR, account=account, credential="gcp:key/c1"),
+    ]
+    events[0][1]["email"] = "carol@corp.example"
+    assert alerts(run(events)) == []
+    engine = Engine(CONFIG, link_by_email=True)
+    for name, record in events:
+        engine.feed(name, record, int(record["event_time"].timestamp() * MICROS))
+    assert alerts(engine) == [], "the explicit link to E10 wins over the email"
+
+
+def test_email_of_account_ids() -> None:
+    from accessdrift.core.resolver import email_of
+
+    assert email_of("gcp:Alice@Corp.example") == "alice@corp.example"
+    assert email_of("aws:1:saml-user/bob@corp.example") == "bob@corp.example"
+    assert email_of("aws:1:user/bob") is None
+    assert email_of("okta:00u1ab2cd3") is None

@@ -184,7 +184,7 @@ def latency(offered_eps: float, seconds: float) -> dict[str, Any]:
                 seen = time.monotonic()
                 for row in rows:
                     table_seen.setdefault(row["credential_id"], seen)
-                time.sleep(0.02)
+                time.sleep(0.1)
 
         watchers = [threading.Thread(target=watch_topic), threading.Thread(target=watch_table)]
         for thread in watchers:
@@ -316,15 +316,25 @@ def memory(credentials: int) -> dict[str, Any]:
                     settings.topic(topics.CLOUD_AUDIT), encode(use), key=record_key(use).encode()
                 )
 
+    chunk = max(1000, credentials // 20)
+
+    def feed_drained(first: int, last: int) -> float:
+        # In chunks, each drained before the next: the worker's fetch buffers never fill,
+        # so what RSS shows is state and caches, not a backlog's high-water mark.
+        seconds = 0.0
+        for low in range(first, last, chunk):
+            high = min(last, low + chunk)
+            feed(low, high)
+            seconds += wait_until_drained(worker, 2 * high, timeout=3600)
+        return seconds
+
     try:
         time.sleep(2)
         baseline = worker.rss_mb()
-        feed(0, half)
-        first_seconds = wait_until_drained(worker, 2 * half, timeout=3600)
+        first_seconds = feed_drained(0, half)
         time.sleep(3)
         rss_half = worker.rss_mb()
-        feed(half, credentials)
-        seconds = wait_until_drained(worker, 2 * credentials, timeout=3600)
+        seconds = feed_drained(half, credentials)
         time.sleep(3)
         rss = worker.rss_mb()
         state_mb = directory_size_mb(WORK / prefix / "worker")
@@ -383,6 +393,12 @@ def main() -> None:
     print("bench: detection latency at 2,000 events/s...", flush=True)
     late = latency(2000.0, 20.0 * min(SCALE, 3))
     print(json.dumps(late, indent=1), flush=True)
+    print(
+        "bench: detection latency at 1,000 events/s (within what one worker sustains)...",
+        flush=True,
+    )
+    sustainable = latency(1000.0, 20.0)
+    print(json.dumps(sustainable, indent=1), flush=True)
     print("bench: memory per tracked credential...", flush=True)
     mem = memory(int(100_000 * SCALE))
     print(json.dumps(mem, indent=1), flush=True)
@@ -397,7 +413,14 @@ def main() -> None:
         "offered_eps": late["offered_eps"],
         "achieved_offered_eps": late["achieved_offered_eps"],
         "rss_mb_per_100k_credentials": mem["rss_mb_per_100k_credentials"],
-        "details": {"throughput": through, "latency": late, "memory": mem, "stages": stages},
+        "latency_at_1000_eps_ms": sustainable["to_clickhouse_ms"],
+        "details": {
+            "throughput": through,
+            "latency": late,
+            "latency_at_1000_eps": sustainable,
+            "memory": mem,
+            "stages": stages,
+        },
     }
     text = json.dumps(result, indent=1)
     (RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json").write_text(text)
@@ -409,7 +432,9 @@ def main() -> None:
         f"consumer ({result['raw_consume_eps']} ev/s)\n"
         f"latency to ClickHouse p50/p95/p99 {to_table['p50']}/{to_table['p95']}/"
         f"{to_table['p99']} ms "
-        f"at {late['achieved_offered_eps']} ev/s offered\n"
+        f"at {late['achieved_offered_eps']} ev/s offered; at 1,000 ev/s: "
+        f"{sustainable['to_clickhouse_ms']['p50']}/{sustainable['to_clickhouse_ms']['p95']}/"
+        f"{sustainable['to_clickhouse_ms']['p99']} ms\n"
         f"RSS {mem['rss_mb_per_100k_credentials']} MB per 100k tracked credentials"
     )
 

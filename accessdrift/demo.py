@@ -13,13 +13,13 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from accessdrift.evaluate import ALERTS_SQL, DUPLICATES_SQL, LAGS_SQL, by_system, evaluate
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from accessdrift.simulate.output import send_to_kafka, write_truth
+from accessdrift.worker_client import WorkerClient
 from streams.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,21 +29,15 @@ TIME_LIMIT_SECONDS = 600
 QUIET_SECONDS = 6
 
 
+WORKER = WorkerClient(f"http://127.0.0.1:{WEB_PORT}")
+
+
 def _query(sql: str) -> list[dict[str, Any]]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{WEB_PORT}/query/",
-        data=json.dumps({"sql": sql}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        payload = json.load(response)
-    return [dict(zip(payload["columns"], row, strict=True)) for row in payload["rows"]]
+    return WORKER.query(sql)
 
 
 def _stages() -> dict[str, int]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{WEB_PORT}/stats/", timeout=30) as response:
-        return dict(json.load(response)["stages"])
+    return WORKER.stages()
 
 
 def _progress_line(text: str) -> None:

@@ -4,11 +4,11 @@ import csv
 import io
 import json
 import urllib.error
-import urllib.request
 from datetime import datetime
 from typing import Any
 
 from accessdrift.errors import ClickHouseError, QueryRefused
+from accessdrift.worker_client import WorkerClient
 from sinks.clickhouse import ClickHouse, QueryResult, check_read_only
 from streams.settings import Settings
 
@@ -28,15 +28,8 @@ def run_query(settings: Settings, sql: str) -> QueryResult:
 
 
 def _query_worker(settings: Settings, sql: str) -> QueryResult | None:
-    request = urllib.request.Request(
-        f"{settings.worker_url}/query/",
-        data=json.dumps({"sql": sql}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
     try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            payload = json.load(response)
+        payload = WorkerClient(settings.worker_url, timeout=120).post_query(sql)
     except urllib.error.HTTPError as error:
         body = json.loads(error.read() or b"{}")
         message = body.get("error", f"worker answered HTTP {error.code}")

@@ -1,15 +1,15 @@
 """Helpers of the benchmarks: a worker in a subprocess, its stage counters, its memory."""
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
+
+from accessdrift.worker_client import WorkerClient
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 class BenchWorker:
     def __init__(self, data_dir: Path, prefix: str, port: int, **env: str) -> None:
         self.port = port
+        self.client = WorkerClient(f"http://127.0.0.1:{port}", timeout=30)
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         environment = {k: v for k, v in os.environ.items() if not k.startswith("ACCESSDRIFT_")}
@@ -47,22 +48,13 @@ class BenchWorker:
         raise RuntimeError("worker did not start")
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as response:
-            return json.load(response)
+        return self.client.get(path)
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/query/",
-            data=json.dumps({"sql": sql}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            payload = json.load(response)
-        return [dict(zip(payload["columns"], row, strict=True)) for row in payload["rows"]]
+        return self.client.query(sql)
 
     def stages(self) -> dict[str, int]:
-        return dict(self.get("/stats/")["stages"])
+        return self.client.stages()
 
     def rss_mb(self) -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text()

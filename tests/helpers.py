@@ -1,13 +1,11 @@
 """Helpers shared by the tests: a worker in a subprocess, polling, Kafka reads."""
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +13,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, TopicPartition
+
+from accessdrift.worker_client import WorkerClient
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -79,6 +79,7 @@ class Worker:
 
     def __init__(self, isolated: Isolated, **extra_env: str) -> None:
         self.isolated = isolated
+        self.client = WorkerClient(f"http://127.0.0.1:{isolated.web_port}", timeout=60)
         self.log_path = isolated.data_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
         isolated.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "wb")  # noqa: SIM115
@@ -95,29 +96,15 @@ class Worker:
         if self.process.poll() is not None:
             raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")
         try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.isolated.web_port}/ready/", timeout=2
-            ) as response:
-                return bool(json.load(response)["ready"])
+            return bool(self.client.get("/ready/")["ready"])
         except OSError:
             return False
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.isolated.web_port}/query/",
-            data=json.dumps({"sql": sql}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            payload = json.load(response)
-        return [dict(zip(payload["columns"], row, strict=True)) for row in payload["rows"]]
+        return self.client.query(sql)
 
     def stats(self) -> dict[str, int]:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{self.isolated.web_port}/stats/", timeout=10
-        ) as response:
-            return dict(json.load(response)["normalized"])
+        return self.client.normalized()
 
     def count(self, sql: str) -> int:
         return int(self.query(sql)[0]["n"])

@@ -12,15 +12,24 @@ from typing import Any
 
 from accessdrift.core import rules
 from accessdrift.core.config import DetectionConfig
+from accessdrift.core.facts import (
+    CHG_ID,
+    CHG_SUBJECT,
+    CHG_TS,
+    DIR_CT,
+    DIR_ID,
+    DIR_TS,
+    USE_ACC,
+    USE_ID,
+    USE_OK,
+    USE_SUBJECT,
+    USE_TS,
+)
 from accessdrift.core.resolver import Outbound, is_session_credential
 
 State = dict[str, Any]
 Message = dict[str, Any]
 
-# Positions in the stored fact lists (lists, not dicts: state is stored per event).
-USE_TS, USE_ID, USE_SYS, USE_ACC, USE_CRED, USE_ACT, USE_OK, USE_IP, USE_SUBJECT = range(9)
-CHG_TS, CHG_ID, CHG_KIND, CHG_SYS, CHG_ACC, CHG_CRED, CHG_ACT, CHG_OK, CHG_SUBJECT = range(9)
-DIR_TS, DIR_ID, DIR_CT, DIR_OWNER, DIR_SRC = range(5)
 KEEP_DIRECTORY_CHANGES = 4
 USE_BUCKET_US = 3600 * 1_000_000
 

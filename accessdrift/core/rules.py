@@ -10,15 +10,35 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from accessdrift.core.config import DetectionConfig
+from accessdrift.core.facts import (
+    CHG_ACC,
+    CHG_ACT,
+    CHG_CRED,
+    CHG_ID,
+    CHG_KIND,
+    CHG_OK,
+    CHG_SYS,
+    CHG_TS,
+    DIR_CT,
+    DIR_ID,
+    DIR_OWNER,
+    DIR_SRC,
+    DIR_TS,
+    USE_ACC,
+    USE_ACT,
+    USE_CRED,
+    USE_ID,
+    USE_IP,
+    USE_OK,
+    USE_SYS,
+    USE_TS,
+)
 from accessdrift.core.ids import alert_id, lag_id, system_of
 from accessdrift.core.timeutil import MICROS, from_micros
 
 if TYPE_CHECKING:
     from accessdrift.core.identity import Result, State
 
-DIR_TS, DIR_ID, DIR_CT, DIR_OWNER, DIR_SRC = range(5)
-USE_TS, USE_ID, USE_SYS, USE_ACC, USE_CRED, USE_ACT, USE_OK, USE_IP, USE_SUBJECT = range(9)
-CHG_TS, CHG_ID, CHG_KIND, CHG_SYS, CHG_ACC, CHG_CRED, CHG_ACT, CHG_OK, CHG_SUBJECT = range(9)
 
 LAG_CHANGES = ("joiner", "mover", "leaver", "suspend")
 ENDS_DEPROVISION = ("joiner", "reactivate")

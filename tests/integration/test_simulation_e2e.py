@@ -2,7 +2,6 @@
 
 import json
 import time
-import urllib.request
 from pathlib import Path
 
 from tests.helpers import Isolated, Worker, wait_until
@@ -36,7 +35,7 @@ def test_simulate_to_kafka_then_evaluate_is_exact(
     inputs = expected["events"]
 
     def drained() -> bool:
-        current = stages(isolated)
+        current = worker.client.stages()
         return current.get("resolver:records", 0) >= inputs and current.get(
             "identity:messages_done", 0
         ) >= current.get("identity:messages_sent", 0)

@@ -1,0 +1,12 @@
+"""Where each field sits in the stored facts of an identity.
+
+Facts are kept as lists, not dicts: the state of a busy identity is serialized on
+every batch, and lists are about half the size.
+"""
+
+# A use: [time, event id, system, account, credential, action, success, source ip, subject]
+USE_TS, USE_ID, USE_SYS, USE_ACC, USE_CRED, USE_ACT, USE_OK, USE_IP, USE_SUBJECT = range(9)
+# A downstream change: [time, event id, kind, system, account, credential, action, success, subject]
+CHG_TS, CHG_ID, CHG_KIND, CHG_SYS, CHG_ACC, CHG_CRED, CHG_ACT, CHG_OK, CHG_SUBJECT = range(9)
+# A directory change: [time, event id, change type, owner, source]
+DIR_TS, DIR_ID, DIR_CT, DIR_OWNER, DIR_SRC = range(5)

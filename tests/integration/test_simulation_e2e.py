@@ -7,13 +7,6 @@ from pathlib import Path
 from tests.helpers import Isolated, Worker, wait_until
 
 
-def stages(isolated: Isolated) -> dict[str, int]:
-    with urllib.request.urlopen(
-        f"http://127.0.0.1:{isolated.web_port}/stats/", timeout=10
-    ) as response:
-        return dict(json.load(response)["stages"])
-
-
 def test_simulate_to_kafka_then_evaluate_is_exact(
     isolated: Isolated, worker: Worker, tmp_path: Path
 ) -> None:

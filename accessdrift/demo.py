@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from accessdrift.evaluate import ALERTS_SQL, DUPLICATES_SQL, LAGS_SQL, by_system, evaluate
+from accessdrift.kafka_admin import delete_topics
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from accessdrift.simulate.output import send_to_kafka, write_truth
 from accessdrift.worker_client import WorkerClient
@@ -143,6 +144,9 @@ def main() -> None:
             worker.wait(timeout=60)
         except subprocess.TimeoutExpired:
             worker.kill()
+        # ClickHouse keeps the results; the demo's topics go, so that the local broker
+        # does not pile up topics run after run.
+        delete_topics(settings, [settings.topic_prefix, env["ACCESSDRIFT_WORKER_ID"]])
         print("demo: worker stopped")
 
 

@@ -1,5 +1,6 @@
 """Topic administration and readiness checks with confluent-kafka's AdminClient."""
 
+import concurrent.futures
 import time
 
 from confluent_kafka import KafkaError as ConfluentKafkaError
@@ -25,15 +26,52 @@ def broker_answers(settings: Settings, timeout: float = 2.0) -> bool:
     return bool(metadata.brokers)
 
 
+def coordinator_ready(settings: Settings, timeout: float = 5.0) -> bool:
+    """True when the group coordinator answers: a broker restarted with many consumer
+    offsets answers metadata long before it can take a consumer group."""
+    admin = admin_client(settings)  # kept referenced: its thread completes the futures
+    futures = admin.describe_consumer_groups(
+        ["accessdrift-readiness-probe"], request_timeout=timeout
+    )
+    try:
+        for future in futures.values():
+            future.result(timeout=timeout)
+    except (KafkaException, concurrent.futures.TimeoutError):
+        return False
+    return True
+
+
 def wait_for_broker(settings: Settings, timeout: float) -> None:
+    """Until the broker answers metadata and its group coordinator is loaded."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if broker_answers(settings, timeout=2.0):
+        if broker_answers(settings, timeout=2.0) and coordinator_ready(settings):
             return
         time.sleep(0.5)
     raise KafkaError(
         f"no Kafka broker answered at {settings.kafka_bootstrap} within {timeout:.0f}s"
     )
+
+
+def delete_topics(settings: Settings, prefixes: list[str]) -> list[str]:
+    """Delete the topics whose names start with one of ``prefixes`` (tests, demo, bench)."""
+    admin = admin_client(settings)
+    try:
+        names = [
+            name
+            for name in admin.list_topics(timeout=10).topics
+            if any(name.startswith(prefix) for prefix in prefixes if prefix)
+        ]
+    except KafkaException as error:
+        raise KafkaError(f"cannot list topics at {settings.kafka_bootstrap}: {error}") from error
+    if not names:
+        return []
+    for future in admin.delete_topics(names, operation_timeout=30).values():
+        try:
+            future.result(timeout=60)
+        except KafkaException as error:
+            raise KafkaError(f"cannot delete topics: {error}") from error
+    return names
 
 
 def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[str]:

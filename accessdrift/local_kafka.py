@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from accessdrift.errors import LocalKafkaError
-from accessdrift.kafka_admin import broker_answers
+from accessdrift.kafka_admin import broker_answers, coordinator_ready
 from streams.settings import Settings
 
 KAFKA_VERSION = "4.4.0"
@@ -92,6 +92,7 @@ class LocalKafka:
         if broker_answers(self.settings, timeout=1.0):
             pid = self.pid()
             owner = f"pid {pid}" if pid else "not started by accessdrift"
+            self._wait_until_answering()  # a restarted broker may still load its groups
             return f"already running at {self.settings.kafka_bootstrap} ({owner})"
         if self.pid() is not None:
             self.down()
@@ -227,7 +228,7 @@ class LocalKafka:
                     f"the broker exited during start-up; see {self.log_dir / 'stdout.log'}:\n"
                     + self._tail()
                 )
-            if broker_answers(self.settings, timeout=1.0):
+            if broker_answers(self.settings, timeout=1.0) and coordinator_ready(self.settings):
                 return
             time.sleep(0.3)
         raise LocalKafkaError(

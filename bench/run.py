@@ -19,7 +19,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from accessdrift.canonical import record_key
-from accessdrift.kafka_admin import ensure_topics
+from accessdrift.kafka_admin import delete_topics, ensure_topics
 from accessdrift.producer import CheckedProducer
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from accessdrift.simulate.output import send_to_kafka
@@ -422,6 +422,7 @@ def main() -> None:
             "stages": stages,
         },
     }
+    delete_topics(Settings(), ["bench-"])  # every phase's topics and worker topics
     text = json.dumps(result, indent=1)
     (RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json").write_text(text)
     (RESULTS / "latest.json").write_text(text)

@@ -46,6 +46,10 @@ class Isolated:
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}.")
     web_port: int = field(default_factory=free_port)
 
+    @property
+    def worker_id(self) -> str:
+        return f"accessdrift-{self.prefix.rstrip('.')}"
+
     def env(self, **extra: str) -> dict[str, str]:
         env = {
             key: value for key, value in os.environ.items() if not key.startswith("ACCESSDRIFT_")
@@ -53,7 +57,7 @@ class Isolated:
         env.update(
             ACCESSDRIFT_DATA_DIR=str(self.data_dir),
             ACCESSDRIFT_TOPIC_PREFIX=self.prefix,
-            ACCESSDRIFT_WORKER_ID=f"accessdrift-{self.prefix.rstrip('.')}",
+            ACCESSDRIFT_WORKER_ID=self.worker_id,
             ACCESSDRIFT_WORKER_WEB_PORT=str(self.web_port),
         )
         env.update(extra)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from accessdrift.kafka_admin import delete_topics
 from accessdrift.local_kafka import LocalKafka
 from streams.settings import Settings
 from tests.helpers import REPO, Isolated, Worker
@@ -23,8 +24,12 @@ def kafka() -> Iterator[Settings]:
 
 
 @pytest.fixture
-def isolated(kafka: Settings, tmp_path: Path) -> Isolated:
-    return Isolated(data_dir=tmp_path / "data")
+def isolated(kafka: Settings, tmp_path: Path) -> Iterator[Isolated]:
+    own = Isolated(data_dir=tmp_path / "data")
+    yield own
+    # The local broker outlives the run: leave no topics behind (a broker with
+    # thousands of test topics restarts slowly).
+    delete_topics(kafka, [own.prefix, own.worker_id])
 
 
 @pytest.fixture

@@ -13,15 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 import faust
-from faust.types import EventT
 
-from accessdrift.deadletter import classify, dead_letter_bytes
 from accessdrift.errors import ClickHouseError, RecordError, RecordTooLarge
 from schemas.codec import codec_for
 from sinks.clickhouse import ClickHouse
 from sinks.rows import ALL_TABLES, EVENT_TABLES, dedup_token, to_rows
 from streams import topics
 from streams.bundles import pack_records
+from streams.deadletters import send_dead_letter
 from streams.detection import register_detection
 from streams.normalize import register_normalizers
 from streams.settings import Settings
@@ -89,22 +88,6 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
         settings.topic(topics.DEADLETTER), key_serializer="raw", value_serializer="raw"
     )
 
-    async def send_dead_letter(event: EventT[Any], error: Exception, stage: str) -> None:
-        message = event.message
-        await deadletter_topic.send(
-            key=message.topic.encode(),
-            value=dead_letter_bytes(
-                source_topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key if isinstance(message.key, bytes) else None,
-                value=message.value if isinstance(message.value, bytes) else b"",
-                error=str(error),
-                error_type=classify(error),
-                stage=stage,
-            ),
-        )
-
     counts: Counter[str] = Counter()  # processed per stage, served on /stats/
     resolve_topic = register_detection(app, settings, counts)
 
@@ -135,7 +118,7 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
                         records.append(codec.decode_dict(value))
                         payloads.append(value)
                     except RecordError as error:
-                        await send_dead_letter(event, error, stage="sink")
+                        await send_dead_letter(deadletter_topic, event, error, stage="sink")
                         continue
                     if forward:
                         source = f"{record_name}|{event.message.topic}|{event.message.partition}"

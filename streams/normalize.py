@@ -7,11 +7,12 @@ from typing import Any
 import faust
 
 from accessdrift.canonical import record_key
-from accessdrift.deadletter import dead_letter_bytes
+from accessdrift.errors import RecordTooLarge
 from accessdrift.normalizers import hr_csv, scim
 from accessdrift.normalizers.registry import FORMATS, NormalizerConfig, normalize_message
 from schemas.codec import encode
 from streams import topics
+from streams.deadletters import send_dead_letter
 from streams.settings import Settings
 
 log = logging.getLogger("accessdrift.normalize")
@@ -52,38 +53,23 @@ def register_normalizers(app: faust.App, settings: Settings, counts: Counter[str
                 headers = {
                     str(key): bytes(header) for key, header in (_header_pairs(message.headers))
                 }
+                stage = f"normalize:{format_name}"
                 if len(value) > settings.max_record_bytes:
-                    outcomes = []
-                    await deadletter.send(
-                        key=message.topic.encode(),
-                        value=dead_letter_bytes(
-                            source_topic=message.topic,
-                            partition=message.partition,
-                            offset=message.offset,
-                            value=value,
-                            error=f"record of {len(value)} bytes over the cap of "
-                            f"{settings.max_record_bytes}",
-                            error_type="too_large",
-                            stage=f"normalize:{format_name}",
-                        ),
+                    too_large = RecordTooLarge(
+                        f"record of {len(value)} bytes over the cap of {settings.max_record_bytes}"
                     )
+                    await send_dead_letter(deadletter, event, too_large, stage)
                     continue
                 outcomes = normalize_message(format_name, value, headers, config)
                 for outcome in outcomes:
                     if outcome.error is not None:
                         counts[f"{format_name}:dead-lettered"] += 1
-                        await deadletter.send(
-                            key=message.topic.encode(),
-                            value=dead_letter_bytes(
-                                source_topic=message.topic,
-                                partition=message.partition,
-                                offset=message.offset,
-                                key=message.key if isinstance(message.key, bytes) else None,
-                                value=value,
-                                error=f"record {outcome.index}: {outcome.error}",
-                                error_type=outcome.error.error_type,
-                                stage=f"normalize:{format_name}",
-                            ),
+                        await send_dead_letter(
+                            deadletter,
+                            event,
+                            outcome.error,
+                            stage,
+                            prefix=f"record {outcome.index}: ",
                         )
                     elif outcome.ignored is not None:
                         counts[f"{format_name}:ignored:{outcome.ignored}"] += 1

@@ -206,7 +206,11 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
                     stage_watermark.observe(message.get("wm"), wall)
                 if message["t"] == "wm":
                     continue  # the resolver's watermark, broadcast to every partition
-                counts["identity:messages_done"] += 1
+                # Ticks come from the timer, not from messages_sent: counted apart, so that
+                # done == sent means every message sent was handled.
+                counts[
+                    "identity:ticks" if message["t"] == "tick" else "identity:messages_done"
+                ] += 1
                 watermark = stage_watermark.current(wall)
                 state = states[key] if key in states else identities.get(key)
                 state, result = identity.handle(

@@ -8,9 +8,7 @@ compares with the ground truth, and stops the worker.
 
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,7 +18,7 @@ from accessdrift.evaluate import ALERTS_SQL, DUPLICATES_SQL, LAGS_SQL, by_system
 from accessdrift.kafka_admin import delete_topics
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from accessdrift.simulate.output import send_to_kafka, write_truth
-from accessdrift.worker_client import WorkerClient
+from accessdrift.worker_client import WorkerClient, WorkerProcess
 from streams.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,24 +72,12 @@ def main() -> None:
         f"ground truth {len(simulation.lags)} lag pairs and {len(simulation.alerts)} findings"
     )
     print(f"demo: starting the worker (log: {log_path.relative_to(REPO)})")
-    with open(log_path, "wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "accessdrift.cli", "worker", "--loglevel", "warning"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    worker = WorkerProcess(env, WEB_PORT, log_path)
     try:
-        while True:
-            if worker.poll() is not None:
-                raise SystemExit(f"demo: the worker stopped; see {log_path}")
-            try:
-                _query("SELECT 1 AS ok")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("demo: the worker did not start in time") from None
-                time.sleep(0.5)
+        try:
+            worker.wait_ready(timeout=deadline - time.monotonic())
+        except RuntimeError as error:
+            raise SystemExit(f"demo: the worker did not start; see {log_path}") from error
 
         started = time.monotonic()
         sent = send_to_kafka(
@@ -139,11 +125,7 @@ def main() -> None:
         evaluation = evaluate(truth, alerts, lags, duplicates)
         _summary(last_counts, elapsed, lags, evaluation.as_dict(), run_id)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        worker.stop()
         # ClickHouse keeps the results; the demo's topics go, so that the local broker
         # does not pile up topics run after run.
         delete_topics(settings, [settings.topic_prefix, env["ACCESSDRIFT_WORKER_ID"]])

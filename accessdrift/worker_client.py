@@ -1,7 +1,12 @@
 """The running worker's HTTP views, for the CLI, the demo, the benchmarks and the tests."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 
@@ -35,3 +40,49 @@ class WorkerClient:
 
     def normalized(self) -> dict[str, int]:
         return dict(self.get("/stats/")["normalized"])
+
+
+class WorkerProcess:
+    """`accessdrift worker` in a subprocess (demo, benchmarks, tests): started, ready, stopped."""
+
+    def __init__(
+        self, env: dict[str, str], port: int, log_path: Path, timeout: float = 60.0
+    ) -> None:
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.client = WorkerClient(f"http://127.0.0.1:{port}", timeout=timeout)
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed by stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "accessdrift.cli", "worker", "--loglevel", "warning"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"worker exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                if self.client.get("/ready/")["ready"]:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"worker not ready within {timeout:.0f}s:\n{self.log_tail()}")
+
+    def log_tail(self, characters: int = 6000) -> str:
+        return self.log_path.read_text(errors="replace")[-characters:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()

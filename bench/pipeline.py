@@ -1,15 +1,12 @@
 """Helpers of the benchmarks: a worker in a subprocess, its stage counters, its memory."""
 
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from accessdrift.worker_client import WorkerClient
+from accessdrift.worker_client import WorkerProcess
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -17,9 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 class BenchWorker:
     def __init__(self, data_dir: Path, prefix: str, port: int, **env: str) -> None:
         self.port = port
-        self.client = WorkerClient(f"http://127.0.0.1:{port}", timeout=30)
         self.data_dir = data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
         environment = {k: v for k, v in os.environ.items() if not k.startswith("ACCESSDRIFT_")}
         environment.update(
             ACCESSDRIFT_DATA_DIR=str(data_dir),
@@ -28,24 +23,10 @@ class BenchWorker:
             ACCESSDRIFT_WORKER_WEB_PORT=str(port),
             **env,
         )
-        self.log = open(data_dir / "worker.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "accessdrift.cli", "worker", "--loglevel", "warning"],
-            env=environment,
-            cwd=REPO,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited; see {data_dir / 'worker.log'}")
-            try:
-                self.get("/ready/")
-                return
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError("worker did not start")
+        self.worker = WorkerProcess(environment, port, data_dir / "worker.log", timeout=30)
+        self.process = self.worker.process
+        self.client = self.worker.client
+        self.worker.wait_ready()
 
     def get(self, path: str) -> Any:
         return self.client.get(path)
@@ -64,13 +45,7 @@ class BenchWorker:
         return 0.0
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.log.close()
+        self.worker.stop()
 
 
 def directory_size_mb(path: Path) -> float:

@@ -1,7 +1,6 @@
 """Helpers shared by the tests: a worker in a subprocess, polling, Kafka reads."""
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, TopicPartition
 
-from accessdrift.worker_client import WorkerClient
+from accessdrift.worker_client import WorkerProcess
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -83,26 +82,17 @@ class Worker:
 
     def __init__(self, isolated: Isolated, **extra_env: str) -> None:
         self.isolated = isolated
-        self.client = WorkerClient(f"http://127.0.0.1:{isolated.web_port}", timeout=60)
-        self.log_path = isolated.data_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
-        isolated.data_dir.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "accessdrift.cli", "worker", "--loglevel", "warning"],
-            env=isolated.env(**extra_env),
-            cwd=REPO,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+        self.worker = WorkerProcess(
+            isolated.env(**extra_env),
+            isolated.web_port,
+            isolated.data_dir / f"worker-{uuid.uuid4().hex[:6]}.log",
         )
-        wait_until(self._ready, timeout=120, interval=0.5)
-
-    def _ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")
+        self.process = self.worker.process
+        self.client = self.worker.client
         try:
-            return bool(self.client.get("/ready/")["ready"])
-        except OSError:
-            return False
+            self.worker.wait_ready()
+        except RuntimeError as error:
+            raise AssertionError(str(error)) from error
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         return self.client.query(sql)
@@ -114,17 +104,10 @@ class Worker:
         return int(self.query(sql)[0]["n"])
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:]
+        return self.worker.log_tail()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+        self.worker.stop()
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> list[Any]:

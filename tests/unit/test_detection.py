@@ -618,3 +618,79 @@ def test_email_of_account_ids() -> None:
     assert email_of("aws:1:saml-user/bob@corp.example") == "bob@corp.example"
     assert email_of("aws:1:user/bob") is None
     assert email_of("okta:00u1ab2cd3") is None
+
+
+def test_facts_that_arrive_after_their_subject_moved_on_are_sent_on() -> None:
+    """Across partitions, facts moved from one fallback identity can reach a second one
+    after it already handed the subject to its person: they must follow, not strand."""
+    from accessdrift.core import identity
+
+    session_key, role = "aws:ASIASESSION0001", "aws:1:assumed-role/Deploy/alice"
+    use_message = {
+        "t": "use",
+        "id": "u1",
+        "ts": 3_600 * MICROS,
+        "sys": "aws",
+        "acc": role,
+        "cred": session_key,
+        "act": "PutObject",
+        "ok": True,
+        "ip": None,
+        "ik": "nhi",
+        "fb": True,
+        "s": session_key,
+    }
+    role_state, _ = identity.handle(role, None, use_message, 0, 0, CONFIG)
+    # The account's fallback identity hands everything to E1 first...
+    alice_state, first = identity.handle(
+        ALICE_AWS,
+        None,
+        {
+            "t": "move",
+            "subjects": [ALICE_AWS, session_key],
+            "to": ALICE,
+            "to_kind": "human",
+            "to_fallback": False,
+            "fb": True,
+        },
+        0,
+        0,
+        CONFIG,
+    )
+    # ...then the role's fallback identity moves the session key's use to that account.
+    _, second = identity.handle(
+        role,
+        role_state,
+        {
+            "t": "move",
+            "subjects": [session_key],
+            "to": ALICE_AWS,
+            "to_kind": "human",
+            "to_fallback": True,
+            "fb": True,
+        },
+        0,
+        0,
+        CONFIG,
+    )
+    (late_facts,) = second.messages
+    assert late_facts.identity_id == ALICE_AWS
+    _, forwarded = identity.handle(ALICE_AWS, alice_state, late_facts.message, 0, 0, CONFIG)
+    (onward,) = forwarded.messages
+    assert onward.identity_id == ALICE
+    assert [use[1] for use in onward.message["use"]] == ["u1"]
+    leaver = {
+        "t": "dir",
+        "id": "d1",
+        "ts": 0,
+        "src": "hr",
+        "ik": "human",
+        "fb": False,
+        "ct": "leaver",
+        "accounts": [],
+        "owner": None,
+    }
+    alice, _ = identity.handle(ALICE, None, leaver, 0, 0, CONFIG)
+    _, result = identity.handle(ALICE, alice, onward.message, 0, 0, CONFIG)
+    assert [alert["kind"] for alert in result.alerts] == ["used_after_deprovision"]
+    del first

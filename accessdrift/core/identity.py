@@ -46,7 +46,6 @@ def new_state(identity_kind: str = "human", fallback: bool = False) -> State:
         "nhis": [],
         "owners_left": [],
         "emitted": {},
-        "moved": {},
     }
 
 
@@ -90,7 +89,7 @@ def handle(
     elif kind == "move":
         _on_move(state, message, result)
     elif kind == "facts":
-        _on_facts(state, _forward_moved(state, message, result))
+        _on_facts(state, message)
     elif kind == "owner_of":
         _on_owner_of(identity_id, state, message, result)
     elif kind == "owner_left":
@@ -112,7 +111,7 @@ def _copy(state: State) -> State:
     copied = dict(state)
     for key in ("dirs", "chg", "use", "nhis", "owners_left"):
         copied[key] = list(state.get(key, []))
-    for key in ("acc", "cred", "emitted", "moved"):
+    for key in ("acc", "cred", "emitted"):
         copied[key] = dict(state.get(key, {}))
     return copied
 
@@ -297,68 +296,20 @@ def _on_move(state: State, message: Message, result: Result) -> None:
         key: state["cred"].pop(key) for key in list(state["cred"]) if key in subjects
     }
     moved_accounts = {key: state["acc"].pop(key) for key in list(state["acc"]) if key in subjects}
-    # Facts about these subjects may still be on their way here from an earlier owner
-    # (another partition): remember where they went, to send them on (see _on_facts).
-    target = [message["to"], message["to_kind"], message["to_fallback"]]
-    for subject in subjects:
-        state["moved"][subject] = target
     result.messages.append(
-        _facts_message(target, moved_uses, moved_changes, moved_credentials, moved_accounts)
+        Outbound(
+            message["to"],
+            {
+                "t": "facts",
+                "ik": message["to_kind"],
+                "fb": message["to_fallback"],
+                "use": moved_uses,
+                "chg": moved_changes,
+                "cred": moved_credentials,
+                "acc": moved_accounts,
+            },
+        )
     )
-
-
-def _facts_message(
-    target: list[Any],
-    uses: list[list[Any]],
-    changes: list[list[Any]],
-    credentials: dict[str, Any],
-    accounts: dict[str, Any],
-) -> Outbound:
-    return Outbound(
-        target[0],
-        {
-            "t": "facts",
-            "ik": target[1],
-            "fb": target[2],
-            "use": uses,
-            "chg": changes,
-            "cred": credentials,
-            "acc": accounts,
-        },
-    )
-
-
-def _forward_moved(state: State, message: Message, result: Result) -> Message:
-    """Send on the facts about subjects this identity already moved away; return the rest."""
-    moved = state.get("moved") or {}
-    if not moved:
-        return message
-    onward: dict[str, tuple[list[Any], list[Any], list[Any], dict[str, Any], dict[str, Any]]] = {}
-
-    def bucket(
-        subject: str,
-    ) -> tuple[list[Any], list[Any], list[Any], dict[str, Any], dict[str, Any]] | None:
-        target = moved.get(subject)
-        if target is None:
-            return None
-        return onward.setdefault(target[0], (target, [], [], {}, {}))
-
-    kept: Message = {**message, "use": [], "chg": [], "cred": {}, "acc": {}}
-    for use in message["use"]:
-        found = bucket(use[USE_SUBJECT])
-        (found[1] if found else kept["use"]).append(use)
-    for change in message["chg"]:
-        found = bucket(change[CHG_SUBJECT])
-        (found[2] if found else kept["chg"]).append(change)
-    for credential, entry in message["cred"].items():
-        found = bucket(credential)
-        (found[3] if found else kept["cred"])[credential] = entry
-    for account, entry in message["acc"].items():
-        found = bucket(account)
-        (found[4] if found else kept["acc"])[account] = entry
-    for target, uses, changes, credentials, accounts in onward.values():
-        result.messages.append(_facts_message(target, uses, changes, credentials, accounts))
-    return kept
 
 
 def _on_facts(state: State, message: Message) -> None:

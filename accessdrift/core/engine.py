@@ -5,6 +5,8 @@ engine runs them in one process, for the table-driven tests, the order
 independence tests and the per-stage profile of the benchmarks.
 """
 
+import random
+import zlib
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,8 +63,18 @@ class Engine:
         allowed_lateness_us: int = 0,
         idle_us: int = 5_000_000,
         link_by_email: bool = False,
+        partitions: int = 0,
+        schedule_seed: int = 0,
     ) -> None:
+        """``partitions`` > 0 delivers as Kafka does: in order within an identity
+        partition, in any order across partitions, with the resolver running ahead
+        of the identity stage (seeded random schedule). 0: one queue, in order."""
         self.config = config
+        self.partitions = partitions
+        self.schedule = random.Random(schedule_seed)
+        self.pending: list[deque[Outbound]] = [deque() for _ in range(partitions)]
+        self.speeds = [1.0] * partitions
+        self.paused = 0
         self.subjects: dict[str, Node] = {}
         self.resolver = Resolver(self.subjects, link_by_email)
         self.identities: dict[str, identity.State] = {}
@@ -75,33 +87,76 @@ class Engine:
     ) -> None:
         self.watermark.observe(source or record_name, to_micros(record["event_time"]), wall_us)
         outbound = route_record(self.resolver, record_name, record)
-        self._deliver(outbound, wall_us)
+        if self.partitions:
+            self._enqueue(outbound)
+            # The identity stage sometimes falls behind by whole batches of the
+            # resolver's output, as a busy worker does, then catches up.
+            if self.paused:
+                self.paused -= 1
+            elif self.schedule.random() < 0.005:
+                self.paused = self.schedule.randint(10, 1000)
+            else:
+                self._deliver_some(self.schedule.randint(1, 4), wall_us)
+        else:
+            self._deliver(outbound, wall_us)
+
+    def drain(self, wall_us: int) -> None:
+        """Deliver everything still in flight (partitioned mode)."""
+        self._deliver_some(None, wall_us)
 
     def tick(self, wall_us: int) -> None:
         """What a timer does: wake the identities whose deadline the watermark has passed."""
+        if self.partitions:
+            self.drain(wall_us)
         watermark = self.watermark.current(wall_us)
         if watermark is None:
             return
         due = [key for key, deadline in self.deadlines.items() if deadline <= watermark]
-        self._deliver([Outbound(key, {"t": "tick"}) for key in sorted(due)], wall_us)
+        ticks = [Outbound(key, {"t": "tick"}) for key in sorted(due)]
+        if self.partitions:
+            self._enqueue(ticks)
+            self._deliver_some(None, wall_us)
+        else:
+            self._deliver(ticks, wall_us)
+
+    def _enqueue(self, outbound: list[Outbound]) -> None:
+        for item in outbound:
+            partition = zlib.crc32(item.identity_id.encode()) % self.partitions
+            self.pending[partition].append(item)
+
+    def _deliver_some(self, count: int | None, wall_us: int) -> None:
+        delivered = 0
+        while count is None or delivered < count:
+            busy = [index for index, queue in enumerate(self.pending) if queue]
+            if not busy:
+                return
+            if self.schedule.random() < 0.02:  # now and then another partition lags
+                self.speeds = [self.schedule.expovariate(1.0) for _ in self.pending]
+            weights = [self.speeds[index] + 1e-9 for index in busy]
+            partition = self.schedule.choices(busy, weights)[0]
+            item = self.pending[partition].popleft()
+            self._enqueue(self._handle(item, wall_us))
+            delivered += 1
 
     def _deliver(self, outbound: list[Outbound], wall_us: int) -> None:
         queue = deque(outbound)
         while queue:
-            item = queue.popleft()
-            watermark = self.watermark.current(wall_us)
-            state, result = identity.handle(
-                item.identity_id,
-                self.identities.get(item.identity_id),
-                item.message,
-                watermark if watermark is not None else 0,
-                wall_us,
-                self.config,
-            )
-            self.identities[item.identity_id] = state
-            if result.next_deadline_us is None:
-                self.deadlines.pop(item.identity_id, None)
-            else:
-                self.deadlines[item.identity_id] = result.next_deadline_us
-            self.findings.add(result)
-            queue.extend(result.messages)
+            queue.extend(self._handle(queue.popleft(), wall_us))
+
+    def _handle(self, item: Outbound, wall_us: int) -> list[Outbound]:
+        watermark = self.watermark.current(wall_us)
+        state, result = identity.handle(
+            item.identity_id,
+            self.identities.get(item.identity_id),
+            item.message,
+            watermark if watermark is not None else 0,
+            wall_us,
+            self.config,
+        )
+        self.identities[item.identity_id] = state
+        if result.next_deadline_us is None:
+            self.deadlines.pop(item.identity_id, None)
+        else:
+            self.deadlines[item.identity_id] = result.next_deadline_us
+        self.findings.add(result)
+        return result.messages

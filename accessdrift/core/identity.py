@@ -46,6 +46,7 @@ def new_state(identity_kind: str = "human", fallback: bool = False) -> State:
         "nhis": [],
         "owners_left": [],
         "emitted": {},
+        "moved": {},
     }
 
 
@@ -89,7 +90,7 @@ def handle(
     elif kind == "move":
         _on_move(state, message, result)
     elif kind == "facts":
-        _on_facts(state, message)
+        _on_facts(state, _send_on_what_moved_away(state, message, result))
     elif kind == "owner_of":
         _on_owner_of(identity_id, state, message, result)
     elif kind == "owner_left":
@@ -111,7 +112,7 @@ def _copy(state: State) -> State:
     copied = dict(state)
     for key in ("dirs", "chg", "use", "nhis", "owners_left"):
         copied[key] = list(state.get(key, []))
-    for key in ("acc", "cred", "emitted"):
+    for key in ("acc", "cred", "emitted", "moved"):
         copied[key] = dict(state.get(key, {}))
     return copied
 
@@ -288,6 +289,7 @@ def _on_claim(state: State, message: Message) -> None:
 
 def _on_move(state: State, message: Message, result: Result) -> None:
     subjects = set(message["subjects"])
+    generations: dict[str, int] = message.get("g") or {}
     moved_uses = [use for use in state["use"] if use[USE_SUBJECT] in subjects]
     moved_changes = [change for change in state["chg"] if change[CHG_SUBJECT] in subjects]
     state["use"] = [use for use in state["use"] if use[USE_SUBJECT] not in subjects]
@@ -296,20 +298,99 @@ def _on_move(state: State, message: Message, result: Result) -> None:
         key: state["cred"].pop(key) for key in list(state["cred"]) if key in subjects
     }
     moved_accounts = {key: state["acc"].pop(key) for key in list(state["acc"]) if key in subjects}
+    # Facts about these subjects may still be on their way here from an earlier
+    # holder on another partition: remember where each went, and in which
+    # generation, to send those on when they come (see _send_on_what_moved_away).
+    destination = [message["to"], message["to_kind"], message["to_fallback"]]
+    moved = state.setdefault("moved", {})
+    for subject in subjects:
+        moved[subject] = [int(generations.get(subject, 0)), *destination]
     result.messages.append(
-        Outbound(
-            message["to"],
-            {
-                "t": "facts",
-                "ik": message["to_kind"],
-                "fb": message["to_fallback"],
-                "use": moved_uses,
-                "chg": moved_changes,
-                "cred": moved_credentials,
-                "acc": moved_accounts,
-            },
+        _facts_message(
+            destination,
+            {subject: int(generations.get(subject, 0)) for subject in subjects},
+            moved_uses,
+            moved_changes,
+            moved_credentials,
+            moved_accounts,
         )
     )
+
+
+def _facts_message(
+    destination: list[Any],
+    generations: dict[str, int],
+    uses: list[list[Any]],
+    changes: list[list[Any]],
+    credentials: dict[str, Any],
+    accounts: dict[str, Any],
+) -> Outbound:
+    return Outbound(
+        destination[0],
+        {
+            "t": "facts",
+            "ik": destination[1],
+            "fb": destination[2],
+            "g": generations,
+            "use": uses,
+            "chg": changes,
+            "cred": credentials,
+            "acc": accounts,
+        },
+    )
+
+
+def _send_on_what_moved_away(state: State, message: Message, result: Result) -> Message:
+    """Split arriving facts: those this identity holds, and those it must send on.
+
+    The resolver moves a subject from A to B, then from B to C; A's facts reach B on
+    A's partition while the second move reaches B from the resolver, in either order.
+    Facts tagged with an older generation than B's own move of the subject are sent
+    on to where B sent it; a newer generation means the subject came back to B.
+    """
+    moved: dict[str, list[Any]] = state.get("moved") or {}
+    generations: dict[str, int] = message.get("g") or {}
+    for subject, generation in generations.items():
+        entry = moved.get(subject)
+        if entry is not None and entry[0] <= generation:
+            del moved[subject]  # this identity holds the subject again
+    if not moved:
+        return message
+    onward: dict[
+        str, tuple[list[Any], dict[str, int], list[Any], list[Any], dict[str, Any], dict[str, Any]]
+    ] = {}
+
+    def holder(
+        subject: str,
+    ) -> (
+        tuple[list[Any], dict[str, int], list[Any], list[Any], dict[str, Any], dict[str, Any]]
+        | None
+    ):
+        entry = moved.get(subject)
+        if entry is None:
+            return None
+        found = onward.setdefault(entry[1], (entry[1:], {}, [], [], {}, {}))
+        found[1][subject] = entry[0]
+        return found
+
+    kept: Message = {**message, "use": [], "chg": [], "cred": {}, "acc": {}}
+    for use in message["use"]:
+        found = holder(use[USE_SUBJECT])
+        (found[2] if found else kept["use"]).append(use)
+    for change in message["chg"]:
+        found = holder(change[CHG_SUBJECT])
+        (found[3] if found else kept["chg"]).append(change)
+    for credential, entry in message["cred"].items():
+        found = holder(credential)
+        (found[4] if found else kept["cred"])[credential] = entry
+    for account, entry in message["acc"].items():
+        found = holder(account)
+        (found[5] if found else kept["acc"])[account] = entry
+    for destination, onward_generations, uses, changes, credentials, accounts in onward.values():
+        result.messages.append(
+            _facts_message(destination, onward_generations, uses, changes, credentials, accounts)
+        )
+    return kept
 
 
 def _on_facts(state: State, message: Message) -> None:

@@ -187,7 +187,7 @@ class Resolver:
 
     def reroute(self, subject: str) -> list[Outbound]:
         """After an owner change: move the facts already sent for the subject and its keys."""
-        moves: dict[tuple[str, str, bool, str, bool], list[str]] = {}
+        moves: dict[tuple[str, str, bool, str, bool], dict[str, int]] = {}
         # The subject and everything below it: an email's accounts, an account's keys.
         candidates = [subject]
         seen = {subject}
@@ -208,6 +208,10 @@ class Resolver:
                 continue
             updated = dict(candidate_node)
             updated["r"] = resolved.as_list()
+            # Each move of a subject gets the next generation: its facts travel tagged
+            # with it, so an identity can tell facts it must keep from facts that
+            # reached it after it had already sent the subject on (see identity.py).
+            updated["g"] = int(candidate_node.get("g") or 0) + 1
             self.store[candidate] = updated
             key = (
                 previous[0],
@@ -216,17 +220,24 @@ class Resolver:
                 resolved.identity_kind,
                 bool(previous[2]),
             )
-            moves.setdefault(key, []).append(candidate)
+            moves.setdefault(key, {})[candidate] = updated["g"]
         return [
             Outbound(
                 old_identity,
                 {
                     "t": "move",
-                    "subjects": subjects,
+                    "subjects": list(generations),
+                    "g": generations,
                     "to": new_identity,
                     "to_kind": new_kind,
                     "to_fallback": new_fallback,
                 },
             )
-            for (old_identity, new_identity, new_fallback, new_kind, _), subjects in moves.items()
+            for (
+                old_identity,
+                new_identity,
+                new_fallback,
+                new_kind,
+                _,
+            ), generations in moves.items()
         ]

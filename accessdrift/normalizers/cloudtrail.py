@@ -12,7 +12,9 @@ Rules (the README's normalizer table repeats them):
 - ``userIdentity.accessKeyId`` is the credential (``aws:<key id>``).
 - ``errorCode`` (or a ConsoleLogin ``Failure``) makes the outcome a failure.
 - IAM and STS lifecycle actions become lifecycle kinds with their target; every other
-  action, known or not, is a use by its principal. Secrets Manager reads with a key
+  action, known or not, is a use by its principal. IAM users cannot be disabled: the
+  usual quarantine, attaching the AWS managed ``AWSDenyAll`` policy, counts as
+  ``account_disabled``. Secrets Manager reads with a key
   are secret usage.
 """
 
@@ -43,6 +45,7 @@ SESSION_ISSUERS = {
     "GetFederationToken",
 }
 SECRET_READS = {"GetSecretValue", "BatchGetSecretValue"}
+DENY_ALL_POLICY = "arn:aws:iam::aws:policy/AWSDenyAll"
 
 # eventName -> (kind, what the target is)
 IAM_LIFECYCLE: dict[str, tuple[str, str]] = {
@@ -145,6 +148,8 @@ def normalize(raw: Any) -> Normalized:
         target_account, target_credential = _iam_target(
             name, target_type, request, response, principal, key, account_number
         )
+        if name == "AttachUserPolicy" and text(request.get("policyArn")) == DENY_ALL_POLICY:
+            kind = "account_disabled"
     elif source == "iam.amazonaws.com" and name == "UpdateAccessKey":
         if text(request.get("status")) == "Inactive":
             kind = "credential_revoked"

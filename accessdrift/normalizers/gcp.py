@@ -8,6 +8,10 @@ Rules:
 - ``status.code`` other than 0, or an authorization that was not granted: failure.
 - Service-account and key lifecycle methods, and IAM policy deltas (one event per
   member added or removed), are lifecycle kinds; every other method is a use.
+- Google Workspace admin activity shared into Cloud Audit Logs
+  (``google.admin.AdminService.*``, ``metadata.event[]``): user creation, suspension,
+  deletion and group membership of the ``USER_EMAIL`` parameter are lifecycle kinds
+  on ``gcp:<that email>`` (one event per admin event); other admin events are uses.
 """
 
 from collections.abc import Mapping
@@ -34,6 +38,19 @@ KEY_LIFECYCLE = {
     f"{IAM}CreateServiceAccountKey": "credential_created",
     f"{IAM}DeleteServiceAccountKey": "credential_revoked",
     f"{IAM}DisableServiceAccountKey": "credential_revoked",
+}
+
+# Workspace admin event names (Admin SDK Reports "admin" application) -> kind.
+WORKSPACE_ADMIN_EVENTS = {
+    "CREATE_USER": "account_created",
+    "UNSUSPEND_USER": "account_created",
+    "SUSPEND_USER": "account_disabled",
+    "ARCHIVE_USER": "account_disabled",
+    "DELETE_USER": "account_deleted",
+    "ADD_GROUP_MEMBER": "permission_granted",
+    "REMOVE_GROUP_MEMBER": "permission_revoked",
+    "ASSIGN_ROLE": "permission_granted",
+    "UNASSIGN_ROLE": "permission_revoked",
 }
 
 
@@ -124,6 +141,11 @@ def normalize(raw: Any) -> Normalized:
     deltas = dig(payload, "serviceData", "policyDelta", "bindingDeltas") or dig(
         payload, "metadata", "datasetChange", "bindingDeltas"
     )
+    admin_events = dig(payload, "metadata", "event")
+    if method.startswith("google.admin.AdminService.") and isinstance(admin_events, list):
+        workspace = _workspace_admin(event_id, common, admin_events)
+        if workspace:
+            return Normalized(list(workspace))
     if method.endswith("SetIamPolicy") and isinstance(deltas, list) and deltas:
         events = []
         for index, delta in enumerate(deltas):
@@ -145,6 +167,36 @@ def normalize(raw: Any) -> Normalized:
         if events:
             return Normalized(list(events))
     return _one(event_id, common, "usage")
+
+
+def _workspace_admin(
+    event_id: str, common: dict[str, Any], events: list[Any]
+) -> list[CloudAuditEvent]:
+    out = []
+    for index, event in enumerate(events):
+        if not isinstance(event, Mapping):
+            continue
+        kind = WORKSPACE_ADMIN_EVENTS.get(text(event.get("eventName")) or "")
+        user = next(
+            (
+                text(parameter.get("value"))
+                for parameter in event.get("parameter") or []
+                if isinstance(parameter, Mapping) and parameter.get("name") == "USER_EMAIL"
+            ),
+            None,
+        )
+        if kind is None or user is None:
+            continue
+        suffix = f"#{index}" if len(events) > 1 else ""
+        out.append(
+            CloudAuditEvent(
+                event_id=f"{event_id}{suffix}",
+                kind=kind,
+                target_account_id=f"gcp:{user.lower()}",
+                **common,
+            )
+        )
+    return out
 
 
 def _created_account(payload: Mapping[str, Any]) -> str | None:

@@ -8,6 +8,9 @@ Rules:
 - A response to ``auth/token/revoke-accessor`` (or ``revoke``) revokes a token.
 - Any other response is a secret usage by ``vault:accessor/<auth.accessor>`` (the
   accessor kept as logged, HMAC-ed or not); an ``error`` makes it a failure.
+- A response to a write on ``identity/entity/id/<id>`` or ``identity/entity/name/<name>``
+  changes the entity ``vault:entity/<id or name>``: ``delete`` deletes it, ``disabled:
+  true`` in the request disables it, ``create`` creates it, ``policies`` grant.
 - A response with no ``auth.accessor`` (a token Vault did not recognise) uses
   ``vault:token/<request.client_token as logged>``; with neither, it is dead-lettered.
 """
@@ -83,6 +86,25 @@ def normalize(raw: Any) -> Normalized:
         credential = f"vault:token/{client_token}"
     else:
         raise RecordError(f"Vault response on {path!r} without auth.accessor or client token")
+    entity_change = _entity_change(path, operation, entry)
+    if entity_change is not None:
+        kind, target = entity_change
+        return Normalized(
+            [
+                CloudAuditEvent(
+                    event_id=event_id,
+                    event_time=event_time,
+                    system="vault",
+                    account_id=account or credential,
+                    credential_id=credential,
+                    action=f"{operation} {path}",
+                    kind=kind,
+                    target_account_id=target,
+                    outcome=outcome,
+                    source_ip=source_ip,
+                )
+            ]
+        )
     if path.startswith("auth/token/revoke") and not failed:
         revoked = text(dig(entry, "request", "data", "accessor"))
         if path.startswith("auth/token/revoke-self"):
@@ -118,3 +140,31 @@ def normalize(raw: Any) -> Normalized:
             )
         ]
     )
+
+
+ENTITY_PATHS = ("identity/entity/id/", "identity/entity/name/")
+
+
+def _entity_change(path: str, operation: str, entry: Any) -> tuple[str, str] | None:
+    """(kind, target entity) of a write to one identity entity, else None."""
+    prefix = next((prefix for prefix in ENTITY_PATHS if path.startswith(prefix)), None)
+    if prefix is None:
+        return None
+    name = path[len(prefix) :].strip("/")
+    if not name or "/" in name:
+        return None
+    target = f"vault:entity/{name}"
+    data = dig(entry, "request", "data")
+    data = data if isinstance(data, dict) else {}
+    if operation == "delete":
+        return "account_deleted", target
+    if operation not in ("create", "update"):
+        return None
+    # Request strings are HMAC-ed in audit logs, booleans are not: "disabled" stays readable.
+    if data.get("disabled") is True:
+        return "account_disabled", target
+    if operation == "create":
+        return "account_created", target
+    if "policies" in data:
+        return "permission_granted", target
+    return None

@@ -14,6 +14,7 @@ from accessdrift.normalizers.registry import (
     NormalizerConfig,
     normalize_message,
 )
+from schemas.models import SecretUsageEvent
 
 USER = {
     "type": "IAMUser",
@@ -140,6 +141,38 @@ def test_session_issuers_and_reactivated_keys() -> None:
         requestParameters={"accessKeyId": "AKIAOLD", "status": "Active"},
     )
     assert one(cloudtrail.normalize(active)).kind == "usage"
+
+
+def test_attaching_aws_deny_all_disables_the_user_other_policies_grant() -> None:
+    def attach(policy: str) -> Any:
+        record = {
+            "eventVersion": "1.08",
+            "eventTime": "2026-03-02T10:00:00Z",
+            "eventSource": "iam.amazonaws.com",
+            "eventName": "AttachUserPolicy",
+            "eventID": f"attach-{policy[-8:]}",
+            "recipientAccountId": "111122223333",
+            "userIdentity": {
+                "type": "IAMUser",
+                "arn": "arn:aws:iam::111122223333:user/admin",
+                "accountId": "111122223333",
+            },
+            "requestParameters": {"userName": "bob", "policyArn": policy},
+        }
+        (outcome,) = normalize_message("cloudtrail", json.dumps(record).encode())
+        (event,) = outcome.records
+        return event
+
+    disabled = attach("arn:aws:iam::aws:policy/AWSDenyAll")
+    granted = attach("arn:aws:iam::aws:policy/ReadOnlyAccess")
+    assert (disabled.kind, disabled.target_account_id) == (
+        "account_disabled",
+        "aws:111122223333:user/bob",
+    )
+    assert (granted.kind, granted.target_account_id) == (
+        "permission_granted",
+        "aws:111122223333:user/bob",
+    )
 
 
 def test_login_profiles_are_password_credentials() -> None:
@@ -278,6 +311,71 @@ def test_gcp_policy_deltas_are_one_event_per_member() -> None:
     ]
 
 
+def workspace_admin(*events: tuple[str, str | None]) -> dict[str, Any]:
+    return {
+        "insertId": "w1",
+        "timestamp": "2026-03-02T10:00:00.123456Z",
+        "protoPayload": {
+            "methodName": f"google.admin.AdminService.{events[0][0].lower()}",
+            "authenticationInfo": {"principalEmail": "admin@corp.example"},
+            "metadata": {
+                "event": [
+                    {
+                        "eventName": name,
+                        "eventType": "USER_SETTINGS",
+                        "parameter": []
+                        if user is None
+                        else [{"name": "USER_EMAIL", "value": user}],
+                    }
+                    for name, user in events
+                ]
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "event_name, kind",
+    [
+        ("CREATE_USER", "account_created"),
+        ("SUSPEND_USER", "account_disabled"),
+        ("DELETE_USER", "account_deleted"),
+        ("ADD_GROUP_MEMBER", "permission_granted"),
+        ("REMOVE_GROUP_MEMBER", "permission_revoked"),
+    ],
+)
+def test_workspace_user_lifecycle_targets_the_user_email(event_name: str, kind: str) -> None:
+    (outcome,) = normalize_message(
+        "gcp-audit", json.dumps(workspace_admin((event_name, "Bob@Corp.example"))).encode()
+    )
+    (event,) = outcome.records
+    assert (event.kind, event.account_id, event.target_account_id, event.event_id) == (
+        kind,
+        "gcp:admin@corp.example",
+        "gcp:bob@corp.example",
+        "w1",
+    )
+
+
+def test_workspace_admin_events_without_a_user_or_unknown_are_uses_by_the_admin() -> None:
+    for events in ((("CHANGE_PASSWORD", "bob@corp.example"),), (("SUSPEND_USER", None),)):
+        (outcome,) = normalize_message("gcp-audit", json.dumps(workspace_admin(*events)).encode())
+        (event,) = outcome.records
+        assert (event.kind, event.target_account_id) == ("usage", None)
+    (outcome,) = normalize_message(
+        "gcp-audit",
+        json.dumps(
+            workspace_admin(
+                ("SUSPEND_USER", "bob@corp.example"), ("DELETE_USER", "eve@corp.example")
+            )
+        ).encode(),
+    )
+    assert [(event.kind, event.event_id) for event in outcome.records] == [
+        ("account_disabled", "w1#0"),
+        ("account_deleted", "w1#1"),
+    ]
+
+
 def test_gcp_entries_that_are_not_audit_logs_are_dead_lettered() -> None:
     with pytest.raises(RecordError, match="not a Cloud Audit Log"):
         gcp.normalize({"textPayload": "hello", "timestamp": "2026-03-02T09:00:00Z"})
@@ -393,6 +491,58 @@ def test_vault_login_issues_a_token_owned_by_the_entity() -> None:
         "vault:accessor/hmac-sha256:new",
         "vault:entity/ent-9",
     )
+
+
+def entity_write(path: str, operation: str, data: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "time": "2026-03-02T10:00:00.5Z",
+        "type": "response",
+        "auth": {"accessor": "hmac-sha256:admin", "entity_id": "admin"},
+        "request": {"id": "r-entity", "operation": operation, "path": path, "data": data},
+        "response": {},
+    }
+
+
+@pytest.mark.parametrize(
+    "path, operation, data, kind",
+    [
+        ("identity/entity/name/bob", "create", {"policies": ["hmac-sha256:x"]}, "account_created"),
+        ("identity/entity/id/bob", "update", {"disabled": True}, "account_disabled"),
+        ("identity/entity/id/bob", "update", {"policies": ["hmac-sha256:x"]}, "permission_granted"),
+        ("identity/entity/id/bob", "delete", None, "account_deleted"),
+    ],
+)
+def test_vault_entity_writes_change_the_entity(
+    path: str, operation: str, data: dict[str, Any] | None, kind: str
+) -> None:
+    (outcome,) = normalize_message(
+        "vault", json.dumps(entity_write(path, operation, data)).encode()
+    )
+    (event,) = outcome.records
+    assert (event.kind, event.account_id, event.target_account_id) == (
+        kind,
+        "vault:entity/admin",
+        "vault:entity/bob",
+    )
+
+
+@pytest.mark.parametrize(
+    "path, operation, data",
+    [
+        ("identity/entity/id/bob", "read", None),
+        ("identity/entity/id/bob", "update", {"disabled": "hmac-sha256:true"}),
+        ("identity/entity/id/bob/extra", "delete", None),
+        ("identity/entity/id/", "delete", None),
+    ],
+)
+def test_vault_entity_reads_and_unclear_writes_are_uses(
+    path: str, operation: str, data: dict[str, Any] | None
+) -> None:
+    (outcome,) = normalize_message(
+        "vault", json.dumps(entity_write(path, operation, data)).encode()
+    )
+    (event,) = outcome.records
+    assert isinstance(event, SecretUsageEvent)
 
 
 def test_vault_revoke_accessor_revokes_the_named_token() -> None:

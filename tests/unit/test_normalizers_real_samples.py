@@ -254,6 +254,24 @@ def test_a_real_gcp_service_account_creation() -> None:
     pytest.fail("no normalizable CreateServiceAccount in the sample")
 
 
+def test_real_workspace_group_additions_grant_the_user_named_by_user_email() -> None:
+    """Panther's "User Added to Privileged Group" events: Workspace admin activity
+    shared into Cloud Audit Logs; the admin acts, the added user gains a permission."""
+    found = []
+    for message in panther("gcp-auditlog.jsonl"):
+        document = json.loads(message)
+        if document.get("protoPayload", {}).get("methodName") == (
+            "google.admin.AdminService.addGroupMember"
+        ):
+            found.append(only(normalize_message("gcp-audit", message)))
+    assert len(found) == 2
+    for event in found:
+        assert event.kind == "permission_granted"
+        assert event.account_id == "gcp:admin@example.com"
+        assert event.target_account_id == "gcp:test-user@example.com"
+        assert event.event_id == "285djodxlmu"
+
+
 def test_real_gcp_workload_identity_token_generation_is_a_use() -> None:
     event = only(
         normalize_message(

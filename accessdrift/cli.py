@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from accessdrift.errors import AccessDriftError
+from accessdrift.errors import AccessDriftError, ConfigError
 
 if TYPE_CHECKING:
     from streams.settings import Settings
@@ -115,10 +115,24 @@ def replay(
 @app.command()
 def simulate(
     output: Annotated[
-        str, typer.Option("--output", "-o", help="canonical JSON lines file, - for stdout")
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="canonical: a JSON lines file, - for stdout; raw: a directory, a file per format",
+        ),
     ] = "-",
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="canonical (the contract's records) or raw (CloudTrail, GCP audit, Okta, "
+            "Entra, Vault logs and an HR CSV export; inventory links stay canonical)",
+        ),
+    ] = "canonical",
     to_kafka: Annotated[
-        bool, typer.Option("--to-kafka", help="produce to the canonical topics")
+        bool,
+        typer.Option("--to-kafka", help="produce to the canonical topics (raw: raw.<format>)"),
     ] = False,
     truth: Annotated[
         Path | None, typer.Option(help="where to write the ground truth (JSON)")
@@ -134,19 +148,43 @@ def simulate(
     """A synthetic organisation's event stream, with its ground truth."""
     from accessdrift.simulate.organisation import SimulationOptions
     from accessdrift.simulate.organisation import simulate as run_simulation
-    from accessdrift.simulate.output import send_to_kafka, write_file, write_truth
+    from accessdrift.simulate.output import (
+        send_to_kafka,
+        write_file,
+        write_raw_files,
+        write_truth,
+    )
+    from accessdrift.simulate.vendors import CANONICAL, FILE_OF_FORMAT
 
+    if output_format not in ("canonical", "raw"):
+        raise ConfigError(f"--format must be canonical or raw, not {output_format!r}")
+    raw = output_format == "raw"
+    if raw and not to_kafka and output == "-":
+        raise ConfigError(
+            "--format raw writes a file per format: give --output DIRECTORY (or --to-kafka)"
+        )
     options = SimulationOptions(
         seed=seed, identities=identities, days=days, events_per_second=events_per_second
     )
     simulation = run_simulation(options)
-    truth_path = truth or (Path(f"{output}.truth.json") if output != "-" else None)
+    default_truth = Path(output) / "truth.json" if raw else Path(f"{output}.truth.json")
+    truth_path = truth or (default_truth if output != "-" else None)
     if truth_path is not None:
+        truth_path.parent.mkdir(parents=True, exist_ok=True)
         write_truth(simulation, options, truth_path)
     if to_kafka:
-        sent = send_to_kafka(simulation, _settings(), speed)
+        sent = send_to_kafka(simulation, _settings(), speed, raw=raw)
         for topic, count in sorted(sent.items()):
             typer.echo(f"{count:>8} -> {topic}", err=True)
+    elif raw:
+        counts = write_raw_files(simulation, Path(output))
+        for format_name, count in counts.items():
+            path = Path(output) / FILE_OF_FORMAT[format_name]
+            replay_format = "canonical" if format_name == CANONICAL else format_name
+            typer.echo(
+                f"{count:>8} lines -> {path}  (replay --format {replay_format} {path})",
+                err=True,
+            )
     elif output == "-":
         write_file(simulation, sys.stdout.buffer)
     else:

@@ -135,6 +135,8 @@ class Generator:
         self, when: datetime, system: str, kind: str, account: str, credential: str | None = None
     ) -> None:
         actor, key = ADMINS[system]
+        if system == "vault" and kind == "credential_created":
+            actor, key = account, None  # a Vault token comes from the entity's own login
         self.cloud(
             when,
             system,
@@ -310,9 +312,10 @@ class Generator:
     def account(self, identity: Identity, system: str) -> Account:
         name = identity.identity_id.lower()
         account_id = {
+            # Workloads on AWS: IAM users with long-lived keys, the classic NHI.
             "aws": f"aws:111122223333:user/{name}"
             if identity.kind == "human"
-            else f"aws:111122223333:role/{name}",
+            else f"aws:111122223333:user/svc-{name}",
             "gcp": f"gcp:{name}@corp.example"
             if identity.kind == "human"
             else f"gcp:{name}@corp.iam.gserviceaccount.com",
@@ -321,7 +324,9 @@ class Generator:
             "vault": f"vault:entity/{name}",
         }[system]
         account = Account(account_id, system)
-        if system in ("aws", "gcp"):
+        # Keys: AWS access keys, GCP service-account keys (people sign in to GCP, they
+        # hold no keys), Vault tokens.
+        if system == "aws" or (system == "gcp" and identity.kind == "nhi"):
             key_count = 1 if identity.kind == "nhi" else self.random.randint(1, 2)
             for number in range(key_count):
                 key = (

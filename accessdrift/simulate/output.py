@@ -1,5 +1,6 @@
-"""Writing a simulation: canonical JSON lines to a file, or records straight to Kafka."""
+"""Writing a simulation: canonical JSON lines or the vendors' raw logs, to files or Kafka."""
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -10,8 +11,10 @@ from typing import IO, Any
 
 from accessdrift.canonical import record_key
 from accessdrift.kafka_admin import ensure_topics
+from accessdrift.normalizers.registry import CSV_HEADER
 from accessdrift.producer import CheckedProducer
 from accessdrift.simulate.organisation import Simulation, SimulationOptions
+from accessdrift.simulate.vendors import CANONICAL, FILE_OF_FORMAT, HR_HEADER, render
 from schemas.codec import encode
 from schemas.models import CANONICAL_INPUTS
 from streams import topics
@@ -59,41 +62,110 @@ def write_file(simulation: Simulation, output: IO[bytes]) -> int:
     return count
 
 
+# Malformed vendor lines, as log shippers do deliver them: cut short, or missing the
+# fields every record of the format has. Each must end as a dead letter.
+BROKEN_RAW = (
+    ("cloudtrail", b'{"eventVersion":"1.09","eventName":"GetObject","eventTime":"2026-03-0'),
+    ("okta", b'{"uuid":"broken","published":"2026-03-02T00:00:00.000Z"}'),
+    ("gcp-audit", b'{"insertId":"broken","timestamp":"2026-03-02T00:00:00Z"}'),
+    ("hr-csv", b"broken-row"),
+)
+
+
+def raw_messages(simulation: Simulation) -> Iterator[tuple[datetime, str, bytes, bytes | None]]:
+    """(arrival, raw format or "canonical", message, key) in arrival order."""
+    broken = 0
+    for arrival, name, line in lines(simulation):
+        if name == "malformed":
+            format_name, message = BROKEN_RAW[broken % len(BROKEN_RAW)]
+            broken += 1
+            yield arrival, format_name, message, None
+            continue
+        fields = json.loads(line or b"{}")
+        fields.pop("record")
+        format_name, message = render(name, fields)
+        record = CANONICAL_INPUTS[name].model_validate(fields)
+        yield arrival, format_name, message, record_key(record).encode()
+
+
+def write_raw_files(simulation: Simulation, directory: Path) -> dict[str, int]:
+    """One file per format in ``directory`` (replay each with ``--format``); line counts."""
+    directory.mkdir(parents=True, exist_ok=True)
+    handles: dict[str, IO[bytes]] = {}
+    counts: dict[str, int] = {}
+    with contextlib.ExitStack() as stack:
+        for _, format_name, message, _key in raw_messages(simulation):
+            handle = handles.get(format_name)
+            if handle is None:
+                path = directory / FILE_OF_FORMAT[format_name]
+                handle = handles[format_name] = stack.enter_context(path.open("wb"))
+                if format_name == "hr-csv":
+                    handle.write(HR_HEADER + b"\n")
+            handle.write(message + b"\n")
+            counts[format_name] = counts.get(format_name, 0) + 1
+    return counts
+
+
 def send_to_kafka(
     simulation: Simulation,
     settings: Settings,
     speed: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    raw: bool = False,
 ) -> dict[str, int]:
-    """Produce every record to its canonical topic; malformed ones as bytes that are not Avro.
+    """Produce every record to its canonical topic, or with ``raw`` each vendor log line
+    to ``raw.<format>`` (inventory links stay canonical); malformed ones as they come.
 
     ``speed`` None sends as fast as possible; 1.0 follows event time at its real pace;
     60.0 plays a minute per second.
     """
     ensure_topics(settings)
+    messages = list(_raw_outbound(simulation, settings) if raw else _outbound(simulation, settings))
     sent: dict[str, int] = {}
-    everything = list(lines(simulation))
-    first_arrival = everything[0][0] if everything else None
+    first_arrival = messages[0][0] if messages else None
     started = time.monotonic()
     with CheckedProducer(settings) as producer:
-        for index, (arrival, name, line) in enumerate(everything):
+        for index, (arrival, topic, value, key, headers) in enumerate(messages):
             if speed and first_arrival is not None:
                 due = (arrival - first_arrival).total_seconds() / speed
                 delay = due - (time.monotonic() - started)
                 if delay > 0:
                     time.sleep(delay)
-            if name == "malformed":
-                topic = settings.topic(topics.CLOUD_AUDIT)
-                producer.send(topic, line or b"", key=b"malformed")
-            else:
-                payload = json.loads(line or b"{}")
-                payload.pop("record")
-                record = CANONICAL_INPUTS[name].model_validate(payload)
-                topic = settings.topic(topics.CANONICAL_TOPIC_OF_RECORD[name])
-                producer.send(topic, encode(record), key=record_key(record).encode())
+            producer.send(topic, value, key=key, headers=headers)
             sent[topic] = sent.get(topic, 0) + 1
             if progress and index % 1000 == 0:
-                progress(index, len(everything))
+                progress(index, len(messages))
     if progress:
-        progress(len(everything), len(everything))
+        progress(len(messages), len(messages))
     return sent
+
+
+Outbound = tuple[datetime, str, bytes, bytes | None, list[tuple[str, str | bytes | None]] | None]
+
+
+def _outbound(simulation: Simulation, settings: Settings) -> Iterator[Outbound]:
+    for arrival, name, line in lines(simulation):
+        if name == "malformed":
+            yield arrival, settings.topic(topics.CLOUD_AUDIT), line or b"", b"malformed", None
+            continue
+        yield arrival, *_canonical(name, line or b"{}", settings), None
+
+
+def _canonical(name: str, line: bytes, settings: Settings) -> tuple[str, bytes, bytes]:
+    payload = json.loads(line)
+    payload.pop("record")
+    record = CANONICAL_INPUTS[name].model_validate(payload)
+    topic = settings.topic(topics.CANONICAL_TOPIC_OF_RECORD[name])
+    return topic, encode(record), record_key(record).encode()
+
+
+def _raw_outbound(simulation: Simulation, settings: Settings) -> Iterator[Outbound]:
+    for arrival, format_name, message, key in raw_messages(simulation):
+        if format_name == CANONICAL:
+            name = json.loads(message)["record"]
+            yield arrival, *_canonical(name, message, settings), None
+            continue
+        headers: list[tuple[str, str | bytes | None]] | None = (
+            [(CSV_HEADER, HR_HEADER)] if format_name == "hr-csv" else None
+        )
+        yield arrival, settings.topic(topics.raw_topic(format_name)), message, key, headers

@@ -54,3 +54,45 @@ def test_simulate_to_kafka_then_evaluate_is_exact(
     )
     malformed = worker.stats()
     assert malformed == {}, "the simulation sends canonical records, not raw ones"
+
+
+def test_simulated_vendor_logs_through_raw_topics_are_exact(
+    isolated: Isolated, worker: Worker, tmp_path: Path
+) -> None:
+    """The same organisation as CloudTrail, GCP audit, Okta, Entra and Vault lines and
+    HR CSV rows on raw.<format>: normalized by the worker, then scored."""
+    truth = tmp_path / "truth.json"
+    result = isolated.cli(
+        "simulate",
+        "--format",
+        "raw",
+        "--to-kafka",
+        "--truth",
+        str(truth),
+        "--seed",
+        "4",
+        "--identities",
+        "80",
+        "--events-per-second",
+        "0.02",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "raw.cloudtrail" in result.stderr and "raw.hr-csv" in result.stderr
+    expected = json.loads(truth.read_text())
+
+    def drained() -> bool:
+        current = worker.client.stages()
+        return current.get("resolver:records", 0) >= expected["events"] and current.get(
+            "identity:messages_done", 0
+        ) >= current.get("identity:messages_sent", 0)
+
+    wait_until(drained, timeout=180, interval=0.5)
+    time.sleep(2)
+    wait_until(lambda: isolated.cli("evaluate", str(truth)).returncode == 0, timeout=30, interval=1)
+    figures = json.loads(isolated.cli("evaluate", "--json", str(truth)).stdout)
+    assert figures["perfect"] is True and figures["duplicates"] == 0
+    normalized = worker.stats()
+    dead = sum(count for key, count in normalized.items() if key.endswith(":dead-lettered"))
+    assert dead == expected["malformed"]
+    for format_name in ("cloudtrail", "gcp-audit", "okta", "entra-audit", "vault", "hr-csv"):
+        assert any(key.startswith(f"{format_name}:") for key in normalized), format_name

@@ -19,7 +19,7 @@ from schemas.codec import codec_for
 from sinks.clickhouse import ClickHouse
 from sinks.rows import ALL_TABLES, EVENT_TABLES, dedup_token, to_rows
 from streams import topics
-from streams.bundles import pack_records
+from streams.bundles import pack_records_chunks
 from streams.deadletters import send_dead_letter
 from streams.detection import register_detection
 from streams.normalize import register_normalizers
@@ -124,7 +124,8 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
                         source = f"{record_name}|{event.message.topic}|{event.message.partition}"
                         forwarded.append((source, value))
                 if forwarded:
-                    resolve_topic.send_soon(value=pack_records(forwarded))
+                    for bundle in pack_records_chunks(forwarded):
+                        resolve_topic.send_soon(value=bundle)
                 counts[f"sink:{spec.table}"] += len(records)
                 if records:
                     await sink.insert_until_done(

@@ -18,6 +18,9 @@ from typing import Any
 import orjson
 
 _LENGTHS = struct.Struct("<HI")
+# A bundle stays well under the 1 MB a broker and a producer take by default: a
+# batch bigger than this goes out as several bundles, in order.
+BUNDLE_BYTES = 256 * 1024
 
 
 def pack_records(items: Iterable[tuple[str, bytes]]) -> bytes:
@@ -29,6 +32,25 @@ def pack_records(items: Iterable[tuple[str, bytes]]) -> bytes:
         parts.append(encoded)
         parts.append(value)
     return b"".join(parts)
+
+
+def pack_records_chunks(
+    items: Iterable[tuple[str, bytes]], limit: int = BUNDLE_BYTES
+) -> list[bytes]:
+    """Like pack_records, cut into bundles of at most ``limit`` bytes (one item is never cut)."""
+    bundles: list[bytes] = []
+    current: list[tuple[str, bytes]] = []
+    size = 0
+    for source, value in items:
+        item_size = _LENGTHS.size + len(source) + len(value)
+        if current and size + item_size > limit:
+            bundles.append(pack_records(current))
+            current, size = [], 0
+        current.append((source, value))
+        size += item_size
+    if current:
+        bundles.append(pack_records(current))
+    return bundles
 
 
 def unpack_records(bundle: bytes) -> list[tuple[str, bytes]]:
@@ -51,6 +73,25 @@ def identity_partition(identity_id: str, partitions: int) -> int:
 
 def pack_messages(messages: list[tuple[str, dict[str, Any]]]) -> bytes:
     return orjson.dumps(messages)
+
+
+def pack_messages_chunks(
+    messages: list[tuple[str, dict[str, Any]]], limit: int = BUNDLE_BYTES
+) -> list[bytes]:
+    """Like pack_messages, in bundles of at most ``limit`` bytes (a message is never cut)."""
+    bundles: list[bytes] = []
+    current: list[bytes] = []
+    size = 2
+    for message in messages:
+        encoded = orjson.dumps(message)
+        if current and size + len(encoded) + 1 > limit:
+            bundles.append(b"[" + b",".join(current) + b"]")
+            current, size = [], 2
+        current.append(encoded)
+        size += len(encoded) + 1
+    if current:
+        bundles.append(b"[" + b",".join(current) + b"]")
+    return bundles
 
 
 def unpack_messages(bundle: bytes) -> list[tuple[str, dict[str, Any]]]:

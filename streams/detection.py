@@ -32,7 +32,13 @@ from accessdrift.errors import RecordError
 from schemas.codec import codec_for
 from streams import topics
 from streams.batching import WriteBack, as_current
-from streams.bundles import identity_partition, pack_messages, unpack_messages, unpack_records
+from streams.bundles import (
+    identity_partition,
+    pack_messages,
+    pack_messages_chunks,
+    unpack_messages,
+    unpack_records,
+)
 from streams.settings import Settings
 
 log = logging.getLogger("accessdrift.detection")
@@ -158,7 +164,8 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
             partition = identity_partition(item.identity_id, partitions)
             by_partition.setdefault(partition, []).append((item.identity_id, message))
         for partition, messages in by_partition.items():
-            identity_topic.send_soon(value=pack_messages(messages), partition=partition)
+            for bundle in pack_messages_chunks(messages):
+                identity_topic.send_soon(value=bundle, partition=partition)
 
     @app.agent(resolve_topic, name="resolver", concurrency=1)
     async def resolver(stream: faust.StreamT[bytes]) -> None:

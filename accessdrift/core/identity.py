@@ -31,6 +31,7 @@ State = dict[str, Any]
 Message = dict[str, Any]
 
 KEEP_DIRECTORY_CHANGES = 4
+FACTS_PER_MESSAGE = 500
 USE_BUCKET_US = 3600 * 1_000_000
 
 
@@ -305,39 +306,49 @@ def _on_move(state: State, message: Message, result: Result) -> None:
     moved = state.setdefault("moved", {})
     for subject in subjects:
         moved[subject] = [int(generations.get(subject, 0)), *destination]
-    result.messages.append(
-        _facts_message(
-            destination,
-            {subject: int(generations.get(subject, 0)) for subject in subjects},
-            moved_uses,
-            moved_changes,
-            moved_credentials,
-            moved_accounts,
-        )
+    result.messages += _facts_messages(
+        destination,
+        {subject: int(generations.get(subject, 0)) for subject in subjects},
+        moved_uses,
+        moved_changes,
+        moved_credentials,
+        moved_accounts,
     )
 
 
-def _facts_message(
+def _facts_messages(
     destination: list[Any],
     generations: dict[str, int],
     uses: list[list[Any]],
     changes: list[list[Any]],
     credentials: dict[str, Any],
     accounts: dict[str, Any],
-) -> Outbound:
-    return Outbound(
-        destination[0],
-        {
-            "t": "facts",
-            "ik": destination[1],
-            "fb": destination[2],
-            "g": generations,
-            "use": uses,
-            "chg": changes,
-            "cred": credentials,
-            "acc": accounts,
-        },
-    )
+) -> list[Outbound]:
+    """The facts for one destination, in messages of at most FACTS_PER_MESSAGE uses and
+    changes: a busy account's history stays far below what a Kafka message may carry."""
+    out = []
+    first = True
+    while first or uses or changes:
+        take_uses = uses[:FACTS_PER_MESSAGE]
+        take_changes = changes[: FACTS_PER_MESSAGE - len(take_uses)]
+        uses, changes = uses[len(take_uses) :], changes[len(take_changes) :]
+        out.append(
+            Outbound(
+                destination[0],
+                {
+                    "t": "facts",
+                    "ik": destination[1],
+                    "fb": destination[2],
+                    "g": generations,
+                    "use": take_uses,
+                    "chg": take_changes,
+                    "cred": credentials if first else {},
+                    "acc": accounts if first else {},
+                },
+            )
+        )
+        first = False
+    return out
 
 
 def _send_on_what_moved_away(state: State, message: Message, result: Result) -> Message:
@@ -387,8 +398,8 @@ def _send_on_what_moved_away(state: State, message: Message, result: Result) -> 
         found = holder(account)
         (found[5] if found else kept["acc"])[account] = entry
     for destination, onward_generations, uses, changes, credentials, accounts in onward.values():
-        result.messages.append(
-            _facts_message(destination, onward_generations, uses, changes, credentials, accounts)
+        result.messages += _facts_messages(
+            destination, onward_generations, uses, changes, credentials, accounts
         )
     return kept
 

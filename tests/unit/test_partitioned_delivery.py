@@ -137,6 +137,22 @@ def test_a_subject_that_comes_back_is_kept_and_nothing_bounces() -> None:
         assert ALICE_AWS not in fallback["moved"], order
 
 
+def test_a_long_history_moves_in_several_facts_messages_and_arrives_whole() -> None:
+    state: Any = None
+    for hour in range(1300):
+        use = {**session_use(f"u{hour}"), "ts": hour * 3_600 * MICROS}
+        state, _ = handle(ROLE, state, use)
+    assert len(state["use"]) == 1300
+    _, moved = handle(ROLE, state, move({SESSION_KEY: 1}, ALICE_AWS, True))
+    assert len(moved.messages) == 3
+    assert all(len(item.message["use"]) <= identity.FACTS_PER_MESSAGE for item in moved.messages)
+    account: Any = None
+    for item in moved.messages:
+        account, kept = handle(ALICE_AWS, account, item.message)
+        assert kept.messages == []
+    assert len(account["use"]) == 1300 and SESSION_KEY in account["cred"]
+
+
 def keyed_records(options: SimulationOptions) -> list[tuple[str, str, dict[str, Any]]]:
     out = []
     for _, _kind, line in lines(simulate(options)):

@@ -6,6 +6,7 @@ offset past an event still being processed (faust-streaming issue 606).
 
 import asyncio
 import logging
+import os
 import ssl
 from collections import Counter
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 import faust
+import mode
 
 from accessdrift.errors import ClickHouseError, RecordError, RecordTooLarge
 from schemas.codec import codec_for
@@ -21,7 +23,8 @@ from sinks.rows import ALL_TABLES, EVENT_TABLES, dedup_token, to_rows
 from streams import topics
 from streams.bundles import pack_records_chunks
 from streams.deadletters import send_dead_letter
-from streams.detection import register_detection
+from streams.detection import RESOLVE_TOPIC, register_detection
+from streams.ingest import CanonicalIngest
 from streams.normalize import register_normalizers
 from streams.settings import Settings
 from streams.web import register_views
@@ -46,6 +49,12 @@ class SinkExecutor:
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, function, *args)
+
+    def insert_blocking(
+        self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
+    ) -> None:
+        """From another thread (the canonical ingest): on the ClickHouse thread, and wait."""
+        self._executor.submit(self.clickhouse.insert, table, rows, columns, token).result()
 
     async def insert_until_done(
         self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
@@ -90,6 +99,7 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
 
     counts: Counter[str] = Counter()  # processed per stage, served on /stats/
     resolve_topic = register_detection(app, settings, counts)
+    resolve_topic_name = settings.topic(RESOLVE_TOPIC)
 
     def make_sink_agent(record_name: str, topic_name: str) -> None:
         spec = ALL_TABLES[record_name]
@@ -138,8 +148,27 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
         sink_agent.__name__ = f"sink_{spec.table}"
         app.agent(source, name=f"sink_{spec.table}", concurrency=1)(sink_agent)
 
-    for record_name, topic_name in topics.CANONICAL_TOPIC_OF_RECORD.items():
-        make_sink_agent(record_name, topic_name)
+    # The canonical topics are read by the batch ingest (streams/ingest.py), not by agents.
+    ingest = CanonicalIngest(settings, sink.insert_blocking, resolve_topic_name, counts)
+
+    @app.service
+    class CanonicalIngestService(mode.Service):
+        async def on_start(self) -> None:
+            ingest.start()
+            self.add_future(self._watch())
+
+        async def _watch(self) -> None:
+            while not self.should_stop:
+                await asyncio.sleep(1.0)
+                if ingest.failure is not None:
+                    # Running on without reading the inputs would look healthy and do
+                    # nothing: stop, so that a supervisor restarts from committed offsets.
+                    log.critical("canonical ingest failed, the worker stops: %s", ingest.failure)
+                    os._exit(70)
+
+        async def on_stop(self) -> None:
+            await asyncio.get_running_loop().run_in_executor(None, ingest.stop)
+
     make_sink_agent("ProvisioningLag", topics.DRIFT_LAG)
     make_sink_agent("Alert", topics.DRIFT_ALERTS)
 

@@ -12,7 +12,7 @@ from faust.web import Request, Response, View
 
 from accessdrift.errors import ClickHouseError, QueryRefused
 
-STAGES = {"resolver", "identity", "findings", "sink"}
+STAGES = {"ingest", "resolver", "identity", "findings", "sink"}
 
 if TYPE_CHECKING:
     from streams.app import SinkExecutor

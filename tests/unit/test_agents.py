@@ -3,6 +3,7 @@
 Sends to other topics are captured instead of produced; tables live in memory.
 """
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from schemas.codec import codec_for
 from streams.app import create_app
 from streams.bundles import pack_messages, pack_records, unpack_messages, unpack_records
+from streams.ingest import CanonicalIngest
 from streams.settings import Settings
 from tests.unit.core_builders import ALICE_AWS, ALICE_KEY, at, use
 
@@ -27,6 +29,11 @@ class RecordingSink:
         self.batches: list[tuple[str, list[list[Any]]]] = []
 
     async def insert_until_done(
+        self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
+    ) -> None:
+        self.batches.append((table, rows))
+
+    def insert_blocking(
         self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
     ) -> None:
         self.batches.append((table, rows))
@@ -136,23 +143,78 @@ async def test_resolver_routes_a_use_to_the_identity_that_owns_the_key(
     assert message["t"] == "use" and message["cred"] == ALICE_KEY and message["fb"] is True
 
 
-async def test_sink_agent_inserts_good_records_forwards_them_and_dead_letters_bad_ones(
-    app_and_sink: tuple[faust.App, RecordingSink], sent: Sent
+class FakeMessage:
+    """What confluent-kafka's consumer hands over, as far as the ingest reads it."""
+
+    def __init__(self, topic: str, value: bytes | None, offset: int) -> None:
+        self._topic, self._value, self._offset = topic, value, offset
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def value(self) -> bytes | None:
+        return self._value
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, int | None]] = []
+        self.flushed = 0
+
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, **kw: Any) -> None:
+        self.sent.append((topic, value, kw.get("partition")))
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> int:
+        self.flushed += 1
+        return 0
+
+
+def test_ingest_inserts_good_records_forwards_them_and_dead_letters_bad_ones(
+    tmp_path: Path,
 ) -> None:
-    app, sink = app_and_sink
+    settings = Settings(data_dir=tmp_path, topic_prefix="test.")
+    sink = RecordingSink()
+    counts: Counter[str] = Counter()
+    ingest = CanonicalIngest(settings, sink.insert_blocking, "test.accessdrift-resolve", counts)
     name, record = use(60)
     good = codec_for(name).encode_dict(record)
-    async with app.agents["sink_cloud_audit"].test_context() as agent:
-        await agent.put(key=b"k", value=good)
-        await agent.put(key=b"k", value=b"not avro")
-    topics = [topic for topic, _, _ in sent]
-    assert topics.count("test.accessdrift-resolve") == 1, "one bundle for the batch"
-    (bundle,) = [value for topic, _, value in sent if topic == "test.accessdrift-resolve"]
-    assert unpack_records(bundle) == [("CloudAuditEvent|test.cloud.audit|0", good)]
-    assert topics.count("test.drift.deadletter") == 1
-    letter = codec_for("DeadLetter").decode_dict(
-        next(value for topic, _, value in sent if topic == "test.drift.deadletter")
+    producer = FakeProducer()
+    ingest._handle(
+        [
+            FakeMessage("test.cloud.audit", good, 0),  # type: ignore[list-item]
+            FakeMessage("test.cloud.audit", b"not avro", 1),  # type: ignore[list-item]
+            FakeMessage("test.cloud.audit", None, 2),  # type: ignore[list-item]
+        ],
+        producer,  # type: ignore[arg-type]
     )
-    assert letter["value"] == b"not avro" and letter["error_type"] == "decode"
+    bundles = [value for topic, value, _ in producer.sent if topic == "test.accessdrift-resolve"]
+    assert len(bundles) == 1, "one bundle for the batch"
+    assert unpack_records(bundles[0]) == [("CloudAuditEvent|test.cloud.audit|0", good)]
+    letters = [
+        codec_for("DeadLetter").decode_dict(value)
+        for topic, value, _ in producer.sent
+        if topic == "test.drift.deadletter"
+    ]
+    assert [(letter["value"], letter["error_type"], letter["offset"]) for letter in letters] == [
+        (b"not avro", "decode", 1),
+        (b"", letters[1]["error_type"], 2),
+    ]
     assert [table for table, _ in sink.batches] == ["cloud_audit"]
     assert sink.batches[0][1][0][0] == record["event_id"]
+    assert counts["sink:cloud_audit"] == 1 and counts["ingest:dead-lettered"] == 2
+    assert producer.flushed == 1, "bundles are acknowledged before the offsets move"

@@ -1,0 +1,218 @@
+"""The canonical topics in: decode, write to ClickHouse, hand to the resolver.
+
+Every input event passes here, so this stage cannot afford what a Faust stream
+spends per message (about 250 µs, measured: it held the worker to ~1,700 events/s,
+and the one Faust fetcher served the canonical backlog before the resolver's
+topic, so detection waited behind ingestion). It reads with librdkafka in
+batches on its own thread and sends each batch on as bundles to the resolve
+topic; the Faust agents keep the internal topics, where one message is a bundle.
+
+At least once: a batch's offsets are committed after its rows are in ClickHouse
+and its bundles are acknowledged by the broker. A replay after a crash is
+absorbed downstream: the tables are ReplacingMergeTree by event id and the
+detection core keeps each fact once by its id.
+"""
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer
+
+from accessdrift.deadletter import classify, dead_letter_bytes
+from accessdrift.errors import ClickHouseError, RecordError, RecordTooLarge
+from schemas.codec import codec_for
+from sinks.rows import ALL_TABLES, EVENT_TABLES, dedup_token, to_rows
+from streams import topics
+from streams.bundles import pack_records_chunks
+from streams.settings import Settings
+
+log = logging.getLogger("accessdrift.ingest")
+
+RETRY_MAX_SECONDS = 30.0
+
+Insert = Callable[[str, list[list[Any]], tuple[str, ...], str], None]
+
+
+class CanonicalIngest:
+    """A thread: the canonical topics through a batch consumer, into the sink and the resolver."""
+
+    def __init__(
+        self, settings: Settings, insert: Insert, resolve_topic: str, counts: Counter[str]
+    ) -> None:
+        self.settings = settings
+        self.insert = insert
+        self.resolve_topic = resolve_topic
+        self.counts = counts
+        self.record_of_topic = {
+            settings.topic(topic): record
+            for record, topic in topics.CANONICAL_TOPIC_OF_RECORD.items()
+        }
+        self.deadletter_topic = settings.topic(topics.DEADLETTER)
+        self.stopping = threading.Event()
+        self.failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="canonical-ingest", daemon=True)
+        # Counters are read by the web views on the event loop: create every key now so
+        # that this thread only ever updates existing ones.
+        for record in self.record_of_topic.values():
+            counts[f"sink:{ALL_TABLES[record].table}"] += 0
+        counts["ingest:dead-lettered"] += 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stopping.set()
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            self._consume()
+        except BaseException as error:  # the worker's /ready/ reports it; never silent
+            self.failure = error
+            log.exception("canonical ingest stopped: %s", error)
+
+    def _consume(self) -> None:
+        config = self.settings.kafka_client_config()
+        consumer = Consumer(
+            {
+                **config,
+                "group.id": f"{self.settings.worker_id}.canonical",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": False,
+            }
+        )
+        producer = Producer(
+            {
+                **config,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 2,
+                "compression.type": "lz4",
+            }
+        )
+        try:
+            self._wait_for_topic(consumer, self.resolve_topic)
+            consumer.subscribe(list(self.record_of_topic))
+            batch_size = self.settings.sink_batch_size
+            timeout = self.settings.sink_flush_interval.total_seconds()
+            while not self.stopping.is_set():
+                messages = consumer.consume(num_messages=batch_size, timeout=timeout)
+                if not messages:
+                    continue
+                self._handle(messages, producer)
+                consumer.commit(asynchronous=False)
+        finally:
+            consumer.close()
+            producer.flush(10)
+
+    def _wait_for_topic(self, consumer: Consumer, topic: str) -> None:
+        """Faust declares the resolve topic as it starts: bundles wait until it exists."""
+        while not self.stopping.is_set():
+            metadata = consumer.list_topics(timeout=5)
+            if topic in metadata.topics and not metadata.topics[topic].error:
+                return
+            time.sleep(0.2)
+
+    def _handle(self, messages: list[Message], producer: Producer) -> None:
+        by_record: dict[str, tuple[list[dict[str, Any]], list[bytes]]] = {}
+        forwarded: list[tuple[str, bytes]] = []
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("canonical consumer: %s", error.str())
+                continue
+            topic = message.topic() or ""
+            record = self.record_of_topic[topic]
+            value = message.value()
+            try:
+                if not isinstance(value, bytes):
+                    raise RecordError("empty record (tombstone or null value)")
+                if len(value) > self.settings.max_record_bytes:
+                    raise RecordTooLarge(
+                        f"record of {len(value)} bytes over the cap of "
+                        f"{self.settings.max_record_bytes}"
+                    )
+                decoded = codec_for(record).decode_dict(value)
+            except RecordError as problem:
+                self._dead_letter(producer, message, problem)
+                continue
+            records, payloads = by_record.setdefault(record, ([], []))
+            records.append(decoded)
+            payloads.append(value)
+            if record in EVENT_TABLES:
+                forwarded.append((f"{record}|{topic}|{message.partition()}", value))
+        # The resolver first: detection does not wait for the analysts' copy.
+        for bundle in pack_records_chunks(forwarded):
+            self._produce(producer, self.resolve_topic, bundle, partition=0)
+        producer.poll(0)
+        for record, (records, payloads) in by_record.items():
+            spec = ALL_TABLES[record]
+            self._insert_until_done(
+                spec.table, to_rows(spec, records), spec.columns, dedup_token(spec.table, payloads)
+            )
+            self.counts[f"sink:{spec.table}"] += len(records)
+        remaining = producer.flush(60)
+        if remaining:
+            raise RuntimeError(f"{remaining} bundles not acknowledged by the broker")
+
+    def _insert_until_done(
+        self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
+    ) -> None:
+        """Retry with backoff until ClickHouse takes the batch: the stream waits, loses nothing."""
+        delay = 0.5
+        while True:
+            try:
+                self.insert(table, rows, columns, token)
+                return
+            except ClickHouseError as error:
+                if self.stopping.is_set():
+                    raise
+                log.error("insert into %s failed, retrying in %.1fs: %s", table, delay, error)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+    def _produce(
+        self, producer: Producer, topic: str, value: bytes, partition: int | None = None
+    ) -> None:
+        while True:
+            try:
+                if partition is None:
+                    producer.produce(topic, value=value)
+                else:
+                    producer.produce(topic, value=value, partition=partition)
+                return
+            except BufferError:
+                producer.poll(0.1)
+
+    def _dead_letter(self, producer: Producer, message: Message, error: Exception) -> None:
+        value = message.value()
+        key = message.key()
+        payload = dead_letter_bytes(
+            source_topic=message.topic() or "",
+            partition=message.partition(),
+            offset=message.offset(),
+            key=key if isinstance(key, bytes) else None,
+            value=value if isinstance(value, bytes) else b"",
+            error=str(error),
+            error_type=error.error_type if isinstance(error, RecordError) else classify(error),
+            stage="sink",
+        )
+        while True:
+            try:
+                producer.produce(
+                    self.deadletter_topic, value=payload, key=(message.topic() or "").encode()
+                )
+                break
+            except BufferError:
+                producer.poll(0.1)
+        self.counts["ingest:dead-lettered"] += 1

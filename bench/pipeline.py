@@ -64,3 +64,24 @@ def wait_until_drained(worker: BenchWorker, inputs: int, timeout: float) -> floa
             return time.monotonic() - started
         time.sleep(0.1)
     raise TimeoutError(f"not drained in {timeout}s: {worker.stages()}")
+
+
+INPUT_SINKS = (
+    "sink:cloud_audit",
+    "sink:secret_usage",
+    "sink:directory_changes",
+    "sink:identity_links",
+)
+
+
+def wait_for_first_input(worker: BenchWorker, timeout: float = 120.0) -> float:
+    """The monotonic time the worker's first input batch was written: it has started consuming."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stages = worker.stages()
+        if any(stages.get(name, 0) > 0 for name in INPUT_SINKS) or stages.get(
+            "resolver:records", 0
+        ):
+            return time.monotonic()
+        time.sleep(0.02)
+    raise TimeoutError(f"the worker consumed nothing in {timeout}s: {worker.stages()}")

@@ -1,6 +1,6 @@
 """The detection agents: thin shells that decode, call the core and route.
 
-    canonical topics --(sink agents forward each valid record)--> accessdrift-resolve (1 partition)
+    canonical topics --(batch ingest, streams/ingest.py)--> accessdrift-resolve (1 partition)
     resolver agent: owners of accounts and credentials (table "subjects")
         --(keyed by identity)--> accessdrift-identity (N partitions: group by identity)
     identity agent: one identity's facts (table "identities") -> drift.lag, drift.alerts

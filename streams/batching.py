@@ -7,6 +7,7 @@ the agent names that event itself before it writes (``as_current``).
 """
 
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
@@ -25,11 +26,51 @@ def as_current(event: EventT[Any]) -> Iterator[None]:
         _current_event.reset(token)
 
 
+class ReadCache:
+    """The latest value of the keys a stage used most recently, across batches.
+
+    A Faust table reads from RocksDB and decodes JSON on every get: for the resolver,
+    which looks up a chain of subjects per event, that was a quarter of the worker's
+    time. The stage that owns a table partition is its only writer, so what it wrote
+    last is what the table holds; ``clear`` on every rebalance, when ownership moves.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.values: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self.values.get(key, _MISSING)
+        if value is _MISSING:
+            return default
+        self.values.move_to_end(key)
+        return value
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.values
+
+    def put(self, key: str, value: Any) -> None:
+        self.values[key] = value
+        self.values.move_to_end(key)
+        while len(self.values) > self.size:
+            self.values.popitem(last=False)
+
+    def clear(self) -> None:
+        self.values.clear()
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+_MISSING = object()
+
+
 class WriteBack(MutableMapping[str, Any]):
     """Reads through to a table, keeps writes until ``flush``: one write per key per batch."""
 
-    def __init__(self, table: MutableMapping[str, Any]) -> None:
+    def __init__(self, table: MutableMapping[str, Any], shared: ReadCache | None = None) -> None:
         self.table = table
+        self.shared = shared
         self.cache: dict[str, Any] = {}
         self.dirty: set[str] = set()
 
@@ -39,7 +80,12 @@ class WriteBack(MutableMapping[str, Any]):
             if value is None:
                 raise KeyError(key)
             return value
-        value = self.table.get(key)
+        if self.shared is not None and key in self.shared:
+            value = self.shared.get(key)
+        else:
+            value = self.table.get(key)
+            if self.shared is not None:
+                self.shared.put(key, value)
         self.cache[key] = value
         if value is None:
             raise KeyError(key)
@@ -61,6 +107,8 @@ class WriteBack(MutableMapping[str, Any]):
     def flush(self) -> int:
         for key in self.dirty:
             self.table[key] = self.cache[key]
+            if self.shared is not None:
+                self.shared.put(key, self.cache[key])
         written = len(self.dirty)
         self.dirty.clear()
         return written

@@ -31,7 +31,7 @@ from accessdrift.core.watermark import Watermark
 from accessdrift.errors import RecordError
 from schemas.codec import codec_for
 from streams import topics
-from streams.batching import WriteBack, as_current
+from streams.batching import ReadCache, WriteBack, as_current
 from streams.bundles import (
     identity_partition,
     pack_messages,
@@ -143,6 +143,15 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         "block_cache_compressed_size": 16 * 1024**2,
     }
     subjects = app.Table("subjects", partitions=1, key_type=str, options=store_options)
+    subject_cache = ReadCache(settings.state_cache_size)
+    identity_cache = ReadCache(settings.state_cache_size // 4)
+
+    @app.on_partitions_revoked.connect
+    async def forget_cached_state(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Another worker may own these partitions next and write them: read afresh.
+        subject_cache.clear()
+        identity_cache.clear()
+
     identities = app.Table(
         "identities", partitions=settings.topic_partitions, key_type=str, options=store_options
     )
@@ -171,7 +180,7 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
     async def resolver(stream: faust.StreamT[bytes]) -> None:
         batches = cast(faust.Stream[bytes], stream).take_events(BATCH_SIZE, within=BATCH_SECONDS)
         async for events in batches:
-            store = WriteBack(cast(MutableMapping[str, Any], subjects))
+            store = WriteBack(cast(MutableMapping[str, Any], subjects), subject_cache)
             resolver_core = Resolver(
                 cast(MutableMapping[str, Node], store), link_by_email=settings.link_by_email
             )
@@ -219,7 +228,12 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
                     "identity:ticks" if message["t"] == "tick" else "identity:messages_done"
                 ] += 1
                 watermark = stage_watermark.current(wall)
-                state = states[key] if key in states else identities.get(key)
+                if key in states:
+                    state = states[key]
+                elif key in identity_cache:
+                    state = identity_cache.get(key)
+                else:
+                    state = identities.get(key)
                 state, result = identity.handle(
                     key, state, message, watermark if watermark is not None else 0, wall, config
                 )
@@ -234,6 +248,7 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         for key, state in states.items():
             with as_current(last_event[key]):
                 identities[key] = state
+            identity_cache.put(key, state)
         for result in outputs:
             for row in result.lags:
                 lag_topic.send_soon(

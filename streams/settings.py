@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     worker_web_port: int = 6066
     state_store: str = Field(default="rocksdb://", description="rocksdb:// or memory://")
     sink_batch_size: int = Field(default=2000, ge=1)
+    # Keys of the detection state kept decoded in memory, most recently used first
+    # (the subjects table; a quarter as many identities, whose states are bigger).
+    state_cache_size: int = Field(default=100_000, ge=0)
     sink_flush_interval: Duration = timedelta(milliseconds=200)
 
     # Normalizers

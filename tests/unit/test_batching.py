@@ -1,0 +1,56 @@
+"""The write-back view of a table and the read cache shared across batches."""
+
+from typing import Any
+
+from streams.batching import ReadCache, WriteBack
+
+
+class CountingTable(dict[str, Any]):
+    """A table that counts its reads and writes (each costs a RocksDB get or a changelog send)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+        self.writes = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads += 1
+        return super().get(key, default)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.writes += 1
+        super().__setitem__(key, value)
+
+
+def test_one_write_per_key_per_batch_and_reads_served_from_the_shared_cache() -> None:
+    table = CountingTable()
+    shared = ReadCache(size=10)
+    batch = WriteBack(table, shared)
+    assert batch.get("a") is None  # missing: remembered as missing
+    batch["a"] = {"n": 1}
+    batch["a"] = {"n": 2}
+    assert batch.flush() == 1 and table.writes == 1 and table == {"a": {"n": 2}}
+    next_batch = WriteBack(table, shared)
+    assert next_batch["a"] == {"n": 2}
+    assert next_batch.get("b") is None and next_batch.get("b") is None
+    assert table.reads == 2, "a once (missing) in the first batch, b once"
+
+
+def test_the_cache_keeps_the_most_recently_used_keys() -> None:
+    shared = ReadCache(size=2)
+    shared.put("a", 1)
+    shared.put("b", 2)
+    assert shared.get("a") == 1  # a is now the most recent
+    shared.put("c", 3)
+    assert "b" not in shared and "a" in shared and "c" in shared and len(shared) == 2
+    shared.clear()
+    assert len(shared) == 0 and shared.get("a", "gone") == "gone"
+
+
+def test_a_cache_of_size_zero_keeps_nothing() -> None:
+    table = CountingTable()
+    table["a"] = 1
+    shared = ReadCache(size=0)
+    WriteBack(table, shared)["a"]
+    WriteBack(table, shared)["a"]
+    assert table.reads == 2 and len(shared) == 0

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := accessdrift streams schemas sinks
 
-.PHONY: install lint typecheck unit test demo bench kafka-up kafka-down clean
+.PHONY: install lint typecheck unit test demo demo-raw bench kafka-up kafka-down clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,9 @@ kafka-down: install
 
 demo: install kafka-up
 	$(BIN)/python -m accessdrift.demo
+
+demo-raw: install kafka-up
+	$(BIN)/python -m accessdrift.demo --raw
 
 bench: install kafka-up
 	$(BIN)/python -m bench.run

@@ -44,7 +44,8 @@ def _progress_line(text: str) -> None:
     sys.stdout.flush()
 
 
-def main() -> None:
+def main(raw: bool = False) -> None:
+    """``raw``: the organisation as its systems' own logs, through the normalizers."""
     deadline = time.monotonic() + TIME_LIMIT_SECONDS
     run_id = str(int(time.time()))
     env = dict(os.environ)
@@ -83,9 +84,16 @@ def main() -> None:
         sent = send_to_kafka(
             simulation,
             settings,
-            progress=lambda done, total: _progress_line(f"demo: produced {done}/{total} events"),
+            progress=lambda done, total: _progress_line(
+                f"demo: produced {done}/{total} {'vendor log lines' if raw else 'events'}"
+            ),
+            raw=raw,
         )
         print()
+        if raw:
+            for topic, count in sorted(sent.items()):
+                print(f"demo: {count:>6} -> {topic.removeprefix(settings.topic_prefix)}")
+        # Every simulated record reaches the resolver once, from either format.
         expected_inputs = sum(sent.values()) - len(simulation.malformed)
         last_change = time.monotonic()
         last_counts: tuple[int, ...] = ()
@@ -176,4 +184,4 @@ def _summary(
 
 
 if __name__ == "__main__":
-    main()
+    main(raw="--raw" in sys.argv[1:])

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     sink_batch_size: int = Field(default=2000, ge=1)
     # Keys of the detection state kept decoded in memory, most recently used first
     # (the subjects table; a quarter as many identities, whose states are bigger).
-    state_cache_size: int = Field(default=100_000, ge=0)
+    state_cache_size: int = Field(default=20_000, ge=0)
     sink_flush_interval: Duration = timedelta(milliseconds=200)
 
     # Normalizers

@@ -34,6 +34,7 @@ log = logging.getLogger("accessdrift.worker")
 T = TypeVar("T")
 
 SINK_RETRY_MAX_SECONDS = 30.0
+PRODUCER_BUFFER_MESSAGES = 5000
 
 
 class SinkExecutor:
@@ -93,6 +94,12 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
         producer_linger_ms=5,
         broker_commit_interval=1.0,
     )
+    # Faust stops delivering every message of every topic while its producer buffer
+    # holds more than 100 (table changelog writes, bundles), and drains it one
+    # message and one asyncio.wait_for at a time: with one state write per identity
+    # per batch, that stall was most of the detection latency. The buffer drains
+    # continuously on its own task; a deeper one lets the stream go on meanwhile.
+    app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
     deadletter_topic = app.topic(
         settings.topic(topics.DEADLETTER), key_serializer="raw", value_serializer="raw"
     )

@@ -1,4 +1,5 @@
-"""The canonical topics in: decode, write to ClickHouse, hand to the resolver.
+"""The canonical topics in (decode, write to ClickHouse, hand to the resolver), and
+the findings out to ClickHouse.
 
 Every input event passes here, so this stage cannot afford what a Faust stream
 spends per message (about 250 µs, measured: it held the worker to ~1,700 events/s,
@@ -37,8 +38,9 @@ RETRY_MAX_SECONDS = 30.0
 Insert = Callable[[str, list[list[Any]], tuple[str, ...], str], None]
 
 
-class CanonicalIngest:
-    """A thread: the canonical topics through a batch consumer, into the sink and the resolver."""
+class BatchIngest:
+    """A thread: the canonical topics and the findings through a batch consumer, into
+    ClickHouse; the canonical records also on to the resolver."""
 
     def __init__(
         self, settings: Settings, insert: Insert, resolve_topic: str, counts: Counter[str]
@@ -51,10 +53,12 @@ class CanonicalIngest:
             settings.topic(topic): record
             for record, topic in topics.CANONICAL_TOPIC_OF_RECORD.items()
         }
+        self.record_of_topic[settings.topic(topics.DRIFT_LAG)] = "ProvisioningLag"
+        self.record_of_topic[settings.topic(topics.DRIFT_ALERTS)] = "Alert"
         self.deadletter_topic = settings.topic(topics.DEADLETTER)
         self.stopping = threading.Event()
         self.failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="canonical-ingest", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="batch-ingest", daemon=True)
         # Counters are read by the web views on the event loop: create every key now so
         # that this thread only ever updates existing ones.
         for record in self.record_of_topic.values():
@@ -77,7 +81,7 @@ class CanonicalIngest:
             self._consume()
         except BaseException as error:  # the worker's /ready/ reports it; never silent
             self.failure = error
-            log.exception("canonical ingest stopped: %s", error)
+            log.exception("batch ingest stopped: %s", error)
 
     def _consume(self) -> None:
         config = self.settings.kafka_client_config()

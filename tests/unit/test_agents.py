@@ -15,7 +15,7 @@ import pytest
 from schemas.codec import codec_for
 from streams.app import create_app
 from streams.bundles import pack_messages, pack_records, unpack_messages, unpack_records
-from streams.ingest import CanonicalIngest
+from streams.ingest import BatchIngest
 from streams.settings import Settings
 from tests.unit.core_builders import ALICE_AWS, ALICE_KEY, at, use
 
@@ -23,15 +23,10 @@ Sent = list[tuple[str, bytes | None, bytes]]
 
 
 class RecordingSink:
-    """Stands where ClickHouse would: the sink agents' batches land here."""
+    """Stands where ClickHouse would: the ingest's batches land here."""
 
     def __init__(self) -> None:
         self.batches: list[tuple[str, list[list[Any]]]] = []
-
-    async def insert_until_done(
-        self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
-    ) -> None:
-        self.batches.append((table, rows))
 
     def insert_blocking(
         self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
@@ -190,7 +185,7 @@ def test_ingest_inserts_good_records_forwards_them_and_dead_letters_bad_ones(
     settings = Settings(data_dir=tmp_path, topic_prefix="test.")
     sink = RecordingSink()
     counts: Counter[str] = Counter()
-    ingest = CanonicalIngest(settings, sink.insert_blocking, "test.accessdrift-resolve", counts)
+    ingest = BatchIngest(settings, sink.insert_blocking, "test.accessdrift-resolve", counts)
     name, record = use(60)
     good = codec_for(name).encode_dict(record)
     producer = FakeProducer()

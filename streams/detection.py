@@ -111,7 +111,7 @@ class StageWatermark:
 
 
 def register_detection(app: faust.App, settings: Settings, counts: Counter[str]) -> faust.TopicT:
-    """Add the detection agents; return the topic the sink agents forward records to."""
+    """Add the detection agents; return the topic the batch ingest forwards records to."""
     config = detection_config(settings)
     idle_us = 5 * MICROS
     resolve_topic = app.topic(
@@ -192,7 +192,7 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
                     try:
                         record = codec_for(record_name).decode_dict(value)
                     except (RecordError, KeyError) as error:
-                        # The sink agents forward only what they decoded: a bug, not input.
+                        # The ingest forwards only what it decoded: a bug, not input.
                         log.error("resolver could not decode a %s record: %s", record_name, error)
                         continue
                     resolver_watermark.observe(source, to_micros(record["event_time"]), wall)

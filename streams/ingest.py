@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
 from accessdrift.deadletter import classify, dead_letter_bytes
 from accessdrift.errors import ClickHouseError, RecordError, RecordTooLarge
@@ -34,6 +34,16 @@ from streams.settings import Settings
 log = logging.getLogger("accessdrift.ingest")
 
 RETRY_MAX_SECONDS = 30.0
+# Commit errors that mean "these partitions are not yours any more" (or nothing new).
+LOST_COMMIT = frozenset(
+    {
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError._NO_OFFSET,
+        KafkaError._STATE,
+    }
+)
 
 Insert = Callable[[str, list[list[Any]], tuple[str, ...], str], None]
 
@@ -64,6 +74,7 @@ class BatchIngest:
         for record in self.record_of_topic.values():
             counts[f"sink:{ALL_TABLES[record].table}"] += 0
         counts["ingest:dead-lettered"] += 0
+        counts["ingest:commits-lost"] += 0
 
     def start(self) -> None:
         self._thread.start()
@@ -113,10 +124,25 @@ class BatchIngest:
                 if not messages:
                     continue
                 self._handle(messages, producer)
-                consumer.commit(asynchronous=False)
+                self._commit(consumer)
         finally:
             consumer.close()
             producer.flush(10)
+
+    def _commit(self, consumer: Consumer) -> None:
+        """Commit what was handled. A rebalance can take the partitions away first: the
+        next owner reads that batch again (at least once; the sinks and the core keep
+        each event once), so a lost commit is not a reason to stop the worker."""
+        try:
+            consumer.commit(asynchronous=False)
+        except KafkaException as error:
+            code = error.args[0].code() if error.args else None
+            if code not in LOST_COMMIT:
+                raise
+            log.warning(
+                "batch ingest: offsets not committed (%s), the batch will be read again", error
+            )
+            self.counts["ingest:commits-lost"] += 1
 
     def _wait_for_topic(self, consumer: Consumer, topic: str) -> None:
         """Faust declares the resolve topic as it starts: bundles wait until it exists."""

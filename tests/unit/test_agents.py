@@ -11,6 +11,7 @@ from unittest import mock
 
 import faust
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 
 from schemas.codec import codec_for
 from streams.app import create_app
@@ -213,3 +214,22 @@ def test_ingest_inserts_good_records_forwards_them_and_dead_letters_bad_ones(
     assert sink.batches[0][1][0][0] == record["event_id"]
     assert counts["sink:cloud_audit"] == 1 and counts["ingest:dead-lettered"] == 2
     assert producer.flushed == 1, "bundles are acknowledged before the offsets move"
+
+
+class CommitFailing:
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def commit(self, asynchronous: bool) -> None:
+        raise KafkaException(KafkaError(self.code))
+
+
+def test_a_commit_lost_to_a_rebalance_is_counted_not_fatal(tmp_path: Path) -> None:
+    counts: Counter[str] = Counter()
+    ingest = BatchIngest(
+        Settings(data_dir=tmp_path), RecordingSink().insert_blocking, "resolve", counts
+    )
+    ingest._commit(CommitFailing(KafkaError.REBALANCE_IN_PROGRESS))  # type: ignore[arg-type]
+    assert counts["ingest:commits-lost"] == 1
+    with pytest.raises(KafkaException):
+        ingest._commit(CommitFailing(KafkaError._MSG_TIMED_OUT))  # type: ignore[arg-type]

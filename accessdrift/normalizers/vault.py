@@ -86,9 +86,8 @@ def normalize(raw: Any) -> Normalized:
         credential = f"vault:token/{client_token}"
     else:
         raise RecordError(f"Vault response on {path!r} without auth.accessor or client token")
-    entity_change = _entity_change(path, operation, entry)
-    if entity_change is not None:
-        kind, target = entity_change
+
+    def change(kind: str, **target: str) -> Normalized:
         return Normalized(
             [
                 CloudAuditEvent(
@@ -99,33 +98,23 @@ def normalize(raw: Any) -> Normalized:
                     credential_id=credential,
                     action=f"{operation} {path}",
                     kind=kind,
-                    target_account_id=target,
                     outcome=outcome,
                     source_ip=source_ip,
+                    **target,
                 )
             ]
         )
+
+    entity_change = _entity_change(path, operation, entry)
+    if entity_change is not None:
+        kind, target = entity_change
+        return change(kind, target_account_id=target)
     if path.startswith("auth/token/revoke") and not failed:
         revoked = text(dig(entry, "request", "data", "accessor"))
         if path.startswith("auth/token/revoke-self"):
             revoked = accessor
         if revoked:
-            return Normalized(
-                [
-                    CloudAuditEvent(
-                        event_id=event_id,
-                        event_time=event_time,
-                        system="vault",
-                        account_id=account or credential,
-                        credential_id=credential,
-                        action=f"{operation} {path}",
-                        kind="credential_revoked",
-                        target_credential_id=f"vault:accessor/{revoked}",
-                        outcome=outcome,
-                        source_ip=source_ip,
-                    )
-                ]
-            )
+            return change("credential_revoked", target_credential_id=f"vault:accessor/{revoked}")
     return Normalized(
         [
             SecretUsageEvent(

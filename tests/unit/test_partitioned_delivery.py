@@ -14,15 +14,13 @@ from typing import Any
 
 import pytest
 
-from accessdrift.canonical import parse_line, record_key
 from accessdrift.core import identity
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.engine import Engine
 from accessdrift.core.timeutil import MICROS
-from accessdrift.errors import RecordError
 from accessdrift.evaluate import evaluate
 from accessdrift.simulate.organisation import SimulationOptions, simulate
-from accessdrift.simulate.output import lines
+from tests.unit.test_simulation import keyed_records
 
 CONFIG = DetectionConfig()
 ALICE = "E1"
@@ -151,17 +149,6 @@ def test_a_long_history_moves_in_several_facts_messages_and_arrives_whole() -> N
         account, kept = handle(ALICE_AWS, account, item.message)
         assert kept.messages == []
     assert len(account["use"]) == 1300 and SESSION_KEY in account["cred"]
-
-
-def keyed_records(options: SimulationOptions) -> list[tuple[str, str, dict[str, Any]]]:
-    out = []
-    for _, _kind, line in lines(simulate(options)):
-        try:
-            record = parse_line(line or b"").record
-        except RecordError:
-            continue
-        out.append((type(record).__name__, record_key(record), record.model_dump()))
-    return out
 
 
 def as_consumed(

@@ -1,10 +1,11 @@
 """The simulated organisation: deterministic, and its ground truth is what the core finds."""
 
 import json
+from typing import Any
 
 import pytest
 
-from accessdrift.canonical import parse_line
+from accessdrift.canonical import parse_line, record_key
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.engine import Engine
 from accessdrift.core.timeutil import MICROS, to_micros
@@ -16,15 +17,20 @@ from accessdrift.simulate.output import lines
 OPTIONS = SimulationOptions(seed=5, identities=150, days=2.0, events_per_second=0.05)
 
 
-def records(options: SimulationOptions) -> list[tuple[str, dict[str, object]]]:
+def keyed_records(options: SimulationOptions) -> list[tuple[str, str, dict[str, Any]]]:
+    """(record name, the contract's message key, fields) of each valid simulated line."""
     out = []
     for _, _kind, line in lines(simulate(options)):
         try:
             record = parse_line(line or b"").record
         except RecordError:
             continue
-        out.append((type(record).__name__, record.model_dump()))
+        out.append((type(record).__name__, record_key(record), record.model_dump()))
     return out
+
+
+def records(options: SimulationOptions) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, fields) for name, _key, fields in keyed_records(options)]
 
 
 def run(events: list[tuple[str, dict[str, object]]], real_pace: bool) -> Engine:

@@ -118,6 +118,20 @@ def throughput(options: SimulationOptions) -> dict[str, Any]:
     }
 
 
+def aws_use(event_id: str, when: datetime, account: str, credential: str) -> CloudAuditEvent:
+    """A successful S3 read with an access key: the load every phase sends."""
+    return CloudAuditEvent(
+        event_id=event_id,
+        event_time=when,
+        system="aws",
+        account_id=account,
+        credential_id=credential,
+        action="GetObject",
+        kind="usage",
+        outcome="success",
+    )
+
+
 def latency(offered_eps: float, seconds: float) -> dict[str, Any]:
     """Uses of a deprovisioned identity's keys at a known time, among steady background load;
     each probe raises its own alert: time to drift.alerts and to ClickHouse."""
@@ -216,15 +230,11 @@ def latency(offered_eps: float, seconds: float) -> dict[str, Any]:
                 event_time = datetime.now(UTC)
                 if sent_events % probe_every == 0 and len(produced_at) < probes:
                     credential = f"aws:PROBE{len(produced_at):06d}"
-                    record = CloudAuditEvent(
-                        event_id=f"probe-{len(produced_at)}",
-                        event_time=event_time,
-                        system="aws",
-                        account_id="aws:111122223333:user/bench-leaver",
-                        credential_id=credential,
-                        action="GetObject",
-                        kind="usage",
-                        outcome="success",
+                    record = aws_use(
+                        f"probe-{len(produced_at)}",
+                        event_time,
+                        "aws:111122223333:user/bench-leaver",
+                        credential,
                     )
                     producer.send(
                         settings.topic(topics.CLOUD_AUDIT), encode(record), key=credential.encode()
@@ -233,21 +243,16 @@ def latency(offered_eps: float, seconds: float) -> dict[str, Any]:
                     produced_at[credential] = time.monotonic()
                 else:
                     user = generator.randrange(5000)
-                    record = CloudAuditEvent(
-                        event_id=f"load-{sent_events}",
-                        event_time=event_time,
-                        system="aws",
-                        account_id=f"aws:111122223333:user/u{user}",
-                        credential_id=f"aws:AKIALOAD{user:08d}",
-                        action="GetObject",
-                        kind="usage",
-                        outcome="success",
+                    load_key = f"aws:AKIALOAD{user:08d}"
+                    record = aws_use(
+                        f"load-{sent_events}",
+                        event_time,
+                        f"aws:111122223333:user/u{user}",
+                        load_key,
                     )
                     producer.send(
-                        settings.topic(topics.CLOUD_AUDIT),
-                        encode(record),
-                        key=record.credential_id.encode(),
-                    )  # type: ignore[union-attr]
+                        settings.topic(topics.CLOUD_AUDIT), encode(record), key=load_key.encode()
+                    )
                 sent_events += 1
         achieved = sent_events / (time.monotonic() - started)
         deadline = time.monotonic() + 60
@@ -324,15 +329,11 @@ def memory(credentials: int) -> dict[str, Any]:
                     encode(link),
                     key=record_key(link).encode(),
                 )
-                use = CloudAuditEvent(
-                    event_id=f"mem-{index}",
-                    event_time=start + timedelta(seconds=index % 86400),
-                    system="aws",
-                    account_id=f"aws:111122223333:user/m{index // 10}",
-                    credential_id=f"aws:AKIAMEM{index:010d}",
-                    action="GetObject",
-                    kind="usage",
-                    outcome="success",
+                use = aws_use(
+                    f"mem-{index}",
+                    start + timedelta(seconds=index % 86400),
+                    f"aws:111122223333:user/m{index // 10}",
+                    f"aws:AKIAMEM{index:010d}",
                 )
                 producer.send(
                     settings.topic(topics.CLOUD_AUDIT), encode(use), key=record_key(use).encode()

@@ -110,8 +110,8 @@ class StageWatermark:
         return self.value + max(0, wall_us - self.heard_at - self.idle_us)
 
 
-def register_detection(app: faust.App, settings: Settings, counts: Counter[str]) -> faust.TopicT:
-    """Add the detection agents; return the topic the batch ingest forwards records to."""
+def register_detection(app: faust.App, settings: Settings, counts: Counter[str]) -> None:
+    """Add the detection agents (the batch ingest forwards records to RESOLVE_TOPIC)."""
     config = detection_config(settings)
     idle_us = 5 * MICROS
     resolve_topic = app.topic(
@@ -289,7 +289,6 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
 
     app.timer(interval=TICK_SECONDS)(broadcast_watermark)
     app.timer(interval=TICK_SECONDS)(wake_due_identities)
-    return resolve_topic
 
 
 def _deadline_of(identity_id: str, state: Any, config: DetectionConfig) -> int | None:

@@ -211,17 +211,13 @@ class BatchIngest:
                 self.stopping.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
 
-    def _produce(
-        self, producer: Producer, topic: str, value: bytes, partition: int | None = None
-    ) -> None:
+    @staticmethod
+    def _produce(producer: Producer, topic: str, value: bytes, **options: Any) -> None:
         while True:
             try:
-                if partition is None:
-                    producer.produce(topic, value=value)
-                else:
-                    producer.produce(topic, value=value, partition=partition)
+                producer.produce(topic, value=value, **options)
                 return
-            except BufferError:
+            except BufferError:  # the local queue is full: let some deliveries out first
                 producer.poll(0.1)
 
     def _dead_letter(self, producer: Producer, message: Message, error: Exception) -> None:
@@ -237,12 +233,7 @@ class BatchIngest:
             error_type=error.error_type if isinstance(error, RecordError) else classify(error),
             stage="sink",
         )
-        while True:
-            try:
-                producer.produce(
-                    self.deadletter_topic, value=payload, key=(message.topic() or "").encode()
-                )
-                break
-            except BufferError:
-                producer.poll(0.1)
+        self._produce(
+            producer, self.deadletter_topic, payload, key=(message.topic() or "").encode()
+        )
         self.counts["ingest:dead-lettered"] += 1

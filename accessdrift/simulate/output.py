@@ -27,18 +27,31 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def lines(simulation: Simulation) -> Iterator[tuple[datetime, str, bytes | None]]:
-    """(arrival time, record name or "malformed", canonical JSON line) in arrival order."""
-    events = [(arrival, name, fields) for arrival, name, fields in simulation.ordered()]
+def arrivals(simulation: Simulation) -> Iterator[tuple[datetime, str, dict[str, Any] | str]]:
+    """(arrival time, record name or "malformed", fields or the malformed line), in
+    arrival order: malformed lines fall between the records they arrive among."""
     malformed = sorted(simulation.malformed)
     position = 0
-    for arrival, name, fields in events:
+    for arrival, name, fields in simulation.ordered():
         while position < len(malformed) and malformed[position][0] <= arrival:
-            yield malformed[position][0], "malformed", malformed[position][1].encode()
+            yield malformed[position][0], "malformed", malformed[position][1]
             position += 1
-        yield arrival, name, json.dumps({"record": name, **fields}, default=_json_default).encode()
+        yield arrival, name, fields
     for when, line in malformed[position:]:
-        yield when, "malformed", line.encode()
+        yield when, "malformed", line
+
+
+def lines(simulation: Simulation) -> Iterator[tuple[datetime, str, bytes | None]]:
+    """(arrival time, record name or "malformed", canonical JSON line) in arrival order."""
+    for arrival, name, item in arrivals(simulation):
+        if isinstance(item, str):
+            yield arrival, name, item.encode()
+        else:
+            yield (
+                arrival,
+                name,
+                json.dumps({"record": name, **item}, default=_json_default).encode(),
+            )
 
 
 def write_truth(simulation: Simulation, options: SimulationOptions, path: Path) -> None:
@@ -75,16 +88,14 @@ BROKEN_RAW = (
 def raw_messages(simulation: Simulation) -> Iterator[tuple[datetime, str, bytes, bytes | None]]:
     """(arrival, raw format or "canonical", message, key) in arrival order."""
     broken = 0
-    for arrival, name, line in lines(simulation):
-        if name == "malformed":
+    for arrival, name, item in arrivals(simulation):
+        if isinstance(item, str):
             format_name, message = BROKEN_RAW[broken % len(BROKEN_RAW)]
             broken += 1
             yield arrival, format_name, message, None
             continue
-        fields = json.loads(line or b"{}")
-        fields.pop("record")
-        format_name, message = render(name, fields)
-        record = CANONICAL_INPUTS[name].model_validate(fields)
+        record = CANONICAL_INPUTS[name].model_validate(item)
+        format_name, message = render(name, record.model_dump())
         yield arrival, format_name, message, record_key(record).encode()
 
 

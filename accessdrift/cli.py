@@ -64,10 +64,10 @@ def migrate() -> None:
     from sinks.migrate import migrate as apply_migrations
 
     settings = _settings()
-    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.clickhouse_database)
+    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database)
     applied = apply_migrations(clickhouse)
     clickhouse.close()
-    where = f"{settings.clickhouse_display} database {settings.clickhouse_database}"
+    where = f"{settings.clickhouse_display} database {settings.database}"
     if applied:
         typer.echo(f"applied {', '.join(applied)} to {where}")
     else:

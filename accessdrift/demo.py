@@ -52,7 +52,6 @@ def main(raw: bool = False) -> None:
     env.update(
         ACCESSDRIFT_DATA_DIR=str(DEMO_DATA / run_id),
         ACCESSDRIFT_TOPIC_PREFIX=f"demo{run_id}.",
-        ACCESSDRIFT_WORKER_ID=f"accessdrift-demo-{run_id}",
         ACCESSDRIFT_WORKER_WEB_PORT=str(WEB_PORT),
     )
     settings = Settings(
@@ -136,7 +135,7 @@ def main(raw: bool = False) -> None:
         worker.stop()
         # ClickHouse keeps the results; the demo's topics go, so that the local broker
         # does not pile up topics run after run.
-        delete_topics(settings, [settings.topic_prefix, env["ACCESSDRIFT_WORKER_ID"]])
+        delete_topics(settings, [settings.topic_prefix])
         print("demo: worker stopped")
 
 

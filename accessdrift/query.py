@@ -20,7 +20,7 @@ def run_query(settings: Settings, sql: str) -> QueryResult:
         through_worker = _query_worker(settings, sql)
         if through_worker is not None:
             return through_worker
-    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.clickhouse_database)
+    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database)
     try:
         return clickhouse.query(sql)
     finally:
@@ -28,8 +28,14 @@ def run_query(settings: Settings, sql: str) -> QueryResult:
 
 
 def _query_worker(settings: Settings, sql: str) -> QueryResult | None:
+    client = WorkerClient(settings.worker_url, timeout=120)
+    # Only this deployment's worker, on this deployment's database: a worker of
+    # another prefix on the same port must not answer for it.
+    ours = (settings.topic_prefix, settings.clickhouse_display, settings.database)
+    if client.deployment() != ours:
+        return None
     try:
-        payload = WorkerClient(settings.worker_url, timeout=120).post_query(sql)
+        payload = client.post_query(sql)
     except urllib.error.HTTPError as error:
         body = json.loads(error.read() or b"{}")
         message = body.get("error", f"worker answered HTTP {error.code}")

@@ -35,6 +35,20 @@ class WorkerClient:
         payload = self.post_query(sql)
         return [dict(zip(payload["columns"], row, strict=True)) for row in payload["rows"]]
 
+    def deployment(self) -> tuple[str, str, str] | None:
+        """(prefix, ClickHouse, database) of the worker answering here, None if none does."""
+        try:
+            ready = self.get("/ready/")
+        except (OSError, ValueError):
+            return None
+        if not isinstance(ready, dict) or not ready.get("ready"):
+            return None
+        return (
+            str(ready.get("deployment", "")),
+            str(ready.get("clickhouse", "")),
+            str(ready.get("database", "")),
+        )
+
     def stages(self) -> dict[str, int]:
         return dict(self.get("/stats/")["stages"])
 
@@ -49,6 +63,7 @@ class WorkerProcess:
         self, env: dict[str, str], port: int, log_path: Path, timeout: float = 60.0
     ) -> None:
         self.log_path = log_path
+        self.prefix = env.get("ACCESSDRIFT_TOPIC_PREFIX", "")
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.client = WorkerClient(f"http://127.0.0.1:{port}", timeout=timeout)
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed by stop()
@@ -66,11 +81,13 @@ class WorkerProcess:
                 raise RuntimeError(
                     f"worker exited with {self.process.returncode}:\n{self.log_tail()}"
                 )
-            try:
-                if self.client.get("/ready/")["ready"]:
+            answering = self.client.deployment()
+            if answering is not None:
+                if answering[0] == self.prefix:
                     return
-            except OSError:
-                pass
+                raise RuntimeError(
+                    f"another deployment ({answering[0]!r}) answers on this worker's port"
+                )
             time.sleep(0.3)
         raise RuntimeError(f"worker not ready within {timeout:.0f}s:\n{self.log_tail()}")
 

@@ -54,11 +54,11 @@ class SinkExecutor:
 
 def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
     app = faust.App(
-        settings.worker_id,
+        settings.app_id,
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
         broker_credentials=_faust_credentials(settings),
         store=settings.state_store,
-        datadir=str(settings.data_dir / "worker"),
+        datadir=str(settings.state_dir),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         web_host=settings.worker_web_host,
@@ -108,7 +108,7 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
             await asyncio.get_running_loop().run_in_executor(None, ingest.stop)
 
     register_normalizers(app, settings, counts)
-    register_views(app, sink, counts)
+    register_views(app, settings, sink, counts)
     return app
 
 

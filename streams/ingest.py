@@ -99,7 +99,7 @@ class BatchIngest:
         consumer = Consumer(
             {
                 **config,
-                "group.id": f"{self.settings.worker_id}.canonical",
+                "group.id": f"{self.settings.app_id}.canonical",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": False,

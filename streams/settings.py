@@ -4,6 +4,7 @@ A ``.env`` file in the working directory adds to them. Secrets are ``SecretStr``
 so they never show in logs, reprs or tracebacks.
 """
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -56,7 +57,10 @@ class Settings(BaseSettings):
         default=None,
         description="chdb:///path (embedded, the default) or http(s)://user:password@host:8123/db",
     )
-    clickhouse_database: str = "accessdrift"
+    clickhouse_database: str | None = Field(
+        default=None,
+        description="default: accessdrift, or accessdrift_<prefix> for a prefixed deployment",
+    )
 
     # Worker
     worker_id: str = "accessdrift"
@@ -100,6 +104,27 @@ class Settings(BaseSettings):
         if isinstance(value, dict):
             return {key: _duration(item) for key, item in value.items()}
         return value
+
+    @property
+    def app_id(self) -> str:
+        """The deployment's Faust app id, prefix included: its consumer groups, internal and
+        changelog topics and local state folder are named after it, so deployments with
+        different prefixes on one broker never share them. Empty prefix: ``worker_id``."""
+        return f"{self.topic_prefix}{self.worker_id}"
+
+    @property
+    def database(self) -> str:
+        """The ClickHouse database: a prefixed deployment's own unless one is configured, so
+        that two deployments on one data folder or server never mix their findings."""
+        if self.clickhouse_database:
+            return self.clickhouse_database
+        suffix = re.sub(r"[^A-Za-z0-9_]+", "_", self.topic_prefix).strip("_")
+        return f"accessdrift_{suffix}" if suffix else "accessdrift"
+
+    @property
+    def state_dir(self) -> Path:
+        """The worker's local table state (RocksDB), one folder per deployment."""
+        return self.data_dir / "worker" / self.app_id
 
     def topic(self, name: str) -> str:
         """A contract topic name with the configured prefix."""

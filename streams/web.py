@@ -11,6 +11,7 @@ import faust
 from faust.web import Request, Response, View
 
 from accessdrift.errors import ClickHouseError, QueryRefused
+from streams.settings import Settings
 
 STAGES = {"ingest", "resolver", "identity", "findings", "sink"}
 
@@ -18,7 +19,9 @@ if TYPE_CHECKING:
     from streams.app import SinkExecutor
 
 
-def register_views(app: faust.App, sink: "SinkExecutor", counts: Counter[str]) -> None:
+def register_views(
+    app: faust.App, settings: Settings, sink: "SinkExecutor", counts: Counter[str]
+) -> None:
     @app.page("/stats/")
     class Stats(View):
         """What the normalizers made of raw records: produced, ignored by rule, dead-lettered."""
@@ -42,7 +45,17 @@ def register_views(app: faust.App, sink: "SinkExecutor", counts: Counter[str]) -
     @app.page("/ready/")
     class Ready(View):
         async def get(self, request: Request, **kwargs: Any) -> Response:
-            return self.json({"ready": True, "database": sink.clickhouse.database})
+            # Which deployment answers: a client of another deployment that finds this
+            # worker on its port must not read this one's data.
+            return self.json(
+                {
+                    "ready": True,
+                    "deployment": settings.topic_prefix,
+                    "app_id": settings.app_id,
+                    "clickhouse": settings.clickhouse_display,
+                    "database": sink.clickhouse.database,
+                }
+            )
 
     @app.page("/query/")
     class Query(View):

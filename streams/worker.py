@@ -1,5 +1,6 @@
 """Starting the worker: topics, schema, the sink, then Faust."""
 
+import asyncio
 import gc
 import logging
 
@@ -9,6 +10,7 @@ from accessdrift.kafka_admin import ensure_topics, wait_for_broker
 from sinks.clickhouse import ClickHouse
 from sinks.migrate import migrate
 from streams.app import SinkExecutor, create_app
+from streams.local_state import check_local_state, record_changelogs
 from streams.settings import Settings
 
 log = logging.getLogger("accessdrift.worker")
@@ -17,11 +19,17 @@ log = logging.getLogger("accessdrift.worker")
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     wait_for_broker(settings, timeout=30)
     created = ensure_topics(settings)
-    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.clickhouse_database)
+    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database)
     applied = migrate(clickhouse)
     app = create_app(settings, SinkExecutor(clickhouse))
+    changelogs = sorted(table.changelog_topic.get_topic_name() for table in app.tables.values())
+    check_local_state(settings, changelogs)
+    settings.state_dir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last
     log.warning(
-        "accessdrift worker: kafka %s, clickhouse %s, topics created %s, migrations applied %s",
+        "accessdrift worker: deployment %r (app id %s), kafka %s, clickhouse %s, "
+        "topics created %s, migrations applied %s",
+        settings.topic_prefix,
+        settings.app_id,
         settings.kafka_bootstrap,
         settings.clickhouse_display,
         created or "none",
@@ -35,6 +43,19 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
             logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
 
     app.task(quiet_libraries)
+
+    recorded = False
+
+    async def record_state_origin() -> None:
+        # Faust creates the changelogs as it starts: once they exist, say beside the
+        # state which topics it is read from (streams/local_state.py).
+        nonlocal recorded
+        if not recorded:
+            recorded = await asyncio.get_running_loop().run_in_executor(
+                None, record_changelogs, settings, changelogs
+            )
+
+    app.timer(interval=2.0)(record_state_origin)
     # Streams allocate many short-lived objects and few cycles: collect less often.
     gc.set_threshold(50_000, 20, 20)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)

@@ -39,15 +39,13 @@ def wait_until(check: Callable[[], T], timeout: float = 60.0, interval: float = 
 
 @dataclass
 class Isolated:
-    """One test's own topics, consumer group, data folder and web port on the shared broker."""
+    """One test's own deployment (prefix), data folder and web port on the shared broker.
+
+    The prefix alone names the deployment's topics, groups and state, as for a user."""
 
     data_dir: Path
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}.")
     web_port: int = field(default_factory=free_port)
-
-    @property
-    def worker_id(self) -> str:
-        return f"accessdrift-{self.prefix.rstrip('.')}"
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {
@@ -56,7 +54,6 @@ class Isolated:
         env.update(
             ACCESSDRIFT_DATA_DIR=str(self.data_dir),
             ACCESSDRIFT_TOPIC_PREFIX=self.prefix,
-            ACCESSDRIFT_WORKER_ID=self.worker_id,
             ACCESSDRIFT_WORKER_WEB_PORT=str(self.web_port),
         )
         env.update(extra)

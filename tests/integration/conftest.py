@@ -29,7 +29,7 @@ def isolated(kafka: Settings, tmp_path: Path) -> Iterator[Isolated]:
     yield own
     # The local broker outlives the run: leave no topics behind (a broker with
     # thousands of test topics restarts slowly).
-    delete_topics(kafka, [own.prefix, own.worker_id])
+    delete_topics(kafka, [own.prefix])
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import faust
 import mode
 
 from sinks.clickhouse import ClickHouse
+from streams.batching import DeliveredTable
 from streams.detection import RESOLVE_TOPIC, register_detection
 from streams.ingest import BatchIngest
 from streams.normalize import register_normalizers
@@ -29,6 +30,7 @@ T = TypeVar("T")
 
 SINK_RETRY_MAX_SECONDS = 30.0
 PRODUCER_BUFFER_MESSAGES = 5000
+GROUP_SESSION_TIMEOUT_SECONDS = 15.0
 
 
 class SinkExecutor:
@@ -58,6 +60,7 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
         broker_credentials=_faust_credentials(settings),
         store=settings.state_store,
+        Table=DeliveredTable,
         datadir=str(settings.state_dir),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
@@ -73,6 +76,10 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
         stream_buffer_maxsize=16384,
         producer_linger_ms=5,
         broker_commit_interval=1.0,
+        # A worker killed without leaving its group holds its partitions until the
+        # session times out (Faust's default: 60 s); its replacement waits that long.
+        broker_session_timeout=GROUP_SESSION_TIMEOUT_SECONDS,
+        broker_heartbeat_interval=GROUP_SESSION_TIMEOUT_SECONDS / 5,
     )
     # Faust stops delivering every message of every topic while its producer buffer
     # holds more than 100 (table changelog writes, bundles), and drains it one

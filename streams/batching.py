@@ -6,12 +6,14 @@ partition from the event being processed; ``take_events`` runs its own task, so
 the agent names that event itself before it writes (``as_current``).
 """
 
+import asyncio
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
+import faust
 from faust.streams import _current_event
 from faust.types import EventT
 
@@ -112,3 +114,32 @@ class WriteBack(MutableMapping[str, Any]):
         written = len(self.dirty)
         self.dirty.clear()
         return written
+
+
+class DeliveredTable(faust.Table[Any, Any]):
+    """A Faust table whose changelog writes can be awaited until the broker has them.
+
+    Faust acks a batch of events when the agent's body returns and commits those
+    offsets later, after a producer flush that gives up once nothing was sent for
+    0.1 s (``ProducerBuffer.flush_atmost``): a commit could pass changelog writes
+    still in the buffer, and a SIGKILL then lost them while the input they came
+    from was never read again. Awaiting them in the body keeps every commit
+    behind what reached the changelog.
+    """
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        sent = super().send_changelog(*args, **kwargs)
+        self.__dict__.setdefault("_unacknowledged", []).append(sent)
+        return sent
+
+    async def changelog_delivered(self) -> None:
+        pending: list[Any] = self.__dict__.pop("_unacknowledged", [])
+        if pending:
+            await asyncio.gather(*pending)
+
+
+async def delivered(sent: list[Any]) -> None:
+    """Wait for the broker to acknowledge these sends (``send_soon`` futures)."""
+    if sent:
+        await asyncio.gather(*sent)
+    sent.clear()

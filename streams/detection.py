@@ -31,7 +31,7 @@ from accessdrift.core.watermark import Watermark
 from accessdrift.errors import RecordError
 from schemas.codec import codec_for
 from streams import topics
-from streams.batching import ReadCache, WriteBack, as_current
+from streams.batching import DeliveredTable, ReadCache, WriteBack, as_current, delivered
 from streams.bundles import (
     identity_partition,
     pack_messages,
@@ -39,6 +39,7 @@ from streams.bundles import (
     unpack_messages,
     unpack_records,
 )
+from streams.progress import PROGRESS_SOURCE, parse_report
 from streams.settings import Settings
 
 log = logging.getLogger("accessdrift.detection")
@@ -79,6 +80,10 @@ class Deadlines:
         if self.current.get(identity_id) != deadline:
             self.current[identity_id] = deadline
             heapq.heappush(self.heap, (deadline, identity_id))
+
+    def clear(self) -> None:
+        self.heap.clear()
+        self.current.clear()
 
     def due(self, watermark: int) -> list[str]:
         due = []
@@ -158,23 +163,24 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
     resolver_watermark = Watermark(span_micros(settings.allowed_lateness), idle_us)
     stage_watermark = StageWatermark(idle_us)
     deadlines = Deadlines()
-    rebuilt = {"done": False}
     lag_codec = codec_for("ProvisioningLag")
     alert_codec = codec_for("Alert")
 
     partitions = settings.topic_partitions
 
-    def send_to_identities(outbound: list[Outbound], watermark: int | None) -> None:
-        """One bundle per identity partition."""
+    def send_to_identities(outbound: list[Outbound], watermark: int | None) -> list[Any]:
+        """One bundle per identity partition; the sends, to await."""
         by_partition: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         for item in outbound:
             message = dict(item.message)
             message["wm"] = watermark
             partition = identity_partition(item.identity_id, partitions)
             by_partition.setdefault(partition, []).append((item.identity_id, message))
+        sent = []
         for partition, messages in by_partition.items():
             for bundle in pack_messages_chunks(messages):
-                identity_topic.send_soon(value=bundle, partition=partition)
+                sent.append(identity_topic.send_soon(value=bundle, partition=partition))
+        return sent
 
     @app.agent(resolve_topic, name="resolver", concurrency=1)
     async def resolver(stream: faust.StreamT[bytes]) -> None:
@@ -188,6 +194,9 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
             wall = wall_micros()
             for event in events:
                 for source, value in unpack_records(cast(bytes, event.message.value)):
+                    if source == PROGRESS_SOURCE:
+                        resolver_watermark.report(parse_report(value))
+                        continue
                     record_name = source.split("|", 1)[0]
                     try:
                         record = codec_for(record_name).decode_dict(value)
@@ -198,19 +207,23 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
                     resolver_watermark.observe(source, to_micros(record["event_time"]), wall)
                     outbound += route_record(resolver_core, record_name, record)
                     counts["resolver:records"] += 1
+            # What this batch sends reaches the broker before the state that says it
+            # was sent, and both before the batch is acked (streams/batching.py): a
+            # worker killed in between reads the batch again and sends it again.
+            counts["identity:messages_sent"] += len(outbound)
+            await delivered(send_to_identities(outbound, resolver_watermark.current(wall)))
             if events:
                 with as_current(events[-1]):
                     store.flush()
-            counts["identity:messages_sent"] += len(outbound)
-            send_to_identities(outbound, resolver_watermark.current(wall))
+            await cast(DeliveredTable, subjects).changelog_delivered()
 
     @app.agent(identity_topic, name="identities", concurrency=1)
     async def identity_agent(stream: faust.StreamT[bytes]) -> None:
         batches = cast(faust.Stream[bytes], stream).take_events(BATCH_SIZE, within=BATCH_SECONDS)
         async for events in batches:
-            handle_identity_batch(events)
+            await handle_identity_batch(events)
 
-    def handle_identity_batch(events: Sequence[EventT[Any]]) -> None:
+    async def handle_identity_batch(events: Sequence[EventT[Any]]) -> None:
         states: dict[str, Any] = {}
         last_event: dict[str, EventT[Any]] = {}
         outputs: list[identity.Result] = []
@@ -242,24 +255,35 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
                 deadlines.set(key, result.next_deadline_us)
                 outputs.append(result)
                 onward += result.messages
+        # Findings and onward messages reach the broker before the state that records
+        # them ("raised", "moved"), and that state before the batch is acked: after a
+        # kill the batch is read again against the state before it, and what it sends
+        # again is folded by alert_id and the sinks' keys.
+        sent: list[Any] = []
         if onward:
             counts["identity:messages_sent"] += len(onward)
-            send_to_identities(onward, stage_watermark.current(wall))
+            sent += send_to_identities(onward, stage_watermark.current(wall))
+        for result in outputs:
+            for row in result.lags:
+                sent.append(
+                    lag_topic.send_soon(
+                        key=row["identity_id"].encode(), value=lag_codec.encode_dict(row)
+                    )
+                )
+            for alert in result.alerts:
+                sent.append(
+                    alert_topic.send_soon(
+                        key=alert["alert_id"].encode(), value=alert_codec.encode_dict(alert)
+                    )
+                )
+            counts["findings:lags"] += len(result.lags)
+            counts["findings:alerts"] += len(result.alerts)
+        await delivered(sent)
         for key, state in states.items():
             with as_current(last_event[key]):
                 identities[key] = state
             identity_cache.put(key, state)
-        for result in outputs:
-            for row in result.lags:
-                lag_topic.send_soon(
-                    key=row["identity_id"].encode(), value=lag_codec.encode_dict(row)
-                )
-            for alert in result.alerts:
-                alert_topic.send_soon(
-                    key=alert["alert_id"].encode(), value=alert_codec.encode_dict(alert)
-                )
-            counts["findings:lags"] += len(result.lags)
-            counts["findings:alerts"] += len(result.alerts)
+        await cast(DeliveredTable, identities).changelog_delivered()
 
     last_broadcast: dict[str, int | None] = {"wm": None}
 
@@ -276,16 +300,21 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
 
     async def wake_due_identities() -> None:
         wall = wall_micros()
-        if not rebuilt["done"]:
-            rebuilt["done"] = True
-            for key, state in list(identities.items()):
-                deadlines.set(key, _deadline_of(key, state, config))
         watermark = stage_watermark.current(wall)
         if watermark is None:
             return
         due = deadlines.due(watermark)
         if due:
             send_to_identities([Outbound(key, {"t": "tick"}) for key in due], watermark)
+
+    @app.on_rebalance_complete.connect
+    async def rebuild_deadlines(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Sent once the tables are recovered, before the streams resume: the deadlines
+        # of every identity this worker owns now, from the state that survived.
+        deadlines.clear()
+        for key, state in list(identities.items()):
+            deadlines.set(key, _deadline_of(key, state, config))
+        log.info("deadlines rebuilt for %d identities", len(deadlines.current))
 
     app.timer(interval=TICK_SECONDS)(broadcast_watermark)
     app.timer(interval=TICK_SECONDS)(wake_due_identities)

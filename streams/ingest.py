@@ -21,19 +21,22 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from accessdrift.core.timeutil import to_micros
 from accessdrift.deadletter import classify, dead_letter_bytes
 from accessdrift.errors import ClickHouseError, RecordError, RecordTooLarge
 from schemas.codec import codec_for
 from sinks.rows import ALL_TABLES, EVENT_TABLES, dedup_token, to_rows
 from streams import topics
-from streams.bundles import pack_records_chunks
+from streams.bundles import pack_records, pack_records_chunks
+from streams.progress import PROGRESS_SOURCE, InputProgress, Report, encode_report
 from streams.settings import Settings
 
 log = logging.getLogger("accessdrift.ingest")
 
 RETRY_MAX_SECONDS = 30.0
+IDLE_REPORT_SECONDS = 1.0
 # Commit errors that mean "these partitions are not yours any more" (or nothing new).
 LOST_COMMIT = frozenset(
     {
@@ -66,6 +69,10 @@ class BatchIngest:
         self.record_of_topic[settings.topic(topics.DRIFT_LAG)] = "ProvisioningLag"
         self.record_of_topic[settings.topic(topics.DRIFT_ALERTS)] = "Alert"
         self.deadletter_topic = settings.topic(topics.DEADLETTER)
+        self.progress = InputProgress()
+        # Where each assigned partition started (its committed offset): a partition
+        # not read since its assignment is at its end when that is its high offset.
+        self._started_at: dict[tuple[str, int], int] = {}
         self.stopping = threading.Event()
         self.failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="batch-ingest", daemon=True)
@@ -103,6 +110,9 @@ class BatchIngest:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": False,
+                # As for the Faust consumer (streams/app.py): a killed worker's
+                # partitions move after 15 s, not librdkafka's default of 45.
+                "session.timeout.ms": 15000,
             }
         )
         producer = Producer(
@@ -116,15 +126,34 @@ class BatchIngest:
         )
         try:
             self._wait_for_topic(consumer, self.resolve_topic)
-            consumer.subscribe(list(self.record_of_topic))
+            consumer.subscribe(list(self.record_of_topic), on_assign=self._on_assign)
             batch_size = self.settings.sink_batch_size
             timeout = self.settings.sink_flush_interval.total_seconds()
+            reported = time.monotonic()
+            last_idle_report: Report = {}
             while not self.stopping.is_set():
                 messages = consumer.consume(num_messages=batch_size, timeout=timeout)
                 if not messages:
+                    if time.monotonic() - reported >= IDLE_REPORT_SECONDS:
+                        # Nothing to read: say where each partition is when that changed
+                        # (caught up after a restart, or assigned), so that partitions
+                        # stop holding the resolver's watermark back.
+                        report = self.progress.after(self._at_end(consumer))
+                        if report != last_idle_report:
+                            self._produce(
+                                producer,
+                                self.resolve_topic,
+                                pack_records([(PROGRESS_SOURCE, encode_report(report))]),
+                                partition=0,
+                            )
+                            producer.poll(0)
+                            last_idle_report = report
+                        reported = time.monotonic()
                     continue
-                self._handle(messages, producer)
+                last_idle_report = {}
+                self._handle(messages, producer, consumer)
                 self._commit(consumer)
+                reported = time.monotonic()
         finally:
             consumer.close()
             producer.flush(10)
@@ -144,6 +173,35 @@ class BatchIngest:
             )
             self.counts["ingest:commits-lost"] += 1
 
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        committed = consumer.committed(partitions, timeout=30)
+        for partition in committed:
+            self._started_at[(partition.topic, partition.partition)] = partition.offset
+
+    def _at_end(self, consumer: Consumer) -> dict[str, bool]:
+        """Per forwarded source this consumer reads: has it read to the partition's end?"""
+        at_end: dict[str, bool] = {}
+        assignment = consumer.assignment()
+        positions = consumer.position(assignment) if assignment else []
+        for partition in positions:
+            record = self.record_of_topic.get(partition.topic)
+            if record not in EVENT_TABLES:
+                continue
+            low, high = consumer.get_watermark_offsets(partition, cached=True)
+            if high < 0:
+                try:
+                    low, high = consumer.get_watermark_offsets(partition, timeout=2)
+                except KafkaException:
+                    low, high = -1, -1
+            position = partition.offset
+            if position < 0:
+                position = self._started_at.get((partition.topic, partition.partition), -1)
+            if position < 0:
+                position = low  # never committed: read from the start
+            source = f"{record}|{partition.topic}|{partition.partition}"
+            at_end[source] = high >= 0 and position >= high
+        return at_end
+
     def _wait_for_topic(self, consumer: Consumer, topic: str) -> None:
         """Faust declares the resolve topic as it starts: bundles wait until it exists."""
         while not self.stopping.is_set():
@@ -152,9 +210,10 @@ class BatchIngest:
                 return
             time.sleep(0.2)
 
-    def _handle(self, messages: list[Message], producer: Producer) -> None:
+    def _handle(self, messages: list[Message], producer: Producer, consumer: Consumer) -> None:
         by_record: dict[str, tuple[list[dict[str, Any]], list[bytes]]] = {}
         forwarded: list[tuple[str, bytes]] = []
+        before: Report = {}
         for message in messages:
             error = message.error()
             if error is not None:
@@ -180,7 +239,16 @@ class BatchIngest:
             records.append(decoded)
             payloads.append(value)
             if record in EVENT_TABLES:
-                forwarded.append((f"{record}|{topic}|{message.partition()}", value))
+                source = f"{record}|{topic}|{message.partition()}"
+                forwarded.append((source, value))
+                if source not in before:
+                    before.update(self.progress.before({source}))
+                self.progress.forwarded(source, to_micros(decoded["event_time"]))
+        if forwarded:
+            # Progress reports around the records they cover (streams/progress.py).
+            forwarded.insert(0, (PROGRESS_SOURCE, encode_report(before)))
+            after = self.progress.after(self._at_end(consumer))
+            forwarded.append((PROGRESS_SOURCE, encode_report(after)))
         # The resolver first: detection does not wait for the analysts' copy.
         for bundle in pack_records_chunks(forwarded):
             self._produce(producer, self.resolve_topic, bundle, partition=0)

@@ -5,6 +5,11 @@ the allowed lateness: nothing older than it is expected any more. An input that
 has been silent for ``idle_us`` of wall-clock time stops holding the others back,
 and when every input is silent the watermark moves on with the wall clock from
 the last event seen, so that an idle stream still reaches its deadlines.
+
+Silence is not idleness when the input has a backlog nobody has read yet: the
+reader reports which inputs are *behind* (``report``), and those hold the
+watermark back, at the latest event time known of them, until reported caught up;
+one behind whose latest event time is not known yet holds it where it is.
 """
 
 from dataclasses import dataclass, field
@@ -20,6 +25,15 @@ class Watermark:
     latest: dict[str, int] = field(default_factory=dict)  # input -> max event time
     heard: dict[str, int] = field(default_factory=dict)  # input -> wall time of its last record
     emitted: int | None = None
+    behind: dict[str, int | None] = field(default_factory=dict)  # input -> latest, as reported
+
+    def report(self, progress: dict[str, tuple[int | None, bool]]) -> None:
+        """The reader's word on inputs: (latest event time it read, reached the end)."""
+        for source, (latest, at_end) in progress.items():
+            if at_end:
+                self.behind.pop(source, None)
+            else:
+                self.behind[source] = latest
 
     def observe(self, source: str, event_us: int, wall_us: int) -> None:
         if self.started_at is None:
@@ -39,6 +53,14 @@ class Watermark:
             for source, heard in self.heard.items()
             if wall_us - heard <= self.idle_us
         ]
+        for source, reported in self.behind.items():
+            known = max(
+                (value for value in (reported, self.latest.get(source)) if value is not None),
+                default=None,
+            )
+            if known is None:
+                return self.emitted  # a backlog of unknown age: nothing can be ruled out
+            active.append(known)
         if active:
             value = min(active) - self.allowed_lateness_us
         else:

@@ -11,12 +11,14 @@ from unittest import mock
 
 import faust
 import pytest
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from accessdrift.core.timeutil import to_micros
 from schemas.codec import codec_for
 from streams.app import create_app
 from streams.bundles import pack_messages, pack_records, unpack_messages, unpack_records
 from streams.ingest import BatchIngest
+from streams.progress import PROGRESS_SOURCE, parse_report
 from streams.settings import Settings
 from tests.unit.core_builders import ALICE_AWS, ALICE_KEY, at, use
 
@@ -180,6 +182,25 @@ class FakeProducer:
         return 0
 
 
+class FakeConsumer:
+    """Partition 0 read to its end (offset 3 of 3); partition 1 not read since it was
+    assigned at its committed offset 5, of 9."""
+
+    def assignment(self) -> list[TopicPartition]:
+        return [TopicPartition("test.cloud.audit", 0), TopicPartition("test.cloud.audit", 1)]
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        return [TopicPartition("test.cloud.audit", 0, 3), TopicPartition("test.cloud.audit", 1)]
+
+    def get_watermark_offsets(
+        self, partition: TopicPartition, cached: bool = False, timeout: float = 0
+    ) -> tuple[int, int]:
+        return (0, 3) if partition.partition == 0 else (0, 9)
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        return [TopicPartition(p.topic, p.partition, 5) for p in partitions]
+
+
 def test_ingest_inserts_good_records_forwards_them_and_dead_letters_bad_ones(
     tmp_path: Path,
 ) -> None:
@@ -187,6 +208,7 @@ def test_ingest_inserts_good_records_forwards_them_and_dead_letters_bad_ones(
     sink = RecordingSink()
     counts: Counter[str] = Counter()
     ingest = BatchIngest(settings, sink.insert_blocking, "test.accessdrift-resolve", counts)
+    ingest._on_assign(FakeConsumer(), FakeConsumer().assignment())  # type: ignore[arg-type]
     name, record = use(60)
     good = codec_for(name).encode_dict(record)
     producer = FakeProducer()
@@ -197,10 +219,20 @@ def test_ingest_inserts_good_records_forwards_them_and_dead_letters_bad_ones(
             FakeMessage("test.cloud.audit", None, 2),  # type: ignore[list-item]
         ],
         producer,  # type: ignore[arg-type]
+        FakeConsumer(),  # type: ignore[arg-type]
     )
     bundles = [value for topic, value, _ in producer.sent if topic == "test.accessdrift-resolve"]
     assert len(bundles) == 1, "one bundle for the batch"
-    assert unpack_records(bundles[0]) == [("CloudAuditEvent|test.cloud.audit|0", good)]
+    source = "CloudAuditEvent|test.cloud.audit|0"
+    before, forwarded, after = unpack_records(bundles[0])
+    assert forwarded == (source, good)
+    # Progress around the records: their partition behind, then where each one is.
+    assert before[0] == after[0] == PROGRESS_SOURCE
+    assert parse_report(before[1]) == {source: (None, False)}
+    assert parse_report(after[1]) == {
+        source: (to_micros(record["event_time"]), True),
+        "CloudAuditEvent|test.cloud.audit|1": (None, False),
+    }
     letters = [
         codec_for("DeadLetter").decode_dict(value)
         for topic, value, _ in producer.sent

@@ -34,3 +34,37 @@ def test_when_everything_is_idle_it_moves_on_with_the_wall_clock() -> None:
     watermark.observe("a", 100 * S, wall_us=0)
     assert watermark.current(5 * S) == 100 * S
     assert watermark.current(65 * S) == 160 * S
+
+
+def test_a_silent_input_with_a_backlog_still_holds_it_back() -> None:
+    """After a restart the reader serves cloud's backlog first: directory is silent, and
+    behind, so the watermark waits for it instead of running ahead with cloud."""
+    watermark = Watermark(allowed_lateness_us=0, idle_us=5 * S)
+    watermark.observe("directory", 100 * S, wall_us=0)
+    watermark.observe("cloud", 100 * S, wall_us=0)
+    watermark.report({"directory": (100 * S, False), "cloud": (900 * S, False)})
+    watermark.observe("cloud", 900 * S, wall_us=20 * S)
+    assert watermark.current(20 * S) == 100 * S
+    watermark.report({"directory": (100 * S, True)})  # caught up: silent now means idle
+    assert watermark.current(20 * S) == 900 * S
+
+
+def test_a_backlog_of_unknown_age_stops_the_watermark_where_it_is() -> None:
+    watermark = Watermark(allowed_lateness_us=0, idle_us=5 * S)
+    watermark.observe("cloud", 100 * S, wall_us=0)
+    assert watermark.current(5 * S) == 100 * S
+    watermark.report({"directory": (None, False)})
+    watermark.observe("cloud", 500 * S, wall_us=6 * S)
+    assert watermark.current(6 * S) == 100 * S
+    assert watermark.current(600 * S) == 100 * S, "not even the wall clock moves it"
+    watermark.report({"directory": (300 * S, False)})
+    assert watermark.current(7 * S) == 300 * S
+
+
+def test_reported_caught_up_inputs_do_not_hold_it_and_idle_advance_resumes() -> None:
+    watermark = Watermark(allowed_lateness_us=0, idle_us=5 * S)
+    watermark.observe("a", 100 * S, wall_us=0)
+    watermark.report({"a": (100 * S, False)})
+    assert watermark.current(65 * S) == 100 * S, "behind: the wall clock does not carry it"
+    watermark.report({"a": (100 * S, True)})
+    assert watermark.current(65 * S) == 160 * S

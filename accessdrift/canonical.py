@@ -1,12 +1,12 @@
 """Canonical JSON lines: ``{"record": "CloudAuditEvent", ...fields}``, times as RFC 3339."""
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from accessdrift.errors import DecodeError, RecordError
+from accessdrift import jsontext
+from accessdrift.errors import RecordError
 from schemas.models import (
     CANONICAL_INPUTS,
     CloudAuditEvent,
@@ -45,11 +45,13 @@ def parse_object(payload: Any) -> Routed:
         raise RecordError(f"expected a JSON object, got {type(payload).__name__}")
     fields = dict(payload)
     name = fields.pop("record", None)
-    if name not in CANONICAL_INPUTS:
+    if not isinstance(name, str) or name not in CANONICAL_INPUTS:
         known = ", ".join(CANONICAL_INPUTS)
         raise RecordError(f"field 'record' must name one of {known}; got {name!r}")
     try:
         record = CANONICAL_INPUTS[name].model_validate(fields)
+    except (OverflowError, RecursionError, TypeError) as error:  # not wrapped by pydantic
+        raise RecordError(f"invalid {name}: {type(error).__name__}: {error}") from error
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in issue['loc']) or name}: {issue['msg']}"
@@ -64,8 +66,4 @@ def parse_object(payload: Any) -> Routed:
 
 
 def parse_line(data: bytes) -> Routed:
-    try:
-        payload = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DecodeError(f"not JSON: {error}") from error
-    return parse_object(payload)
+    return parse_object(jsontext.loads(data))

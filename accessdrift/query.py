@@ -57,6 +57,18 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> str:
+    """A cell a spreadsheet shows as text: one that starts like a formula (a user agent
+    from a log such as ``=HYPERLINK(...)``) gets a leading apostrophe (OWASP's advice)."""
+    text = _text(value)
+    if text.startswith(FORMULA_STARTS) and not isinstance(value, (int, float)):
+        return "'" + text
+    return text
+
+
 def format_result(result: QueryResult, output_format: str) -> str:
     if output_format == "json":
         return "".join(
@@ -66,8 +78,8 @@ def format_result(result: QueryResult, output_format: str) -> str:
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(result.columns)
-        writer.writerows([_text(value) for value in row] for row in result.rows)
+        writer.writerow([_csv_cell(column) for column in result.columns])
+        writer.writerows([_csv_cell(value) for value in row] for row in result.rows)
         return buffer.getvalue()
     cells = [[_text(value) for value in row] for row in result.rows]
     widths = [

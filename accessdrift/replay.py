@@ -113,6 +113,7 @@ def replay_canonical(settings: Settings, paths: list[str]) -> ReplaySummary:
                             f"{settings.max_record_bytes}"
                         )
                     routed = parse_line(line.data)
+                    encoded = encode(routed.record)
                 except RecordError as error:
                     _dead_letter(
                         producer,
@@ -125,6 +126,6 @@ def replay_canonical(settings: Settings, paths: list[str]) -> ReplaySummary:
                     )
                     continue
                 topic = settings.topic(routed.topic)
-                producer.send(topic, encode(routed.record), key=routed.key.encode())
+                producer.send(topic, encoded, key=routed.key.encode())
                 summary.sent[topic] += 1
     return summary

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from accessdrift.errors import DecodeError
+from accessdrift.errors import DecodeError, RecordError
 from schemas.models import ALL_RECORDS, Record
 
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
@@ -48,7 +48,11 @@ class Codec:
     def encode_dict(self, record: dict[str, Any]) -> bytes:
         buffer = io.BytesIO()
         buffer.write(self.header)
-        fastavro.schemaless_writer(buffer, self.schema, record)
+        try:
+            fastavro.schemaless_writer(buffer, self.schema, record)
+        except (ValueError, TypeError, OverflowError, AttributeError) as error:
+            # A value the schema cannot hold (UnicodeEncodeError is a ValueError).
+            raise RecordError(f"cannot encode {self.name}: {error}") from error
         return buffer.getvalue()
 
     def encode(self, record: Record) -> bytes:

@@ -7,7 +7,7 @@ from typing import Any
 import faust
 
 from accessdrift.canonical import record_key
-from accessdrift.errors import RecordTooLarge
+from accessdrift.errors import RecordError, RecordTooLarge
 from accessdrift.normalizers import hr_csv, scim
 from accessdrift.normalizers.registry import FORMATS, NormalizerConfig, normalize_message
 from schemas.codec import encode
@@ -74,9 +74,17 @@ def register_normalizers(app: faust.App, settings: Settings, counts: Counter[str
                     elif outcome.ignored is not None:
                         counts[f"{format_name}:ignored:{outcome.ignored}"] += 1
                     for record in outcome.records:
+                        try:
+                            encoded = encode(record)
+                        except RecordError as error:
+                            counts[f"{format_name}:dead-lettered"] += 1
+                            await send_dead_letter(
+                                deadletter, event, error, stage, prefix=f"record {outcome.index}: "
+                            )
+                            continue
                         counts[f"{format_name}:{type(record).__name__}"] += 1
                         await canonical[type(record).__name__].send(
-                            key=record_key(record).encode(), value=encode(record)
+                            key=record_key(record).encode(), value=encoded
                         )
 
         name = f"normalize_{format_name.replace('-', '_')}"

@@ -3,6 +3,7 @@
 import asyncio
 import gc
 import logging
+from typing import Any
 
 import faust
 
@@ -44,18 +45,14 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
 
     app.task(quiet_libraries)
 
-    recorded = False
+    @app.on_rebalance_complete.connect
+    async def record_state_origin(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # The tables are recovered and their changelogs exist: say beside the state
+        # which topics it is read from (streams/local_state.py).
+        await asyncio.get_running_loop().run_in_executor(
+            None, record_changelogs, settings, changelogs
+        )
 
-    async def record_state_origin() -> None:
-        # Faust creates the changelogs as it starts: once they exist, say beside the
-        # state which topics it is read from (streams/local_state.py).
-        nonlocal recorded
-        if not recorded:
-            recorded = await asyncio.get_running_loop().run_in_executor(
-                None, record_changelogs, settings, changelogs
-            )
-
-    app.timer(interval=2.0)(record_state_origin)
     # Streams allocate many short-lived objects and few cycles: collect less often.
     gc.set_threshold(50_000, 20, 20)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)

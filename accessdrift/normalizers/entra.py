@@ -20,7 +20,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from accessdrift.errors import RecordError
+from accessdrift import jsontext
+from accessdrift.errors import DecodeError, RecordError
 from accessdrift.normalizers.base import (
     Normalized,
     dig,
@@ -100,10 +101,8 @@ def _initiator(properties: Mapping[str, Any]) -> str | None:
     initiated = properties.get("initiatedBy") or properties.get("InitiatedBy")
     if isinstance(initiated, str):
         try:
-            import json
-
-            initiated = json.loads(initiated)
-        except ValueError:
+            initiated = jsontext.loads(initiated)
+        except DecodeError:
             return None
     user = dig(initiated, "user", "id") if isinstance(initiated, Mapping) else None
     app = dig(initiated, "app", "servicePrincipalId") if isinstance(initiated, Mapping) else None
@@ -114,11 +113,11 @@ def _initiator(properties: Mapping[str, Any]) -> str | None:
 def _targets(properties: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     targets = properties.get("targetResources") or properties.get("TargetResources") or []
     if isinstance(targets, str):
-        import json
-
         try:
-            targets = json.loads(targets)
-        except ValueError:
+            targets = jsontext.loads(targets)
+        except DecodeError:
+            return []
+        if not isinstance(targets, list):
             return []
     return [target for target in targets if isinstance(target, Mapping)]
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from accessdrift import jsontext
 from accessdrift.errors import DecodeError, RecordError
 from accessdrift.normalizers import cloudtrail, entra, gcp, hr_csv, okta, scim, vault
 from accessdrift.normalizers.base import Normalized
@@ -61,9 +62,9 @@ def normalize_message(
     if module is None:
         return [Outcome(0, error=RecordError(f"unknown raw format {format_name!r}"))]
     try:
-        document = json.loads(value)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        return [Outcome(0, error=DecodeError(f"not JSON: {error}"))]
+        document = jsontext.loads(value)
+    except DecodeError as error:
+        return [Outcome(0, error=error)]
     normalize: Callable[[Any], Normalized] = module.normalize
     if format_name == "scim":
         feed_name = headers.get(FEED_HEADER, b"").decode(errors="replace")
@@ -100,8 +101,8 @@ def split_for_replay(format_name: str, data: bytes) -> list[tuple[int, bytes | N
         raise ValueError("CSV files are split by hr_csv.rows_of")
     module = JSON_FORMATS[format_name]
     try:
-        document = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        document = jsontext.loads(data)
+    except DecodeError:
         document = None
     if document is not None and not isinstance(document, (str, int, float, bool)):
         return [
@@ -114,9 +115,9 @@ def split_for_replay(format_name: str, data: bytes) -> list[tuple[int, bytes | N
         if not stripped:
             continue
         try:
-            json.loads(stripped)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            out.append((number, stripped, f"not JSON: {error}"))
+            jsontext.loads(stripped)
+        except DecodeError as error:
+            out.append((number, stripped, str(error)))
             continue
         out.append((number, stripped, None))
     return out

@@ -1,3 +1,5 @@
+import csv
+import io
 from datetime import UTC, datetime
 
 import pytest
@@ -65,3 +67,18 @@ def test_table_is_aligned_and_counted() -> None:
     assert lines[0].split() == ["alert_id", "used_at", "evidence"]
     assert lines[-1] == "(2 rows)"
     assert len({len(line.rstrip()) for line in lines[:2]}) >= 1
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ['=HYPERLINK("http://evil.example","x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1"],
+)
+def test_csv_cells_from_logs_never_become_formulas(hostile: str) -> None:
+    result = QueryResult(["user_agent", "n"], [(hostile, -5)])
+    rows = list(csv.reader(io.StringIO(format_result(result, "csv"))))
+    assert rows[1] == ["'" + hostile, "-5"], "text is quoted, numbers stay numbers"
+
+
+def test_csv_cells_that_only_look_alike_stay_as_they_are() -> None:
+    result = QueryResult(["a"], [("a=b",), ("mail@example.com",), ("",)])
+    assert format_result(result, "csv").splitlines()[1:] == ["a=b", "mail@example.com", '""']

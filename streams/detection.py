@@ -11,6 +11,7 @@ it does little work per record. The identity stage, where the detections run,
 scales out by identity.
 """
 
+import asyncio
 import heapq
 import logging
 import time
@@ -68,9 +69,11 @@ def wall_micros() -> int:
 
 @dataclass
 class Deadlines:
-    """In memory: when each identity must be woken up. Rebuilt from the table after a restart."""
+    """In memory: when each identity must be woken up, per identity partition (each
+    partition has its own watermark). Rebuilt from the table after every recovery."""
 
-    heap: list[tuple[int, str]] = field(default_factory=list)
+    partitions: int
+    heaps: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
     current: dict[str, int] = field(default_factory=dict)
 
     def set(self, identity_id: str, deadline: int | None) -> None:
@@ -79,16 +82,18 @@ class Deadlines:
             return
         if self.current.get(identity_id) != deadline:
             self.current[identity_id] = deadline
-            heapq.heappush(self.heap, (deadline, identity_id))
+            heap = self.heaps.setdefault(identity_partition(identity_id, self.partitions), [])
+            heapq.heappush(heap, (deadline, identity_id))
 
     def clear(self) -> None:
-        self.heap.clear()
+        self.heaps.clear()
         self.current.clear()
 
-    def due(self, watermark: int) -> list[str]:
+    def due(self, partition: int, watermark: int) -> list[str]:
+        heap = self.heaps.get(partition, [])
         due = []
-        while self.heap and self.heap[0][0] <= watermark:
-            deadline, identity_id = heapq.heappop(self.heap)
+        while heap and heap[0][0] <= watermark:
+            deadline, identity_id = heapq.heappop(heap)
             if self.current.get(identity_id) == deadline:
                 del self.current[identity_id]
                 due.append(identity_id)
@@ -97,8 +102,16 @@ class Deadlines:
 
 @dataclass
 class StageWatermark:
-    """The identity stage's view of event time: the resolver's watermark, moving on by
-    wall clock while nothing arrives so that idle streams still reach their deadlines."""
+    """One identity partition's view of event time: the resolver's watermark as the
+    messages of that partition carry it, moving on by wall clock while nothing
+    arrives so that idle streams still reach their deadlines.
+
+    Per partition, not one for the stage: after a restart the consumer serves some
+    partitions' backlog before others, and a watermark taken from a partition that
+    is ahead made another partition's backlog look late (deadlines fired before the
+    downstream deprovisions waiting in that backlog were read). Within a partition
+    the resolver's messages come in the order it sent them, so the watermark a
+    message carries holds for every message after it there."""
 
     idle_us: int
     value: int | None = None
@@ -161,8 +174,9 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         "identities", partitions=settings.topic_partitions, key_type=str, options=store_options
     )
     resolver_watermark = Watermark(span_micros(settings.allowed_lateness), idle_us)
-    stage_watermark = StageWatermark(idle_us)
-    deadlines = Deadlines()
+    stage_watermarks: dict[int, StageWatermark] = {}
+    resolver_sending = asyncio.Lock()
+    deadlines = Deadlines(settings.topic_partitions)
     lag_codec = codec_for("ProvisioningLag")
     alert_codec = codec_for("Alert")
 
@@ -186,36 +200,46 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
     async def resolver(stream: faust.StreamT[bytes]) -> None:
         batches = cast(faust.Stream[bytes], stream).take_events(BATCH_SIZE, within=BATCH_SECONDS)
         async for events in batches:
-            store = WriteBack(cast(MutableMapping[str, Any], subjects), subject_cache)
-            resolver_core = Resolver(
-                cast(MutableMapping[str, Node], store), link_by_email=settings.link_by_email
-            )
-            outbound: list[Outbound] = []
-            wall = wall_micros()
-            for event in events:
-                for source, value in unpack_records(cast(bytes, event.message.value)):
-                    if source == PROGRESS_SOURCE:
-                        resolver_watermark.report(parse_report(value))
-                        continue
-                    record_name = source.split("|", 1)[0]
-                    try:
-                        record = codec_for(record_name).decode_dict(value)
-                    except (RecordError, KeyError) as error:
-                        # The ingest forwards only what it decoded: a bug, not input.
-                        log.error("resolver could not decode a %s record: %s", record_name, error)
-                        continue
-                    resolver_watermark.observe(source, to_micros(record["event_time"]), wall)
-                    outbound += route_record(resolver_core, record_name, record)
-                    counts["resolver:records"] += 1
-            # What this batch sends reaches the broker before the state that says it
-            # was sent, and both before the batch is acked (streams/batching.py): a
-            # worker killed in between reads the batch again and sends it again.
-            counts["identity:messages_sent"] += len(outbound)
-            await delivered(send_to_identities(outbound, resolver_watermark.current(wall)))
-            if events:
-                with as_current(events[-1]):
-                    store.flush()
-            await cast(DeliveredTable, subjects).changelog_delivered()
+            async with resolver_sending:
+                await resolve_batch(events)
+
+    async def resolve_batch(events: Sequence[EventT[Any]]) -> None:
+        store = WriteBack(cast(MutableMapping[str, Any], subjects), subject_cache)
+        resolver_core = Resolver(
+            cast(MutableMapping[str, Node], store), link_by_email=settings.link_by_email
+        )
+        outbound: list[Outbound] = []
+        wall = wall_micros()
+        # The batch's messages carry the watermark from before its records: one
+        # taken after them would be ahead of the older records in the same batch
+        # (a batch of a backlog spans hours of event time), and an identity would
+        # judge a deadline before the deprovision waiting later in the bundle.
+        # The watermark after the batch goes out once its bundles are delivered.
+        watermark_before = resolver_watermark.current(wall)
+        for event in events:
+            for source, value in unpack_records(cast(bytes, event.message.value)):
+                if source == PROGRESS_SOURCE:
+                    resolver_watermark.report(parse_report(value))
+                    continue
+                record_name = source.split("|", 1)[0]
+                try:
+                    record = codec_for(record_name).decode_dict(value)
+                except (RecordError, KeyError) as error:
+                    # The ingest forwards only what it decoded: a bug, not input.
+                    log.error("resolver could not decode a %s record: %s", record_name, error)
+                    continue
+                resolver_watermark.observe(source, to_micros(record["event_time"]), wall)
+                outbound += route_record(resolver_core, record_name, record)
+                counts["resolver:records"] += 1
+        # What this batch sends reaches the broker before the state that says it
+        # was sent, and both before the batch is acked (streams/batching.py): a
+        # worker killed in between reads the batch again and sends it again.
+        counts["identity:messages_sent"] += len(outbound)
+        await delivered(send_to_identities(outbound, watermark_before))
+        if events:
+            with as_current(events[-1]):
+                store.flush()
+        await cast(DeliveredTable, subjects).changelog_delivered()
 
     @app.agent(identity_topic, name="identities", concurrency=1)
     async def identity_agent(stream: faust.StreamT[bytes]) -> None:
@@ -230,6 +254,10 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         onward: list[Outbound] = []
         wall = wall_micros()
         for event in events:
+            partition = event.message.partition
+            stage_watermark = stage_watermarks.get(partition)
+            if stage_watermark is None:
+                stage_watermark = stage_watermarks[partition] = StageWatermark(idle_us)
             for key, message in unpack_messages(cast(bytes, event.message.value)):
                 if message["t"] != "tick":
                     stage_watermark.observe(message.get("wm"), wall)
@@ -262,7 +290,9 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         sent: list[Any] = []
         if onward:
             counts["identity:messages_sent"] += len(onward)
-            sent += send_to_identities(onward, stage_watermark.current(wall))
+            # No watermark on messages between identities: each partition's comes from
+            # the resolver only, in the order the resolver sent it.
+            sent += send_to_identities(onward, None)
         for result in outputs:
             for row in result.lags:
                 sent.append(
@@ -290,22 +320,28 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
     async def broadcast_watermark() -> None:
         """The resolver's watermark moves on while no record arrives (idle inputs drop out,
         then the wall clock carries it): tell every identity partition."""
-        watermark = resolver_watermark.current(wall_micros())
-        if watermark is None or watermark == last_broadcast["wm"]:
-            return
-        last_broadcast["wm"] = watermark
-        payload = pack_messages([("", {"t": "wm", "wm": watermark})])
-        for partition in range(partitions):
-            await identity_topic.send(value=payload, partition=partition)
+        async with resolver_sending:  # never ahead of a batch still being delivered
+            watermark = resolver_watermark.current(wall_micros())
+            if watermark is None or watermark == last_broadcast["wm"]:
+                return
+            last_broadcast["wm"] = watermark
+            payload = pack_messages([("", {"t": "wm", "wm": watermark})])
+            await delivered(
+                [
+                    identity_topic.send_soon(value=payload, partition=partition)
+                    for partition in range(partitions)
+                ]
+            )
 
     async def wake_due_identities() -> None:
         wall = wall_micros()
-        watermark = stage_watermark.current(wall)
-        if watermark is None:
-            return
-        due = deadlines.due(watermark)
-        if due:
-            send_to_identities([Outbound(key, {"t": "tick"}) for key in due], watermark)
+        for partition, stage_watermark in list(stage_watermarks.items()):
+            watermark = stage_watermark.current(wall)
+            if watermark is None:
+                continue
+            due = deadlines.due(partition, watermark)
+            if due:
+                send_to_identities([Outbound(key, {"t": "tick"}) for key in due], None)
 
     @app.on_rebalance_complete.connect
     async def rebuild_deadlines(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

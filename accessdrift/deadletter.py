@@ -1,8 +1,13 @@
-"""Dead-letter records: rejected input, kept whole, with the reason."""
+"""Dead-letter records: rejected input, with its secrets redacted, and the reason.
+
+Everything a dead letter stores passes ``accessdrift.redact`` first: the record
+(a CloudTrail ``AssumeRole`` response holds a session's secret key), its key and
+the error text (which may quote the input)."""
 
 from datetime import UTC, datetime
 
 from accessdrift.errors import RecordError
+from accessdrift.redact import redact_bytes, redact_text
 from schemas.codec import codec_for
 
 
@@ -24,9 +29,9 @@ def dead_letter_bytes(
             "source_topic": source_topic,
             "partition": partition,
             "offset": offset,
-            "key": key,
-            "value": value,
-            "error": error,
+            "key": redact_bytes(key) if key else key,
+            "value": redact_bytes(value) if value else value,
+            "error": redact_text(error),
             "error_type": error_type,
             "stage": stage,
             "failed_at": failed_at or datetime.now(UTC),

@@ -82,18 +82,27 @@ class ClickHouse:
         columns: Sequence[str],
         dedup_token: str,
     ) -> None:
-        """Insert one batch; the same token again is a no-op on the server side."""
+        """Insert one batch; the same token again is a no-op on the server side.
+
+        The event tables are partitioned by month, and ClickHouse refuses an insert
+        that touches more than ``max_partitions_per_insert_block`` (100) partitions
+        ("Too many partitions for single INSERT block"): a backfill of HR history
+        would be retried forever. Such a batch goes in parts of at most
+        PARTITIONS_PER_INSERT months, each with its own token derived from the batch's.
+        """
         if not rows:
             return
-        try:
-            self.client.insert(
-                table,
-                list(rows),
-                column_names=list(columns),
-                settings={"insert_deduplication_token": dedup_token},
-            )
-        except DriverError as error:
-            raise ClickHouseError(f"insert into {table} failed: {error}") from error
+        for index, part in enumerate(split_by_month(rows, columns)):
+            token = dedup_token if index == 0 else f"{dedup_token}:{index}"
+            try:
+                self.client.insert(
+                    table,
+                    list(part),
+                    column_names=list(columns),
+                    settings={"insert_deduplication_token": token},
+                )
+            except DriverError as error:
+                raise ClickHouseError(f"insert into {table} failed: {error}") from error
 
     def query(self, sql: str, read_only: bool = True) -> QueryResult:
         if read_only:
@@ -107,6 +116,30 @@ class ClickHouse:
 
     def close(self) -> None:
         self.client.close()
+
+
+PARTITIONS_PER_INSERT = 90
+
+
+def split_by_month(
+    rows: Sequence[Sequence[Any]], columns: Sequence[str], limit: int = PARTITIONS_PER_INSERT
+) -> list[Sequence[Sequence[Any]]]:
+    """The rows in parts that each span at most ``limit`` months of ``event_time`` (the
+    tables' partition key); one part, as given, when they already do."""
+    if "event_time" not in columns:
+        return [rows]
+    position = list(columns).index("event_time")
+    by_month: dict[tuple[int, int], list[Sequence[Any]]] = {}
+    for row in rows:
+        when = row[position]
+        by_month.setdefault((when.year, when.month) if when else (0, 0), []).append(row)
+    if len(by_month) <= limit:
+        return [rows]
+    months = sorted(by_month)
+    return [
+        [row for month in months[start : start + limit] for row in by_month[month]]
+        for start in range(0, len(months), limit)
+    ]
 
 
 def _utc(value: Any) -> Any:

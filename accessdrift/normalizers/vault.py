@@ -11,10 +11,16 @@ Rules:
 - A response to a write on ``identity/entity/id/<id>`` or ``identity/entity/name/<name>``
   changes the entity ``vault:entity/<id or name>``: ``delete`` deletes it, ``disabled:
   true`` in the request disables it, ``create`` creates it, ``policies`` grant.
-- A response with no ``auth.accessor`` (a token Vault did not recognise) uses
-  ``vault:token/<request.client_token as logged>``; with neither, it is dead-lettered.
+- A response with no ``auth.accessor`` (a denied request: Vault did not accept the
+  token) is by the token's accessor as the request logs it
+  (``request.client_token_accessor``), so that a revoked workload's token tried again
+  meets its accessor and raises ``attempted_after_deprovision``; with no accessor
+  at all, by ``vault:token/<the HMAC of the token as logged>``, and a token logged
+  in the clear (HMAC turned off) is hashed: ``vault:token/sha256:<hex>`` (a
+  credential id never carries a secret). With neither, it is dead-lettered.
 """
 
+import hashlib
 from typing import Any
 
 from accessdrift.errors import RecordError
@@ -78,12 +84,13 @@ def normalize(raw: Any) -> Normalized:
             ]
         )
     client_token = text(dig(entry, "request", "client_token"))
+    accessor = accessor or text(dig(entry, "request", "client_token_accessor"))
     if accessor is not None:
         credential = f"vault:accessor/{accessor}"
     elif client_token is not None:
-        # A token Vault did not recognise has no accessor: keep the (HMAC-ed) token itself,
-        # so that a denied attempt is still on record.
-        credential = f"vault:token/{client_token}"
+        # No accessor anywhere: keep the token's HMAC, so that a denied attempt is
+        # still on record; a token in the clear is a secret, and is hashed here.
+        credential = f"vault:token/{token_reference(client_token)}"
     else:
         raise RecordError(f"Vault response on {path!r} without auth.accessor or client token")
 
@@ -129,6 +136,14 @@ def normalize(raw: Any) -> Normalized:
             )
         ]
     )
+
+
+def token_reference(client_token: str) -> str:
+    """The token as Vault's audit device HMACs it (``hmac-sha256:...``), or a SHA-256 of a
+    token logged in the clear (``log_raw`` or ``hmac_accessor=false`` devices)."""
+    if client_token.startswith("hmac-sha256:"):
+        return client_token
+    return "sha256:" + hashlib.sha256(client_token.encode()).hexdigest()
 
 
 ENTITY_PATHS = ("identity/entity/id/", "identity/entity/name/")

@@ -84,3 +84,21 @@ def test_query_refuses_writes_before_and_inside_the_engine(clickhouse: ClickHous
 def test_sql_errors_are_wrapped(clickhouse: ClickHouse) -> None:
     with pytest.raises(ClickHouseError, match="UNKNOWN_TABLE"):
         clickhouse.query("SELECT * FROM no_such_table")
+
+
+def test_a_backfill_over_more_than_a_hundred_months_is_inserted_once(
+    clickhouse: ClickHouse,
+) -> None:
+    """ClickHouse refuses one INSERT into more than 100 partitions (months): an HR
+    backfill of ten years is split, and retried, without losing or doubling a row."""
+    spec = EVENT_TABLES["CloudAuditEvent"]
+    records = []
+    for month in range(130):
+        record = _use(f"backfill-{month}")
+        record["event_time"] = datetime(2015 + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        records.append(record)
+    rows = to_rows(spec, records)
+    for _ in range(2):
+        clickhouse.insert(spec.table, rows, spec.columns, dedup_token="backfill")
+    counted = clickhouse.query("SELECT count() FROM cloud_audit WHERE event_id LIKE 'backfill-%'")
+    assert counted.rows == [(130,)]

@@ -5,6 +5,7 @@ dead-lettered). Panther's test events include deliberately partial logs (no
 eventName, "redacted" times): those must be dead-lettered, never crash.
 """
 
+import hashlib
 import json
 from collections import Counter
 from typing import Any
@@ -385,3 +386,36 @@ def test_real_scim_requests_on_both_sides() -> None:
     assert by_call, "the page has request examples"
     reads = [scim.normalize(request) for request in requests if request["method"] == "GET"]
     assert reads and all(result.ignored == "scim read request" for result in reads)
+
+
+def _denied_vault_line() -> dict[str, Any]:
+    for message in lines("elastic-integrations/hashicorp_vault__test-audit.log"):
+        entry = json.loads(message)
+        if entry.get("type") == "response" and entry.get("error"):
+            return dict(entry)
+    raise AssertionError("no denied response in the sample")
+
+
+def test_a_denied_vault_request_is_the_tokens_accessor_as_the_request_logs_it() -> None:
+    """A revoked workload's token tried again: Vault logs no auth.accessor, but the
+    request's client_token_accessor, which is what the token was issued under."""
+    entry = _denied_vault_line()
+    entry["request"] = {**entry["request"], "client_token_accessor": "hmac-sha256:acc1"}
+    (denied,) = [
+        r for o in normalize_message("vault", json.dumps(entry).encode()) for r in o.records
+    ]
+    assert denied.credential_id == "vault:accessor/hmac-sha256:acc1"
+    assert denied.outcome == "failure"
+
+
+def test_a_vault_token_in_the_clear_never_becomes_a_credential_id() -> None:
+    entry = _denied_vault_line()
+    token = "hvs.CAESIExampleRawTokenLoggedWithHmacOff"
+    entry["request"] = {**entry["request"], "client_token": token}
+    (denied,) = [
+        r for o in normalize_message("vault", json.dumps(entry).encode()) for r in o.records
+    ]
+    assert token not in denied.model_dump_json()
+    assert (
+        denied.credential_id == "vault:token/sha256:" + hashlib.sha256(token.encode()).hexdigest()
+    )

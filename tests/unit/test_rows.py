@@ -28,3 +28,17 @@ def test_dedup_token_depends_on_table_and_exact_bytes() -> None:
     assert dedup_token("t", [b"a", b"b"]) == dedup_token("t", [b"a", b"b"])
     assert dedup_token("t", [b"a", b"b"]) != dedup_token("t", [b"ab"])
     assert dedup_token("t", [b"a"]) != dedup_token("u", [b"a"])
+
+
+def test_rows_spanning_many_months_split_into_parts_of_at_most_the_limit() -> None:
+    from datetime import UTC, datetime
+
+    from sinks.clickhouse import split_by_month
+
+    columns = ("event_id", "event_time")
+    rows = [(str(n), datetime(2000 + n // 12, n % 12 + 1, 3, tzinfo=UTC)) for n in range(25)]
+    parts = split_by_month(rows, columns, limit=10)
+    assert [len(part) for part in parts] == [10, 10, 5]
+    assert sorted(row for part in parts for row in part) == sorted(rows)
+    assert split_by_month(rows[:10], columns, limit=10) == [rows[:10]]
+    assert split_by_month(rows, ("alert_id",), limit=10) == [rows]

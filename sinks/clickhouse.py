@@ -7,6 +7,7 @@ ReplacingMergeTree keyed by the record's id, so a retried or replayed batch
 never doubles a row.
 """
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,9 +21,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 
 from accessdrift.errors import ClickHouseError, QueryRefused
-
-_READ_ONLY_START = re.compile(r"^\s*(select|with|show|describe|desc|explain|exists)\b", re.I)
-_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
+from sinks.query_guard import refusal, unserialisable_read_only
 
 
 @dataclass(frozen=True)
@@ -31,32 +30,32 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
 
-def check_read_only(sql: str) -> str:
-    """Refuse anything but one read-only statement; return it without a trailing ``;``."""
-    statement = _COMMENT.sub(" ", sql).strip().rstrip(";").strip()
-    if not statement:
-        raise QueryRefused("empty query")
-    if ";" in _strip_string_literals(statement):
-        raise QueryRefused("one statement at a time: `accessdrift query` runs a single SELECT")
-    if not _READ_ONLY_START.match(statement):
-        first = statement.split()[0].upper()
-        raise QueryRefused(
-            f"`accessdrift query` is read-only: {first} is refused "
-            "(use SELECT, WITH, SHOW, DESCRIBE, EXPLAIN or EXISTS)"
-        )
-    return statement
+@dataclass(frozen=True)
+class QueryLimits:
+    """What one analyst query may take (ClickHouse enforces them)."""
 
+    seconds: float = 60.0
+    rows: int = 100_000
+    memory_bytes: int = 4 * 1024**3
 
-def _strip_string_literals(sql: str) -> str:
-    return re.sub(r"'(?:[^'\\]|\\.)*'", "''", sql)
+    def settings(self) -> dict[str, Any]:
+        return {
+            "readonly": 1,
+            "max_execution_time": self.seconds,
+            "max_result_rows": self.rows,
+            "result_overflow_mode": "throw",
+            "max_memory_usage": self.memory_bytes,
+        }
 
 
 class ClickHouse:
     """A connection to the accessdrift database."""
 
-    def __init__(self, dsn: str, database: str) -> None:
+    def __init__(self, dsn: str, database: str, limits: QueryLimits | None = None) -> None:
         self.dsn = dsn
         self.database = database
+        self.limits = limits or QueryLimits()
+        self._analyst: Client | None = None
         self.embedded = dsn.startswith("chdb://")
         try:
             if self.embedded:
@@ -105,16 +104,58 @@ class ClickHouse:
                 raise ClickHouseError(f"insert into {table} failed: {error}") from error
 
     def query(self, sql: str, read_only: bool = True) -> QueryResult:
+        """``read_only``: an analyst's SQL, checked by ClickHouse's parser
+        (``check_query``), then run as given on a session of its own, read-only and
+        within the limits. Otherwise the project's own SQL."""
+        client = self.client
+        settings = None
         if read_only:
-            sql = check_read_only(sql)
+            self.check_query(sql)
+            client = self._analyst_client()
+            settings = self.limits.settings()
         try:
-            result = self.client.query(sql, settings={"readonly": 1} if read_only else None)
+            result = client.query(sql, settings=settings)
         except DriverError as error:
-            raise ClickHouseError(f"{error}") from error
+            raise ClickHouseError(clickhouse_message(error)) from error
         rows = [tuple(_utc(value) for value in row) for row in result.result_rows]
         return QueryResult(list(result.column_names), rows)
 
+    def check_query(self, sql: str) -> None:
+        """Refuse anything but one read-only statement (sinks/query_guard.py)."""
+        if not sql.strip().strip(";").strip():
+            raise QueryRefused("empty query")
+        try:
+            parsed = self.client.query(
+                "SELECT parseQueryToJSON({sql:String})", parameters={"sql": sql}
+            )
+        except DriverError as error:
+            message = clickhouse_message(error)
+            if "Multi-statements are not allowed" in message:
+                raise QueryRefused(
+                    "one statement at a time: `accessdrift query` runs a single SELECT"
+                ) from error
+            if unserialisable_read_only(message):
+                return
+            if "SYNTAX_ERROR" in message or "Syntax error" in message:
+                raise ClickHouseError(message) from error
+            raise QueryRefused(f"`accessdrift query` is read-only: {message}") from error
+        reason = refusal(json.loads(parsed.result_rows[0][0]))
+        if reason is not None:
+            raise QueryRefused(reason)
+
+    def _analyst_client(self) -> Client:
+        # A session of its own: nothing an analyst's statement leaves behind reaches the
+        # session the ingest inserts through.
+        if self._analyst is None:
+            try:
+                self._analyst = clickhouse_connect.get_client(dsn=self.dsn, database=self.database)
+            except DriverError as error:
+                raise ClickHouseError(f"cannot open ClickHouse: {error}") from error
+        return self._analyst
+
     def close(self) -> None:
+        if self._analyst is not None:
+            self._analyst.close()
         self.client.close()
 
 
@@ -140,6 +181,14 @@ def split_by_month(
         [row for month in months[start : start + limit] for row in by_month[month]]
         for start in range(0, len(months), limit)
     ]
+
+
+def clickhouse_message(error: Exception) -> str:
+    """ClickHouse's own words, without the driver's wrapping or the parser call."""
+    message = str(error).strip()
+    message = re.sub(r"^:?HTTPDriver for \S+ received ClickHouse error code \d+\s*", "", message)
+    message = re.sub(r": In scope SELECT parseQueryToJSON\(.*$", "", message, flags=re.S)
+    return message.strip()
 
 
 def _utc(value: Any) -> Any:

@@ -7,7 +7,7 @@ so they never show in logs, reprs or tracebacks.
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from accessdrift.durations import parse_duration
 from accessdrift.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sinks.clickhouse import QueryLimits
 
 
 def _duration(value: Any) -> timedelta:
@@ -56,6 +59,13 @@ class Settings(BaseSettings):
     clickhouse_url: SecretStr | None = Field(
         default=None,
         description="chdb:///path (embedded, the default) or http(s)://user:password@host:8123/db",
+    )
+    query_timeout: Duration = Field(
+        default=timedelta(seconds=60), description="longest an analyst query may run"
+    )
+    query_max_rows: int = Field(default=100_000, ge=1, description="most rows a query returns")
+    query_max_memory: int = Field(
+        default=4 * 1024**3, ge=1024**2, description="bytes of memory one query may use"
     )
     clickhouse_database: str | None = Field(
         default=None,
@@ -120,6 +130,16 @@ class Settings(BaseSettings):
             return self.clickhouse_database
         suffix = re.sub(r"[^A-Za-z0-9_]+", "_", self.topic_prefix).strip("_")
         return f"accessdrift_{suffix}" if suffix else "accessdrift"
+
+    @property
+    def query_limits(self) -> "QueryLimits":
+        from sinks.clickhouse import QueryLimits
+
+        return QueryLimits(
+            seconds=self.query_timeout.total_seconds(),
+            rows=self.query_max_rows,
+            memory_bytes=self.query_max_memory,
+        )
 
     @property
     def state_dir(self) -> Path:

@@ -3,13 +3,15 @@
 chDB allows one engine per process, so this whole test process shares one folder.
 """
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from accessdrift.errors import ClickHouseError, QueryRefused
-from sinks.clickhouse import ClickHouse
+from sinks.clickhouse import ClickHouse, QueryLimits
 from sinks.migrate import MIGRATIONS_TABLE, available_migrations, migrate
 from sinks.rows import EVENT_TABLES, to_rows
 
@@ -102,3 +104,74 @@ def test_a_backfill_over_more_than_a_hundred_months_is_inserted_once(
         clickhouse.insert(spec.table, rows, spec.columns, dedup_token="backfill")
     counted = clickhouse.query("SELECT count() FROM cloud_audit WHERE event_id LIKE 'backfill-%'")
     assert counted.rows == [(130,)]
+
+
+ATTACKS = [
+    # each a way through the old regular-expression check, or a write it let pass
+    ("SELECT 1 INTO OUTFILE '{outfile}' APPEND", "INTO OUTFILE"),
+    ("SELECT `a'` FROM (SELECT 1 AS `a'`); INSERT INTO alerts (alert_id) VALUES ('x'); SELECT '", "one statement"),
+    ("SELECT 1 # ; ALTER TABLE alerts DELETE WHERE 1", None),  # the comment hides nothing now
+    ("SELECT 1; DROP TABLE alerts", "one statement"),
+    ("INSERT INTO alerts (alert_id) SELECT * FROM file('/etc/hostname')", "read-only"),
+    ("SELECT * FROM file('/etc/hostname', 'LineAsString')", "table function file()"),
+    ("SELECT file('/etc/hostname')", "function file()"),
+    ("SELECT * FROM url('http://127.0.0.1:9/', 'LineAsString')", "table function url()"),
+    ("SELECT * FROM remote('127.0.0.1:9000', system.one)", "table function remote()"),
+    ("SET readonly = 0", "SET statement"),
+    ("SYSTEM DROP MARK CACHE", "read-only"),
+    ("CREATE TABLE forged (a Int8) ENGINE = Memory", "CREATE statement"),
+    ("SELECT 1 FORMAT TSV", "FORMAT"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("sql, refused", ATTACKS)
+def test_the_analyst_path_refuses_every_write_and_every_way_out(
+    clickhouse: ClickHouse, sql: str, refused: str | None, tmp_path: Path
+) -> None:
+    outfile = tmp_path / "written"
+    sql = sql.replace("{outfile}", str(outfile))
+    if refused is None:
+        assert clickhouse.query(sql).rows == [(1,)], "one SELECT of 1, nothing more"
+    else:
+        with pytest.raises(QueryRefused, match=re.escape(refused)):
+            clickhouse.query(sql)
+    assert not outfile.exists()
+    tables = {row[0] for row in clickhouse.query("SHOW TABLES").rows}
+    assert "forged" not in tables and "alerts" in tables
+    # The ingest's session is untouched: it still inserts.
+    spec = EVENT_TABLES["CloudAuditEvent"]
+    clickhouse.insert(spec.table, to_rows(spec, [_use("after-attack")]), spec.columns, "after")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select * from alerts final;",
+        "-- an analyst's comment\nSELECT ';' AS semicolon -- and another",
+        "/* leading */ WITH x AS (SELECT 1) SELECT * FROM x",
+        "SELECT 'it''s -- not a comment' AS text",
+        "SHOW TABLES",
+        "DESCRIBE TABLE alerts",
+        "EXISTS TABLE alerts",
+        "EXPLAIN SELECT 1",
+        "SELECT number FROM numbers(3) UNION ALL SELECT 4",
+    ],
+)
+def test_read_only_statements_run_as_written(clickhouse: ClickHouse, sql: str) -> None:
+    clickhouse.query(sql)
+
+
+def test_string_literals_are_not_rewritten(clickhouse: ClickHouse) -> None:
+    """The old check stripped comments out of the text, string literals included."""
+    assert clickhouse.query("SELECT '/* kept */ -- kept' AS s").rows == [("/* kept */ -- kept",)]
+
+
+def test_queries_have_limits_and_readable_errors(clickhouse: ClickHouse) -> None:
+    # A second handle on the same engine (chDB opens one per process), other limits.
+    limited = ClickHouse(clickhouse.dsn, clickhouse.database, QueryLimits(rows=10))
+    with pytest.raises(ClickHouseError, match="Limit for result exceeded"):
+        limited.query("SELECT number FROM numbers(100)")
+    with pytest.raises(ClickHouseError) as error:
+        limited.query("SELEC 1")
+    assert "Syntax error" in str(error.value) and "Traceback" not in str(error.value)
+    assert "parseQueryToJSON" not in str(error.value)

@@ -1,0 +1,94 @@
+"""Which analyst SQL may run: decided on ClickHouse's own parse of it, not on its text.
+
+Regular expressions over SQL were forced (a quote inside a backtick identifier, a
+``#`` comment hid a ``;``). ClickHouse parses the statement for us
+(``parseQueryToJSON``, which also refuses more than one statement), and this
+module reads the tree: exactly one SELECT (``WITH``, ``UNION``, ``EXCEPT`` ...),
+``SHOW``, ``DESCRIBE``, ``EXISTS`` or ``EXPLAIN`` of one of those; no ``INTO
+OUTFILE``, no ``FORMAT`` (the client chooses it), no table function but those
+that only make rows (``numbers``, ``values``...), no function that reads files.
+The statement then runs as given, with ``readonly=1`` and the analyst limits.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+# Statement kinds read-only by nature, as parseQueryToJSON names them.
+READ_ONLY_STATEMENTS = frozenset(
+    {"SelectWithUnionQuery", "SelectIntersectExceptQuery", "ShowTablesQuery"}
+)
+# Kinds parseQueryToJSON parses but cannot serialise: read-only, and their only
+# argument is a table name (ClickHouse refuses table functions under readonly=1).
+UNSERIALISABLE_READ_ONLY = ("DescribeQuery", "ExistsTableQuery", "ShowCreateTableQuery")
+# Table functions that only generate rows; every other one reaches files, URLs,
+# other servers or programs.
+ROW_TABLE_FUNCTIONS = frozenset(
+    {
+        "numbers",
+        "numbers_mt",
+        "zeros",
+        "zeros_mt",
+        "values",
+        "null",
+        "generate_series",
+        "generateseries",
+        "view",
+    }
+)
+# Scalar functions that read outside the database, allowed even under readonly=1.
+OUTSIDE_FUNCTIONS = frozenset({"file"})
+
+
+def refusal(tree: dict[str, Any]) -> str | None:
+    """Why this statement may not run through `accessdrift query`, or None."""
+    kind = tree.get("type")
+    if kind == "ExplainQuery":
+        inner = tree.get("query")
+        if not isinstance(inner, dict):
+            return "EXPLAIN of what?"
+        return refusal(inner) or _clauses(tree)
+    if kind not in READ_ONLY_STATEMENTS:
+        return f"`accessdrift query` is read-only: a {_words(str(kind))} statement is refused"
+    return _clauses(tree)
+
+
+def _clauses(tree: dict[str, Any]) -> str | None:
+    for node, key in _walk(tree):
+        if "out_file" in node:
+            return "INTO OUTFILE is refused: results go to the terminal (use --format csv)"
+        if "format_ast" in node:
+            return "FORMAT is refused: choose one with --format table, csv or json"
+        if node.get("type") != "Function":
+            continue
+        name = str(node.get("name", "")).lower()
+        if key == "table_function" and name not in ROW_TABLE_FUNCTIONS:
+            return f"the table function {name}() is refused: it reaches outside the database"
+        if name in OUTSIDE_FUNCTIONS:
+            return f"the function {name}() is refused: it reads files on the worker's host"
+    return None
+
+
+def unserialisable_read_only(message: str) -> bool:
+    """A parse that ClickHouse could not serialise, of a statement read-only by nature."""
+    return "does not support JSON serialization" in message and any(
+        f"type '{kind}" in message for kind in UNSERIALISABLE_READ_ONLY
+    )
+
+
+def _walk(node: Any, key: str = "") -> Iterator[tuple[dict[str, Any], str]]:
+    """Every object of the tree, with the key it hangs under (iteratively: a deep tree
+    is no reason to exhaust the stack)."""
+    stack: list[tuple[Any, str]] = [(node, key)]
+    while stack:
+        current, under = stack.pop()
+        if isinstance(current, dict):
+            yield current, under
+            stack.extend((value, name) for name, value in current.items())
+        elif isinstance(current, list):
+            stack.extend((item, under) for item in current)
+
+
+def _words(kind: str) -> str:
+    """``AlterQuery`` -> ``ALTER``; ``InsertQuery`` -> ``INSERT``."""
+    base = kind.removesuffix("Query") or kind
+    return "".join(f" {char}" if char.isupper() else char for char in base).strip().upper()

@@ -28,7 +28,8 @@ def run_query(settings: Settings, sql: str) -> QueryResult:
 
 
 def _query_worker(settings: Settings, sql: str) -> QueryResult | None:
-    client = WorkerClient(settings.worker_url, timeout=120)
+    token = settings.worker_token.get_secret_value() if settings.worker_token else None
+    client = WorkerClient(settings.worker_url, timeout=120, token=token)
     # Only this deployment's worker, on this deployment's database: a worker of
     # another prefix on the same port must not answer for it.
     ours = (settings.topic_prefix, settings.clickhouse_display, settings.database)

@@ -77,10 +77,13 @@ _TOKEN_VALUES = re.compile(
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
     r"|\b(?:FwoG|IQoJ)[A-Za-z0-9/+=]{40,}"
 )
-# "name": "value" pairs in text that is not JSON any more (a broken line, an error message).
+# "name": "value" pairs in text that is not JSON any more (a broken line), and
+# name=value pairs (a query string, a form): an unquoted name followed by a colon is
+# prose ("SecretUsageEvent: no C3 01 marker"), and left alone.
 _TEXT_PAIR = re.compile(
-    r"""(?P<q>["']?)(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)(?P=q)(?P<sep>\s*[:=]\s*)"""
-    r"""(?P<value>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,;}&]+)"""
+    r"""(?:(?P<q>["'])(?P<quoted>[A-Za-z_][A-Za-z0-9_.-]*)(?P=q)(?P<qsep>\s*[:=]\s*)"""
+    r"""|(?<![A-Za-z0-9_.-])(?P<bare>[A-Za-z_][A-Za-z0-9_.-]*)(?P<bsep>=))"""
+    r"""(?P<value>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,;}&"']+)"""
 )
 
 
@@ -132,12 +135,13 @@ def redact_text(text: str) -> str:
     text = _TOKEN_VALUES.sub(REDACTED, text)
 
     def pair(match: re.Match[str]) -> str:
-        if not is_secret_name(match.group("name")):
+        name = match.group("quoted") or match.group("bare")
+        if not is_secret_name(name):
             return match.group(0)
         value = match.group("value")
         quote = value[0] if value[:1] in ("'", '"') else ""
-        name = f"{match.group('q')}{match.group('name')}{match.group('q')}"
-        return f"{name}{match.group('sep')}{quote}{REDACTED}{quote}"
+        kept = match.group(0)[: match.start("value") - match.start(0)]
+        return f"{kept}{quote}{REDACTED}{quote}"
 
     return _TEXT_PAIR.sub(pair, text)
 

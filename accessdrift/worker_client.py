@@ -11,12 +11,14 @@ from typing import Any
 
 
 class WorkerClient:
-    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 60.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self.base_url}{path}", timeout=self.timeout) as response:
+        request = urllib.request.Request(f"{self.base_url}{path}", headers=self.headers)
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
             return json.load(response)
 
     def post_query(self, sql: str) -> dict[str, Any]:
@@ -24,7 +26,7 @@ class WorkerClient:
         request = urllib.request.Request(
             f"{self.base_url}/query/",
             data=json.dumps({"sql": sql}).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **self.headers},
             method="POST",
         )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -65,7 +67,9 @@ class WorkerProcess:
         self.log_path = log_path
         self.prefix = env.get("ACCESSDRIFT_TOPIC_PREFIX", "")
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.client = WorkerClient(f"http://127.0.0.1:{port}", timeout=timeout)
+        self.client = WorkerClient(
+            f"http://127.0.0.1:{port}", timeout=timeout, token=env.get("ACCESSDRIFT_WORKER_TOKEN")
+        )
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "accessdrift.cli", "worker", "--loglevel", "warning"],

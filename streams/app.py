@@ -68,6 +68,10 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
         web_port=settings.worker_web_port,
         web_bind=settings.worker_web_host,
         web_in_thread=False,
+        # Faust's table and router views answer any key of any table: off.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_graph_enabled=False,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         # Throughput: bigger fetches and buffers, and a few ms of linger so that
@@ -115,7 +119,7 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
             await asyncio.get_running_loop().run_in_executor(None, ingest.stop)
 
     register_normalizers(app, settings, counts)
-    register_views(app, settings, sink, counts)
+    register_views(app, settings, sink, counts, lambda: ingest.alive and ingest.failure is None)
     return app
 
 

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     # Worker
     worker_id: str = "accessdrift"
     worker_web_host: str = "127.0.0.1"
+    worker_token: SecretStr | None = Field(
+        default=None,
+        description="every worker endpoint but /live/ and /ready/ needs it (Bearer or login)",
+    )
     worker_web_port: int = 6066
     state_store: str = Field(default="rocksdb://", description="rocksdb:// or memory://")
     sink_batch_size: int = Field(default=2000, ge=1)
@@ -174,7 +178,10 @@ class Settings(BaseSettings):
 
     @property
     def worker_url(self) -> str:
-        return f"http://{self.worker_web_host}:{self.worker_web_port}"
+        host = self.worker_web_host
+        if host in ("0.0.0.0", "::", ""):  # bound to every address: reach it on loopback
+            host = "127.0.0.1"
+        return f"http://{host}:{self.worker_web_port}"
 
     def deprovision_sla_for(self, system: str, identity_kind: str) -> timedelta:
         """Most specific first: ``system:kind``, ``system``, ``*:kind``, then the default."""

@@ -1,17 +1,23 @@
-"""The worker's HTTP views: readiness, and read-only SQL for `accessdrift query`.
+"""The worker's HTTP views: liveness, readiness, statistics, read-only SQL for
+`accessdrift query`, the login page; every route behind one guard (streams/web_auth.py).
 
 With the embedded engine only one process may open the database folder; while
 a worker holds it, `accessdrift query` sends its SQL here.
 """
 
+import hmac
+import html
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import faust
+from aiohttp import web as aiohttp_web
 from faust.web import Request, Response, View
 
 from accessdrift.errors import ClickHouseError, QueryRefused
 from streams.settings import Settings
+from streams.web_auth import SESSION_COOKIE, decide, safe_next, session_value
 
 STAGES = {"ingest", "resolver", "identity", "findings", "sink"}
 
@@ -20,8 +26,81 @@ if TYPE_CHECKING:
 
 
 def register_views(
-    app: faust.App, settings: Settings, sink: "SinkExecutor", counts: Counter[str]
+    app: faust.App,
+    settings: Settings,
+    sink: "SinkExecutor",
+    counts: Counter[str],
+    ingest_running: Callable[[], bool],
 ) -> None:
+    token = settings.worker_token.get_secret_value() if settings.worker_token else None
+
+    @aiohttp_web.middleware
+    async def guard(request: aiohttp_web.Request, handler: Any) -> aiohttp_web.StreamResponse:
+        decision = decide(
+            path=request.path,
+            method=request.method,
+            headers=request.headers,
+            cookies=request.cookies,
+            token=token,
+        )
+        if not decision.allowed:
+            if decision.status == 303:
+                return aiohttp_web.Response(status=303, headers=decision.headers)
+            return aiohttp_web.json_response(
+                {"error": decision.reason}, status=decision.status, headers=decision.headers
+            )
+        response: aiohttp_web.StreamResponse = await handler(request)
+        return response
+
+    def on_webserver_init(web: Any) -> None:
+        # Before the server starts: every route, Faust's own included, passes the guard.
+        web.web_app.middlewares.append(guard)
+
+    app.on_webserver_init = on_webserver_init  # type: ignore[method-assign]
+
+    @app.page("/live/")
+    class Live(View):
+        """200 while the worker's event loop runs (for a liveness probe)."""
+
+        async def get(self, request: Request, **kwargs: Any) -> Response:
+            return self.json({"live": True})
+
+    @app.page("/login/")
+    class Login(View):
+        """For a browser: the token once, then an HttpOnly, SameSite=Strict cookie."""
+
+        async def get(self, request: Request, **kwargs: Any) -> Response:
+            target = html.escape(safe_next(request.query.get("next")), quote=True)
+            return cast(
+                Response,
+                aiohttp_web.Response(
+                    text=LOGIN_PAGE.format(next=target, message=""), content_type="text/html"
+                ),
+            )
+
+        async def post(self, request: Request, **kwargs: Any) -> Response:
+            raw = cast(aiohttp_web.Request, request)  # the aiohttp driver's own request
+            form = await raw.post()
+            presented = str(form.get("token", ""))
+            target = safe_next(str(form.get("next", "")))
+            if token is None or not hmac.compare_digest(presented, token):
+                page = LOGIN_PAGE.format(
+                    next=html.escape(target, quote=True), message="<p>Wrong token.</p>"
+                )
+                return cast(
+                    Response, aiohttp_web.Response(text=page, content_type="text/html", status=401)
+                )
+            response = aiohttp_web.Response(status=303, headers={"Location": target})
+            response.set_cookie(
+                SESSION_COOKIE,
+                session_value(token),
+                httponly=True,
+                samesite="Strict",
+                secure=raw.scheme == "https",
+                path="/",
+            )
+            return cast(Response, response)
+
     @app.page("/stats/")
     class Stats(View):
         """What the normalizers made of raw records: produced, ignored by rule, dead-lettered."""
@@ -47,9 +126,11 @@ def register_views(
         async def get(self, request: Request, **kwargs: Any) -> Response:
             # Which deployment answers: a client of another deployment that finds this
             # worker on its port must not read this one's data.
+            running = ingest_running()
             return self.json(
                 {
-                    "ready": True,
+                    "ready": running,
+                    "consuming": running,
                     "deployment": settings.topic_prefix,
                     "app_id": settings.app_id,
                     "clickhouse": settings.clickhouse_display,
@@ -60,7 +141,10 @@ def register_views(
     @app.page("/query/")
     class Query(View):
         async def post(self, request: Request, **kwargs: Any) -> Response:
-            payload = await request.json()
+            try:
+                payload = await request.json()
+            except (ValueError, UnicodeDecodeError):
+                return self.json({"error": 'not JSON: send {"sql": "SELECT ..."}'}, status=400)
             sql = payload.get("sql") if isinstance(payload, dict) else None
             if not isinstance(sql, str):
                 return self.json({"error": 'send {"sql": "SELECT ..."}'}, status=400)
@@ -76,6 +160,19 @@ def register_views(
                     "rows": [[_jsonable(value) for value in row] for row in result.rows],
                 }
             )
+
+
+LOGIN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>accessdrift: log in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: sans-serif; max-width: 28em; margin: 4em auto">
+<h1>accessdrift</h1>{message}
+<form method="post" action="/login/">
+<label>Worker token <input type="password" name="token" autocomplete="current-password"
+ autofocus required></label>
+<input type="hidden" name="next" value="{next}">
+<button type="submit">Log in</button></form></body></html>
+"""
 
 
 def _jsonable(value: Any) -> Any:

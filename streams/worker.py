@@ -7,17 +7,24 @@ from typing import Any
 
 import faust
 
+from accessdrift.errors import ConfigError
 from accessdrift.kafka_admin import ensure_topics, wait_for_broker
 from sinks.clickhouse import ClickHouse
 from sinks.migrate import migrate
 from streams.app import SinkExecutor, create_app
 from streams.local_state import check_local_state, record_changelogs
 from streams.settings import Settings
+from streams.web_auth import needs_token
 
 log = logging.getLogger("accessdrift.worker")
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    if needs_token(settings.worker_web_host) and settings.worker_token is None:
+        raise ConfigError(
+            f"the worker would serve on {settings.worker_web_host}, reachable from other "
+            "hosts, without a token: set ACCESSDRIFT_WORKER_TOKEN (or bind to 127.0.0.1)"
+        )
     wait_for_broker(settings, timeout=30)
     created = ensure_topics(settings)
     clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database, settings.query_limits)

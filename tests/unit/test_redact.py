@@ -153,3 +153,9 @@ def test_bytes_without_secrets_stay_exactly_as_they_were() -> None:
     for data in (b"\xc3\x01garbage", b'{"a":  1}', b"a,b\n\xff\xfe", b""):
         assert redact_bytes(data) == data
     assert redact_bytes(b'\xff{"password": "x"') == b'\xff{"password": "[REDACTED]"'
+
+
+def test_prose_about_secrets_is_not_taken_for_a_secret() -> None:
+    message = "not an Avro single-object encoded SecretUsageEvent: no C3 01 marker"
+    assert redact_text(message) == message
+    assert redact_text("record 3: secret_ref: missing") == "record 3: secret_ref: missing"

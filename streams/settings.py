@@ -197,8 +197,9 @@ class Settings(BaseSettings):
             "bootstrap.servers": self.kafka_bootstrap,
             "security.protocol": self.kafka_security_protocol,
         }
-        if self.kafka_sasl_mechanism:
-            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_security_protocol.startswith("SASL"):
+            # One default for every client: librdkafka's own would be GSSAPI, Faust's PLAIN.
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism or "PLAIN"
         if self.kafka_sasl_username:
             config["sasl.username"] = self.kafka_sasl_username
         if self.kafka_sasl_password:

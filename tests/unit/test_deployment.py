@@ -1,5 +1,6 @@
 """docker-compose.yml is for users' deployments: no Docker engine runs here, so check the file."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,7 @@ def test_worker_environment_names_real_settings(compose: dict[str, Any]) -> None
     assert "@clickhouse:8123/" in environment["ACCESSDRIFT_CLICKHOUSE_URL"]
     # The values parse as settings do.
     values = {
-        key.removeprefix("ACCESSDRIFT_").lower(): value.replace(
-            "${CLICKHOUSE_PASSWORD:-change-me}", "x"
-        )
+        key.removeprefix("ACCESSDRIFT_").lower(): re.sub(r"\$\{[A-Z_]+:\?[^}]*\}", "x", value)
         for key, value in environment.items()
     }
     settings = Settings(**values)
@@ -52,3 +51,14 @@ def test_grafana_gets_the_clickhouse_data_source(compose: dict[str, Any]) -> Non
     )["datasources"][0]
     assert source["type"] == "grafana-clickhouse-datasource"
     assert source["jsonData"]["host"] == "clickhouse"
+
+
+def test_no_default_password_and_no_port_open_beyond_loopback(compose: dict[str, Any]) -> None:
+    text = (REPO / "docker-compose.yml").read_text()
+    assert "change-me" not in text and ":-" not in text, "no password that works by default"
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} to the network"
+    worker = compose["services"]["worker"]["environment"]
+    assert worker["ACCESSDRIFT_WORKER_WEB_HOST"] == "0.0.0.0"
+    assert worker["ACCESSDRIFT_WORKER_TOKEN"].startswith("${ACCESSDRIFT_WORKER_TOKEN:?")

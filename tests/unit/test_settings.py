@@ -94,3 +94,14 @@ def test_load_settings_names_the_variable_in_its_error(monkeypatch: pytest.Monke
     monkeypatch.setenv("ACCESSDRIFT_LOOKBACK", "a week")
     with pytest.raises(ConfigError, match=r"ACCESSDRIFT_LOOKBACK: .*not a duration"):
         load_settings()
+
+
+def test_sasl_without_a_mechanism_means_plain_for_every_client() -> None:
+    from streams.app import _faust_credentials
+
+    settings = Settings(
+        kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_username="u", kafka_sasl_password="p"
+    )
+    assert settings.kafka_client_config()["sasl.mechanism"] == "PLAIN"  # librdkafka: not GSSAPI
+    assert str(_faust_credentials(settings).mechanism).endswith("PLAIN")
+    assert "sasl.mechanism" not in Settings().kafka_client_config()

@@ -97,13 +97,38 @@ class ReplayFormat(StrEnum):
 
 @app.command()
 def replay(
-    files: Annotated[list[str], typer.Argument(help="files, folders, .gz, or - for stdin")],
+    files: Annotated[
+        list[str] | None, typer.Argument(help="files, folders, .gz, or - for stdin")
+    ] = None,
     format: Annotated[ReplayFormat, typer.Option("--format", "-f")] = ReplayFormat.canonical,
+    from_deadletters: Annotated[
+        bool,
+        typer.Option(
+            "--from-deadletters",
+            help="send what drift.deadletter holds back to the topics it came from",
+        ),
+    ] = False,
+    topic: Annotated[
+        str | None,
+        typer.Option("--topic", help="with --from-deadletters: only letters from this topic"),
+    ] = None,
 ) -> None:
     """Send files to raw.FORMAT (or the canonical topics); rejects go to drift.deadletter."""
     from accessdrift.replay import replay as replay_files
+    from accessdrift.replay import replay_dead_letters
 
     started = time.monotonic()
+    if from_deadletters:
+        if files:
+            raise typer.BadParameter("--from-deadletters reads the topic, not files")
+        summary = replay_dead_letters(_settings(), topic)
+        for line in summary.lines():
+            typer.echo(line)
+        for reason, count in sorted(summary.reasons.items()):
+            typer.echo(f"{count:>8} not sent: {reason}")
+        return
+    if not files:
+        raise typer.BadParameter("name files to replay (or --from-deadletters)")
     summary = replay_files(_settings(), format.value, files)
     elapsed = time.monotonic() - started
     total = sum(summary.sent.values()) + summary.dead_lettered

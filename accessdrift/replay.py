@@ -3,15 +3,17 @@
 from collections import Counter
 from dataclasses import dataclass, field
 
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
 from accessdrift.canonical import parse_line
 from accessdrift.deadletter import classify, dead_letter_bytes
-from accessdrift.errors import ConfigError, RecordError, RecordTooLarge
+from accessdrift.errors import ConfigError, KafkaError, RecordError, RecordTooLarge
 from accessdrift.kafka_admin import ensure_topics
 from accessdrift.normalizers import hr_csv
 from accessdrift.normalizers.registry import CSV_HEADER, FORMATS, split_for_replay
 from accessdrift.producer import CheckedProducer
 from accessdrift.sources import expand_paths, read_bytes, read_lines
-from schemas.codec import encode
+from schemas.codec import codec_for, encode
 from streams import topics
 from streams.settings import Settings
 
@@ -128,4 +130,64 @@ def replay_canonical(settings: Settings, paths: list[str]) -> ReplaySummary:
                 topic = settings.topic(routed.topic)
                 producer.send(topic, encoded, key=routed.key.encode())
                 summary.sent[topic] += 1
+    return summary
+
+
+def replay_dead_letters(settings: Settings, only_topic: str | None = None) -> ReplaySummary:
+    """Send what ``drift.deadletter`` holds now back to the topic it came from, once the
+    cause is fixed (a normalizer or a mapping). Letters of files (``file:...``) name no
+    topic: replay the file again. Letters redacted of secrets go back redacted."""
+    deadletter_topic = settings.topic(topics.DEADLETTER)
+    summary = ReplaySummary(deadletter_topic)
+    ours = {settings.topic(name) for name in topics.all_topics()}
+    codec = codec_for("DeadLetter")
+    consumer = Consumer(
+        {
+            **settings.kafka_client_config(),
+            "group.id": f"{settings.app_id}.deadletter-replay",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        metadata = consumer.list_topics(deadletter_topic, timeout=10)
+        partitions = metadata.topics[deadletter_topic].partitions if metadata.topics else {}
+        ends = {}
+        for partition in partitions:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(deadletter_topic, partition), timeout=10
+            )
+            if high > low:
+                ends[partition] = high
+        consumer.assign([TopicPartition(deadletter_topic, p, OFFSET_BEGINNING) for p in ends])
+        with CheckedProducer(settings) as producer:
+            while ends:
+                message = consumer.poll(1.0)
+                if message is None or message.error():
+                    continue
+                partition = message.partition()
+                offset = message.offset() or 0
+                if partition in ends and offset >= ends[partition] - 1:
+                    del ends[partition]
+                try:
+                    letter = codec.decode_dict(message.value() or b"")
+                except RecordError:
+                    summary.reasons["not a DeadLetter record"] += 1
+                    continue
+                source = str(letter["source_topic"])
+                if only_topic and source != settings.topic(only_topic):
+                    continue
+                if source not in ours or source == deadletter_topic:
+                    summary.reasons[f"from {source.split(':', 1)[0]}: replay the file"] += 1
+                    continue
+                if source == settings.topic(topics.raw_topic("hr-csv")):
+                    # A CSV line is read with its file's header, which the letter lacks.
+                    summary.reasons["an HR CSV line: replay its file again"] += 1
+                    continue
+                producer.send(source, letter["value"], key=letter.get("key"))
+                summary.sent[source] += 1
+    except KafkaException as error:
+        raise KafkaError(f"cannot read {deadletter_topic}: {error}") from error
+    finally:
+        consumer.close()
     return summary

@@ -9,7 +9,12 @@ import faust
 from accessdrift.canonical import record_key
 from accessdrift.errors import RecordError, RecordTooLarge
 from accessdrift.normalizers import hr_csv, scim
-from accessdrift.normalizers.registry import FORMATS, NormalizerConfig, normalize_message
+from accessdrift.normalizers.registry import (
+    FORMATS,
+    NormalizerConfig,
+    normalize_message,
+    rejections,
+)
 from schemas.codec import encode
 from streams import topics
 from streams.deadletters import send_dead_letter
@@ -61,16 +66,18 @@ def register_normalizers(app: faust.App, settings: Settings, counts: Counter[str
                     await send_dead_letter(deadletter, event, too_large, stage)
                     continue
                 outcomes = normalize_message(format_name, value, headers, config)
+                for rejection in rejections(outcomes, value):
+                    await send_dead_letter(
+                        deadletter,
+                        event,
+                        RecordError(rejection.error),
+                        stage,
+                        value=rejection.value,
+                        error_type=rejection.error_type,
+                    )
                 for outcome in outcomes:
                     if outcome.error is not None:
                         counts[f"{format_name}:dead-lettered"] += 1
-                        await send_dead_letter(
-                            deadletter,
-                            event,
-                            outcome.error,
-                            stage,
-                            prefix=f"record {outcome.index}: ",
-                        )
                     elif outcome.ignored is not None:
                         counts[f"{format_name}:ignored:{outcome.ignored}"] += 1
                     for record in outcome.records:

@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
@@ -40,6 +40,51 @@ class Outcome:
     records: list[Record] = field(default_factory=list)
     ignored: str | None = None
     error: RecordError | None = None
+    raw: bytes | None = None  # this record's own bytes, when the message held several
+
+
+MAX_LETTERS_PER_MESSAGE = 10
+MAX_LISTED_REASONS = 50
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One dead letter to write: which bytes, and why."""
+
+    value: bytes
+    error: str
+    error_type: str
+
+
+def rejections(outcomes: list[Outcome], message: bytes) -> list[Rejection]:
+    """The dead letters of one raw message: one per rejected record, each with its own
+    bytes; or, when a message holds more than MAX_LETTERS_PER_MESSAGE rejected records,
+    one letter with the message and the list of reasons (a file of 300,000 bad records
+    is one letter, not 300,000 copies of the file)."""
+    failed = [outcome for outcome in outcomes if outcome.error is not None]
+    if len(failed) <= MAX_LETTERS_PER_MESSAGE:
+        return [
+            Rejection(
+                outcome.raw if outcome.raw is not None else message,
+                f"record {outcome.index}: {outcome.error}"
+                if len(outcomes) > 1
+                else str(outcome.error),
+                outcome.error.error_type,  # type: ignore[union-attr]
+            )
+            for outcome in failed
+        ]
+    listed = "; ".join(
+        f"record {outcome.index}: {outcome.error}" for outcome in failed[:MAX_LISTED_REASONS]
+    )
+    more = len(failed) - MAX_LISTED_REASONS
+    return [
+        Rejection(
+            message,
+            f"{len(failed)} of {len(outcomes)} records rejected: {listed}"
+            + (f"; and {more} more" if more > 0 else ""),
+            failed[0].error.error_type,  # type: ignore[union-attr]
+        )
+    ]
 
 
 def normalize_message(
@@ -69,13 +114,33 @@ def normalize_message(
     if format_name == "scim":
         feed_name = headers.get(FEED_HEADER, b"").decode(errors="replace")
         feed = config.scim_feeds.get(feed_name, config.scim_feed)
-        return [
-            _apply(index, lambda item=item: scim.normalize(item, feed))  # type: ignore[misc]
-            for index, item in enumerate(scim.unwrap(document))
-        ]
+        items = scim.unwrap(document)
+        return _own_bytes(
+            [
+                _apply(index, lambda item=item: scim.normalize(item, feed))  # type: ignore[misc]
+                for index, item in enumerate(items)
+            ],
+            items,
+        )
+    items = module.unwrap(document)
+    return _own_bytes(
+        [
+            _apply(index, lambda item=item: normalize(item))  # type: ignore[misc]
+            for index, item in enumerate(items)
+        ],
+        items,
+    )
+
+
+def _own_bytes(outcomes: list[Outcome], items: list[Any]) -> list[Outcome]:
+    """A rejected record of a message that held several carries its own bytes."""
+    if len(items) <= 1:
+        return outcomes
     return [
-        _apply(index, lambda item=item: normalize(item))  # type: ignore[misc]
-        for index, item in enumerate(module.unwrap(document))
+        replace(outcome, raw=json.dumps(items[outcome.index], ensure_ascii=False).encode())
+        if outcome.error is not None
+        else outcome
+        for outcome in outcomes
     ]
 
 

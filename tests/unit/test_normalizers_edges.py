@@ -680,3 +680,33 @@ def test_a_normalizer_crash_on_an_unforeseen_shape_becomes_a_dead_letter(
     (outcome,) = normalize_message("okta", b'{"eventType": "x"}')
     assert outcome.error is not None
     assert str(outcome.error) == "normalizer failed: TypeError: unexpected nesting"
+
+
+def test_a_rejected_record_of_a_file_is_a_dead_letter_of_its_own_bytes() -> None:
+    from accessdrift.normalizers.registry import normalize_message, rejections
+    from tests.unit.samples import panther
+
+    good = next(
+        json.loads(sample)
+        for sample in panther("aws-cloudtrail.jsonl")
+        if all(outcome.error is None for outcome in normalize_message("cloudtrail", sample))
+    )
+    bad = {**good, "eventTime": "not a time"}
+    message = json.dumps({"Records": [good, bad]}).encode()
+    letters = rejections(normalize_message("cloudtrail", message), message)
+    assert len(letters) == 1
+    assert json.loads(letters[0].value) == bad, "the bad record only, not the whole file"
+    assert letters[0].error.startswith("record 1: ")
+
+
+def test_a_message_of_many_bad_records_is_one_bounded_dead_letter() -> None:
+    from accessdrift.normalizers.registry import normalize_message, rejections
+
+    bad = [{"eventTime": "not a time", "eventName": f"e{n}"} for n in range(3000)]
+    message = json.dumps({"Records": bad}).encode()
+    letters = rejections(normalize_message("cloudtrail", message), message)
+    assert len(letters) == 1
+    assert letters[0].value == message
+    assert letters[0].error.startswith("3000 of 3000 records rejected: record 0: ")
+    assert letters[0].error.endswith("and 2950 more")
+    assert len(letters[0].error) < 20_000

@@ -6,7 +6,7 @@ the error text (which may quote the input)."""
 
 from datetime import UTC, datetime
 
-from accessdrift.errors import RecordError
+from accessdrift.errors import RecordError, RowsRefused
 from accessdrift.redact import redact_bytes, redact_text
 from schemas.codec import codec_for
 
@@ -40,6 +40,8 @@ def dead_letter_bytes(
 
 
 def classify(error: Exception) -> str:
+    if isinstance(error, RowsRefused):
+        return "refused_by_sink"
     if isinstance(error, RecordError):
         return error.error_type
     return "internal"

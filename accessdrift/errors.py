@@ -43,5 +43,9 @@ class ClickHouseError(AccessDriftError):
     """ClickHouse refused a statement or could not be reached."""
 
 
+class RowsRefused(ClickHouseError):
+    """ClickHouse refused the values of an insert: sending them again cannot help."""
+
+
 class QueryRefused(ClickHouseError):
     """A statement sent through `accessdrift query` that is not read-only."""

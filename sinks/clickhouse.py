@@ -20,7 +20,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 
-from accessdrift.errors import ClickHouseError, QueryRefused
+from accessdrift.errors import ClickHouseError, QueryRefused, RowsRefused
 from sinks.query_guard import refusal, unserialisable_read_only
 
 
@@ -101,7 +101,13 @@ class ClickHouse:
                     settings={"insert_deduplication_token": token},
                 )
             except DriverError as error:
-                raise ClickHouseError(f"insert into {table} failed: {error}") from error
+                message = clickhouse_message(error)
+                if _refused_rows(message):
+                    raise RowsRefused(f"insert into {table} refused: {message}") from error
+                raise ClickHouseError(f"insert into {table} failed: {message}") from error
+            except (TypeError, ValueError, OverflowError) as error:
+                # The client could not even encode a value for its column.
+                raise RowsRefused(f"insert into {table} refused: {error}") from error
 
     def query(self, sql: str, read_only: bool = True) -> QueryResult:
         """``read_only``: an analyst's SQL, checked by ClickHouse's parser
@@ -181,6 +187,16 @@ def split_by_month(
         [row for month in months[start : start + limit] for row in by_month[month]]
         for start in range(0, len(months), limit)
     ]
+
+
+# ClickHouse's codes for "these values do not fit": the same rows fail however often
+# they are sent again (parse, type, range and size errors).
+REFUSED_ROW_CODES = frozenset({6, 27, 38, 41, 53, 69, 70, 72, 131, 321, 349, 395, 641})
+
+
+def _refused_rows(message: str) -> bool:
+    match = re.search(r"Code: (\d+)", message)
+    return bool(match) and int(match.group(1)) in REFUSED_ROW_CODES  # type: ignore[union-attr]
 
 
 def clickhouse_message(error: Exception) -> str:

@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from accessdrift.core.timeutil import to_micros
 from accessdrift.deadletter import classify, dead_letter_bytes
-from accessdrift.errors import ClickHouseError, RecordError, RecordTooLarge
+from accessdrift.errors import ClickHouseError, RecordError, RecordTooLarge, RowsRefused
 from schemas.codec import codec_for
 from sinks.rows import ALL_TABLES, EVENT_TABLES, dedup_token, to_rows
 from streams import topics
@@ -211,7 +211,7 @@ class BatchIngest:
             time.sleep(0.2)
 
     def _handle(self, messages: list[Message], producer: Producer, consumer: Consumer) -> None:
-        by_record: dict[str, tuple[list[dict[str, Any]], list[bytes]]] = {}
+        by_record: dict[str, tuple[list[dict[str, Any]], list[bytes], list[Message]]] = {}
         forwarded: list[tuple[str, bytes]] = []
         before: Report = {}
         for message in messages:
@@ -235,9 +235,10 @@ class BatchIngest:
             except RecordError as problem:
                 self._dead_letter(producer, message, problem)
                 continue
-            records, payloads = by_record.setdefault(record, ([], []))
+            records, payloads, sources_of = by_record.setdefault(record, ([], [], []))
             records.append(decoded)
             payloads.append(value)
+            sources_of.append(message)
             if record in EVENT_TABLES:
                 source = f"{record}|{topic}|{message.partition()}"
                 forwarded.append((source, value))
@@ -253,25 +254,41 @@ class BatchIngest:
         for bundle in pack_records_chunks(forwarded):
             self._produce(producer, self.resolve_topic, bundle, partition=0)
         producer.poll(0)
-        for record, (records, payloads) in by_record.items():
+        for record, (records, payloads, sources_of) in by_record.items():
             spec = ALL_TABLES[record]
-            self._insert_until_done(
-                spec.table, to_rows(spec, records), spec.columns, dedup_token(spec.table, payloads)
+            refused = self._insert_until_done(
+                spec.table,
+                to_rows(spec, records),
+                spec.columns,
+                dedup_token(spec.table, payloads),
             )
-            self.counts[f"sink:{spec.table}"] += len(records)
+            for index, refusal in refused:
+                self._dead_letter(producer, sources_of[index], refusal)
+            self.counts[f"sink:{spec.table}"] += len(records) - len(refused)
         remaining = producer.flush(60)
         if remaining:
             raise RuntimeError(f"{remaining} bundles not acknowledged by the broker")
 
     def _insert_until_done(
         self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
-    ) -> None:
-        """Retry with backoff until ClickHouse takes the batch: the stream waits, loses nothing."""
+    ) -> list[tuple[int, RowsRefused]]:
+        """Retry with backoff until ClickHouse takes the batch: the stream waits, loses
+        nothing. Rows ClickHouse refuses for their values (retrying cannot help) are
+        found by halving the batch, each half under a token derived from the batch's
+        (a replay halves the same way); the others go in, and the refused are returned
+        by index, for the dead letters."""
         delay = 0.5
         while True:
             try:
                 self.insert(table, rows, columns, token)
-                return
+                return []
+            except RowsRefused as error:
+                if len(rows) == 1:
+                    return [(0, error)]
+                middle = len(rows) // 2
+                first = self._insert_until_done(table, rows[:middle], columns, f"{token}:a")
+                second = self._insert_until_done(table, rows[middle:], columns, f"{token}:b")
+                return first + [(index + middle, problem) for index, problem in second]
             except ClickHouseError as error:
                 if self.stopping.is_set():
                     raise

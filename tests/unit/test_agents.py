@@ -14,6 +14,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from accessdrift.core.timeutil import to_micros
+from accessdrift.errors import RowsRefused
 from schemas.codec import codec_for
 from streams.app import create_app
 from streams.bundles import pack_messages, pack_records, unpack_messages, unpack_records
@@ -265,3 +266,50 @@ def test_a_commit_lost_to_a_rebalance_is_counted_not_fatal(tmp_path: Path) -> No
     assert counts["ingest:commits-lost"] == 1
     with pytest.raises(KafkaException):
         ingest._commit(CommitFailing(KafkaError._MSG_TIMED_OUT))  # type: ignore[arg-type]
+
+
+class RefusingSink(RecordingSink):
+    """Refuses any batch holding the event id ``bad-*`` for its values, as ClickHouse does
+    a value out of a column's range: sent again, it fails again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: list[str] = []
+
+    def insert_blocking(
+        self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
+    ) -> None:
+        self.tokens.append(token)
+        if any(str(row[0]).startswith("bad-") for row in rows):
+            raise RowsRefused("Code: 321. DB::Exception: Value is out of range")
+        super().insert_blocking(table, rows, columns, token)
+
+
+def test_rows_clickhouse_refuses_are_dead_lettered_and_the_rest_inserted(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, topic_prefix="test.")
+    sink = RefusingSink()
+    counts: Counter[str] = Counter()
+    ingest = BatchIngest(settings, sink.insert_blocking, "test.accessdrift-resolve", counts)
+    ingest._on_assign(FakeConsumer(), FakeConsumer().assignment())  # type: ignore[arg-type]
+    messages = []
+    for offset, event_id in enumerate(["ok-1", "bad-1", "ok-2", "ok-3", "bad-2"]):
+        name, record = use(60)
+        record["event_id"] = event_id
+        messages.append(
+            FakeMessage("test.cloud.audit", codec_for(name).encode_dict(record), offset)
+        )
+    producer = FakeProducer()
+    ingest._handle(messages, producer, FakeConsumer())  # type: ignore[arg-type]
+    inserted = sorted(row[0] for _, rows in sink.batches for row in rows)
+    assert inserted == ["ok-1", "ok-2", "ok-3"]
+    letters = [
+        codec_for("DeadLetter").decode_dict(value)
+        for topic, value, _ in producer.sent
+        if topic == "test.drift.deadletter"
+    ]
+    assert sorted(letter["offset"] for letter in letters) == [1, 4]
+    assert {letter["error_type"] for letter in letters} == {"refused_by_sink"}
+    assert "out of range" in letters[0]["error"]
+    assert counts["sink:cloud_audit"] == 3
+    # The halves' tokens derive from the batch's: a replay splits, and dedups, the same way.
+    assert all(token.startswith(sink.tokens[0]) for token in sink.tokens)

@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import time
+from typing import Any
 
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka import KafkaException
@@ -17,11 +18,22 @@ def admin_client(settings: Settings) -> AdminClient:
     return AdminClient({**settings.kafka_client_config(), "log_level": 0})
 
 
-def broker_answers(settings: Settings, timeout: float = 2.0) -> bool:
-    """True when the broker answers a metadata request within ``timeout``."""
+def broker_answers(
+    settings: Settings, timeout: float = 2.0, errors: list[str] | None = None
+) -> bool:
+    """True when the broker answers a metadata request within ``timeout``; what the
+    client heard instead (a refused login, a certificate) goes to ``errors``."""
+    heard: list[str] = errors if errors is not None else []
+    config: dict[str, Any] = {
+        **settings.kafka_client_config(),
+        "log_level": 0,
+        "error_cb": lambda error: heard.append(str(error.str())),
+    }
+    admin = AdminClient(config)
     try:
-        metadata = admin_client(settings).list_topics(timeout=timeout)
-    except KafkaException:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as error:
+        heard.append(str(error.args[0].str()) if error.args else str(error))
         return False
     return bool(metadata.brokers)
 
@@ -44,12 +56,18 @@ def coordinator_ready(settings: Settings, timeout: float = 5.0) -> bool:
 def wait_for_broker(settings: Settings, timeout: float) -> None:
     """Until the broker answers metadata and its group coordinator is loaded."""
     deadline = time.monotonic() + timeout
+    heard: list[str] = []
     while time.monotonic() < deadline:
-        if broker_answers(settings, timeout=2.0) and coordinator_ready(settings):
+        if broker_answers(settings, timeout=2.0, errors=heard) and coordinator_ready(settings):
             return
         time.sleep(0.5)
+    # The broker's own words, when it said something (a refused login, a TLS failure).
+    said = next((text for text in reversed(heard) if "auth" in text.lower()), None) or (
+        heard[-1] if heard else None
+    )
     raise KafkaError(
         f"no Kafka broker answered at {settings.kafka_bootstrap} within {timeout:.0f}s"
+        + (f": {said}" if said else "")
     )
 
 

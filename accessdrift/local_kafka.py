@@ -12,7 +12,8 @@ import shutil
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -28,6 +29,8 @@ STOP_TIMEOUT_SECONDS = 30.0
 @dataclass(frozen=True)
 class LocalKafka:
     settings: Settings
+    # Broker properties over the defaults (tests add a SASL_SSL listener this way).
+    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def home(self) -> Path:
@@ -171,6 +174,7 @@ class LocalKafka:
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "true",
             "log.retention.hours": "168",
+            **self.extra,
         }
         self.config_file.write_text(
             "".join(f"{key}={value}\n" for key, value in properties.items())

@@ -112,6 +112,10 @@ def normalize(raw: Any) -> Normalized:
     account_number = (
         text(record.get("recipientAccountId")) or text(identity.get("accountId")) or "unknown"
     )
+    if identity.get("userName") == HIDDEN_USER:
+        # AWS hides the user name a failed console sign-in typed when no such user
+        # exists: no account of anyone's, nothing to attribute.
+        return Normalized.ignore("cloudtrail sign-in by a user name AWS does not know")
     principal = principal_id(identity, account_number)
     if principal is None:
         raise RecordError(f"CloudTrail {name} names no principal in userIdentity")
@@ -194,6 +198,9 @@ def normalize(raw: Any) -> Normalized:
             )
         ]
     )
+
+
+HIDDEN_USER = "HIDDEN_DUE_TO_SECURITY_REASONS"
 
 
 def principal_id(identity: Mapping[str, Any], account_number: str) -> str | None:

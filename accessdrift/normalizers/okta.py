@@ -2,6 +2,10 @@
 
 Rules:
 - No ``eventType`` or ``published``: dead-lettered; no ``actor.id``: dead-lettered.
+- A failed sign-in Okta could not tie to a user has ``actor.id`` ``unknown`` and the
+  name that was typed in ``actor.alternateId``: the account is ``okta:<that name>``
+  (with ``ACCESSDRIFT_LINK_BY_EMAIL`` it meets the directory identity of that email),
+  never one ``okta:unknown`` shared by every failed sign-in.
 - The actor is ``okta:<actor.id>``; a target of type User is ``okta:<target.id>``; an
   API token is ``okta:token/<target.id>``.
 - ``outcome.result`` other than SUCCESS (FAILURE, DENY, ...) is a failure.
@@ -69,6 +73,11 @@ def normalize(raw: Any) -> Normalized:
     actor_id = text(dig(event, "actor", "id"))
     if actor_id is None:
         raise RecordError(f"Okta {event_type} without actor.id")
+    if actor_id.lower() == "unknown":
+        typed = text(dig(event, "actor", "alternateId"))
+        if typed is None or typed.lower() == "unknown":
+            return Normalized.ignore("okta event by an unknown actor that names no user")
+        actor_id = typed.strip().lower()
     result = text(dig(event, "outcome", "result"))
     common = {
         "event_id": text(event.get("uuid")) or stable_id("okta", event),

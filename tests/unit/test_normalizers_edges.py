@@ -710,3 +710,43 @@ def test_a_message_of_many_bad_records_is_one_bounded_dead_letter() -> None:
     assert letters[0].error.startswith("3000 of 3000 records rejected: record 0: ")
     assert letters[0].error.endswith("and 2950 more")
     assert len(letters[0].error) < 20_000
+
+
+def test_an_okta_sign_in_okta_could_not_tie_to_a_user_is_by_the_name_typed() -> None:
+    from accessdrift.normalizers.okta import normalize
+
+    failed = {
+        "uuid": "f1",
+        "published": "2026-03-02T09:00:00Z",
+        "eventType": "user.session.start",
+        "actor": {"id": "unknown", "type": "User", "alternateId": "Alice@Corp.example"},
+        "outcome": {"result": "FAILURE", "reason": "VERIFICATION_ERROR"},
+    }
+    (event,) = normalize(failed).records
+    assert event.account_id == "okta:alice@corp.example" and event.outcome == "failure"
+    nameless = {**failed, "actor": {"id": "unknown", "alternateId": "unknown"}}
+    assert normalize(nameless).ignored is not None
+    success = {**failed, "actor": {"id": "00u1", "alternateId": "alice@corp.example"}}
+    assert normalize(success).records[0].account_id == "okta:00u1"
+
+
+def test_a_cloudtrail_sign_in_by_a_hidden_user_name_is_ignored_by_rule() -> None:
+    from accessdrift.normalizers.cloudtrail import normalize
+
+    failed = {
+        "eventVersion": "1.08",
+        "eventTime": "2026-03-02T09:00:00Z",
+        "eventName": "ConsoleLogin",
+        "eventSource": "signin.amazonaws.com",
+        "userIdentity": {
+            "type": "IAMUser",
+            "accountId": "1",
+            "userName": "HIDDEN_DUE_TO_SECURITY_REASONS",
+        },
+        "responseElements": {"ConsoleLogin": "Failure"},
+        "errorMessage": "No username found in supplied account",
+    }
+    assert normalize(failed).ignored is not None
+    named = {**failed, "userIdentity": {"type": "IAMUser", "accountId": "1", "userName": "alice"}}
+    (event,) = normalize(named).records
+    assert event.account_id == "aws:1:user/alice" and event.outcome == "failure"

@@ -1,6 +1,7 @@
 """Topic administration and readiness checks with confluent-kafka's AdminClient."""
 
 import concurrent.futures
+import re
 import time
 from typing import Any
 
@@ -33,6 +34,7 @@ def broker_answers(
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as error:
+        admin.poll(0.2)  # serve the client's queued errors (error_cb): the broker's words
         heard.append(str(error.args[0].str()) if error.args else str(error))
         return False
     return bool(metadata.brokers)
@@ -53,6 +55,11 @@ def coordinator_ready(settings: Settings, timeout: float = 5.0) -> bool:
     return True
 
 
+_REFUSED = re.compile(
+    r"authentication failed|sasl authentication error|certificate verify failed", re.I
+)
+
+
 def wait_for_broker(settings: Settings, timeout: float) -> None:
     """Until the broker answers metadata and its group coordinator is loaded."""
     deadline = time.monotonic() + timeout
@@ -60,6 +67,9 @@ def wait_for_broker(settings: Settings, timeout: float) -> None:
     while time.monotonic() < deadline:
         if broker_answers(settings, timeout=2.0, errors=heard) and coordinator_ready(settings):
             return
+        refused = next((text for text in heard if _REFUSED.search(text)), None)
+        if refused:  # a refused login or certificate does not get better by waiting
+            raise KafkaError(f"the broker at {settings.kafka_bootstrap} refused us: {refused}")
         time.sleep(0.5)
     # The broker's own words, when it said something (a refused login, a TLS failure).
     said = next((text for text in reversed(heard) if "auth" in text.lower()), None) or (

@@ -131,7 +131,7 @@ class ClickHouse:
         if not sql.strip().strip(";").strip():
             raise QueryRefused("empty query")
         try:
-            parsed = self.client.query(
+            parsed = self._analyst_client().query(
                 "SELECT parseQueryToJSON({sql:String})", parameters={"sql": sql}
             )
         except DriverError as error:

@@ -42,10 +42,18 @@ class SinkExecutor:
     def __init__(self, clickhouse: ClickHouse) -> None:
         self.clickhouse = clickhouse
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        # Analysts' queries on a thread and a session of their own: a heavy SELECT
+        # does not hold up sinking (ClickHouse runs both at once).
+        self._queries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyst-sql")
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, function, *args)
+
+    async def query(self, sql: str) -> Any:
+        """One analyst statement (``ClickHouse.query``: checked, read-only, limited)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._queries, self.clickhouse.query, sql)
 
     def insert_blocking(
         self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str

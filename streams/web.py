@@ -149,7 +149,7 @@ def register_views(
             if not isinstance(sql, str):
                 return self.json({"error": 'send {"sql": "SELECT ..."}'}, status=400)
             try:
-                result = await sink.run(sink.clickhouse.query, sql)
+                result = await sink.query(sql)
             except QueryRefused as error:
                 return self.json({"error": str(error), "refused": True}, status=403)
             except ClickHouseError as error:

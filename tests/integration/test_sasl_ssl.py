@@ -23,7 +23,7 @@ from accessdrift.local_kafka import KAFKA_VERSION, LocalKafka
 from streams.settings import Settings
 from tests.helpers import REPO, Isolated, Worker, free_port, wait_until
 
-USER, PASSWORD, KEY_PASSWORD = "accessdrift-worker", "scram-secret-of-this-test", "key-pw"
+USER, PASSWORD = "accessdrift-worker", "scram-secret-of-this-test"
 
 
 def make_certificates(folder: Path) -> tuple[Path, Path]:
@@ -65,7 +65,8 @@ def make_certificates(folder: Path) -> tuple[Path, Path]:
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(KEY_PASSWORD.encode()),
+            # Unencrypted: the JDK's PKCS#8 decryption lacks PBES2 on Java 17.
+            serialization.NoEncryption(),
         )
         + server.public_bytes(serialization.Encoding.PEM)
         + ca.public_bytes(serialization.Encoding.PEM)
@@ -105,11 +106,10 @@ def secured_broker(kafka: Settings, tmp_path: Path) -> Iterator[tuple[int, Path]
             ),
             "ssl.keystore.type": "PEM",
             "ssl.keystore.location": str(keystore),
-            "ssl.key.password": KEY_PASSWORD,
         },
     )
-    broker.up()
     try:
+        broker.up()
         admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{plain}"})
         upsert = UserScramCredentialUpsertion(
             USER, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), PASSWORD.encode()
@@ -146,7 +146,7 @@ def test_the_worker_end_to_end_over_sasl_ssl_with_scram(
 
     refused = isolated.cli("worker", **over_sasl_ssl(port, ca_file, password="wrong"))
     assert refused.returncode == 2
-    assert "Authentication failed" in refused.stderr or "SASL" in refused.stderr, refused.stderr
+    assert "refused us" in refused.stderr and "Authentication failed" in refused.stderr, refused.stderr
 
     worker = Worker(isolated, **secure)
     try:

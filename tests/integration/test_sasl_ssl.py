@@ -146,7 +146,9 @@ def test_the_worker_end_to_end_over_sasl_ssl_with_scram(
 
     refused = isolated.cli("worker", **over_sasl_ssl(port, ca_file, password="wrong"))
     assert refused.returncode == 2
-    assert "refused us" in refused.stderr and "Authentication failed" in refused.stderr, refused.stderr
+    assert "refused us" in refused.stderr and "Authentication failed" in refused.stderr, (
+        refused.stderr
+    )
 
     worker = Worker(isolated, **secure)
     try:

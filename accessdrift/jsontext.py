@@ -22,12 +22,25 @@ def loads(data: bytes | str) -> Any:
         raise DecodeError(f"not JSON: {error}") from error
     except RecursionError as error:
         raise DecodeError("not JSON this parser can read: nested too deep") from error
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        raise DecodeError(f"not JSON this parser can read: {error}") from error
     if _depth_over(document, MAX_DEPTH):
         raise DecodeError(f"JSON nested deeper than {MAX_DEPTH} levels")
-    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
-    if b"\\ud" in raw or b"\\uD" in raw:
+    if _may_hold_surrogates(data):
         document = _scrub(document)
     return document
+
+
+def _may_hold_surrogates(data: bytes | str) -> bool:
+    """Cheaply: could the parse hold a lone surrogate? From a ``\\u`` escape, from UTF-8
+    bytes of one (the parser lets them pass), from UTF-16/32 input, or a str with one."""
+    if isinstance(data, str):
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return "\\ud" in data or "\\uD" in data
+    return b"\\ud" in data or b"\\uD" in data or b"\xed" in data or b"\x00" in data[:4]
 
 
 def _depth_over(document: Any, limit: int) -> bool:

@@ -33,7 +33,13 @@ _SECRET_PARTS = (
     "authorization",
     "signature",
     "cookie",
+    "credential",
+    "sessionkey",
+    "samlresponse",
+    "clientassertion",
 )
+# Names that are secret only whole (as parts they are in too many innocent names).
+_SECRET_NAMES = frozenset({"pass", "pwd", "pin", "sig", "auth", "otp"})
 # ...unless it names or describes a secret rather than holding it.
 _NOT_SECRET_ENDINGS = (
     "id",
@@ -73,16 +79,24 @@ _NOT_SECRET_ENDINGS = (
 # SSWS (Okta) authorization values, PEM private keys, AWS session tokens.
 _TOKEN_VALUES = re.compile(
     r"\b(?:hv[sbr]\.[A-Za-z0-9_-]{20,}|[sb]\.[A-Za-z0-9]{24,})"
-    r"|(?i:\b(?:bearer|ssws|basic)\s+)[A-Za-z0-9._~+/=-]{8,}"
+    r"|(?i:\b(?:bearer|ssws|basic|digest|negotiate)\s+)[A-Za-z0-9._~+/=,\"-]+"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
     r"|\b(?:FwoG|IQoJ)[A-Za-z0-9/+=]{40,}"
+    r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"  # a JWT
+    r"|\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|sk-[A-Za-z0-9_-]{20,}|glpat-[A-Za-z0-9_-]{20,})"
+)
+# user:password@ in a URL, and header lines that carry credentials, in text.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?=@)")
+_COOKIE_HEADER = re.compile(
+    r"(?im)^(?P<head>\s*(?:set-cookie|cookie|authorization|proxy-authorization|x-api-key)\s*:\s*).+$"
 )
 # "name": "value" pairs in text that is not JSON any more (a broken line), and
 # name=value pairs (a query string, a form): an unquoted name followed by a colon is
 # prose ("SecretUsageEvent: no C3 01 marker"), and left alone.
 _TEXT_PAIR = re.compile(
     r"""(?:(?P<q>["'])(?P<quoted>[A-Za-z_][A-Za-z0-9_.-]*)(?P=q)(?P<qsep>\s*[:=]\s*)"""
-    r"""|(?<![A-Za-z0-9_.-])(?P<bare>[A-Za-z_][A-Za-z0-9_.-]*)(?P<bsep>=))"""
+    r"""|(?<![A-Za-z0-9_.-])(?P<bare>[A-Za-z_][A-Za-z0-9_.-]*)(?P<bsep>[ \t]*=[ \t]*))"""
     r"""(?P<value>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,;}&"']+)"""
 )
 
@@ -93,6 +107,8 @@ def _folded(name: str) -> str:
 
 def is_secret_name(name: str) -> bool:
     folded = _folded(name)
+    if folded in _SECRET_NAMES:
+        return True
     if not any(part in folded for part in _SECRET_PARTS):
         return False
     return not folded.endswith(_NOT_SECRET_ENDINGS)
@@ -106,15 +122,38 @@ def _is_descriptive_name(name: str) -> bool:
 def redact_value(value: Any) -> Any:
     """A parsed document with its secrets replaced (a new object; the input stays)."""
     if isinstance(value, dict):
+        # {"name": "X-Api-Key", "value": "..."}: a header or a parameter, by its name.
+        named = value.get("name", value.get("key", value.get("Name", value.get("Key"))))
+        pair_secret = isinstance(named, str) and is_secret_name(named)
         return {
-            key: (_blank(item) if is_secret_name(str(key)) else redact_value(item))
+            key: (
+                _blank(item)
+                if is_secret_name(str(key)) or (pair_secret and str(key).lower() == "value")
+                else redact_value(item)
+            )
             for key, item in value.items()
         }
     if isinstance(value, list):
+        # ["X-Api-Key", "..."]: a header as a pair.
+        if len(value) == 2 and isinstance(value[0], str) and is_secret_name(value[0]):
+            return [value[0], _blank(value[1])]
         return [redact_value(item) for item in value]
     if isinstance(value, str):
-        return redact_text(value)
+        return _embedded(value)
     return value
+
+
+def _embedded(text: str) -> Any:
+    """A string that is JSON itself (Entra's targetResources, a body as a string)."""
+    stripped = text.strip()
+    if len(stripped) > 1 and stripped[0] in "{[" and stripped[-1] in "}]":
+        try:
+            inner = jsontext.loads(stripped)
+        except DecodeError:
+            return redact_text(text)
+        redacted = redact_value(inner)
+        return text if redacted == inner else json.dumps(redacted, ensure_ascii=False)
+    return redact_text(text)
 
 
 def _blank(value: Any) -> Any:
@@ -133,6 +172,8 @@ def _blank(value: Any) -> Any:
 def redact_text(text: str) -> str:
     """Token-shaped values, and values of secret names in ``name: value`` pairs."""
     text = _TOKEN_VALUES.sub(REDACTED, text)
+    text = _URL_PASSWORD.sub(lambda match: match.group("head") + REDACTED, text)
+    text = _COOKIE_HEADER.sub(lambda match: match.group("head") + REDACTED, text)
 
     def pair(match: re.Match[str]) -> str:
         name = match.group("quoted") or match.group("bare")

@@ -21,7 +21,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 
 from accessdrift.errors import ClickHouseError, QueryRefused, RowsRefused
-from sinks.query_guard import refusal, unserialisable_read_only
+from sinks.query_guard import plain_table_statement, refusal, unserialisable_read_only
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,12 @@ class ClickHouse:
                     "one statement at a time: `accessdrift query` runs a single SELECT"
                 ) from error
             if unserialisable_read_only(message):
-                return
+                if plain_table_statement(sql):
+                    return
+                raise QueryRefused(
+                    "DESCRIBE, EXISTS and SHOW CREATE name one table, nothing more "
+                    "(for anything else: SELECT ... FROM system.columns)"
+                ) from error
             if "SYNTAX_ERROR" in message or "Syntax error" in message:
                 raise ClickHouseError(message) from error
             raise QueryRefused(f"`accessdrift query` is read-only: {message}") from error

@@ -10,6 +10,7 @@ that only make rows (``numbers``, ``values``...), no function that reads files.
 The statement then runs as given, with ``readonly=1`` and the analyst limits.
 """
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,9 +18,16 @@ from typing import Any
 READ_ONLY_STATEMENTS = frozenset(
     {"SelectWithUnionQuery", "SelectIntersectExceptQuery", "ShowTablesQuery"}
 )
-# Kinds parseQueryToJSON parses but cannot serialise: read-only, and their only
-# argument is a table name (ClickHouse refuses table functions under readonly=1).
+# Kinds parseQueryToJSON parses but cannot serialise, so that no tree can be read:
+# accepted only in their plain form on a table named by its identifier. With a
+# table function, a subquery, INTO OUTFILE or FORMAT they read files, reach other
+# hosts and write files (readonly=1 does not stop DESCRIBE url(...)).
 UNSERIALISABLE_READ_ONLY = ("DescribeQuery", "ExistsTableQuery", "ShowCreateTableQuery")
+_NAME = r"(?:[A-Za-z_][A-Za-z0-9_]*|`[A-Za-z0-9_.-]+`)"
+PLAIN_TABLE_STATEMENT = re.compile(
+    rf"\s*(?:DESCRIBE|DESC|EXISTS|SHOW\s+CREATE)(?:\s+TABLE)?\s+{_NAME}(?:\.{_NAME})?\s*;?\s*",
+    re.IGNORECASE,
+)
 # Table functions that only generate rows; every other one reaches files, URLs,
 # other servers or programs.
 ROW_TABLE_FUNCTIONS = frozenset(
@@ -69,10 +77,16 @@ def _clauses(tree: dict[str, Any]) -> str | None:
 
 
 def unserialisable_read_only(message: str) -> bool:
-    """A parse that ClickHouse could not serialise, of a statement read-only by nature."""
+    """A parse that ClickHouse could not serialise, of DESCRIBE, EXISTS or SHOW CREATE."""
     return "does not support JSON serialization" in message and any(
         f"type '{kind}" in message for kind in UNSERIALISABLE_READ_ONLY
     )
+
+
+def plain_table_statement(sql: str) -> bool:
+    """``DESCRIBE [TABLE] name``, ``EXISTS [TABLE] name``, ``SHOW CREATE [TABLE] name``,
+    and nothing else: no comment, no subquery, no table function, no clause."""
+    return PLAIN_TABLE_STATEMENT.fullmatch(sql) is not None
 
 
 def _walk(node: Any, key: str = "") -> Iterator[tuple[dict[str, Any], str]]:

@@ -112,6 +112,16 @@ class Settings(BaseSettings):
     lookback: Duration = timedelta(days=7)
     allowed_lateness: Duration = timedelta(seconds=30)
 
+    @field_validator("worker_token", mode="before")
+    @classmethod
+    def _token(cls, value: Any) -> Any:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is None or (isinstance(text, str) and not text.strip()):
+            return None  # unset, as if absent: then the worker serves loopback only
+        if isinstance(text, str) and len(text.strip()) < 16:
+            raise ValueError("a worker token needs at least 16 characters")
+        return value
+
     @field_validator("deprovision_sla_overrides", mode="before")
     @classmethod
     def _parse_overrides(cls, value: Any) -> Any:

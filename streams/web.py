@@ -5,7 +5,6 @@ With the embedded engine only one process may open the database folder; while
 a worker holds it, `accessdrift query` sends its SQL here.
 """
 
-import hmac
 import html
 from collections import Counter
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from faust.web import Request, Response, View
 
 from accessdrift.errors import ClickHouseError, QueryRefused
 from streams.settings import Settings
-from streams.web_auth import SESSION_COOKIE, decide, safe_next, session_value
+from streams.web_auth import SESSION_COOKIE, decide, safe_next, same, session_value
 
 STAGES = {"ingest", "resolver", "identity", "findings", "sink"}
 
@@ -32,7 +31,7 @@ def register_views(
     counts: Counter[str],
     ingest_running: Callable[[], bool],
 ) -> None:
-    token = settings.worker_token.get_secret_value() if settings.worker_token else None
+    token = settings.worker_token.get_secret_value() if settings.worker_token is not None else None
 
     @aiohttp_web.middleware
     async def guard(request: aiohttp_web.Request, handler: Any) -> aiohttp_web.StreamResponse:
@@ -83,7 +82,7 @@ def register_views(
             form = await raw.post()
             presented = str(form.get("token", ""))
             target = safe_next(str(form.get("next", "")))
-            if token is None or not hmac.compare_digest(presented, token):
+            if token is None or not same(presented, token):
                 page = LOGIN_PAGE.format(
                     next=html.escape(target, quote=True), message="<p>Wrong token.</p>"
                 )

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 SESSION_COOKIE = "accessdrift_session"
 OPEN_PATHS = frozenset({"/live/", "/ready/", "/login/"})
@@ -49,14 +49,20 @@ def decide(
         content_type = headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             return Decision(False, 415, "POST needs Content-Type: application/json")
-    if token is None or path in OPEN_PATHS:
+    if token is None:
+        # Open, on loopback only: a page on a DNS-rebinding domain reaches 127.0.0.1 under
+        # its own name, and says so in Host.
+        if not loopback_host(headers.get("Host", "")):
+            return Decision(False, 421, "this worker answers to localhost only")
+        return Decision(True)
+    if path in OPEN_PATHS:
         return Decision(True)
     authorization = headers.get("Authorization", "")
     scheme, _, presented = authorization.partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(presented.strip(), token):
+    if scheme.lower() == "bearer" and same(presented.strip(), token):
         return Decision(True)
     cookie = cookies.get(SESSION_COOKIE, "")
-    if cookie and hmac.compare_digest(cookie, session_value(token)):
+    if cookie and same(cookie, session_value(token)):
         return Decision(True)
     if method == "GET" and "text/html" in headers.get("Accept", ""):
         return Decision(False, 303, "log in first", {"Location": f"/login/?next={quote(path)}"})
@@ -68,10 +74,31 @@ def decide(
     )
 
 
+def same(presented: str, expected: str) -> bool:
+    """In constant time, whatever characters were presented."""
+    return hmac.compare_digest(presented.encode("utf-8", "replace"), expected.encode())
+
+
+def loopback_host(host: str) -> bool:
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1:].split("]", 1)[0]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    return name in LOOPBACK_HOSTS
+
+
 def safe_next(target: str | None) -> str:
-    """Where to go after logging in: a path on this worker, never another site."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/stats/"
+    """Where to go after logging in: a path on this worker, never another site (no
+    scheme, no host, no control character or space that a browser would drop)."""
+    fallback = "/stats/"
+    if not target or any(ord(char) < 33 or ord(char) == 127 for char in target):
+        return fallback
+    if "\\" in target or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return fallback
     return target
 
 

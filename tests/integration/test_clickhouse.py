@@ -121,6 +121,14 @@ ATTACKS = [
     ("SYSTEM DROP MARK CACHE", "read-only"),
     ("CREATE TABLE forged (a Int8) ENGINE = Memory", "CREATE statement"),
     ("SELECT 1 FORMAT TSV", "FORMAT"),
+    # found by a hostile review: statements with no parse tree to read
+    ("DESCRIBE (SELECT 1) INTO OUTFILE '{outfile}' TRUNCATE", "name one table"),
+    ("SHOW CREATE TABLE alerts INTO OUTFILE '{outfile}'", "name one table"),
+    ("DESCRIBE url('http://127.0.0.1:9/', 'TSVWithNames')", "name one table"),
+    ("DESCRIBE file('/etc/hostname', 'TSVWithNames')", "name one table"),
+    ("DESCRIBE (SELECT CAST('1', file('/etc/hostname')))", "name one table"),
+    ("EXISTS TABLE alerts FORMAT TSV", "name one table"),
+    ("desc /* hidden */ alerts", "name one table"),
 ]  # fmt: skip
 
 
@@ -152,7 +160,9 @@ def test_the_analyst_path_refuses_every_write_and_every_way_out(
         "SELECT 'it''s -- not a comment' AS text",
         "SHOW TABLES",
         "DESCRIBE TABLE alerts",
+        "desc accessdrift_test.alerts;",
         "EXISTS TABLE alerts",
+        "SHOW CREATE TABLE `alerts`",
         "EXPLAIN SELECT 1",
         "SELECT number FROM numbers(3) UNION ALL SELECT 4",
     ],

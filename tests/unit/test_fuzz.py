@@ -198,3 +198,21 @@ def test_inputs_that_once_broke_something_stay_harmless(
         return
     harmless(format_name, value)
     split_for_replay(format_name, value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"1" * 5000,  # more digits than Python converts: a ValueError, once
+        b'{"eventName": "x", "a": "\xed\xa0\x80"}',  # a surrogate as UTF-8 bytes
+        '{"eventName": "\ud800"}'.encode("utf-16", "surrogatepass"),  # UTF-16, a lone surrogate
+        b'{"password": "x", "a": "\xed\xa0\x80"}',
+    ],
+)
+def test_inputs_a_hostile_review_found_stay_harmless(value: bytes) -> None:
+    from accessdrift.redact import redact_bytes
+
+    for format_name in JSON_FORMATS:
+        harmless(format_name, value)
+        split_for_replay(format_name, value)
+    redact_bytes(value)

@@ -159,3 +159,32 @@ def test_prose_about_secrets_is_not_taken_for_a_secret() -> None:
     message = "not an Avro single-object encoded SecretUsageEvent: no C3 01 marker"
     assert redact_text(message) == message
     assert redact_text("record 3: secret_ref: missing") == "record 3: secret_ref: missing"
+
+
+@pytest.mark.parametrize(
+    "document, secret",
+    [
+        ({"headers": [{"name": "X-Api-Key", "value": "zz-api-key-1"}]}, "zz-api-key-1"),
+        ({"params": [{"key": "password", "value": "hunter2"}]}, "hunter2"),
+        ({"headers": [["X-Api-Key", "zz-api-key-2"]]}, "zz-api-key-2"),
+        ({"headers": [{"name": "Authorization", "value": "Bearer abc"}]}, "abc"),
+        ({"request": "Cookie: sid=s3ss10n\\nHost: x"}, "s3ss10n"),
+        ({"line": "Authorization: Digest username=bob, response=9f86d0818"}, "9f86d0818"),
+        ({"conf": "password = hunter2"}, "hunter2"),
+        ({"dsn": "postgres://admin:hunter2@db:5432/app"}, "hunter2"),
+        ({"jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig-part"}, "eyJzdWIiOiIxMjM0NTY3ODkwIn0"),
+        ({"t": "ghp_abcdefghijklmnopqrstuvwxyz0123"}, "ghp_abcdefghijklmnopqrstuvwxyz0123"),
+        ({"t": "xoxb-1234567890-abcdefghij"}, "xoxb-1234567890-abcdefghij"),
+        ({"body": '{"password": "in-a-string"}'}, "in-a-string"),
+        ({"pwd": "short1"}, "short1"),
+        ({"credentials": {"accessKeyId": "AKIA1", "secret": "zz"}}, "zz"),
+    ],
+)  # fmt: skip
+def test_secrets_a_hostile_review_found_are_redacted(document: Any, secret: str) -> None:
+    redacted = redact_bytes(json.dumps(document).encode())
+    assert secret.encode() not in redacted, redacted
+
+
+def test_identifiers_beside_redacted_pairs_stay() -> None:
+    labels = {"labels": [{"key": "env", "value": "prod"}], "credentials": {"accessKeyId": "AKIA1"}}
+    assert redact_bytes(json.dumps(labels).encode()) == json.dumps(labels).encode()

@@ -8,7 +8,7 @@ TOKEN = "s3cret-token-of-the-worker"
 
 
 def ask(path: str, method: str = "GET", token: str | None = TOKEN, **parts: object) -> object:
-    headers = dict(parts.get("headers", {}))  # type: ignore[call-overload]
+    headers = {"Host": "127.0.0.1:6066", **dict(parts.get("headers", {}))}  # type: ignore[call-overload]
     cookies = dict(parts.get("cookies", {}))  # type: ignore[call-overload]
     return decide(path=path, method=method, headers=headers, cookies=cookies, token=token)
 
@@ -54,6 +54,12 @@ def test_a_post_must_be_json_so_that_no_other_site_can_send_one() -> None:
 
 def test_without_a_token_everything_is_open_on_loopback_only() -> None:
     assert ask("/stats/", token=None).allowed  # type: ignore[attr-defined]
+    for host in ("localhost:6066", "[::1]:6066", "127.0.0.1"):
+        assert ask("/stats/", token=None, headers={"Host": host}).allowed  # type: ignore[attr-defined]
+    # DNS rebinding: another site's name pointed at 127.0.0.1 says its own name in Host.
+    for host in ("evil.example", "evil.example:6066", "127.0.0.1.evil.example", ""):
+        rebound = ask("/query/", token=None, headers={"Host": host})
+        assert not rebound.allowed and rebound.status == 421  # type: ignore[attr-defined]
     assert not needs_token("127.0.0.1") and not needs_token("::1")
     assert needs_token("0.0.0.0") and needs_token("10.0.0.5")
 
@@ -61,7 +67,25 @@ def test_without_a_token_everything_is_open_on_loopback_only() -> None:
 @pytest.mark.parametrize(
     "target, expected",
     [("/stats/", "/stats/"), ("https://evil.example/", "/stats/"), ("//evil.example", "/stats/"),
-     ("/\\evil.example", "/stats/"), (None, "/stats/")],
+     ("/\\evil.example", "/stats/"), (None, "/stats/"), ("/\t/evil.example", "/stats/"),
+     ("/%09/evil.example", "/%09/evil.example"), ("/a\r\nSet-Cookie: x", "/stats/"),
+     ("/ /evil", "/stats/")],
 )  # fmt: skip
 def test_after_login_only_a_path_on_this_worker(target: str | None, expected: str) -> None:
     assert safe_next(target) == expected
+
+
+def test_credentials_in_any_characters_are_refused_not_a_crash() -> None:
+    assert not ask("/stats/", headers={"Authorization": "Bearer é"}).allowed  # type: ignore[attr-defined]
+    assert not ask("/stats/", cookies={SESSION_COOKIE: "é"}).allowed  # type: ignore[attr-defined]
+
+
+def test_an_empty_token_is_no_token_and_a_short_one_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from streams.settings import Settings
+
+    assert Settings(worker_token="").worker_token is None
+    assert Settings(worker_token="  ").worker_token is None
+    with pytest.raises(ValidationError, match="16 characters"):
+        Settings(worker_token="short")

@@ -172,13 +172,15 @@ def _summary(
         f"all exact: {figures['perfect']}"
     )
     data = f".accessdrift/demo/{run_id}"
+    # The demo's deployment: its prefix names its database in that folder.
+    env = f"ACCESSDRIFT_DATA_DIR={data} ACCESSDRIFT_TOPIC_PREFIX=demo{run_id}."
     print(
         "\nwhere to look next (the worker is stopped; the embedded database stays):\n"
-        f"  ACCESSDRIFT_DATA_DIR={data} .venv/bin/accessdrift query "
+        f"  {env} .venv/bin/accessdrift query "
         '"SELECT kind, severity, identity_id, credential_id, seconds_after FROM alerts FINAL"\n'
-        f"  ACCESSDRIFT_DATA_DIR={data} .venv/bin/accessdrift query "
+        f"  {env} .venv/bin/accessdrift query "
         '"SELECT * FROM lag_quantiles_hourly ORDER BY hour LIMIT 20"\n'
-        f"  .venv/bin/accessdrift evaluate {data}/truth.json  (with the same ACCESSDRIFT_DATA_DIR)"
+        f"  {env} .venv/bin/accessdrift evaluate {data}/truth.json"
     )
 
 

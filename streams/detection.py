@@ -14,6 +14,7 @@ scales out by identity.
 import asyncio
 import heapq
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import MutableMapping, Sequence
@@ -103,8 +104,10 @@ class Deadlines:
 @dataclass
 class StageWatermark:
     """One identity partition's view of event time: the resolver's watermark as the
-    messages of that partition carry it, moving on by wall clock while nothing
-    arrives so that idle streams still reach their deadlines.
+    messages of that partition carry it. It has no clock of its own: the resolver
+    broadcasts its watermark every tick, and moves it on by wall clock itself when
+    every input is idle and caught up; while the resolver holds it back (a backlog
+    behind), nothing here may run ahead of it.
 
     Per partition, not one for the stage: after a restart the consumer serves some
     partitions' backlog before others, and a watermark taken from a partition that
@@ -123,9 +126,7 @@ class StageWatermark:
         self.heard_at = wall_us
 
     def current(self, wall_us: int) -> int | None:
-        if self.value is None:
-            return None
-        return self.value + max(0, wall_us - self.heard_at - self.idle_us)
+        return self.value
 
 
 def register_detection(app: faust.App, settings: Settings, counts: Counter[str]) -> None:
@@ -201,7 +202,10 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         batches = cast(faust.Stream[bytes], stream).take_events(BATCH_SIZE, within=BATCH_SECONDS)
         async for events in batches:
             async with resolver_sending:
-                await resolve_batch(events)
+                try:
+                    await resolve_batch(events)
+                except Exception as error:
+                    stop_the_worker("resolver", error)
 
     async def resolve_batch(events: Sequence[EventT[Any]]) -> None:
         store = WriteBack(cast(MutableMapping[str, Any], subjects), subject_cache)
@@ -219,7 +223,7 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         for event in events:
             for source, value in unpack_records(cast(bytes, event.message.value)):
                 if source == PROGRESS_SOURCE:
-                    resolver_watermark.report(parse_report(value))
+                    resolver_watermark.report(parse_report(value), wall)
                     continue
                 record_name = source.split("|", 1)[0]
                 try:
@@ -245,7 +249,10 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
     async def identity_agent(stream: faust.StreamT[bytes]) -> None:
         batches = cast(faust.Stream[bytes], stream).take_events(BATCH_SIZE, within=BATCH_SECONDS)
         async for events in batches:
-            await handle_identity_batch(events)
+            try:
+                await handle_identity_batch(events)
+            except Exception as error:
+                stop_the_worker("identity", error)
 
     async def handle_identity_batch(events: Sequence[EventT[Any]]) -> None:
         states: dict[str, Any] = {}
@@ -322,8 +329,10 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         then the wall clock carries it): tell every identity partition."""
         async with resolver_sending:  # never ahead of a batch still being delivered
             watermark = resolver_watermark.current(wall_micros())
-            if watermark is None or watermark == last_broadcast["wm"]:
+            if watermark is None:
                 return
+            # Every tick, changed or not: a partition hears where event time is even
+            # while the resolver holds it back.
             last_broadcast["wm"] = watermark
             payload = pack_messages([("", {"t": "wm", "wm": watermark})])
             await delivered(
@@ -354,6 +363,15 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
 
     app.timer(interval=TICK_SECONDS)(broadcast_watermark)
     app.timer(interval=TICK_SECONDS)(wake_due_identities)
+
+
+def stop_the_worker(stage: str, error: BaseException) -> None:
+    """Faust acks a batch of ``take_events`` even when the agent's body raised, and its
+    supervisor restarts the agent past it: the batch would be skipped, its outputs
+    half sent, its state never written. Stop instead; a restart reads it again."""
+    log.critical("the %s stage failed on a batch, the worker stops: %r", stage, error)
+    logging.shutdown()
+    os._exit(70)
 
 
 def _deadline_of(identity_id: str, state: Any, config: DetectionConfig) -> int | None:

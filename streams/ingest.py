@@ -130,27 +130,22 @@ class BatchIngest:
             batch_size = self.settings.sink_batch_size
             timeout = self.settings.sink_flush_interval.total_seconds()
             reported = time.monotonic()
-            last_idle_report: Report = {}
             while not self.stopping.is_set():
                 messages = consumer.consume(num_messages=batch_size, timeout=timeout)
                 if not messages:
                     if time.monotonic() - reported >= IDLE_REPORT_SECONDS:
-                        # Nothing to read: say where each partition is when that changed
-                        # (caught up after a restart, or assigned), so that partitions
-                        # stop holding the resolver's watermark back.
+                        # Nothing to read: say where each partition is, every second (a
+                        # heartbeat: the resolver trusts "caught up" only while it hears it).
                         report = self.progress.after(self._at_end(consumer))
-                        if report != last_idle_report:
-                            self._produce(
-                                producer,
-                                self.resolve_topic,
-                                pack_records([(PROGRESS_SOURCE, encode_report(report))]),
-                                partition=0,
-                            )
-                            producer.poll(0)
-                            last_idle_report = report
+                        self._produce(
+                            producer,
+                            self.resolve_topic,
+                            pack_records([(PROGRESS_SOURCE, encode_report(report))]),
+                            partition=0,
+                        )
+                        producer.poll(0)
                         reported = time.monotonic()
                     continue
-                last_idle_report = {}
                 self._handle(messages, producer, consumer)
                 self._commit(consumer)
                 reported = time.monotonic()

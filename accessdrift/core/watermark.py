@@ -26,14 +26,22 @@ class Watermark:
     heard: dict[str, int] = field(default_factory=dict)  # input -> wall time of its last record
     emitted: int | None = None
     behind: dict[str, int | None] = field(default_factory=dict)  # input -> latest, as reported
+    caught_up: dict[str, int] = field(default_factory=dict)  # input -> wall time of that word
 
-    def report(self, progress: dict[str, tuple[int | None, bool]]) -> None:
-        """The reader's word on inputs: (latest event time it read, reached the end)."""
+    def report(self, progress: dict[str, tuple[int | None, bool]], wall_us: int) -> None:
+        """The reader's word on inputs: (latest event time it read, reached the end).
+        "Reached the end" holds only while the reader keeps saying so: a reader that
+        stops reporting (blocked on its sink, taken away by a rebalance) leaves its
+        inputs behind at their latest event time."""
         for source, (latest, at_end) in progress.items():
             if at_end:
                 self.behind.pop(source, None)
+                self.caught_up[source] = wall_us
+                if latest is not None and latest > self.latest.get(source, latest - 1):
+                    self.latest[source] = latest
             else:
                 self.behind[source] = latest
+                self.caught_up.pop(source, None)
 
     def observe(self, source: str, event_us: int, wall_us: int) -> None:
         if self.started_at is None:
@@ -53,7 +61,12 @@ class Watermark:
             for source, heard in self.heard.items()
             if wall_us - heard <= self.idle_us
         ]
-        for source, reported in self.behind.items():
+        stale = {
+            source: None
+            for source, said_at in self.caught_up.items()
+            if wall_us - said_at > 2 * self.idle_us
+        }
+        for source, reported in {**stale, **self.behind}.items():
             known = max(
                 (value for value in (reported, self.latest.get(source)) if value is not None),
                 default=None,

@@ -42,10 +42,10 @@ def test_a_silent_input_with_a_backlog_still_holds_it_back() -> None:
     watermark = Watermark(allowed_lateness_us=0, idle_us=5 * S)
     watermark.observe("directory", 100 * S, wall_us=0)
     watermark.observe("cloud", 100 * S, wall_us=0)
-    watermark.report({"directory": (100 * S, False), "cloud": (900 * S, False)})
+    watermark.report({"directory": (100 * S, False), "cloud": (900 * S, False)}, 0)
     watermark.observe("cloud", 900 * S, wall_us=20 * S)
     assert watermark.current(20 * S) == 100 * S
-    watermark.report({"directory": (100 * S, True)})  # caught up: silent now means idle
+    watermark.report({"directory": (100 * S, True)}, 20 * S)  # caught up: silent = idle
     assert watermark.current(20 * S) == 900 * S
 
 
@@ -53,18 +53,30 @@ def test_a_backlog_of_unknown_age_stops_the_watermark_where_it_is() -> None:
     watermark = Watermark(allowed_lateness_us=0, idle_us=5 * S)
     watermark.observe("cloud", 100 * S, wall_us=0)
     assert watermark.current(5 * S) == 100 * S
-    watermark.report({"directory": (None, False)})
+    watermark.report({"directory": (None, False)}, 6 * S)
     watermark.observe("cloud", 500 * S, wall_us=6 * S)
     assert watermark.current(6 * S) == 100 * S
     assert watermark.current(600 * S) == 100 * S, "not even the wall clock moves it"
-    watermark.report({"directory": (300 * S, False)})
+    watermark.report({"directory": (300 * S, False)}, 7 * S)
     assert watermark.current(7 * S) == 300 * S
 
 
 def test_reported_caught_up_inputs_do_not_hold_it_and_idle_advance_resumes() -> None:
     watermark = Watermark(allowed_lateness_us=0, idle_us=5 * S)
     watermark.observe("a", 100 * S, wall_us=0)
-    watermark.report({"a": (100 * S, False)})
+    watermark.report({"a": (100 * S, False)}, 0)
     assert watermark.current(65 * S) == 100 * S, "behind: the wall clock does not carry it"
-    watermark.report({"a": (100 * S, True)})
+    watermark.report({"a": (100 * S, True)}, 65 * S)
     assert watermark.current(65 * S) == 160 * S
+
+
+def test_caught_up_holds_only_while_the_reader_keeps_saying_so() -> None:
+    """The ingest blocked on a ClickHouse outage reads nothing and says nothing: its
+    inputs must not pass for idle while new records pile up unread."""
+    watermark = Watermark(allowed_lateness_us=0, idle_us=5 * S)
+    watermark.observe("a", 100 * S, wall_us=0)
+    watermark.report({"a": (100 * S, True)}, 6 * S)
+    assert watermark.current(12 * S) == 107 * S, "heard recently: idle, the clock carries it"
+    assert watermark.current(60 * S) == 107 * S, "no word for 54 s: held where it was"
+    watermark.report({"a": (100 * S, True)}, 61 * S)
+    assert watermark.current(62 * S) == 157 * S

@@ -357,8 +357,10 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         # Sent once the tables are recovered, before the streams resume: the deadlines
         # of every identity this worker owns now, from the state that survived.
         deadlines.clear()
-        for key, state in list(identities.items()):
+        for count, (key, state) in enumerate(list(identities.items()), start=1):
             deadlines.set(key, _deadline_of(key, state, config))
+            if count % 1000 == 0:
+                await asyncio.sleep(0)  # heartbeats go on: a big table is no rebalance
         log.info("deadlines rebuilt for %d identities", len(deadlines.current))
 
     app.timer(interval=TICK_SECONDS)(broadcast_watermark)

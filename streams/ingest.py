@@ -193,6 +193,7 @@ class BatchIngest:
                 position = self._started_at.get((partition.topic, partition.partition), -1)
             if position < 0:
                 position = low  # never committed: read from the start
+            position = max(position, low)  # retention may have deleted past it
             source = f"{record}|{partition.topic}|{partition.partition}"
             at_end[source] = high >= 0 and position >= high
         return at_end

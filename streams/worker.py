@@ -7,7 +7,7 @@ from typing import Any
 
 import faust
 
-from accessdrift.errors import ConfigError
+from accessdrift.errors import ConfigError, KafkaError
 from accessdrift.kafka_admin import ensure_topics, wait_for_broker
 from sinks.clickhouse import ClickHouse
 from sinks.migrate import migrate
@@ -56,9 +56,12 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     async def record_state_origin(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # The tables are recovered and their changelogs exist: say beside the state
         # which topics it is read from (streams/local_state.py).
-        await asyncio.get_running_loop().run_in_executor(
-            None, record_changelogs, settings, changelogs
-        )
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                None, record_changelogs, settings, changelogs
+            )
+        except KafkaError as error:  # no record: the next start rebuilds, nothing worse
+            log.warning("could not record the changelogs' ids: %s", error)
 
     # Streams allocate many short-lived objects and few cycles: collect less often.
     gc.set_threshold(50_000, 20, 20)

@@ -73,6 +73,18 @@ class Isolated:
             check=False,
         )
 
+    def simulate(
+        self, folder: Path, seed: int, identities: int, *options: str
+    ) -> tuple[Path, Path]:
+        """`accessdrift simulate` into ``folder``: (the canonical lines, the ground truth)."""
+        org, truth = folder / "org.jsonl", folder / "truth.json"
+        made = self.cli(
+            "simulate", "--seed", str(seed), "--identities", str(identities), *options,
+            "-o", str(org), "--truth", str(truth),
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        return org, truth
+
 
 class Worker:
     """`accessdrift worker` in a subprocess, queried over its HTTP view."""

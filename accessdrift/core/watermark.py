@@ -77,7 +77,7 @@ class Watermark:
         if active:
             value = min(active) - self.allowed_lateness_us
         else:
-            last_heard = max(self.heard.values())
+            last_heard = max(self.heard.values(), default=wall_us)
             value = (
                 max(self.latest.values())
                 - self.allowed_lateness_us

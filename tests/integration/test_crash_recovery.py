@@ -29,12 +29,7 @@ def run_crash_scenario(
     kills: list[Kill],
 ) -> dict[str, Any]:
     """Simulate, replay in ``parts`` while killing the worker as ``kills`` say, evaluate."""
-    org, truth = tmp_path / "org.jsonl", tmp_path / "truth.json"
-    made = isolated.cli(
-        "simulate", "--seed", str(seed), "--identities", str(identities), "--days", str(days),
-        "-o", str(org), "--truth", str(truth),
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
+    org, truth = isolated.simulate(tmp_path, seed, identities, "--days", str(days))
     lines = org.read_text().splitlines(keepends=True)
     size = -(-len(lines) // parts)
     files = []

@@ -17,12 +17,7 @@ from tests.helpers import Isolated, Worker, read_topic, wait_until
 
 @pytest.fixture
 def organisation(isolated: Isolated, tmp_path: Path) -> tuple[Path, dict[str, object]]:
-    org, truth = tmp_path / "org.jsonl", tmp_path / "truth.json"
-    made = isolated.cli(
-        "simulate", "--seed", "11", "--identities", "60", "--events-per-second", "0.02",
-        "-o", str(org), "--truth", str(truth),
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
+    org, truth = isolated.simulate(tmp_path, 11, 60, "--events-per-second", "0.02")
     return org, json.loads(truth.read_text()) | {"path": str(truth)}
 
 

@@ -137,12 +137,7 @@ def test_the_worker_end_to_end_over_sasl_ssl_with_scram(
 ) -> None:
     port, ca_file = secured_broker
     secure = over_sasl_ssl(port, ca_file)
-    org, truth = tmp_path / "org.jsonl", tmp_path / "truth.json"
-    made = isolated.cli(
-        "simulate", "--seed", "5", "--identities", "40", "--events-per-second", "0.02",
-        "-o", str(org), "--truth", str(truth),
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
+    org, truth = isolated.simulate(tmp_path, 5, 40, "--events-per-second", "0.02")
 
     refused = isolated.cli("worker", **over_sasl_ssl(port, ca_file, password="wrong"))
     assert refused.returncode == 2

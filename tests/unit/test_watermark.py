@@ -80,3 +80,12 @@ def test_caught_up_holds_only_while_the_reader_keeps_saying_so() -> None:
     assert watermark.current(60 * S) == 107 * S, "no word for 54 s: held where it was"
     watermark.report({"a": (100 * S, True)}, 61 * S)
     assert watermark.current(62 * S) == 157 * S
+
+
+def test_a_restarted_reader_that_only_reports_breaks_nothing() -> None:
+    """After a restart with nothing new to read, only heartbeats arrive: no records."""
+    watermark = Watermark(allowed_lateness_us=0, idle_us=5 * S)
+    watermark.report({"a": (900 * S, True), "b": (None, True)}, 0)
+    watermark.current(60 * S)  # no record heard yet: no max() of nothing
+    watermark.report({"a": (900 * S, False)}, 61 * S)
+    watermark.current(62 * S)

@@ -17,6 +17,7 @@ import faust
 import mode
 
 from sinks.clickhouse import ClickHouse
+from sinks.positions import Positions, read_positions
 from streams.batching import DeliveredTable
 from streams.detection import RESOLVE_TOPIC, register_detection
 from streams.ingest import BatchIngest
@@ -60,6 +61,10 @@ class SinkExecutor:
     ) -> None:
         """From another thread (the batch ingest): on the ClickHouse thread, and wait."""
         self._executor.submit(self.clickhouse.insert, table, rows, columns, token).result()
+
+    def positions_blocking(self) -> Positions:
+        """From another thread: how far this database holds each topic partition."""
+        return self._executor.submit(read_positions, self.clickhouse).result()
 
 
 def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
@@ -106,7 +111,9 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
 
     # The canonical topics and the findings are read by the batch ingest
     # (streams/ingest.py), not by agents: Faust keeps the internal topics.
-    ingest = BatchIngest(settings, sink.insert_blocking, resolve_topic_name, counts)
+    ingest = BatchIngest(
+        settings, sink.insert_blocking, sink.positions_blocking, resolve_topic_name, counts
+    )
 
     @app.service
     class BatchIngestService(mode.Service):

@@ -12,6 +12,14 @@ At least once: a batch's offsets are committed after its rows are in ClickHouse
 and its bundles are acknowledged by the broker. A replay after a crash is
 absorbed downstream: the tables are ReplacingMergeTree by event id and the
 detection core keeps each fact once by its id.
+
+Two positions per partition: the consumer group's (how far detection has been
+fed, on the broker) and the database's (``ingest_positions``: how far this
+database holds the partition). They are the same but for a database new to a
+deployment the broker already knows (a fresh data folder, a new server, a
+dropped database): then the partition is read again from where the database
+stops, or from its start, into the tables only; detection, fed before, is not
+fed twice.
 """
 
 import logging
@@ -21,12 +29,21 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from accessdrift.core.timeutil import to_micros
 from accessdrift.deadletter import classify, dead_letter_bytes
 from accessdrift.errors import ClickHouseError, RecordError, RecordTooLarge, RowsRefused
 from schemas.codec import codec_for
+from sinks.positions import POSITION_COLUMNS, POSITIONS_TABLE, Positions, position_rows
 from sinks.rows import ALL_TABLES, EVENT_TABLES, dedup_token, to_rows
 from streams import topics
 from streams.bundles import pack_records, pack_records_chunks
@@ -56,10 +73,16 @@ class BatchIngest:
     ClickHouse; the canonical records also on to the resolver."""
 
     def __init__(
-        self, settings: Settings, insert: Insert, resolve_topic: str, counts: Counter[str]
+        self,
+        settings: Settings,
+        insert: Insert,
+        positions: Callable[[], Positions],
+        resolve_topic: str,
+        counts: Counter[str],
     ) -> None:
         self.settings = settings
         self.insert = insert
+        self.positions = positions
         self.resolve_topic = resolve_topic
         self.counts = counts
         self.record_of_topic = {
@@ -73,6 +96,8 @@ class BatchIngest:
         # Where each assigned partition started (its committed offset): a partition
         # not read since its assignment is at its end when that is its high offset.
         self._started_at: dict[tuple[str, int], int] = {}
+        # Below this offset a partition was fed to detection before: rows only.
+        self._forward_from: dict[tuple[str, int], int] = {}
         self.stopping = threading.Event()
         self.failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="batch-ingest", daemon=True)
@@ -81,6 +106,7 @@ class BatchIngest:
         for record in self.record_of_topic.values():
             counts[f"sink:{ALL_TABLES[record].table}"] += 0
         counts["ingest:dead-lettered"] += 0
+        counts["ingest:rebuilt"] += 0
         counts["ingest:commits-lost"] += 0
 
     def start(self) -> None:
@@ -170,8 +196,38 @@ class BatchIngest:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         committed = consumer.committed(partitions, timeout=30)
+        written = self._read_positions()
+        rebuilt: list[str] = []
         for partition in committed:
-            self._started_at[(partition.topic, partition.partition)] = partition.offset
+            key = (partition.topic, partition.partition)
+            self._forward_from[key] = max(partition.offset, 0)
+            held = written.get(key)
+            if partition.offset > 0 and (held is None or held < partition.offset):
+                rebuilt.append(partition.topic)
+                partition.offset = OFFSET_BEGINNING if held is None else held
+            self._started_at[key] = partition.offset
+        if rebuilt:
+            log.warning(
+                "database %s holds less than deployment %r has read: reading %d partitions "
+                "of %s again, into the database only (detection saw them before)",
+                self.settings.database,
+                self.settings.topic_prefix,
+                len(rebuilt),
+                ", ".join(sorted(set(rebuilt))),
+            )
+            consumer.assign(committed)
+
+    def _read_positions(self) -> Positions:
+        delay = 0.5
+        while True:
+            try:
+                return self.positions()
+            except ClickHouseError as error:
+                if self.stopping.is_set():
+                    raise
+                log.error("reading ingest positions failed, retrying in %.1fs: %s", delay, error)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     def _at_end(self, consumer: Consumer) -> dict[str, bool]:
         """Per forwarded source this consumer reads: has it read to the partition's end?"""
@@ -210,6 +266,7 @@ class BatchIngest:
         by_record: dict[str, tuple[list[dict[str, Any]], list[bytes], list[Message]]] = {}
         forwarded: list[tuple[str, bytes]] = []
         before: Report = {}
+        written: Positions = {}
         for message in messages:
             error = message.error()
             if error is not None:
@@ -217,6 +274,9 @@ class BatchIngest:
                     log.warning("canonical consumer: %s", error.str())
                 continue
             topic = message.topic() or ""
+            key = (topic, message.partition() or 0)
+            offset = message.offset() or 0
+            written[key] = offset + 1
             record = self.record_of_topic[topic]
             value = message.value()
             try:
@@ -235,7 +295,9 @@ class BatchIngest:
             records.append(decoded)
             payloads.append(value)
             sources_of.append(message)
-            if record in EVENT_TABLES:
+            if record in EVENT_TABLES and offset < self._forward_from.get(key, 0):
+                self.counts["ingest:rebuilt"] += 1
+            elif record in EVENT_TABLES:
                 source = f"{record}|{topic}|{message.partition()}"
                 forwarded.append((source, value))
                 if source not in before:
@@ -261,6 +323,12 @@ class BatchIngest:
             for index, refusal in refused:
                 self._dead_letter(producer, sources_of[index], refusal)
             self.counts[f"sink:{spec.table}"] += len(records) - len(refused)
+        if written:
+            # Unique per write (the table keeps the latest row per partition).
+            token = f"positions:{time.time_ns()}"
+            self._insert_until_done(
+                POSITIONS_TABLE, position_rows(written), POSITION_COLUMNS, token
+            )
         remaining = producer.flush(60)
         if remaining:
             raise RuntimeError(f"{remaining} bundles not acknowledged by the broker")

@@ -118,3 +118,33 @@ def test_a_query_never_reads_another_deployments_worker(
         assert json.loads(elsewhere.stdout)["db"] == Settings(topic_prefix=other.prefix).database
     finally:
         running.stop()
+
+
+def test_a_fresh_data_folder_for_a_deployment_the_broker_knows_is_filled_again(
+    isolated: Isolated, organisation: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    """A user removes the data folder (or clones afresh) and runs the same deployment on
+    the same broker: its consumer groups have read everything, its database is empty.
+    The worker reads the topics again into the new database, without feeding detection
+    twice, and the same replay again is exact."""
+    first = Worker(isolated)
+    try:
+        replay_and_check(isolated, first, organisation)
+    finally:
+        first.stop()
+
+    fresh = Isolated(data_dir=tmp_path / "fresh", prefix=isolated.prefix)
+    again = Worker(fresh)
+    try:
+        replay_and_check(fresh, again, organisation)
+        assert again.log().count("holds less than deployment") == 1, again.log()
+        doubled = fresh.cli(
+            "query",
+            "--format",
+            "json",
+            "SELECT count() - uniqExact(alert_id) AS doubled FROM alerts FINAL",
+        )
+        assert doubled.returncode == 0, doubled.stderr
+        assert json.loads(doubled.stdout)["doubled"] == 0
+    finally:
+        again.stop()

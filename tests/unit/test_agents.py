@@ -12,11 +12,18 @@ from unittest import mock
 
 import faust
 import pytest
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_INVALID,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 
 from accessdrift.core.timeutil import to_micros
 from accessdrift.errors import RowsRefused
 from schemas.codec import codec_for
+from sinks.positions import POSITIONS_TABLE, Positions
 from streams.app import create_app
 from streams.bundles import pack_messages, pack_records, unpack_messages, unpack_records
 from streams.ingest import BatchIngest
@@ -30,13 +37,20 @@ Sent = list[tuple[str, bytes | None, bytes]]
 class RecordingSink:
     """Stands where ClickHouse would: the ingest's batches land here."""
 
-    def __init__(self) -> None:
+    def __init__(self, positions: Positions | None = None) -> None:
         self.batches: list[tuple[str, list[list[Any]]]] = []
+        self.held: Positions = positions or {}
 
     def insert_blocking(
         self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
     ) -> None:
+        if table == POSITIONS_TABLE:
+            self.held.update({(row[0], row[1]): row[2] for row in rows})
+            return
         self.batches.append((table, rows))
+
+    def positions_blocking(self) -> Positions:
+        return dict(self.held)
 
 
 @pytest.fixture
@@ -207,8 +221,15 @@ class FakeConsumer:
     ) -> tuple[int, int]:
         return (0, 3) if partition.partition == 0 else (0, 9)
 
+    def __init__(self, committed_at: int = OFFSET_INVALID) -> None:
+        self.committed_at = committed_at
+        self.assigned: list[TopicPartition] = []
+
     def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
-        return [TopicPartition(p.topic, p.partition, 5) for p in partitions]
+        return [TopicPartition(p.topic, p.partition, self.committed_at) for p in partitions]
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.assigned = partitions
 
 
 def test_ingest_inserts_good_records_forwards_them_and_dead_letters_bad_ones(
@@ -217,7 +238,9 @@ def test_ingest_inserts_good_records_forwards_them_and_dead_letters_bad_ones(
     settings = Settings(data_dir=tmp_path, topic_prefix="test.")
     sink = RecordingSink()
     counts: Counter[str] = Counter()
-    ingest = BatchIngest(settings, sink.insert_blocking, "test.accessdrift-resolve", counts)
+    ingest = BatchIngest(
+        settings, sink.insert_blocking, sink.positions_blocking, "test.accessdrift-resolve", counts
+    )
     ingest._on_assign(FakeConsumer(), FakeConsumer().assignment())  # type: ignore[arg-type]
     name, record = use(60)
     good = codec_for(name).encode_dict(record)
@@ -258,6 +281,56 @@ def test_ingest_inserts_good_records_forwards_them_and_dead_letters_bad_ones(
     assert producer.flushed == 1, "bundles are acknowledged before the offsets move"
 
 
+def test_a_database_new_to_the_deployment_is_filled_again_without_feeding_detection_twice(
+    tmp_path: Path,
+) -> None:
+    """The broker's group read up to offset 5; this database holds nothing of it (a fresh
+    data folder): the partitions start again from the beginning, offsets below 5 go to
+    the tables only, and from 5 on records are forwarded as usual."""
+    settings = Settings(data_dir=tmp_path, topic_prefix="test.")
+    sink = RecordingSink()
+    counts: Counter[str] = Counter()
+    ingest = BatchIngest(
+        settings, sink.insert_blocking, sink.positions_blocking, "test.accessdrift-resolve", counts
+    )
+    consumer = FakeConsumer(committed_at=5)
+    ingest._on_assign(consumer, consumer.assignment())  # type: ignore[arg-type]
+    assert [(p.partition, p.offset) for p in consumer.assigned] == [
+        (0, OFFSET_BEGINNING),
+        (1, OFFSET_BEGINNING),
+    ]
+    messages = []
+    for offset in range(7):
+        name, record = use(60 + offset)
+        record["event_id"] = f"e-{offset}"
+        messages.append(
+            FakeMessage("test.cloud.audit", codec_for(name).encode_dict(record), offset)
+        )
+    producer = FakeProducer()
+    ingest._handle(messages, producer, consumer)  # type: ignore[arg-type]
+    inserted = [row[0] for _, rows in sink.batches for row in rows]
+    assert inserted == [f"e-{offset}" for offset in range(7)], "every record into the table"
+    bundles = [value for topic, value, _ in producer.sent if topic == "test.accessdrift-resolve"]
+    forwarded = [
+        codec_for("CloudAuditEvent").decode_dict(value)["event_id"]
+        for bundle in bundles
+        for source, value in unpack_records(bundle)
+        if source != PROGRESS_SOURCE
+    ]
+    assert forwarded == ["e-5", "e-6"], "detection saw offsets 0-4 before"
+    assert counts["ingest:rebuilt"] == 5
+    assert sink.held == {("test.cloud.audit", 0): 7}
+
+    # Started again, the database now holds what the group read: nothing is re-read.
+    again = BatchIngest(
+        settings, sink.insert_blocking, sink.positions_blocking, "test.accessdrift-resolve", counts
+    )
+    sink.held[("test.cloud.audit", 1)] = 5
+    consumer = FakeConsumer(committed_at=5)
+    again._on_assign(consumer, consumer.assignment())  # type: ignore[arg-type]
+    assert consumer.assigned == [], "the group's offsets stand"
+
+
 class CommitFailing:
     def __init__(self, code: int) -> None:
         self.code = code
@@ -268,8 +341,13 @@ class CommitFailing:
 
 def test_a_commit_lost_to_a_rebalance_is_counted_not_fatal(tmp_path: Path) -> None:
     counts: Counter[str] = Counter()
+    sink = RecordingSink()
     ingest = BatchIngest(
-        Settings(data_dir=tmp_path), RecordingSink().insert_blocking, "resolve", counts
+        Settings(data_dir=tmp_path),
+        sink.insert_blocking,
+        sink.positions_blocking,
+        "resolve",
+        counts,
     )
     ingest._commit(CommitFailing(KafkaError.REBALANCE_IN_PROGRESS))  # type: ignore[arg-type]
     assert counts["ingest:commits-lost"] == 1
@@ -288,6 +366,8 @@ class RefusingSink(RecordingSink):
     def insert_blocking(
         self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
     ) -> None:
+        if table == POSITIONS_TABLE:
+            return super().insert_blocking(table, rows, columns, token)
         self.tokens.append(token)
         if any(str(row[0]).startswith("bad-") for row in rows):
             raise RowsRefused("Code: 321. DB::Exception: Value is out of range")
@@ -298,7 +378,9 @@ def test_rows_clickhouse_refuses_are_dead_lettered_and_the_rest_inserted(tmp_pat
     settings = Settings(data_dir=tmp_path, topic_prefix="test.")
     sink = RefusingSink()
     counts: Counter[str] = Counter()
-    ingest = BatchIngest(settings, sink.insert_blocking, "test.accessdrift-resolve", counts)
+    ingest = BatchIngest(
+        settings, sink.insert_blocking, sink.positions_blocking, "test.accessdrift-resolve", counts
+    )
     ingest._on_assign(FakeConsumer(), FakeConsumer().assignment())  # type: ignore[arg-type]
     messages = []
     for offset, event_id in enumerate(["ok-1", "bad-1", "ok-2", "ok-3", "bad-2"]):

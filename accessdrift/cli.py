@@ -22,6 +22,8 @@ app = typer.Typer(
 )
 kafka_app = typer.Typer(help="A local single-node Apache Kafka (KRaft) for development and CI.")
 app.add_typer(kafka_app, name="kafka")
+alerts_app = typer.Typer(help="Alerts to people: the routing file and the deliveries.")
+app.add_typer(alerts_app, name="alerts")
 
 
 def _settings() -> "Settings":
@@ -284,6 +286,48 @@ def query(
 
     result = run_query(_settings(), sql)
     sys.stdout.write(format_result(result, format.value))
+
+
+@alerts_app.command("test")
+def alerts_test(
+    destination: Annotated[str, typer.Argument(help="a destination of the routing file")],
+) -> None:
+    """Send a sample alert to one destination and say what the service answered."""
+    from accessdrift.alerts.commands import send_test
+
+    answer = send_test(_settings(), destination)
+    said = {"sent": "delivered", "retry": "not delivered, worth retrying", "failed": "refused"}
+    status = f"HTTP {answer.http_status}" if answer.http_status else "no answer"
+    typer.echo(f"{destination}: {said[answer.outcome]} ({status}) {answer.text}".rstrip())
+    if answer.outcome != "sent":
+        raise typer.Exit(1)
+
+
+@alerts_app.command("routes")
+def alerts_routes(
+    kind: Annotated[str, typer.Option(help="the alert's kind")] = "used_after_deprovision",
+    severity: Annotated[str, typer.Option(help="info, low, medium, high, critical")] = "high",
+    identity_kind: Annotated[str, typer.Option(help="human or nhi")] = "human",
+    system: Annotated[str | None, typer.Option(help="e.g. aws, okta, vault")] = None,
+) -> None:
+    """Which destinations such an alert would reach (from the file, offline)."""
+    from accessdrift.alerts.commands import destinations_for
+
+    found = destinations_for(_settings(), kind, severity, identity_kind, system)
+    typer.echo("\n".join(found) if found else "no destination: no route matches")
+
+
+@alerts_app.command("status")
+def alerts_status() -> None:
+    """Deliveries pending, retrying or failed, per destination."""
+    from accessdrift.alerts.commands import delivery_status
+    from accessdrift.query import format_result
+
+    result = delivery_status(_settings())
+    if not result.rows:
+        typer.echo("every delivery sent (or none yet): nothing pending, retrying or failed")
+        return
+    sys.stdout.write(format_result(result, "table"))
 
 
 def main() -> None:

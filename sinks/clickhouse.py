@@ -126,6 +126,16 @@ class ClickHouse:
         rows = [tuple(_utc(value) for value in row) for row in result.result_rows]
         return QueryResult(list(result.column_names), rows)
 
+    def query_params(self, sql: str, parameters: dict[str, Any]) -> QueryResult:
+        """The project's own SQL, its values bound by ClickHouse (``{name:Type}``), never
+        spliced into the text."""
+        try:
+            result = self.client.query(sql, parameters=parameters)
+        except DriverError as error:
+            raise ClickHouseError(clickhouse_message(error)) from error
+        rows = [tuple(_utc(value) for value in row) for row in result.result_rows]
+        return QueryResult(list(result.column_names), rows)
+
     def check_query(self, sql: str) -> None:
         """Refuse anything but one read-only statement (sinks/query_guard.py)."""
         if not sql.strip().strip(";").strip():

@@ -16,12 +16,16 @@ from typing import Any, TypeVar
 import faust
 import mode
 
+from accessdrift.alerts.config import Routing
+from accessdrift.alerts.dispatch import Delivery
 from sinks.clickhouse import ClickHouse
+from sinks.deliveries import read_deliveries
 from sinks.positions import Positions, read_positions
 from streams.batching import DeliveredTable
 from streams.detection import RESOLVE_TOPIC, register_detection
 from streams.ingest import BatchIngest
 from streams.normalize import register_normalizers
+from streams.notifier import Notifier
 from streams.settings import Settings
 from streams.web import register_views
 
@@ -62,12 +66,16 @@ class SinkExecutor:
         """From another thread (the batch ingest): on the ClickHouse thread, and wait."""
         self._executor.submit(self.clickhouse.insert, table, rows, columns, token).result()
 
+    def deliveries_blocking(self, alert_ids: list[str]) -> dict[tuple[str, str], Delivery]:
+        """From another thread: the latest delivery state of these alerts."""
+        return self._executor.submit(read_deliveries, self.clickhouse, alert_ids).result()
+
     def positions_blocking(self) -> Positions:
         """From another thread: how far this database holds each topic partition."""
         return self._executor.submit(read_positions, self.clickhouse).result()
 
 
-def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
+def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None = None) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
@@ -133,9 +141,38 @@ def create_app(settings: Settings, sink: SinkExecutor) -> faust.App:
         async def on_stop(self) -> None:
             await asyncio.get_running_loop().run_in_executor(None, ingest.stop)
 
+    notifier = None
+    if routing is not None:
+        notifier = Notifier(
+            settings, routing, sink.insert_blocking, sink.deliveries_blocking, counts, os.environ
+        )
+        register_notifier(app, notifier)
+
+    def healthy() -> bool:
+        threads = [ingest] + ([notifier] if notifier is not None else [])
+        return all(thread.alive and thread.failure is None for thread in threads)
+
     register_normalizers(app, settings, counts)
-    register_views(app, settings, sink, counts, lambda: ingest.alive and ingest.failure is None)
+    register_views(app, settings, sink, counts, healthy)
     return app
+
+
+def register_notifier(app: faust.App, notifier: Notifier) -> None:
+    @app.service
+    class NotifierService(mode.Service):
+        async def on_start(self) -> None:
+            notifier.start()
+            self.add_future(self._watch())
+
+        async def _watch(self) -> None:
+            while not self.should_stop:
+                await asyncio.sleep(1.0)
+                if notifier.failure is not None:
+                    log.critical("notifier failed, the worker stops: %s", notifier.failure)
+                    os._exit(70)
+
+        async def on_stop(self) -> None:
+            await asyncio.get_running_loop().run_in_executor(None, notifier.stop)
 
 
 def _faust_credentials(settings: Settings) -> Any:

@@ -87,6 +87,15 @@ class Settings(BaseSettings):
     state_cache_size: int = Field(default=20_000, ge=0)
     sink_flush_interval: Duration = timedelta(milliseconds=200)
 
+    # Alerts to people (CONTRACT.md "Alerts to people")
+    alert_routes: Path | None = Field(
+        default=None, description="the routing file; without it no alert is sent to anyone"
+    )
+    alert_retry_window: Duration = Field(
+        default=timedelta(hours=24),
+        description="how long a delivery that fails for a reason retrying can fix is retried",
+    )
+
     # Normalizers
     scim_side: Literal["source", "downstream"] = "source"
     scim_system: str = "scim"

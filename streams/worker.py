@@ -7,6 +7,7 @@ from typing import Any
 
 import faust
 
+from accessdrift.alerts.config import load_routing
 from accessdrift.errors import ConfigError, KafkaError
 from accessdrift.kafka_admin import ensure_topics, wait_for_broker
 from sinks.clickhouse import ClickHouse
@@ -25,23 +26,26 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
             f"the worker would serve on {settings.worker_web_host}, reachable from other "
             "hosts, without a token: set ACCESSDRIFT_WORKER_TOKEN (or bind to 127.0.0.1)"
         )
+    # A bad routing file is refused before anything starts, with its line.
+    routing = load_routing(settings.alert_routes) if settings.alert_routes else None
     wait_for_broker(settings, timeout=30)
     created = ensure_topics(settings)
     clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database, settings.query_limits)
     applied = migrate(clickhouse)
-    app = create_app(settings, SinkExecutor(clickhouse))
+    app = create_app(settings, SinkExecutor(clickhouse), routing)
     changelogs = sorted(table.changelog_topic.get_topic_name() for table in app.tables.values())
     check_local_state(settings, changelogs)
     settings.state_dir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last
     log.warning(
         "accessdrift worker: deployment %r (app id %s), kafka %s, clickhouse %s, "
-        "topics created %s, migrations applied %s",
+        "topics created %s, migrations applied %s, alerts to %s",
         settings.topic_prefix,
         settings.app_id,
         settings.kafka_bootstrap,
         settings.clickhouse_display,
         created or "none",
         applied or "none",
+        sorted(routing.destinations) if routing else "no one (ACCESSDRIFT_ALERT_ROUTES unset)",
     )
 
     async def quiet_libraries() -> None:

@@ -1,0 +1,1 @@
+"""Alerts to people: the routing file, rendering per service, signing, delivery."""

@@ -1,0 +1,229 @@
+"""What to send where, when: the notifier's decisions over plain data, with the
+clock passed in (no I/O here; ``streams/notifier.py`` reads, posts and records).
+
+Each alert reaches each destination of each route it matches once (``route``).
+Alerts to one destination with the same ``group_by`` values wait ``group_wait``
+and go out as one message; once a group has been sent, its next message waits
+``group_interval`` (as Alertmanager does). An alert whose ``detected_at`` is older
+than ``max_age`` when first seen is ``skipped``. A send that fails is tried again
+with backoff (or after ``Retry-After``) until ``retry_window`` has passed since
+its first attempt, then ``failed``; a 4xx that retrying cannot fix fails at once.
+"""
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from accessdrift.alerts.config import Routing
+from accessdrift.alerts.render import SLACK_ALERTS_PER_MESSAGE, TEAMS_ALERTS_PER_MESSAGE
+from accessdrift.alerts.route import group_key, targets
+from accessdrift.alerts.send import Answer, backoff
+
+TERMINAL = frozenset({"sent", "failed", "skipped", "silenced"})
+# Alerts per message by destination type: a Slack message has at most 50 blocks, a
+# Teams card must stay under the service's size limit.
+MAX_ALERTS = {"slack": SLACK_ALERTS_PER_MESSAGE, "teams": TEAMS_ALERTS_PER_MESSAGE, "webhook": 100}
+
+
+def alert_version(alert: Mapping[str, Any]) -> str:
+    """What changes when detection improves an alert (same ``alert_id``)."""
+    fields = {
+        key: str(alert.get(key)) for key in ("used_at", "seconds_after", "action", "source_ip")
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One alert at one destination: a row of ``alert_deliveries``."""
+
+    alert_id: str
+    destination: str
+    status: str
+    attempts: int = 0
+    last_http_status: int | None = None
+    sent_at: datetime | None = None
+    alert_version: str = ""
+    updates: int = 0
+    answer: str = ""
+    first_try: float | None = None  # wall seconds of the first attempt (not stored)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.alert_id, self.destination
+
+
+@dataclass
+class Message:
+    """A message to send: its alerts and their deliveries, in order."""
+
+    destination: str
+    alerts: list[Mapping[str, Any]]
+    deliveries: list[Delivery]
+    update: bool = False
+    due: float = 0.0
+
+
+@dataclass
+class Dispatcher:
+    routing: Routing
+    retry_window: float = 24 * 3600.0
+    groups: dict[tuple[str, tuple[str, ...], bool], Message] = field(default_factory=dict)
+    retries: list[Message] = field(default_factory=list)
+    last_sent: dict[tuple[str, tuple[str, ...]], float] = field(default_factory=dict)
+    sent_times: dict[str, list[float]] = field(default_factory=dict)
+
+    def offer(
+        self, alert: Mapping[str, Any], known: Mapping[tuple[str, str], Delivery], now: float
+    ) -> list[Delivery]:
+        """A new or repeated alert: the rows to record now (``pending`` before a send,
+        ``skipped`` for history); nothing for one already handled."""
+        rows = []
+        version = alert_version(alert)
+        alert_id = str(alert["alert_id"])
+        for target in targets(self.routing, alert):
+            before = known.get((alert_id, target.destination))
+            update = False
+            if before is not None and before.status in TERMINAL:
+                if not (
+                    before.status == "sent"
+                    and before.alert_version != version
+                    and not before.updates
+                ):
+                    continue
+                update = True  # improved after it was sent: one update message
+            elif before is not None and self._queued(before.key):
+                continue
+            elif before is None and self._too_old(alert, now):
+                rows.append(
+                    Delivery(
+                        alert_id,
+                        target.destination,
+                        "skipped",
+                        alert_version=version,
+                        answer="older than max_age when first seen",
+                    )
+                )
+                continue
+            delivery = Delivery(
+                alert_id,
+                target.destination,
+                "pending",
+                attempts=before.attempts if before and not update else 0,
+                alert_version=version,
+                updates=before.updates if before else 0,
+                sent_at=before.sent_at if before else None,
+            )
+            key_values = group_key(target, alert)
+            group = self.groups.get((*key_values, update))
+            if group is None:
+                previous = self.last_sent.get(key_values)
+                wait = target.route.group_wait.total_seconds()
+                due = now + wait
+                if previous is not None:
+                    due = max(due, previous + target.route.group_interval.total_seconds())
+                group = Message(target.destination, [], [], update=update, due=due)
+                self.groups[(*key_values, update)] = group
+            group.alerts.append(alert)
+            group.deliveries.append(delivery)
+            rows.append(delivery)
+        return rows
+
+    def _queued(self, key: tuple[str, str]) -> bool:
+        return any(
+            delivery.key == key
+            for message in [*self.groups.values(), *self.retries]
+            for delivery in message.deliveries
+        )
+
+    def _too_old(self, alert: Mapping[str, Any], now: float) -> bool:
+        detected = alert.get("detected_at")
+        if not isinstance(detected, datetime):
+            return False
+        age = now - detected.astimezone(UTC).timestamp()
+        return age > self.routing.max_age.total_seconds()
+
+    def due(self, now: float) -> list[Message]:
+        """Messages to send now, oldest first, within each destination's rate limit."""
+        ready: list[Message] = []
+        for key, group in list(self.groups.items()):
+            if group.due <= now and self._allowed(group.destination, now):
+                del self.groups[key]
+                self.last_sent[(key[0], key[1])] = now
+                size = MAX_ALERTS[self.routing.destinations[group.destination].type]
+                for start in range(0, len(group.alerts), size):
+                    ready.append(
+                        Message(
+                            group.destination,
+                            group.alerts[start : start + size],
+                            group.deliveries[start : start + size],
+                            group.update,
+                            group.due,
+                        )
+                    )
+        for message in list(self.retries):
+            if message.due <= now and self._allowed(message.destination, now):
+                self.retries.remove(message)
+                ready.append(message)
+        return ready
+
+    def _allowed(self, destination: str, now: float) -> bool:
+        limit = self.routing.destinations[destination].rate_limit
+        if limit is None:
+            return True
+        recent = [moment for moment in self.sent_times.get(destination, []) if now - moment < 60]
+        self.sent_times[destination] = recent
+        if len(recent) >= limit:
+            return False
+        recent.append(now)
+        return True
+
+    def record(self, message: Message, answer: Answer, now: float) -> list[Delivery]:
+        """The rows after a send; a message worth another try is queued again."""
+        wall = datetime.fromtimestamp(now, UTC)
+        rows = []
+        for delivery in message.deliveries:
+            first = delivery.first_try if delivery.first_try is not None else now
+            tried = replace(
+                delivery,
+                attempts=delivery.attempts + 1,
+                last_http_status=answer.http_status,
+                answer=answer.text,
+                first_try=first,
+            )
+            if answer.outcome == "sent":
+                updates = delivery.updates + (1 if message.update else 0)
+                rows.append(replace(tried, status="sent", sent_at=wall, updates=updates))
+            elif answer.outcome == "retry" and now - first < self.retry_window:
+                rows.append(replace(tried, status="retrying"))
+            else:
+                rows.append(replace(tried, status="failed"))
+        retrying = [row for row in rows if row.status == "retrying"]
+        if retrying:
+            wait = max(answer.retry_after or 0.0, backoff(retrying[0].attempts))
+            self.retries.append(
+                Message(message.destination, message.alerts, retrying, message.update, now + wait)
+            )
+        return rows
+
+    def forget(self, keys: set[tuple[str, str]]) -> None:
+        """Drop these deliveries from what waits (their partitions moved elsewhere)."""
+        if not keys:
+            return
+        for message in [*self.groups.values(), *self.retries]:
+            kept = [
+                (a, d)
+                for a, d in zip(message.alerts, message.deliveries, strict=True)
+                if d.key not in keys
+            ]
+            message.alerts = [a for a, _ in kept]
+            message.deliveries = [d for _, d in kept]
+        self.groups = {key: group for key, group in self.groups.items() if group.deliveries}
+        self.retries = [message for message in self.retries if message.deliveries]
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(message.deliveries) for message in [*self.groups.values(), *self.retries])

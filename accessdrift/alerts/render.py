@@ -1,0 +1,275 @@
+"""Messages per service, built from alerts (decoded ``Alert`` records): pure.
+
+Every string in an alert may come from a log and is hostile: it is escaped for
+its target (Slack mrkdwn: ``&``, ``<``, ``>``, which is how Slack writes links and
+mentions; Adaptive Card Markdown: its markup characters), and cut to the
+service's limits with a visible marker.
+"""
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+TITLES = {
+    ("used_after_deprovision", "human"): "Credential of a departed employee used",
+    ("used_after_deprovision", "nhi"): "Credential of a retired workload used",
+    ("used_after_revocation", "human"): "Revoked credential used",
+    ("used_after_revocation", "nhi"): "Revoked workload credential used",
+    ("attempted_after_deprovision", "human"): "Departed employee's credential tried",
+    ("attempted_after_deprovision", "nhi"): "Retired workload's credential tried",
+    ("deprovision_overdue", "human"): "Leaver's access not removed in time",
+    ("deprovision_overdue", "nhi"): "Retired workload's access not removed in time",
+    ("orphaned_nhi", "nhi"): "Workload identity without an owner",
+    ("orphaned_nhi", "human"): "Identity without an owner",
+}
+TRUNCATED = "…[truncated]"
+SLACK_SECTION_CHARS = 3000
+SLACK_FIELD_CHARS = 2000
+SLACK_HEADER_CHARS = 150
+SLACK_BLOCKS = 50
+SLACK_BLOCKS_PER_ALERT = 3
+SLACK_ALERTS_PER_MESSAGE = (SLACK_BLOCKS - 1) // SLACK_BLOCKS_PER_ALERT
+TEAMS_TEXT_CHARS = 2000
+TEAMS_ALERTS_PER_MESSAGE = 10  # keeps a card well under Teams' 28 KB message limit
+
+
+def title(alert: Mapping[str, Any]) -> str:
+    kind, identity_kind = str(alert.get("kind")), str(alert.get("identity_kind"))
+    return TITLES.get((kind, identity_kind), kind.replace("_", " ").capitalize())
+
+
+def cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - len(TRUNCATED)] + TRUNCATED
+
+
+def slack_escape(text: str) -> str:
+    """Slack's own three: with them escaped, ``<!channel>``, ``<@U123>`` and
+    ``<https://x|y>`` are text, not a mention or a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+
+
+def markdown_escape(text: str) -> str:
+    """Backslash before every Markdown character Adaptive Cards render."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def when(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "—" if value is None else str(value)
+
+
+def after(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "—"
+    span = timedelta(seconds=round(seconds))
+    days, rest = span.days, span.seconds
+    hours, minutes = rest // 3600, rest % 3600 // 60
+    if days:
+        return f"{days}d {hours}h after"
+    if hours:
+        return f"{hours}h {minutes}m after"
+    return f"{minutes}m {rest % 60}s after"
+
+
+def facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What a person reads about one alert, in order (plain, unescaped text)."""
+    rows = [
+        ("Identity", f"{alert.get('identity_id')} ({alert.get('identity_kind')})"),
+        ("Severity", str(alert.get("severity"))),
+        ("Account", str(alert.get("account_id") or "—")),
+        ("Credential", str(alert.get("credential_id") or "—")),
+        ("System", str(alert.get("system") or "—")),
+        ("Deprovisioned", when(alert.get("deprovisioned_at"))),
+    ]
+    if alert.get("used_at") is not None:
+        rows.append(("Used", f"{when(alert.get('used_at'))}, {after(alert.get('seconds_after'))}"))
+    rows.append(("Action", str(alert.get("action") or "—")))
+    rows.append(("Source IP", str(alert.get("source_ip") or "—")))
+    agent = user_agent(alert)
+    if agent:
+        rows.append(("User agent", agent))
+    return rows
+
+
+def user_agent(alert: Mapping[str, Any]) -> str | None:
+    try:
+        evidence = json.loads(str(alert.get("evidence") or "{}"))
+    except ValueError:
+        return None
+    found = _find_key(evidence, "user_agent")
+    return str(found) if found else None
+
+
+def _find_key(value: Any, key: str) -> Any:
+    if isinstance(value, dict):
+        if value.get(key):
+            return value[key]
+        for item in value.values():
+            found = _find_key(item, key)
+            if found:
+                return found
+    if isinstance(value, list):
+        for item in value:
+            found = _find_key(item, key)
+            if found:
+                return found
+    return None
+
+
+def link(template: str | None, alert: Mapping[str, Any]) -> str | None:
+    """The template with ``{alert_id}`` / ``{identity_id}`` filled in, URL-quoted."""
+    if not template:
+        return None
+    return template.replace("{alert_id}", quote(str(alert.get("alert_id")), safe="")).replace(
+        "{identity_id}", quote(str(alert.get("identity_id")), safe="")
+    )
+
+
+def headline(alerts: Sequence[Mapping[str, Any]], update: bool) -> str:
+    first = alerts[0]
+    prefix = "Update: " if update else ""
+    severity = str(first.get("severity")).upper()
+    if len(alerts) == 1:
+        return f"{prefix}{severity}: {title(first)}"
+    return f"{prefix}{severity}: {len(alerts)} alerts about {first.get('identity_id')}"
+
+
+def parts(alerts: Sequence[Mapping[str, Any]], size: int) -> list[Sequence[Mapping[str, Any]]]:
+    return [alerts[start : start + size] for start in range(0, len(alerts), size)]
+
+
+# -- Slack ---------------------------------------------------------------------
+
+
+def slack_message(
+    alerts: Sequence[Mapping[str, Any]], link_template: str | None = None, update: bool = False
+) -> dict[str, Any]:
+    """One Block Kit message of at most ``SLACK_ALERTS_PER_MESSAGE`` alerts (callers split
+    larger groups with ``parts``): a header, then per alert its facts, its id and link."""
+    header = cut(headline(alerts, update), SLACK_HEADER_CHARS)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": False}}
+    ]
+    for alert in alerts:
+        fields = [
+            {
+                "type": "mrkdwn",
+                "text": cut(f"*{label}*\n{slack_escape(value)}", SLACK_FIELD_CHARS),
+            }
+            for label, value in facts(alert)[:10]
+        ]
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": cut(f"*{slack_escape(title(alert))}*", SLACK_SECTION_CHARS),
+                },
+                "fields": fields,
+            }
+        )
+        context = f"alert_id `{slack_escape(str(alert.get('alert_id')))}`"
+        url = link(link_template, alert)
+        if url:
+            context += f" · <{slack_escape(url)}|open>"
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(context, 3000)}]}
+        )
+        blocks.append({"type": "divider"})
+    ids = ", ".join(str(alert.get("alert_id")) for alert in alerts)
+    return {"text": cut(slack_escape(f"{header} ({ids})"), 3000), "blocks": blocks[:SLACK_BLOCKS]}
+
+
+# -- Microsoft Teams -------------------------------------------------------------
+
+
+def teams_message(
+    alerts: Sequence[Mapping[str, Any]], link_template: str | None = None, update: bool = False
+) -> dict[str, Any]:
+    """A Workflows webhook message carrying one Adaptive Card (1.4)."""
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock",
+            "text": markdown_escape(cut(headline(alerts, update), 200)),
+            "weight": "Bolder",
+            "size": "Medium",
+            "wrap": True,
+            "color": "Attention",
+        }
+    ]
+    actions: list[dict[str, str]] = []
+    for alert in alerts:
+        body.append(
+            {
+                "type": "TextBlock",
+                "text": markdown_escape(title(alert)),
+                "weight": "Bolder",
+                "wrap": True,
+                "separator": True,
+            }
+        )
+        body.append(
+            {
+                "type": "FactSet",
+                "facts": [
+                    {"title": label, "value": markdown_escape(cut(value, TEAMS_TEXT_CHARS))}
+                    for label, value in facts(alert)
+                ]
+                + [{"title": "alert_id", "value": markdown_escape(str(alert.get("alert_id")))}],
+            }
+        )
+        url = link(link_template, alert)
+        if url and len(actions) < 5:
+            actions.append({"type": "Action.OpenUrl", "title": "Open", "url": url})
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+    }
+    if actions:
+        card["actions"] = actions
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
+            }
+        ],
+    }
+
+
+# -- signed webhook ----------------------------------------------------------------
+
+
+def webhook_body(alerts: Sequence[Mapping[str, Any]], update: bool = False) -> bytes:
+    """``{"alerts": [Alert, ...]}``: every field present (null as null), times RFC 3339 with
+    microseconds and ``Z``, ``evidence`` a JSON object."""
+    rendered = []
+    for alert in alerts:
+        item = {key: _webhook_value(key, value) for key, value in alert.items()}
+        rendered.append(item)
+    document: dict[str, Any] = {"alerts": rendered}
+    if update:
+        document["update"] = True
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _webhook_value(key: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if key == "evidence" and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return {"raw": value}
+    return value

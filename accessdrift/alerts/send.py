@@ -1,0 +1,95 @@
+"""Posting a rendered message, and what the service's answer means for a retry.
+
+Slack goes through ``slack_sdk``'s webhook client; Teams Workflows and signed
+webhooks are one JSON POST each. The URL is a secret (a webhook URL is its own
+credential): it never appears in an answer, an error or a log.
+"""
+
+import json
+import random
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import SecretStr
+from slack_sdk.webhook import WebhookClient
+
+from accessdrift.alerts.sign import signed_headers
+
+Outcome = Literal["sent", "retry", "failed"]
+TIMEOUT_SECONDS = 10.0
+ANSWER_CHARS = 500
+
+
+@dataclass(frozen=True)
+class Answer:
+    outcome: Outcome
+    http_status: int | None
+    text: str  # the service's answer, or the network error, without the URL
+    retry_after: float | None = None
+
+
+def classify(status: int, text: str, retry_after: str | None = None) -> Answer:
+    """2xx is delivered (Teams Workflows answer 202); 429 waits as told; 408, 425 and 5xx
+    are worth another try; any other 4xx will fail again however often it is sent."""
+    answer = text[:ANSWER_CHARS]
+    if 200 <= status < 300:
+        return Answer("sent", status, answer)
+    if status == 429:
+        return Answer("retry", status, answer, _seconds(retry_after))
+    if status in (408, 425) or status >= 500:
+        return Answer("retry", status, answer, _seconds(retry_after))
+    return Answer("failed", status, answer)
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def backoff(attempts: int, base: float = 1.0, cap: float = 600.0) -> float:
+    """Exponential with full jitter (AWS architecture blog): spreads retries of many
+    alerts to one recovering service."""
+    return random.uniform(0, min(cap, base * 2 ** max(attempts - 1, 0)))
+
+
+def post_slack(url: SecretStr, message: dict[str, Any]) -> Answer:
+    client = WebhookClient(url.get_secret_value(), timeout=int(TIMEOUT_SECONDS))
+    try:
+        response = client.send_dict(message)
+    except (OSError, ValueError) as error:
+        return Answer("retry", None, _without(str(error), url))
+    headers = {key.lower(): value for key, value in (response.headers or {}).items()}
+    retry_after = headers.get("retry-after")
+    if isinstance(retry_after, list):
+        retry_after = retry_after[0] if retry_after else None
+    return classify(response.status_code, response.body or "", retry_after)
+
+
+def post_json(
+    url: SecretStr, message: dict[str, Any] | bytes, secret: SecretStr | None = None
+) -> Answer:
+    body = message if isinstance(message, bytes) else json.dumps(message).encode()
+    headers = (
+        signed_headers(secret.get_secret_value(), body)
+        if secret is not None
+        else {"Content-Type": "application/json"}
+    )
+    request = urllib.request.Request(
+        url.get_secret_value(), data=body, headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+            return classify(response.status, response.read(ANSWER_CHARS).decode("utf-8", "replace"))
+    except urllib.error.HTTPError as error:
+        text = error.read(ANSWER_CHARS).decode("utf-8", "replace")
+        return classify(error.code, text, error.headers.get("Retry-After"))
+    except (OSError, ValueError) as error:  # refused, reset, timed out, bad URL
+        return Answer("retry", None, _without(str(error), url))
+
+
+def _without(text: str, url: SecretStr) -> str:
+    return text.replace(url.get_secret_value(), "<url>")[:ANSWER_CHARS]

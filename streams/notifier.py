@@ -1,0 +1,211 @@
+"""The notifier: ``drift.alerts`` to people, on a thread and a consumer group of its own,
+so that a slow or failing chat service never delays detection or the sink.
+
+Decisions are ``accessdrift.alerts.dispatch``'s; this shell reads the topic, asks
+ClickHouse what was already delivered, posts, and records each delivery before
+(``pending``) and after (``sent``, ``retrying``, ``failed``) the send. A message's
+offset is committed once every delivery it started has ended, so a restarted
+notifier reads again what was not finished, finds it in ``alert_deliveries`` and
+sends only what was not sent: at least once, and once unless the process dies
+between a send and its record.
+"""
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from accessdrift.alerts.config import Routing
+from accessdrift.alerts.dispatch import TERMINAL, Delivery, Dispatcher
+from accessdrift.alerts.dispatch import Message as Outgoing
+from accessdrift.alerts.render import slack_message, teams_message, webhook_body
+from accessdrift.alerts.send import Answer, post_json, post_slack
+from accessdrift.errors import ClickHouseError, RecordError
+from schemas.codec import codec_for
+from sinks.deliveries import DELIVERIES_TABLE, DELIVERY_COLUMNS, delivery_rows
+from streams import topics
+from streams.settings import Settings
+
+log = logging.getLogger("accessdrift.notifier")
+
+Insert = Callable[[str, list[list[Any]], tuple[str, ...], str], None]
+Known = Callable[[list[str]], dict[tuple[str, str], Delivery]]
+Post = Callable[[str, Outgoing], Answer]
+
+
+class Notifier:
+    def __init__(
+        self,
+        settings: Settings,
+        routing: Routing,
+        insert: Insert,
+        known: Known,
+        counts: Counter[str],
+        environ: Mapping[str, str],
+        post: Post | None = None,
+    ) -> None:
+        self.settings = settings
+        self.routing = routing
+        self.insert = insert
+        self.known = known
+        self.counts = counts
+        self.environ = environ
+        self.post = post or self._post
+        self.dispatcher = Dispatcher(routing, settings.alert_retry_window.total_seconds())
+        self.topic = settings.topic(topics.DRIFT_ALERTS)
+        # Per partition: offset -> deliveries it started that have not ended.
+        self.open: dict[int, dict[int, set[tuple[str, str]]]] = {}
+        self.read_up_to: dict[int, int] = {}
+        self.stopping = threading.Event()
+        self.failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
+        for status in ("pending", "sent", "retrying", "failed", "skipped"):
+            counts[f"deliveries:{status}"] += 0
+        counts["deliveries:waiting"] += 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.stopping.set()
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            self._consume()
+        except BaseException as error:  # /ready/ reports it; never silent
+            self.failure = error
+            log.exception("notifier stopped: %s", error)
+
+    def _consume(self) -> None:
+        consumer = Consumer(
+            {
+                **self.settings.kafka_client_config(),
+                "group.id": f"{self.settings.app_id}.notifier",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": 15000,
+            }
+        )
+        try:
+            consumer.subscribe([self.topic], on_revoke=self._on_revoke)
+            while not self.stopping.is_set():
+                messages = consumer.consume(num_messages=500, timeout=0.2)
+                if messages:
+                    self._offer(messages)
+                self._send_due()
+                self._commit(consumer)
+        finally:
+            consumer.close()
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # The next owner reads them again from the committed offsets: nothing of them
+        # stays queued here to be sent twice.
+        keys = set()
+        for partition in partitions:
+            for started in self.open.pop(partition.partition, {}).values():
+                keys |= started
+            self.read_up_to.pop(partition.partition, None)
+        self.dispatcher.forget(keys)
+
+    def _offer(self, messages: list[Message]) -> None:
+        alerts = []
+        for message in messages:
+            partition, offset = message.partition() or 0, message.offset() or 0
+            self.read_up_to[partition] = offset + 1
+            value = message.value()
+            try:
+                if not isinstance(value, bytes):
+                    raise RecordError("empty record")
+                alerts.append((partition, offset, codec_for("Alert").decode_dict(value)))
+            except RecordError as error:  # our own topic: a bug, said loudly, not a stop
+                log.error("notifier: alert at %s/%d not decoded: %s", partition, offset, error)
+                self.counts["deliveries:undecodable"] += 1
+        known = self._retrying(lambda: self.known(sorted({a["alert_id"] for _, _, a in alerts})))
+        rows = []
+        now = time.time()
+        for partition, offset, alert in alerts:
+            offered = self.dispatcher.offer(alert, known, now)
+            started = {row.key for row in offered if row.status not in TERMINAL}
+            if started:
+                self.open.setdefault(partition, {}).setdefault(offset, set()).update(started)
+            rows += offered
+        self._record(rows)
+
+    def _send_due(self) -> None:
+        for outgoing in self.dispatcher.due(time.time()):
+            answer = self.post(outgoing.destination, outgoing)
+            rows = self.dispatcher.record(outgoing, answer, time.time())
+            if answer.outcome != "sent":
+                log.warning(
+                    "delivery to %s of %d alerts: %s (HTTP %s): %s",
+                    outgoing.destination,
+                    len(rows),
+                    rows[0].status if rows else answer.outcome,
+                    answer.http_status,
+                    answer.text[:200],
+                )
+            self._record(rows)
+        self.counts["deliveries:waiting"] = self.dispatcher.waiting
+
+    def _post(self, name: str, outgoing: Outgoing) -> Answer:
+        destination = self.routing.destinations[name]
+        url = destination.url(self.environ)
+        if destination.type == "slack":
+            return post_slack(
+                url, slack_message(outgoing.alerts, destination.link, outgoing.update)
+            )
+        if destination.type == "teams":
+            return post_json(url, teams_message(outgoing.alerts, destination.link, outgoing.update))
+        body = webhook_body(outgoing.alerts, outgoing.update)
+        return post_json(url, body, destination.secret(self.environ))
+
+    def _record(self, rows: list[Delivery]) -> None:
+        if not rows:
+            return
+        token = f"deliveries:{time.time_ns()}"
+        self._retrying(
+            lambda: self.insert(DELIVERIES_TABLE, delivery_rows(rows), DELIVERY_COLUMNS, token)
+        )
+        for row in rows:
+            self.counts[f"deliveries:{row.status}"] += 1
+        ended = {row.key for row in rows if row.status in TERMINAL}
+        if ended:
+            for started_at in self.open.values():
+                for offset in list(started_at):
+                    started_at[offset] -= ended
+                    if not started_at[offset]:
+                        del started_at[offset]
+
+    def _commit(self, consumer: Consumer) -> None:
+        offsets = []
+        for partition, next_offset in self.read_up_to.items():
+            started = self.open.get(partition)
+            position = min(started) if started else next_offset
+            offsets.append(TopicPartition(self.topic, partition, position))
+        if not offsets:
+            return
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as error:  # lost to a rebalance: read again, folded by state
+            log.warning("notifier: offsets not committed (%s)", error)
+
+    def _retrying(self, action: Callable[[], Any]) -> Any:
+        delay = 0.5
+        while True:
+            try:
+                return action()
+            except ClickHouseError as error:
+                if self.stopping.is_set():
+                    raise
+                log.error("notifier: ClickHouse failed, retrying in %.1fs: %s", delay, error)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, 30.0)

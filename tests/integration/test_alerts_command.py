@@ -1,0 +1,67 @@
+"""`accessdrift alerts test` and `alerts routes` as a person runs them, against local
+receivers."""
+
+import hashlib
+import hmac
+from pathlib import Path
+
+from tests.helpers import Isolated
+from tests.receivers import Receiver, receiving
+
+ROUTES = """\
+destinations:
+  soc-slack: {type: slack, url_env: T_SLACK}
+  soc-teams: {type: teams, url_env: T_TEAMS}
+  siem:      {type: webhook, url_env: T_SIEM, secret_env: T_SECRET}
+routes:
+  - match: {kind: [used_after_deprovision, used_after_revocation], min_severity: high}
+    to: [soc-slack, siem]
+  - match: {identity_kind: [nhi]}
+    to: [soc-teams]
+"""
+
+
+def test_alerts_test_sends_a_sample_to_each_kind_of_destination(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(ROUTES)
+    slack = Receiver(answer=lambda _: (200, "ok", {}))
+    teams = Receiver(answer=lambda _: (202, "", {}))
+    siem = Receiver(answer=lambda _: (400, "bad signature? no: bad request", {}))
+    isolated = Isolated(data_dir=tmp_path / "data")
+    with receiving(slack), receiving(teams), receiving(siem):
+        env = {
+            "ACCESSDRIFT_ALERT_ROUTES": str(routes),
+            "T_SLACK": slack.url,
+            "T_TEAMS": teams.url,
+            "T_SIEM": siem.url,
+            "T_SECRET": "s" * 32,
+        }
+        ran = isolated.cli("alerts", "test", "soc-slack", **env)
+        assert ran.returncode == 0 and "delivered (HTTP 200)" in ran.stdout, ran.stdout + ran.stderr
+        assert slack.received[0].json()["blocks"][0]["type"] == "header"
+        ran = isolated.cli("alerts", "test", "soc-teams", **env)
+        assert ran.returncode == 0 and "HTTP 202" in ran.stdout
+        card = teams.received[0].json()["attachments"][0]["content"]
+        assert card["type"] == "AdaptiveCard"
+        ran = isolated.cli("alerts", "test", "siem", **env)
+        assert ran.returncode == 1 and "refused (HTTP 400) bad signature? no" in ran.stdout
+        request = siem.received[0]
+        stamp = request.headers["X-Accessdrift-Timestamp"]
+        mac = hmac.new(b"s" * 32, f"{stamp}.".encode() + request.body, hashlib.sha256)
+        assert request.headers["X-Accessdrift-Signature"] == f"sha256={mac.hexdigest()}"
+        assert siem.url not in ran.stdout + ran.stderr
+
+        routed = isolated.cli(
+            "alerts", "routes", "--kind", "used_after_revocation", "--severity", "critical", **env
+        )
+        assert routed.stdout.split() == ["soc-slack", "siem"]
+        nhi = isolated.cli(
+            "alerts", "routes", "--kind", "orphaned_nhi", "--identity-kind", "nhi", **env
+        )
+        assert nhi.stdout.split() == ["soc-teams"]
+
+        broken = tmp_path / "broken.yaml"
+        broken.write_text(ROUTES.replace("min_severity: high", "min_severity: urgent"))
+        refused = isolated.cli("alerts", "routes", ACCESSDRIFT_ALERT_ROUTES=str(broken))
+        assert refused.returncode == 2
+        assert "broken.yaml:6:" in refused.stderr and "min_severity" in refused.stderr

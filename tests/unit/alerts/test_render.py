@@ -1,0 +1,105 @@
+import hashlib
+import hmac
+import json
+
+from slack_sdk.models.blocks import Block
+
+from accessdrift.alerts.render import (
+    SLACK_ALERTS_PER_MESSAGE,
+    parts,
+    slack_escape,
+    slack_message,
+    teams_message,
+    webhook_body,
+)
+from accessdrift.alerts.sign import signed_headers, verify
+from tests.unit.alerts.samples import alert
+
+HOSTILE = "<!channel> <@U123> <https://evil.example|click> & *bold* [x](https://evil.example)"
+
+
+def test_a_slack_message_reads_as_a_person_needs_it() -> None:
+    message = slack_message([alert()], "https://grafana.example/d/a?alert={alert_id}")
+    blocks = message["blocks"]
+    assert blocks[0]["text"]["text"] == "CRITICAL: Credential of a departed employee used"
+    text = json.dumps(blocks)
+    for expected in (
+        "e00042 (human)",
+        "aws:key/AKIAE00042",
+        "198.51.100.7",
+        "s3:GetObject",
+        "2026-03-01 09:00:00 UTC",
+        "4h 30m after",
+        "aws-cli/2.15",
+        "al-0001",
+        "https://grafana.example/d/a?alert=al-0001",
+    ):
+        assert expected in text, expected
+    # The library's own models accept every block (types, lengths).
+    for block in blocks:
+        parsed = Block.parse(block)
+        assert parsed is not None
+        parsed.validate_json()
+
+
+def test_log_strings_mention_no_one_and_link_nowhere_in_slack() -> None:
+    message = slack_message([alert(action=HOSTILE, identity_id="<!here>", source_ip="<@U999>")])
+    text = json.dumps(message)
+    assert "<!channel>" not in text and "<!here>" not in text and "<@U" not in text
+    assert "<https://evil" not in text
+    assert "&lt;!channel&gt;" in text and "&amp;" in text
+    assert slack_escape("a & b < c > d") == "a &amp; b &lt; c &gt; d"
+
+
+def test_long_fields_are_cut_with_a_marker_within_slacks_limits() -> None:
+    message = slack_message([alert(action="A" * 10_000)])
+    fields = [f for block in message["blocks"] for f in block.get("fields", [])]
+    action = next(f["text"] for f in fields if f["text"].startswith("*Action*"))
+    assert len(action) <= 2000 and action.endswith("…[truncated]")
+
+
+def test_a_big_group_is_split_within_fifty_blocks_and_every_part_names_its_alerts() -> None:
+    many = [alert(alert_id=f"al-{n:04d}") for n in range(40)]
+    messages = [slack_message(part) for part in parts(many, SLACK_ALERTS_PER_MESSAGE)]
+    assert len(messages) == 3
+    assert all(len(m["blocks"]) <= 50 for m in messages)
+    named = [a for m in messages for a in json.dumps(m).split("alert_id `")[1:]]
+    assert len(named) == 40
+
+
+def test_a_teams_card_is_an_adaptive_card_with_markup_neutralised() -> None:
+    message = teams_message([alert(action=HOSTILE)], "https://x.example/{alert_id}")
+    attachment = message["attachments"][0]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
+    facts = {fact["title"]: fact["value"] for fact in card["body"][2]["facts"]}
+    assert facts["Action"].startswith("\\<\\!channel\\> \\<@U123\\> \\<https://evil\\.example\\|")
+    assert "\\*bold\\*" in facts["Action"] and "\\[x\\]\\(https" in facts["Action"]
+    assert facts["alert_id"] == "al\\-0001"
+    assert card["actions"] == [
+        {"type": "Action.OpenUrl", "title": "Open", "url": "https://x.example/al-0001"}
+    ]
+
+
+def test_the_webhook_body_is_the_alert_record_as_the_contract_says() -> None:
+    body = webhook_body([alert(credential_id=None)])
+    document = json.loads(body)
+    sent = document["alerts"][0]
+    assert sent["credential_id"] is None, "null fields are present as null"
+    assert sent["used_at"] == "2026-03-01T13:30:05.123456Z"
+    assert sent["deprovisioned_at"] == "2026-03-01T09:00:00.000000Z"
+    assert sent["evidence"] == {"use": {"event_id": "ce-1", "user_agent": "aws-cli/2.15"}}
+
+
+def test_the_signature_verifies_independently_and_refuses_old_or_foreign_requests() -> None:
+    body = webhook_body([alert()])
+    headers = signed_headers("s3cret", body, now=1_800_000_000)
+    stamp = headers["X-Accessdrift-Timestamp"]
+    expected = hmac.new(b"s3cret", stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    assert headers["X-Accessdrift-Signature"] == f"sha256={expected}"
+    sent = headers["X-Accessdrift-Signature"]
+    assert verify(["old", "s3cret"], stamp, sent, body, now=1_800_000_100), "rotation: two secrets"
+    assert not verify(["old"], stamp, sent, body, now=1_800_000_100)
+    assert not verify(["s3cret"], stamp, sent, body, now=1_800_000_301), "older than five minutes"
+    assert not verify(["s3cret"], stamp, sent, body + b" ", now=1_800_000_100), "body changed"

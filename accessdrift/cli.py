@@ -330,6 +330,62 @@ def alerts_status() -> None:
     sys.stdout.write(format_result(result, "table"))
 
 
+@alerts_app.command("silence")
+def alerts_silence(
+    match: Annotated[
+        list[str], typer.Option("--match", help="field=value (repeat: every one must match)")
+    ],
+    span: Annotated[str, typer.Option("--for", help="how long: 2h, 7d")],
+    reason: Annotated[str, typer.Option(help="why: an auditor will read it")],
+    by: Annotated[str | None, typer.Option(help="who (default: the login name)")] = None,
+) -> None:
+    """Hold back the alerts that match from every destination, for a while."""
+    import getpass
+
+    from accessdrift.alerts.commands import silence
+
+    made = silence(_settings(), match, span, reason, by or getpass.getuser())
+    typer.echo(f"silence {made['silence_id']} until {made['ends_at']:%Y-%m-%d %H:%M UTC}")
+
+
+@alerts_app.command("silences")
+def alerts_silences(
+    all_: Annotated[bool, typer.Option("--all", help="expired and ended ones too")] = False,
+) -> None:
+    """The silences: id, matchers, until, who and why."""
+    from datetime import UTC, datetime
+
+    from accessdrift.alerts.commands import read_silences
+    from accessdrift.alerts.silences import is_active
+
+    now = datetime.now(UTC)
+    shown = 0
+    for found in sorted(read_silences(_settings()).values(), key=lambda s: s["created_at"]):
+        active = is_active(found, now)
+        if not active and not all_:
+            continue
+        matchers = " ".join(f"{k}={v}" for k, v in sorted(found["matchers"].items()))
+        state = "active" if active else ("expired" if found["expired_at"] else "ended")
+        typer.echo(
+            f"{found['silence_id']}  {state:7}  until {found['ends_at']:%Y-%m-%d %H:%M}  "
+            f"{matchers}  by {found['created_by']}: {found['reason']}"
+        )
+        shown += 1
+    if not shown:
+        typer.echo("no silences" if all_ else "no active silences")
+
+
+@alerts_app.command("expire")
+def alerts_expire(
+    silence_id: Annotated[str, typer.Argument(help="from `alerts silences`")],
+) -> None:
+    """End a silence now."""
+    from accessdrift.alerts.commands import expire
+
+    ended = expire(_settings(), silence_id)
+    typer.echo(f"silence {ended['silence_id']} expired")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -144,6 +144,18 @@ class DeadLetter(Record):
     failed_at: AwareDatetime
 
 
+class Silence(Record):
+    silence_id: str
+    matchers: dict[str, str]
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    reason: str
+    created_by: str
+    created_at: AwareDatetime
+    expired_at: AwareDatetime | None = None
+    updated_at: AwareDatetime
+
+
 CANONICAL_INPUTS: dict[str, type[Record]] = {
     "DirectoryChange": DirectoryChange,
     "CloudAuditEvent": CloudAuditEvent,
@@ -157,4 +169,5 @@ ALL_RECORDS: dict[str, type[Record]] = {
     "ProvisioningLag": ProvisioningLag,
     "Alert": Alert,
     "DeadLetter": DeadLetter,
+    "Silence": Silence,
 }

@@ -35,7 +35,11 @@ EVENT_TABLES: dict[str, TableSpec] = {
 
 FINDING_TABLES: dict[str, TableSpec] = {
     spec.record: spec
-    for spec in (_spec("provisioning_lag", "ProvisioningLag"), _spec("alerts", "Alert"))
+    for spec in (
+        _spec("provisioning_lag", "ProvisioningLag"),
+        _spec("alerts", "Alert"),
+        _spec("alert_silences", "Silence", {"matchers": {}}),
+    )
 }
 """What the detection core found."""
 

@@ -91,6 +91,7 @@ class BatchIngest:
         }
         self.record_of_topic[settings.topic(topics.DRIFT_LAG)] = "ProvisioningLag"
         self.record_of_topic[settings.topic(topics.DRIFT_ALERTS)] = "Alert"
+        self.record_of_topic[settings.topic(topics.SILENCES)] = "Silence"
         self.deadletter_topic = settings.topic(topics.DEADLETTER)
         self.progress = InputProgress()
         # Where each assigned partition started (its committed offset): a partition

@@ -15,15 +15,17 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from accessdrift.alerts.config import Routing
 from accessdrift.alerts.dispatch import TERMINAL, Delivery, Dispatcher
 from accessdrift.alerts.dispatch import Message as Outgoing
 from accessdrift.alerts.render import slack_message, teams_message, webhook_body
 from accessdrift.alerts.send import Answer, post_json, post_slack
+from accessdrift.alerts.silences import Silence, latest, silencing
 from accessdrift.errors import ClickHouseError, RecordError
 from schemas.codec import codec_for
 from sinks.deliveries import DELIVERIES_TABLE, DELIVERY_COLUMNS, delivery_rows
@@ -63,7 +65,9 @@ class Notifier:
         self.stopping = threading.Event()
         self.failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
-        for status in ("pending", "sent", "retrying", "failed", "skipped"):
+        self.silences_topic = settings.topic(topics.SILENCES)
+        self.silences: dict[str, Silence] = {}
+        for status in ("pending", "sent", "retrying", "failed", "skipped", "silenced"):
             counts[f"deliveries:{status}"] += 0
         counts["deliveries:waiting"] += 0
 
@@ -95,9 +99,20 @@ class Notifier:
                 "session.timeout.ms": 15000,
             }
         )
+        # Every silence, from the start of its compacted topic, on every start: no group.
+        silences = Consumer(
+            {
+                **self.settings.kafka_client_config(),
+                "group.id": f"{self.settings.app_id}.silences",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+            }
+        )
         try:
+            self._assign_all(silences)
             consumer.subscribe([self.topic], on_revoke=self._on_revoke)
             while not self.stopping.is_set():
+                self._read_silences(silences)
                 messages = consumer.consume(num_messages=500, timeout=0.2)
                 if messages:
                     self._offer(messages)
@@ -105,6 +120,28 @@ class Notifier:
                 self._commit(consumer)
         finally:
             consumer.close()
+            silences.close()
+
+    def _assign_all(self, silences: Consumer) -> None:
+        metadata = silences.list_topics(self.silences_topic, timeout=10)
+        topic = metadata.topics.get(self.silences_topic)
+        partitions = sorted(topic.partitions) if topic is not None and not topic.error else []
+        silences.assign(
+            [TopicPartition(self.silences_topic, p, OFFSET_BEGINNING) for p in partitions]
+        )
+
+    def _read_silences(self, silences: Consumer) -> None:
+        records = []
+        for message in silences.consume(num_messages=500, timeout=0):
+            value = message.value()
+            if message.error() is not None or not isinstance(value, bytes):
+                continue
+            try:
+                records.append(codec_for("Silence").decode_dict(value))
+            except RecordError as error:
+                log.error("notifier: a silence that does not decode: %s", error)
+        if records:
+            self.silences = latest([*self.silences.values(), *records])
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # The next owner reads them again from the committed offsets: nothing of them
@@ -132,7 +169,14 @@ class Notifier:
         known = self._retrying(lambda: self.known(sorted({a["alert_id"] for _, _, a in alerts})))
         rows = []
         now = time.time()
+        wall = datetime.fromtimestamp(now, UTC)
         for partition, offset, alert in alerts:
+            silence = silencing(self.silences.values(), alert, wall)
+            if silence is not None:
+                rows += self.dispatcher.silence(
+                    alert, known, silence["silence_id"], silence["reason"]
+                )
+                continue
             offered = self.dispatcher.offer(alert, known, now)
             started = {row.key for row in offered if row.status not in TERMINAL}
             if started:

@@ -7,6 +7,7 @@ IDENTITY_LINKS = "identity.links"
 DRIFT_LAG = "drift.lag"
 DRIFT_ALERTS = "drift.alerts"
 DEADLETTER = "drift.deadletter"
+SILENCES = "drift.silences"
 
 RAW_FORMATS = ("cloudtrail", "okta", "vault", "gcp-audit", "entra-audit", "scim", "hr-csv")
 
@@ -17,7 +18,7 @@ CANONICAL_TOPIC_OF_RECORD = {
     "IdentityLink": IDENTITY_LINKS,
 }
 
-COMPACTED = frozenset({IDENTITY_LINKS})
+COMPACTED = frozenset({IDENTITY_LINKS, SILENCES})
 
 
 def raw_topic(format_name: str) -> str:
@@ -33,5 +34,6 @@ def all_topics() -> list[str]:
         DRIFT_LAG,
         DRIFT_ALERTS,
         DEADLETTER,
+        SILENCES,
         *(raw_topic(name) for name in RAW_FORMATS),
     ]

@@ -2,15 +2,21 @@
 deliveries."""
 
 import os
+import time
 from datetime import UTC, datetime, timedelta
 
 from accessdrift.alerts.config import Routing, load_routing
 from accessdrift.alerts.render import slack_message, teams_message, webhook_body
 from accessdrift.alerts.route import targets
 from accessdrift.alerts.send import Answer, post_json, post_slack
+from accessdrift.alerts.silences import Silence, expired, latest, new_silence, parse_matchers
+from accessdrift.durations import parse_duration
 from accessdrift.errors import ConfigError
+from accessdrift.kafka_admin import ensure_topics
 from accessdrift.query import run_query
+from schemas.codec import codec_for
 from sinks.clickhouse import QueryResult
+from streams import topics
 from streams.settings import Settings
 
 
@@ -71,3 +77,73 @@ def delivery_status(settings: Settings) -> QueryResult:
         "WHERE status IN ('pending', 'retrying', 'failed') "
         "GROUP BY destination, status ORDER BY destination, status",
     )
+
+
+def publish_silence(settings: Settings, silence: Silence) -> None:
+    from accessdrift.producer import CheckedProducer
+
+    ensure_topics(settings, [topics.SILENCES])
+    with CheckedProducer(settings) as producer:
+        producer.send(
+            settings.topic(topics.SILENCES),
+            codec_for("Silence").encode_dict(silence),
+            key=silence["silence_id"].encode(),
+        )
+
+
+def read_silences(settings: Settings) -> dict[str, Silence]:
+    """Every silence the deployment has (latest version of each), from its topic."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    name = settings.topic(topics.SILENCES)
+    consumer = Consumer(
+        {
+            **settings.kafka_client_config(),
+            "group.id": f"{settings.app_id}.silences-cli",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(name, timeout=10)
+        topic = metadata.topics.get(name)
+        if topic is None or topic.error is not None:
+            return {}
+        ends = {}
+        for partition in topic.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=10)
+            if high > low:
+                ends[partition] = high
+        consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in ends])
+        records = []
+        deadline = time.monotonic() + 30
+        while ends and time.monotonic() < deadline:
+            for message in consumer.consume(num_messages=500, timeout=1):
+                value = message.value()
+                if message.error() is None and isinstance(value, bytes):
+                    records.append(codec_for("Silence").decode_dict(value))
+                    if (message.offset() or 0) + 1 >= ends.get(message.partition() or 0, 0):
+                        ends.pop(message.partition() or 0, None)
+        return latest(records)
+    finally:
+        consumer.close()
+
+
+def silence(
+    settings: Settings, matchers: list[str], span: str, reason: str, created_by: str
+) -> Silence:
+    made = new_silence(
+        parse_matchers(matchers), parse_duration(span), reason, created_by, datetime.now(UTC)
+    )
+    publish_silence(settings, made)
+    return made
+
+
+def expire(settings: Settings, silence_id: str) -> Silence:
+    found = read_silences(settings).get(silence_id)
+    if found is None:
+        raise ConfigError(
+            f"no silence {silence_id!r} (`accessdrift alerts silences --all` lists them)"
+        )
+    ended = expired(found, datetime.now(UTC))
+    publish_silence(settings, ended)
+    return ended

@@ -132,6 +132,34 @@ class Dispatcher:
             rows.append(delivery)
         return rows
 
+    def silence(
+        self,
+        alert: Mapping[str, Any],
+        known: Mapping[tuple[str, str], Delivery],
+        silence_id: str,
+        reason: str,
+    ) -> list[Delivery]:
+        """An alert a silence holds back: ``silenced`` at each destination it would have
+        reached and has not yet (so an auditor sees what was muted, and by which)."""
+        rows = []
+        alert_id = str(alert["alert_id"])
+        for target in targets(self.routing, alert):
+            before = known.get((alert_id, target.destination))
+            if before is not None and before.status in TERMINAL:
+                continue
+            if self._queued((alert_id, target.destination)):
+                continue
+            rows.append(
+                Delivery(
+                    alert_id,
+                    target.destination,
+                    "silenced",
+                    alert_version=alert_version(alert),
+                    answer=f"silence {silence_id}: {reason}"[:500],
+                )
+            )
+        return rows
+
     def _queued(self, key: tuple[str, str]) -> bool:
         return any(
             delivery.key == key

@@ -86,6 +86,18 @@ def worker(
     run_worker(_settings(), loglevel)
 
 
+@app.command()
+def notify() -> None:
+    """The alert notifier alone (the worker runs one already unless
+    ACCESSDRIFT_WORKER_NOTIFIES=false)."""
+    import os
+
+    from streams.notify_alone import run_notifier
+
+    logging.getLogger().setLevel(logging.WARNING)
+    raise typer.Exit(run_notifier(_settings(), dict(os.environ)))
+
+
 class ReplayFormat(StrEnum):
     canonical = "canonical"
     cloudtrail = "cloudtrail"

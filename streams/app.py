@@ -142,7 +142,7 @@ def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None =
             await asyncio.get_running_loop().run_in_executor(None, ingest.stop)
 
     notifier = None
-    if routing is not None:
+    if routing is not None and settings.worker_notifies:
         notifier = Notifier(
             settings, routing, sink.insert_blocking, sink.deliveries_blocking, counts, os.environ
         )

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     alert_routes: Path | None = Field(
         default=None, description="the routing file; without it no alert is sent to anyone"
     )
+    worker_notifies: bool = Field(
+        default=True,
+        description="the worker runs the notifier; false when `accessdrift notify` runs apart",
+    )
     alert_retry_window: Duration = Field(
         default=timedelta(hours=24),
         description="how long a delivery that fails for a reason retrying can fix is retried",

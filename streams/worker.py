@@ -45,7 +45,13 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         settings.clickhouse_display,
         created or "none",
         applied or "none",
-        sorted(routing.destinations) if routing else "no one (ACCESSDRIFT_ALERT_ROUTES unset)",
+        (
+            "no one (ACCESSDRIFT_ALERT_ROUTES unset)"
+            if routing is None
+            else sorted(routing.destinations)
+            if settings.worker_notifies
+            else "`accessdrift notify` (ACCESSDRIFT_WORKER_NOTIFIES=false)"
+        ),
     )
 
     async def quiet_libraries() -> None:

@@ -94,9 +94,14 @@ class Dispatcher:
                     and not before.updates
                 ):
                     continue
-                update = True  # improved after it was sent: one update message
-            elif before is not None and self._queued(before.key):
-                continue
+                # Improved after it was sent: one update message. Nothing is recorded
+                # before it (the row stays `sent`): a crash before it goes loses the
+                # update, never doubles the alert.
+                update = True
+                if self._requeue(alert_id, target.destination, alert, version):
+                    continue
+            elif self._requeue(alert_id, target.destination, alert, version):
+                continue  # waiting still: it goes out in its newest version
             elif before is None and self._too_old(alert, now):
                 rows.append(
                     Delivery(
@@ -129,7 +134,8 @@ class Dispatcher:
                 self.groups[(*key_values, update)] = group
             group.alerts.append(alert)
             group.deliveries.append(delivery)
-            rows.append(delivery)
+            if not update:
+                rows.append(delivery)
         return rows
 
     def silence(
@@ -159,6 +165,18 @@ class Dispatcher:
                 )
             )
         return rows
+
+    def _requeue(
+        self, alert_id: str, destination: str, alert: Mapping[str, Any], version: str
+    ) -> bool:
+        """An alert already waiting to go there: take its newest version; True if so."""
+        for message in [*self.groups.values(), *self.retries]:
+            for index, delivery in enumerate(message.deliveries):
+                if delivery.key == (alert_id, destination):
+                    message.alerts[index] = alert
+                    message.deliveries[index] = replace(delivery, alert_version=version)
+                    return True
+        return False
 
     def _queued(self, key: tuple[str, str]) -> bool:
         return any(
@@ -235,6 +253,9 @@ class Dispatcher:
             self.retries.append(
                 Message(message.destination, message.alerts, retrying, message.update, now + wait)
             )
+        if message.update:
+            # The alert itself was sent: an update that has not gone yet leaves it so.
+            return [row for row in rows if row.status == "sent"]
         return rows
 
     def forget(self, keys: set[tuple[str, str]]) -> None:

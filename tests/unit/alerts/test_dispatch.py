@@ -62,20 +62,21 @@ def test_a_replayed_alert_already_sent_is_not_sent_again_but_an_improved_one_onc
     }
     assert dispatcher.offer(first, sent, NOW) == []
     earlier = alert(used_at=datetime(2026, 3, 1, 10, 0, tzinfo=UTC), seconds_after=3600.0)
-    rows = dispatcher.offer(earlier, sent, NOW)
-    assert len(rows) == 2
-    [message, _] = dispatcher.due(NOW + 10)
-    assert message.update is True
+    assert dispatcher.offer(earlier, sent, NOW) == [], "the rows stay sent until it goes"
+    assert dispatcher.offer(earlier, sent, NOW + 1) == [] and dispatcher.waiting == 2
+    messages = dispatcher.due(NOW + 10)
+    assert [m.update for m in messages] == [True, True]
     after = {
-        row.key: row for row in dispatcher.record(message, Answer("sent", 200, "ok"), NOW + 10)
+        row.key: row
+        for message in messages
+        for row in dispatcher.record(message, Answer("sent", 200, "ok"), NOW + 10)
     }
-    assert next(iter(after.values())).updates == 1
+    assert [row.updates for row in after.values()] == [1, 1]
     # A second improvement gets no second update message.
     updated = {**sent, **after}
     later = alert(used_at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC), seconds_after=1800.0)
-    assert [row.destination for row in dispatcher.offer(later, updated, NOW + 20)] == [
-        "siem" if message.destination == "soc-slack" else "soc-slack"
-    ]
+    dispatcher.offer(later, updated, NOW + 20)
+    assert [m.destination for m in dispatcher.groups.values()] == [], "both had their update"
 
 
 def test_failures_retry_with_backoff_honour_retry_after_and_give_up(routing: Routing) -> None:
@@ -117,3 +118,18 @@ def test_a_destinations_rate_limit_holds_messages_back(tmp_path: Path) -> None:
     assert len(slack) == 2
     assert [m.destination for m in dispatcher.due(NOW + 30)] == []
     assert [m.destination for m in dispatcher.due(NOW + 71)] == ["soc-slack"]
+
+
+def test_an_alert_improved_while_it_waits_goes_out_once_in_its_newest_version(
+    routing: Routing,
+) -> None:
+    dispatcher = Dispatcher(routing)
+    first = dispatcher.offer(alert(), {}, NOW)
+    known = {row.key: row for row in first}  # pending, as ClickHouse has them
+    earlier = alert(used_at=datetime(2026, 3, 1, 10, 0, tzinfo=UTC), seconds_after=3600.0)
+    assert dispatcher.offer(earlier, known, NOW + 1) == []
+    assert dispatcher.offer(earlier, {}, NOW + 2) == [], "the same, not known yet: still one"
+    messages = dispatcher.due(NOW + 10)
+    assert [len(m.alerts) for m in messages] == [1, 1]
+    assert all(m.alerts[0]["seconds_after"] == 3600.0 for m in messages)
+    assert all(m.deliveries[0].alert_version == alert_version(earlier) for m in messages)

@@ -1,0 +1,73 @@
+"""`accessdrift notify`: the notifier without the worker, for those who scale it apart.
+
+It joins the same consumer group as the worker's notifier (``<app id>.notifier``):
+run it beside workers started with ``ACCESSDRIFT_WORKER_NOTIFIES=false``, or beside
+workers that notify too, and Kafka shares ``drift.alerts``'s partitions between them.
+Its delivery state goes to the ClickHouse it is given: with several processes that
+is a ClickHouse server (``ACCESSDRIFT_CLICKHOUSE_URL=http(s)://...``); the embedded
+engine opens a folder for one process only, so with it a separate notifier needs a
+data folder of its own and keeps its own ``alert_deliveries``.
+"""
+
+import logging
+import signal
+import threading
+from collections import Counter
+from typing import Any
+
+from accessdrift.errors import ClickHouseError, ConfigError
+from accessdrift.kafka_admin import ensure_topics, wait_for_broker
+from sinks.clickhouse import ClickHouse
+from sinks.migrate import migrate
+from streams.app import SinkExecutor
+from streams.notifier import Notifier
+from streams.settings import Settings
+
+log = logging.getLogger("accessdrift.notifier")
+
+
+def run_notifier(settings: Settings, environ: dict[str, str]) -> int:
+    from accessdrift.alerts.config import load_routing
+
+    if settings.alert_routes is None:
+        raise ConfigError("ACCESSDRIFT_ALERT_ROUTES is not set: there is nothing to notify")
+    routing = load_routing(settings.alert_routes, environ)
+    wait_for_broker(settings, timeout=30)
+    ensure_topics(settings)
+    try:
+        clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database, settings.query_limits)
+    except ClickHouseError as error:
+        if settings.clickhouse_is_embedded:
+            raise ConfigError(
+                f"{error}. A running worker holds this embedded engine (and notifies "
+                "already, by default): give `accessdrift notify` a ClickHouse server "
+                "(ACCESSDRIFT_CLICKHOUSE_URL=http://...) or a data folder of its own"
+            ) from error
+        raise
+    migrate(clickhouse)
+    sink = SinkExecutor(clickhouse)
+    counts: Counter[str] = Counter()
+    notifier = Notifier(
+        settings, routing, sink.insert_blocking, sink.deliveries_blocking, counts, environ
+    )
+    stop = threading.Event()
+
+    def on_signal(number: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.warning(
+        "accessdrift notify: deployment %r, alerts to %s, deliveries in %s",
+        settings.topic_prefix,
+        sorted(routing.destinations),
+        settings.clickhouse_display,
+    )
+    notifier.start()
+    while not stop.wait(1.0):
+        if notifier.failure is not None or not notifier.alive:
+            log.critical("notifier failed: %s", notifier.failure)
+            return 70
+    notifier.stop()
+    clickhouse.close()
+    return 0

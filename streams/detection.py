@@ -334,6 +334,7 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
             # Every tick, changed or not: a partition hears where event time is even
             # while the resolver holds it back.
             last_broadcast["wm"] = watermark
+            counts["resolver:watermark_us"] = watermark  # a gauge, for health notices
             payload = pack_messages([("", {"t": "wm", "wm": watermark})])
             await delivered(
                 [

@@ -23,7 +23,15 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 from accessdrift.alerts.config import Routing
 from accessdrift.alerts.dispatch import TERMINAL, Delivery, Dispatcher
 from accessdrift.alerts.dispatch import Message as Outgoing
-from accessdrift.alerts.render import slack_message, teams_message, webhook_body
+from accessdrift.alerts.health import HealthRules, HealthWatch
+from accessdrift.alerts.render import (
+    slack_message,
+    slack_notice,
+    teams_message,
+    teams_notice,
+    webhook_body,
+    webhook_notice_body,
+)
 from accessdrift.alerts.send import Answer, post_json, post_slack
 from accessdrift.alerts.silences import Silence, latest, silencing
 from accessdrift.errors import ClickHouseError, RecordError
@@ -37,6 +45,7 @@ log = logging.getLogger("accessdrift.notifier")
 Insert = Callable[[str, list[list[Any]], tuple[str, ...], str], None]
 Known = Callable[[list[str]], dict[tuple[str, str], Delivery]]
 Post = Callable[[str, Outgoing], Answer]
+HEALTH_EVERY_SECONDS = 5.0
 
 
 class Notifier:
@@ -65,6 +74,15 @@ class Notifier:
         self.stopping = threading.Event()
         self.failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
+        self.health = HealthWatch(
+            HealthRules(
+                settings.health_silent_after.total_seconds(),
+                settings.health_watermark_stall.total_seconds(),
+                settings.health_deadletters_per_minute,
+            ),
+            started=time.time(),
+        )
+        self.health_checked = 0.0
         self.silences_topic = settings.topic(topics.SILENCES)
         self.silences: dict[str, Silence] = {}
         for status in ("pending", "sent", "retrying", "failed", "skipped", "silenced"):
@@ -118,6 +136,7 @@ class Notifier:
                     self._offer(messages)
                 self._send_due()
                 self._commit(consumer)
+                self._check_health()
         finally:
             consumer.close()
             silences.close()
@@ -199,6 +218,36 @@ class Notifier:
                 )
             self._record(rows)
         self.counts["deliveries:waiting"] = self.dispatcher.waiting
+
+    def _check_health(self) -> None:
+        now = time.time()
+        if now - self.health_checked < HEALTH_EVERY_SECONDS or not self.routing.health.to:
+            return
+        self.health_checked = now
+        for notice in self.health.check(dict(self.counts), now):
+            for name in self.routing.health.to:
+                answer = self._post_notice(name, notice.as_dict())
+                self.counts[f"health:{notice.state}"] += 1
+                log.warning(
+                    "health notice %s %s on %s to %s: %s (HTTP %s)",
+                    notice.state,
+                    notice.condition,
+                    notice.subject,
+                    name,
+                    answer.outcome,
+                    answer.http_status,
+                )
+
+    def _post_notice(self, name: str, notice: dict[str, Any]) -> Answer:
+        destination = self.routing.destinations[name]
+        url = destination.url(self.environ)
+        deployment = self.settings.topic_prefix
+        if destination.type == "slack":
+            return post_slack(url, slack_notice(notice, deployment))
+        if destination.type == "teams":
+            return post_json(url, teams_notice(notice, deployment))
+        body = webhook_notice_body(notice, deployment)
+        return post_json(url, body, destination.secret(self.environ))
 
     def _post(self, name: str, outgoing: Outgoing) -> Answer:
         destination = self.routing.destinations[name]

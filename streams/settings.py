@@ -95,6 +95,17 @@ class Settings(BaseSettings):
         default=True,
         description="the worker runs the notifier; false when `accessdrift notify` runs apart",
     )
+    health_silent_after: Duration = Field(
+        default=timedelta(hours=1),
+        description="an input topic without a record this long is a health notice",
+    )
+    health_watermark_stall: Duration = Field(
+        default=timedelta(minutes=30),
+        description="event time not moving this long while inputs arrive is a health notice",
+    )
+    health_deadletters_per_minute: int = Field(
+        default=100, ge=1, description="more dead letters than this in a minute is a notice"
+    )
     alert_retry_window: Duration = Field(
         default=timedelta(hours=24),
         description="how long a delivery that fails for a reason retrying can fix is retried",

@@ -273,3 +273,60 @@ def _webhook_value(key: str, value: Any) -> Any:
         except ValueError:
             return {"raw": value}
     return value
+
+
+# -- health notices ------------------------------------------------------------------
+
+
+def notice_headline(notice: Mapping[str, Any]) -> str:
+    state = "resolved" if notice["state"] == "resolved" else "PROBLEM"
+    return f"accessdrift health {state}: {notice['condition'].replace('_', ' ')}"
+
+
+def slack_notice(notice: Mapping[str, Any], deployment: str) -> dict[str, Any]:
+    headline = cut(notice_headline(notice), SLACK_HEADER_CHARS)
+    text = f"{notice['summary']} (deployment {deployment or 'default'}, at {notice['at']})"
+    return {
+        "text": slack_escape(f"{headline}: {text}"),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": headline, "emoji": False}},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": cut(slack_escape(text), SLACK_SECTION_CHARS)},
+            },
+        ],
+    }
+
+
+def teams_notice(notice: Mapping[str, Any], deployment: str) -> dict[str, Any]:
+    text = f"{notice['summary']} (deployment {deployment or 'default'}, at {notice['at']})"
+    card = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": [
+            {
+                "type": "TextBlock",
+                "text": markdown_escape(notice_headline(notice)),
+                "weight": "Bolder",
+                "wrap": True,
+            },
+            {"type": "TextBlock", "text": markdown_escape(text), "wrap": True},
+        ],
+    }
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
+            }
+        ],
+    }
+
+
+def webhook_notice_body(notice: Mapping[str, Any], deployment: str) -> bytes:
+    """``{"notices": [...]}``: beside ``{"alerts": [...]}``, signed the same way."""
+    document = {"notices": [{**notice, "deployment": deployment}]}
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()

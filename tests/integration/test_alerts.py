@@ -158,3 +158,65 @@ def test_every_routed_alert_reaches_each_destination_once_across_a_kill(
             )
         finally:
             worker.stop()
+
+
+def test_health_notices_reach_the_health_destinations(isolated: Isolated, tmp_path: Path) -> None:
+    """Inputs silent past the threshold, then a burst of records that are not records:
+    notices to the `health` route, firing then resolved, and none about alerts."""
+    from confluent_kafka import Producer
+
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        "destinations:\n"
+        "  ops: {type: slack, url_env: TEST_SLACK_URL}\n"
+        "  siem: {type: webhook, url_env: TEST_SIEM_URL, secret_env: TEST_SIEM_SECRET}\n"
+        "health: {to: [ops, siem]}\n"
+    )
+    slack = Receiver()
+    siem = Receiver()
+    with receiving(slack), receiving(siem):
+        worker = Worker(
+            isolated,
+            ACCESSDRIFT_ALERT_ROUTES=str(routes),
+            ACCESSDRIFT_HEALTH_SILENT_AFTER="3s",
+            ACCESSDRIFT_HEALTH_DEADLETTERS_PER_MINUTE="5",
+            TEST_SLACK_URL=slack.url,
+            TEST_SIEM_URL=siem.url,
+            TEST_SIEM_SECRET=SECRET,
+        )
+        try:
+
+            def headlines() -> list[str]:
+                return [r.json()["blocks"][0]["text"]["text"] for r in slack.received]
+
+            def notices() -> list[dict[str, Any]]:
+                return [n for r in siem.received for n in r.json()["notices"]]
+
+            wait_until(
+                lambda: (
+                    {n["subject"] for n in notices() if n["condition"] == "input_silent"}
+                    >= {"directory.changes", "cloud.audit", "secret.usage"}
+                ),
+                timeout=60,
+                interval=0.5,
+            )
+            producer = Producer({"bootstrap.servers": "127.0.0.1:9092"})
+            for n in range(20):
+                producer.produce(f"{isolated.prefix}cloud.audit", value=f"<!channel> {n}".encode())
+            assert producer.flush(30) == 0
+            wait_until(
+                lambda: any(n["condition"] == "deadletter_spike" for n in notices()),
+                timeout=60,
+                interval=0.5,
+            )
+            print(
+                f"health: {len(notices())} notices: {[(n['condition'], n['subject'], n['state']) for n in notices()]}"
+            )
+            assert all(signed(r) for r in siem.received)
+            assert any("PROBLEM: input silent" in h for h in headlines()), headlines()
+            assert any("PROBLEM: deadletter spike" in h for h in headlines()), headlines()
+            assert all("alerts" not in r.json() for r in siem.received)
+            firing = [(n["condition"], n["subject"]) for n in notices() if n["state"] == "firing"]
+            assert len(firing) == len(set(firing)), "each condition fires once per episode"
+        finally:
+            worker.stop()

@@ -9,9 +9,11 @@ import json
 import os
 import platform
 import random
+import re
 import threading
 import time
 import uuid
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from schemas.codec import encode
 from schemas.models import CloudAuditEvent, DirectoryChange, IdentityLink
 from streams import topics
 from streams.settings import Settings
+from tests.receivers import Received, Receiver, receiving
 
 SCALE = float(os.environ.get("ACCESSDRIFT_BENCH_SCALE", "1"))
 RESULTS = REPO / "bench" / "results"
@@ -138,7 +141,32 @@ def latency(offered_eps: float, seconds: float) -> dict[str, Any]:
     prefix = fresh_prefix("latency")
     settings = Settings(topic_prefix=prefix, data_dir=WORK)
     ensure_topics(settings)
-    worker = BenchWorker(WORK / prefix, prefix, PORT)
+    # The alerts also go to a local Slack-shaped receiver, at once (no group_wait):
+    # the latency a person sees, less the grouping they configure.
+    chat_seen: dict[str, float] = {}
+
+    def on_chat(request: Received) -> tuple[int, str, dict[str, str]]:
+        seen = time.monotonic()
+        for credential in re.findall(r"aws:PROBE\d{6}", request.body.decode()):
+            chat_seen.setdefault(credential, seen)
+        return 200, "ok", {}
+
+    chat = Receiver(answer=on_chat)
+    stack = ExitStack()
+    stack.enter_context(receiving(chat))
+    WORK.mkdir(parents=True, exist_ok=True)
+    routes = WORK / f"{prefix}routes.yaml"
+    routes.write_text(
+        "destinations:\n  chat: {type: slack, url_env: BENCH_CHAT_URL}\n"
+        "routes:\n  - to: [chat]\n    group_wait: 0s\n    group_interval: 0s\n"
+    )
+    worker = BenchWorker(
+        WORK / prefix,
+        prefix,
+        PORT,
+        ACCESSDRIFT_ALERT_ROUTES=str(routes),
+        BENCH_CHAT_URL=chat.url,
+    )
     now = datetime.now(UTC)
     probes = int(seconds * 10)
     try:
@@ -256,13 +284,16 @@ def latency(offered_eps: float, seconds: float) -> dict[str, Any]:
                 sent_events += 1
         achieved = sent_events / (time.monotonic() - started)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(table_seen) < len(produced_at):
+        while time.monotonic() < deadline and (
+            len(table_seen) < len(produced_at) or len(chat_seen) < len(produced_at)
+        ):
             time.sleep(0.2)
         stop.set()
         for thread in watchers:
             thread.join()
     finally:
         worker.stop()
+        stack.close()
 
     half_time = started + seconds / 2
 
@@ -290,11 +321,13 @@ def latency(offered_eps: float, seconds: float) -> dict[str, Any]:
         "seconds": seconds,
         "to_alert_topic_ms": summary(alert_seen),
         "to_clickhouse_ms": summary(table_seen),
+        "to_chat_ms": summary(chat_seen),
         # The probes of the run's second half: the worker's caches are warm and any
         # backlog of the first seconds is gone, or it is not (then it shows here too).
         "second_half": {
             "to_alert_topic_ms": summary(alert_seen, second_half=True),
             "to_clickhouse_ms": summary(table_seen, second_half=True),
+            "to_chat_ms": summary(chat_seen, second_half=True),
         },
     }
 
@@ -433,6 +466,8 @@ def main() -> None:
         "throughput_ratio": through["throughput_ratio"],
         "latency_ms": late["to_clickhouse_ms"],
         "latency_to_alert_topic_ms": late["to_alert_topic_ms"],
+        "latency_to_chat_ms": late["to_chat_ms"],
+        "latency_to_chat_at_1000_eps_ms": sustainable["to_chat_ms"],
         "offered_eps": late["offered_eps"],
         "achieved_offered_eps": late["achieved_offered_eps"],
         "rss_mb_per_100k_credentials": mem["rss_mb_per_100k_credentials"],
@@ -463,6 +498,9 @@ def main() -> None:
         f"{sustainable['to_clickhouse_ms']['p99']} ms (second half of each run: "
         f"{result['latency_second_half_ms']['p99']} and "
         f"{result['latency_at_1000_eps_second_half_ms']['p99']} ms p99)\n"
+        f"latency to a chat receiver p50/p99 {late['to_chat_ms']['p50']}/"
+        f"{late['to_chat_ms']['p99']} ms at 2,000 ev/s, {sustainable['to_chat_ms']['p50']}/"
+        f"{sustainable['to_chat_ms']['p99']} ms at 1,000 ev/s (group_wait 0s)\n"
         f"RSS {mem['rss_mb_per_100k_credentials']} MB per 100k tracked credentials"
     )
 

@@ -1,6 +1,7 @@
 import hashlib
 import hmac
 import json
+from pathlib import Path
 
 from slack_sdk.models.blocks import Block
 
@@ -103,3 +104,31 @@ def test_the_signature_verifies_independently_and_refuses_old_or_foreign_request
     assert not verify(["old"], stamp, sent, body, now=1_800_000_100)
     assert not verify(["s3cret"], stamp, sent, body, now=1_800_000_301), "older than five minutes"
     assert not verify(["s3cret"], stamp, sent, body + b" ", now=1_800_000_100), "body changed"
+
+
+def test_teams_cards_and_notices_follow_the_published_adaptive_card_schema() -> None:
+    import jsonschema
+
+    from accessdrift.alerts.render import teams_notice
+
+    schema = json.loads(
+        (
+            Path(__file__).parents[2] / "fixtures" / "alerts" / "adaptive-card-1.4.schema.json"
+        ).read_text()
+    )
+    validator = jsonschema.Draft6Validator(schema)
+    cards = [
+        teams_message(
+            [alert(action=HOSTILE), alert(alert_id="al-2")], "https://x.example/{alert_id}"
+        ),
+        teams_message([alert()], None, update=True),
+        teams_notice(
+            {"condition": "input_silent", "state": "firing", "summary": "s", "at": "t"}, "p."
+        ),
+    ]
+    for message in cards:
+        card = message["attachments"][0]["content"]
+        errors = [error.message for error in validator.iter_errors(card)]
+        assert errors == [], errors
+    broken = {**cards[0]["attachments"][0]["content"], "body": [{"type": "FactSet", "facts": 3}]}
+    assert list(validator.iter_errors(broken)), "the schema check can fail"

@@ -21,18 +21,11 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from accessdrift.alerts.config import Routing
+from accessdrift.alerts.deliver import post_alerts, post_notice
 from accessdrift.alerts.dispatch import TERMINAL, Delivery, Dispatcher
 from accessdrift.alerts.dispatch import Message as Outgoing
 from accessdrift.alerts.health import HealthRules, HealthWatch
-from accessdrift.alerts.render import (
-    slack_message,
-    slack_notice,
-    teams_message,
-    teams_notice,
-    webhook_body,
-    webhook_notice_body,
-)
-from accessdrift.alerts.send import Answer, post_json, post_slack
+from accessdrift.alerts.send import Answer
 from accessdrift.alerts.silences import Silence, latest, silencing
 from accessdrift.errors import ClickHouseError, RecordError
 from schemas.codec import codec_for
@@ -240,26 +233,11 @@ class Notifier:
 
     def _post_notice(self, name: str, notice: dict[str, Any]) -> Answer:
         destination = self.routing.destinations[name]
-        url = destination.url(self.environ)
-        deployment = self.settings.topic_prefix
-        if destination.type == "slack":
-            return post_slack(url, slack_notice(notice, deployment))
-        if destination.type == "teams":
-            return post_json(url, teams_notice(notice, deployment))
-        body = webhook_notice_body(notice, deployment)
-        return post_json(url, body, destination.secret(self.environ))
+        return post_notice(destination, self.environ, notice, self.settings.topic_prefix)
 
     def _post(self, name: str, outgoing: Outgoing) -> Answer:
         destination = self.routing.destinations[name]
-        url = destination.url(self.environ)
-        if destination.type == "slack":
-            return post_slack(
-                url, slack_message(outgoing.alerts, destination.link, outgoing.update)
-            )
-        if destination.type == "teams":
-            return post_json(url, teams_message(outgoing.alerts, destination.link, outgoing.update))
-        body = webhook_body(outgoing.alerts, outgoing.update)
-        return post_json(url, body, destination.secret(self.environ))
+        return post_alerts(destination, self.environ, outgoing.alerts, outgoing.update)
 
     def _record(self, rows: list[Delivery]) -> None:
         if not rows:

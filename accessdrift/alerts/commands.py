@@ -6,9 +6,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from accessdrift.alerts.config import Routing, load_routing
-from accessdrift.alerts.render import slack_message, teams_message, webhook_body
+from accessdrift.alerts.deliver import post_alerts
 from accessdrift.alerts.route import targets
-from accessdrift.alerts.send import Answer, post_json, post_slack
+from accessdrift.alerts.send import Answer
 from accessdrift.alerts.silences import Silence, expired, latest, new_silence, parse_matchers
 from accessdrift.durations import parse_duration
 from accessdrift.errors import ConfigError
@@ -52,14 +52,7 @@ def send_test(settings: Settings, name: str) -> Answer:
     if name not in routing.destinations:
         known = ", ".join(sorted(routing.destinations)) or "none"
         raise ConfigError(f"no destination named {name!r} (the file has: {known})")
-    destination = routing.destinations[name]
-    alert = sample_alert()
-    url = destination.url(os.environ)
-    if destination.type == "slack":
-        return post_slack(url, slack_message([alert], destination.link))
-    if destination.type == "teams":
-        return post_json(url, teams_message([alert], destination.link))
-    return post_json(url, webhook_body([alert]), destination.secret(os.environ))
+    return post_alerts(routing.destinations[name], os.environ, [sample_alert()])
 
 
 def destinations_for(

@@ -31,6 +31,9 @@ KINDS = (
 GROUPABLE = ("identity_id", "kind", "severity", "identity_kind", "system", "account_id")
 
 
+SLACK_API = "https://slack.com/api/"
+
+
 def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else 0
 
@@ -56,13 +59,29 @@ class Destination(_Strict):
     secret_file: Path | None = None
     min_severity: Severity = "info"
     rate_limit: int | None = Field(default=None, ge=1, description="messages per minute")
+    token_env: str | None = None
+    token_file: Path | None = None
+    channel: str | None = Field(
+        default=None, description="Slack's Web API (chat.postMessage): the channel id or name"
+    )
     link: str | None = Field(
         default=None,
         description="a link template for each alert, e.g. https://grafana.example/d/x?alert={alert_id}",
     )
 
     def url(self, environ: Mapping[str, str]) -> SecretStr:
+        if self.uses_slack_api and self.url_env is None and self.url_file is None:
+            return SecretStr(SLACK_API)
         return _from_env_or_file(self.url_env, self.url_file, environ, "url")
+
+    @property
+    def uses_slack_api(self) -> bool:
+        """A Slack destination with a bot token posts through the Web API
+        (``chat.postMessage``; its URL, if given, is the API's base URL)."""
+        return self.type == "slack" and (self.token_env is not None or self.token_file is not None)
+
+    def token(self, environ: Mapping[str, str]) -> SecretStr:
+        return _from_env_or_file(self.token_env, self.token_file, environ, "token")
 
     def secret(self, environ: Mapping[str, str]) -> SecretStr | None:
         if self.secret_env is None and self.secret_file is None:
@@ -158,6 +177,12 @@ def load_routing(path: Path, environ: Mapping[str, str] | None = None) -> Routin
         routing.check_names()
         for name, destination in routing.destinations.items():
             destination.url(environ)
+            if destination.uses_slack_api:
+                destination.token(environ)
+                if not destination.channel:
+                    raise ConfigError(f"destination {name!r}: a Slack bot token needs a channel")
+            elif destination.type != "slack" and (destination.token_env or destination.channel):
+                raise ConfigError(f"destination {name!r}: token and channel are for Slack")
             if destination.type == "webhook" and destination.secret(environ) is None:
                 raise ConfigError(
                     f"destination {name!r}: a webhook needs secret_env or secret_file"

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import SecretStr
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from accessdrift.alerts.sign import signed_headers
@@ -67,6 +69,46 @@ def post_slack(url: SecretStr, message: dict[str, Any]) -> Answer:
     if isinstance(retry_after, list):
         retry_after = retry_after[0] if retry_after else None
     return classify(response.status_code, response.body or "", retry_after)
+
+
+# Slack Web API errors worth another try; any other ``error`` is final
+# (https://api.slack.com/methods/chat.postMessage#errors).
+SLACK_API_RETRY = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+def post_slack_api(
+    base_url: SecretStr, token: SecretStr, channel: str, message: dict[str, Any]
+) -> Answer:
+    """``chat.postMessage`` with a bot token (slack_sdk's WebClient)."""
+    base = base_url.get_secret_value()
+    client = WebClient(
+        token=token.get_secret_value(),
+        base_url=base if base.endswith("/") else base + "/",
+        timeout=int(TIMEOUT_SECONDS),
+    )
+    try:
+        response = client.chat_postMessage(
+            channel=channel, text=message["text"], blocks=message["blocks"]
+        )
+        return Answer("sent", response.status_code, "ok")
+    except SlackApiError as error:
+        status = error.response.status_code
+        code = str(error.response.get("error", ""))[:ANSWER_CHARS]
+        headers = {key.lower(): value for key, value in (error.response.headers or {}).items()}
+        if status == 429 or code in SLACK_API_RETRY or status >= 500:
+            return Answer("retry", status, code, _seconds(_first(headers.get("retry-after"))))
+        return Answer("failed", status, code)
+    except (OSError, ValueError) as error:
+        text = _without(_without(str(error), base_url), token)
+        return Answer("retry", None, text)
+
+
+def _first(value: Any) -> str | None:
+    if isinstance(value, list):
+        return str(value[0]) if value else None
+    return None if value is None else str(value)
 
 
 def post_json(

@@ -4,6 +4,7 @@ receivers."""
 import hashlib
 import hmac
 from pathlib import Path
+from typing import Any
 
 from tests.helpers import Isolated
 from tests.receivers import Receiver, receiving
@@ -65,3 +66,37 @@ def test_alerts_test_sends_a_sample_to_each_kind_of_destination(tmp_path: Path) 
         refused = isolated.cli("alerts", "routes", ACCESSDRIFT_ALERT_ROUTES=str(broken))
         assert refused.returncode == 2
         assert "broken.yaml:6:" in refused.stderr and "min_severity" in refused.stderr
+
+
+def test_a_slack_bot_token_posts_through_the_web_api(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        "destinations:\n"
+        "  soc-bot: {type: slack, token_env: T_TOKEN, channel: C0123SOC, url_env: T_API}\n"
+        "  lost: {type: slack, token_env: T_TOKEN, channel: C404, url_env: T_API}\n"
+    )
+
+    def answer(request: Any) -> tuple[int, str, dict[str, str]]:
+        if b"C404" in request.body:
+            return 200, '{"ok": false, "error": "channel_not_found"}', {}
+        return 200, '{"ok": true, "channel": "C0123SOC", "ts": "1.2"}', {}
+
+    api = Receiver(answer=answer)
+    isolated = Isolated(data_dir=tmp_path / "data")
+    with receiving(api):
+        env = {
+            "ACCESSDRIFT_ALERT_ROUTES": str(routes),
+            "T_TOKEN": "xoxb-test-token-0000",
+            "T_API": f"http://127.0.0.1:{api.port}/api/",
+        }
+        ran = isolated.cli("alerts", "test", "soc-bot", **env)
+        assert ran.returncode == 0 and "delivered" in ran.stdout, ran.stdout + ran.stderr
+        request = api.received[0]
+        assert request.path == "/api/chat.postMessage"
+        assert request.headers["Authorization"] == "Bearer xoxb-test-token-0000"
+        assert b"C0123SOC" in request.body and b"header" in request.body
+        lost = isolated.cli("alerts", "test", "lost", **env)
+        assert (
+            lost.returncode == 1 and "refused" in lost.stdout and "channel_not_found" in lost.stdout
+        )
+        assert "xoxb" not in lost.stdout + lost.stderr

@@ -1,0 +1,51 @@
+"""One destination of the routing file, one message: rendered for its service, posted."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from accessdrift.alerts.config import Destination
+from accessdrift.alerts.render import (
+    slack_message,
+    slack_notice,
+    teams_message,
+    teams_notice,
+    webhook_body,
+    webhook_notice_body,
+)
+from accessdrift.alerts.send import Answer, post_json, post_slack, post_slack_api
+
+
+def post_alerts(
+    destination: Destination,
+    environ: Mapping[str, str],
+    alerts: Sequence[Mapping[str, Any]],
+    update: bool = False,
+) -> Answer:
+    if destination.type == "slack":
+        return _slack(destination, environ, slack_message(alerts, destination.link, update))
+    url = destination.url(environ)
+    if destination.type == "teams":
+        return post_json(url, teams_message(alerts, destination.link, update))
+    return post_json(url, webhook_body(alerts, update), destination.secret(environ))
+
+
+def post_notice(
+    destination: Destination,
+    environ: Mapping[str, str],
+    notice: Mapping[str, Any],
+    deployment: str,
+) -> Answer:
+    if destination.type == "slack":
+        return _slack(destination, environ, slack_notice(notice, deployment))
+    url = destination.url(environ)
+    if destination.type == "teams":
+        return post_json(url, teams_notice(notice, deployment))
+    return post_json(url, webhook_notice_body(notice, deployment), destination.secret(environ))
+
+
+def _slack(destination: Destination, environ: Mapping[str, str], message: dict[str, Any]) -> Answer:
+    url = destination.url(environ)
+    if destination.uses_slack_api:
+        channel = destination.channel or ""
+        return post_slack_api(url, destination.token(environ), channel, message)
+    return post_slack(url, message)

@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, Any, cast
 import faust
 from aiohttp import web as aiohttp_web
 from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from accessdrift.errors import ClickHouseError, QueryRefused
+from streams.metrics import metrics_text
 from streams.settings import Settings
 from streams.web_auth import SESSION_COOKIE, decide, safe_next, same, session_value
 
 STAGES = {"ingest", "resolver", "identity", "findings", "sink"}
+ALERTS = {"deliveries", "health"}
 
 if TYPE_CHECKING:
     from streams.app import SinkExecutor
@@ -110,7 +113,12 @@ def register_views(
                     "normalized": {
                         key: value
                         for key, value in sorted(counts.items())
-                        if key.count(":") >= 1 and key.split(":", 1)[0] not in STAGES
+                        if key.count(":") >= 1 and key.split(":", 1)[0] not in STAGES | ALERTS
+                    },
+                    "alerts": {
+                        key: value
+                        for key, value in sorted(counts.items())
+                        if key.split(":", 1)[0] in ALERTS
                     },
                     "stages": {
                         key: value
@@ -118,6 +126,19 @@ def register_views(
                         if key.split(":", 1)[0] in STAGES
                     },
                 }
+            )
+
+    @app.page("/metrics/")
+    class Metrics(View):
+        """The counters of /stats/ in Prometheus' text format (streams/metrics.py)."""
+
+        async def get(self, request: Request, **kwargs: Any) -> Response:
+            return cast(
+                Response,
+                aiohttp_web.Response(
+                    body=metrics_text(counts, settings.topic_prefix),
+                    headers={"Content-Type": CONTENT_TYPE_LATEST},
+                ),
             )
 
     @app.page("/ready/")

@@ -331,13 +331,13 @@ def alerts_routes(
 
 @alerts_app.command("status")
 def alerts_status() -> None:
-    """Deliveries pending, retrying or failed, per destination."""
+    """Deliveries per destination and status (pending, retrying, failed first of all)."""
     from accessdrift.alerts.commands import delivery_status
     from accessdrift.query import format_result
 
     result = delivery_status(_settings())
     if not result.rows:
-        typer.echo("every delivery sent (or none yet): nothing pending, retrying or failed")
+        typer.echo("no delivery yet")
         return
     sys.stdout.write(format_result(result, "table"))
 

@@ -66,9 +66,8 @@ def delivery_status(settings: Settings) -> QueryResult:
     return run_query(
         settings,
         "SELECT destination, status, count() AS deliveries, max(updated_at) AS latest, "
-        "any(answer) AS an_answer FROM alert_deliveries FINAL "
-        "WHERE status IN ('pending', 'retrying', 'failed') "
-        "GROUP BY destination, status ORDER BY destination, status",
+        "anyIf(answer, status IN ('retrying', 'failed', 'skipped', 'silenced')) AS an_answer "
+        "FROM alert_deliveries FINAL GROUP BY destination, status ORDER BY destination, status",
     )
 
 

@@ -86,7 +86,10 @@ def facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Account", str(alert.get("account_id") or "—")),
         ("Credential", str(alert.get("credential_id") or "—")),
         ("System", str(alert.get("system") or "—")),
-        ("Deprovisioned", when(alert.get("deprovisioned_at"))),
+        (
+            "Revoked" if alert.get("kind") == "used_after_revocation" else "Deprovisioned",
+            when(alert.get("deprovisioned_at")),
+        ),
     ]
     if alert.get("used_at") is not None:
         rows.append(("Used", f"{when(alert.get('used_at'))}, {after(alert.get('seconds_after'))}"))

@@ -16,6 +16,7 @@ DELIVERY_COLUMNS = (
     "last_http_status",
     "sent_at",
     "updated_at",
+    "first_attempt_at",
     "alert_version",
     "updates",
     "answer",
@@ -33,6 +34,7 @@ def delivery_rows(deliveries: Iterable[Delivery]) -> list[list[Any]]:
             d.last_http_status,
             d.sent_at,
             now,
+            datetime.fromtimestamp(d.first_try, UTC) if d.first_try is not None else None,
             d.alert_version,
             d.updates,
             d.answer,
@@ -49,7 +51,7 @@ def read_deliveries(
         return {}
     result = clickhouse.query_params(
         "SELECT alert_id, destination, status, attempts, last_http_status, sent_at, "
-        f"alert_version, updates, answer FROM {DELIVERIES_TABLE} FINAL "
+        f"alert_version, updates, answer, first_attempt_at FROM {DELIVERIES_TABLE} FINAL "
         "WHERE alert_id IN {ids:Array(String)}",
         {"ids": alert_ids},
     )
@@ -64,6 +66,7 @@ def read_deliveries(
         version,
         updates,
         answer,
+        first_attempt,
     ) in result.rows:
         found[(alert_id, destination)] = Delivery(
             alert_id,
@@ -75,5 +78,6 @@ def read_deliveries(
             version,
             int(updates),
             answer,
+            first_attempt.timestamp() if first_attempt is not None else None,
         )
     return found

@@ -49,7 +49,7 @@ class Delivery:
     alert_version: str = ""
     updates: int = 0
     answer: str = ""
-    first_try: float | None = None  # wall seconds of the first attempt (not stored)
+    first_try: float | None = None  # wall seconds of the first attempt: the retry window
 
     @property
     def key(self) -> tuple[str, str]:
@@ -121,6 +121,8 @@ class Dispatcher:
                 alert_version=version,
                 updates=before.updates if before else 0,
                 sent_at=before.sent_at if before else None,
+                # Resumed after a restart, the retry window runs from the first attempt.
+                first_try=before.first_try if before and not update else None,
             )
             key_values = group_key(target, alert)
             group = self.groups.get((*key_values, update))

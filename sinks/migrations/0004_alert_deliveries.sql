@@ -11,6 +11,7 @@ CREATE TABLE IF NOT EXISTS alert_deliveries
     last_http_status Nullable(UInt16),
     sent_at          Nullable(DateTime64(6, 'UTC')),
     updated_at       DateTime64(6, 'UTC'),
+    first_attempt_at Nullable(DateTime64(6, 'UTC')),
     alert_version    String,
     updates          UInt8,
     answer           String

@@ -133,3 +133,17 @@ def test_an_alert_improved_while_it_waits_goes_out_once_in_its_newest_version(
     assert [len(m.alerts) for m in messages] == [1, 1]
     assert all(m.alerts[0]["seconds_after"] == 3600.0 for m in messages)
     assert all(m.deliveries[0].alert_version == alert_version(earlier) for m in messages)
+
+
+def test_a_delivery_resumed_after_a_restart_keeps_its_retry_window(routing: Routing) -> None:
+    dispatcher = Dispatcher(routing, retry_window=3600)
+    first = alert()
+    resumed = {
+        (first["alert_id"], "soc-slack"): Delivery(
+            first["alert_id"], "soc-slack", "retrying", attempts=5, first_try=NOW - 3500
+        )
+    }
+    dispatcher.offer(first, resumed, NOW)
+    slack = next(m for m in dispatcher.due(NOW + 10) if m.destination == "soc-slack")
+    [row] = dispatcher.record(slack, classify(503, "unavailable"), NOW + 200)
+    assert (row.status, row.attempts) == ("failed", 6), "an hour since the first attempt"

@@ -4,8 +4,17 @@ Facts are kept as lists, not dicts: the state of a busy identity is serialized o
 every batch, and lists are about half the size.
 """
 
-# A use: [time, event id, system, account, credential, action, success, source ip, subject]
+# A use: [time, event id, system, account, credential, action, success, source ip, subject,
+#   user agent]
 USE_TS, USE_ID, USE_SYS, USE_ACC, USE_CRED, USE_ACT, USE_OK, USE_IP, USE_SUBJECT = range(9)
+# ... then the user agent (uses stored before it was kept have nine fields: ``use_agent``)
+USE_UA = 9
+
+
+def use_agent(use: list[object]) -> object:
+    return use[USE_UA] if len(use) > USE_UA else None
+
+
 # A downstream change: [time, event id, kind, system, account, credential, action, success, subject]
 CHG_TS, CHG_ID, CHG_KIND, CHG_SYS, CHG_ACC, CHG_CRED, CHG_ACT, CHG_OK, CHG_SUBJECT = range(9)
 # A directory change: [time, event id, change type, owner, source]

@@ -182,6 +182,7 @@ def _add_use(state: State, message: Message) -> list[Any] | None:
         success,
         message.get("ip"),
         subject,
+        message.get("ua"),
     ]
     uses = state["use"]
     bucket_start = time_us - time_us % USE_BUCKET_US

@@ -134,6 +134,7 @@ def route_cloud_event(resolver: Resolver, record: Mapping[str, Any]) -> list[Out
                 "act": action,
                 "ok": success,
                 "ip": record.get("source_ip"),
+                "ua": record.get("user_agent"),
             },
         )
     )

@@ -32,6 +32,7 @@ from accessdrift.core.facts import (
     USE_OK,
     USE_SYS,
     USE_TS,
+    use_agent,
 )
 from accessdrift.core.ids import alert_id, lag_id, system_of
 from accessdrift.core.timeutil import MICROS, from_micros
@@ -520,6 +521,7 @@ def _use_evidence(use: list[Any]) -> dict[str, Any]:
         "action": use[USE_ACT],
         "outcome": "success" if use[USE_OK] else "failure",
         "source_ip": use[USE_IP],
+        "user_agent": use_agent(use),
     }
 
 

@@ -32,6 +32,7 @@ GROUPABLE = ("identity_id", "kind", "severity", "identity_kind", "system", "acco
 
 
 SLACK_API = "https://slack.com/api/"
+PAGERDUTY_EVENTS = "https://events.pagerduty.com/v2/enqueue"
 
 
 def severity_rank(severity: str) -> int:
@@ -52,7 +53,7 @@ def _duration(value: Any) -> timedelta:
 
 
 class Destination(_Strict):
-    type: Literal["slack", "teams", "webhook"]
+    type: Literal["slack", "teams", "webhook", "pagerduty"]
     url_env: str | None = None
     url_file: Path | None = None
     secret_env: str | None = None
@@ -70,8 +71,11 @@ class Destination(_Strict):
     )
 
     def url(self, environ: Mapping[str, str]) -> SecretStr:
-        if self.uses_slack_api and self.url_env is None and self.url_file is None:
-            return SecretStr(SLACK_API)
+        if self.url_env is None and self.url_file is None:
+            if self.uses_slack_api:
+                return SecretStr(SLACK_API)
+            if self.type == "pagerduty":
+                return SecretStr(PAGERDUTY_EVENTS)
         return _from_env_or_file(self.url_env, self.url_file, environ, "url")
 
     @property
@@ -186,6 +190,11 @@ def load_routing(path: Path, environ: Mapping[str, str] | None = None) -> Routin
             if destination.type == "webhook" and destination.secret(environ) is None:
                 raise ConfigError(
                     f"destination {name!r}: a webhook needs secret_env or secret_file"
+                )
+            if destination.type == "pagerduty" and destination.secret(environ) is None:
+                raise ConfigError(
+                    f"destination {name!r}: PagerDuty needs its integration's routing key "
+                    "in secret_env or secret_file"
                 )
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from error

@@ -5,6 +5,8 @@ from typing import Any
 
 from accessdrift.alerts.config import Destination
 from accessdrift.alerts.render import (
+    pagerduty_event,
+    pagerduty_notice,
     slack_message,
     slack_notice,
     teams_message,
@@ -26,7 +28,22 @@ def post_alerts(
     url = destination.url(environ)
     if destination.type == "teams":
         return post_json(url, teams_message(alerts, destination.link, update))
+    if destination.type == "pagerduty":
+        return _pagerduty(destination, environ, alerts)
     return post_json(url, webhook_body(alerts, update), destination.secret(environ))
+
+
+def _pagerduty(
+    destination: Destination, environ: Mapping[str, str], alerts: Sequence[Mapping[str, Any]]
+) -> Answer:
+    key = destination.secret(environ)
+    answer = Answer("sent", None, "")
+    for alert in alerts:  # one event each (the dispatcher sends one at a time)
+        event = pagerduty_event(alert, key.get_secret_value() if key else "", destination.link)
+        answer = post_json(destination.url(environ), event)
+        if answer.outcome != "sent":
+            return answer
+    return answer
 
 
 def post_notice(
@@ -40,6 +57,10 @@ def post_notice(
     url = destination.url(environ)
     if destination.type == "teams":
         return post_json(url, teams_notice(notice, deployment))
+    if destination.type == "pagerduty":
+        key = destination.secret(environ)
+        event = pagerduty_notice(notice, key.get_secret_value() if key else "", deployment)
+        return post_json(url, event)
     return post_json(url, webhook_notice_body(notice, deployment), destination.secret(environ))
 
 

@@ -25,7 +25,13 @@ from accessdrift.alerts.send import Answer, backoff
 TERMINAL = frozenset({"sent", "failed", "skipped", "silenced"})
 # Alerts per message by destination type: a Slack message has at most 50 blocks, a
 # Teams card must stay under the service's size limit.
-MAX_ALERTS = {"slack": SLACK_ALERTS_PER_MESSAGE, "teams": TEAMS_ALERTS_PER_MESSAGE, "webhook": 100}
+# A PagerDuty event is one alert (its dedup_key).
+MAX_ALERTS = {
+    "slack": SLACK_ALERTS_PER_MESSAGE,
+    "teams": TEAMS_ALERTS_PER_MESSAGE,
+    "webhook": 100,
+    "pagerduty": 1,
+}
 
 
 def alert_version(alert: Mapping[str, Any]) -> str:

@@ -251,6 +251,66 @@ def teams_message(
     }
 
 
+# -- PagerDuty Events API v2 ----------------------------------------------------------
+
+PAGERDUTY_SEVERITY = {
+    "critical": "critical",
+    "high": "error",
+    "medium": "warning",
+    "low": "info",
+    "info": "info",
+}
+
+
+def pagerduty_event(
+    alert: Mapping[str, Any], routing_key: str, link_template: str | None = None
+) -> dict[str, Any]:
+    """One ``trigger`` event; ``dedup_key`` is the ``alert_id``, so PagerDuty itself folds a
+    repeat into the incident it opened. Its fields are plain text."""
+    summary = f"{title(alert)}: {alert.get('identity_id')} ({alert.get('identity_kind')})"
+    detected = alert.get("detected_at")
+    event: dict[str, Any] = {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": str(alert.get("alert_id")),
+        "payload": {
+            "summary": cut(summary, 1024),
+            "source": str(alert.get("system") or "accessdrift"),
+            "severity": PAGERDUTY_SEVERITY.get(str(alert.get("severity")), "warning"),
+            "timestamp": _webhook_value("detected_at", detected) if detected else None,
+            "component": str(alert.get("account_id") or alert.get("credential_id") or ""),
+            "group": str(alert.get("identity_id")),
+            "class": str(alert.get("kind")),
+            "custom_details": {
+                **{label: cut(value, TEAMS_TEXT_CHARS) for label, value in facts(alert)},
+                "alert_id": str(alert.get("alert_id")),
+            },
+        },
+    }
+    url = link(link_template, alert)
+    if url:
+        event["links"] = [{"href": url, "text": "Open in accessdrift"}]
+    return event
+
+
+def pagerduty_notice(
+    notice: Mapping[str, Any], routing_key: str, deployment: str
+) -> dict[str, Any]:
+    """A health notice: ``trigger`` when it fires, ``resolve`` when it ends, one incident
+    per condition and subject."""
+    return {
+        "routing_key": routing_key,
+        "event_action": "resolve" if notice["state"] == "resolved" else "trigger",
+        "dedup_key": f"accessdrift-health:{deployment}:{notice['condition']}:{notice['subject']}",
+        "payload": {
+            "summary": cut(f"{notice_headline(notice)}: {notice['summary']}", 1024),
+            "source": f"accessdrift {deployment or 'default'}",
+            "severity": "error",
+            "class": str(notice["condition"]),
+        },
+    }
+
+
 # -- signed webhook ----------------------------------------------------------------
 
 

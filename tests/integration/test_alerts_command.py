@@ -100,3 +100,25 @@ def test_a_slack_bot_token_posts_through_the_web_api(tmp_path: Path) -> None:
             lost.returncode == 1 and "refused" in lost.stdout and "channel_not_found" in lost.stdout
         )
         assert "xoxb" not in lost.stdout + lost.stderr
+
+
+def test_pagerduty_gets_one_event_per_alert_with_its_routing_key(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        "destinations:\n  pager: {type: pagerduty, url_env: T_PD, secret_env: T_PD_KEY}\n"
+    )
+    events = Receiver(answer=lambda _: (202, '{"status": "success", "dedup_key": "x"}', {}))
+    isolated = Isolated(data_dir=tmp_path / "data")
+    with receiving(events):
+        env = {
+            "ACCESSDRIFT_ALERT_ROUTES": str(routes),
+            "T_PD": events.url,
+            "T_PD_KEY": "0123456789abcdef0123456789abcdef",
+        }
+        ran = isolated.cli("alerts", "test", "pager", **env)
+        assert ran.returncode == 0 and "HTTP 202" in ran.stdout, ran.stdout + ran.stderr
+        event = events.received[0].json()
+        assert event["routing_key"] == env["T_PD_KEY"] and event["event_action"] == "trigger"
+        assert event["dedup_key"].startswith("test-")
+        missing = isolated.cli("alerts", "test", "pager", **{**env, "T_PD_KEY": ""})
+        assert missing.returncode == 2 and "T_PD_KEY is empty" in missing.stderr

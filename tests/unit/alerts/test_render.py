@@ -132,3 +132,21 @@ def test_teams_cards_and_notices_follow_the_published_adaptive_card_schema() -> 
         assert errors == [], errors
     broken = {**cards[0]["attachments"][0]["content"], "body": [{"type": "FactSet", "facts": 3}]}
     assert list(validator.iter_errors(broken)), "the schema check can fail"
+
+
+def test_a_pagerduty_event_is_one_alert_keyed_by_its_id() -> None:
+    from accessdrift.alerts.render import pagerduty_event, pagerduty_notice
+
+    event = pagerduty_event(alert(action=HOSTILE), "R0UTINGKEY", "https://x.example/{alert_id}")
+    assert event["routing_key"] == "R0UTINGKEY" and event["event_action"] == "trigger"
+    assert event["dedup_key"] == "al-0001", "PagerDuty folds a repeat into its incident"
+    payload = event["payload"]
+    assert payload["severity"] == "critical" and payload["class"] == "used_after_deprovision"
+    assert payload["summary"].startswith("Credential of a departed employee used: e00042")
+    assert payload["custom_details"]["Action"] == HOSTILE, "plain text there, as PagerDuty shows it"
+    assert event["links"] == [{"href": "https://x.example/al-0001", "text": "Open in accessdrift"}]
+    notice = {"condition": "input_silent", "subject": "cloud.audit", "state": "resolved",
+              "summary": "over", "at": "t"}  # fmt: skip
+    resolved = pagerduty_notice(notice, "K", "p.")
+    assert resolved["event_action"] == "resolve"
+    assert resolved["dedup_key"] == "accessdrift-health:p.:input_silent:cloud.audit"

@@ -15,6 +15,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +41,8 @@ Insert = Callable[[str, list[list[Any]], tuple[str, ...], str], None]
 Known = Callable[[list[str]], dict[tuple[str, str], Delivery]]
 Post = Callable[[str, Outgoing], Answer]
 HEALTH_EVERY_SECONDS = 5.0
+SEND_DEADLINE_SECONDS = 30.0
+MESSAGES_PER_PASS = 20
 
 
 class Notifier:
@@ -67,6 +71,11 @@ class Notifier:
         self.stopping = threading.Event()
         self.failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
+        # Posts run here, so that a service that never finishes its answer costs a thread
+        # for a while, not the notifier.
+        self._senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="notifier-post")
+        # slack_sdk logs the webhook URL (a secret) at DEBUG.
+        logging.getLogger("slack_sdk").setLevel(max(logging.INFO, logging.getLogger().level))
         self.health = HealthWatch(
             HealthRules(
                 settings.health_silent_after.total_seconds(),
@@ -168,6 +177,9 @@ class Notifier:
     def _offer(self, messages: list[Message]) -> None:
         alerts = []
         for message in messages:
+            if message.error() is not None:  # a consumer event (a broker blip), not a record
+                log.warning("notifier consumer: %s", message.error())
+                continue
             partition, offset = message.partition() or 0, message.offset() or 0
             self.read_up_to[partition] = offset + 1
             value = message.value()
@@ -197,8 +209,10 @@ class Notifier:
         self._record(rows)
 
     def _send_due(self) -> None:
-        for outgoing in self.dispatcher.due(time.time()):
-            answer = self.post(outgoing.destination, outgoing)
+        # A few messages per pass: the loop goes back to Kafka (and stays in its group)
+        # however many are due.
+        for outgoing in self.dispatcher.due(time.time(), limit=MESSAGES_PER_PASS):
+            answer = self._post_within_deadline(outgoing)
             rows = self.dispatcher.record(outgoing, answer, time.time())
             if answer.outcome != "sent":
                 log.warning(
@@ -212,6 +226,19 @@ class Notifier:
             self._record(rows)
         self.counts["deliveries:waiting"] = self.dispatcher.waiting
 
+    def _post_within_deadline(self, outgoing: Outgoing) -> Answer:
+        """The service's answer, or a retry: whatever the post raises, and however slowly a
+        service drips its answer, the notifier goes on (a socket timeout bounds each
+        read, not the whole request)."""
+        future = self._senders.submit(self.post, outgoing.destination, outgoing)
+        try:
+            return future.result(timeout=SEND_DEADLINE_SECONDS)
+        except FutureTimeout:
+            return Answer("retry", None, f"no whole answer within {SEND_DEADLINE_SECONDS:.0f} s")
+        except Exception as error:  # a bug in rendering or sending: one delivery, not the worker
+            log.exception("delivery to %s failed in accessdrift", outgoing.destination)
+            return Answer("retry", None, f"{type(error).__name__} in accessdrift")
+
     def _check_health(self) -> None:
         now = time.time()
         if now - self.health_checked < HEALTH_EVERY_SECONDS or not self.routing.health.to:
@@ -219,7 +246,11 @@ class Notifier:
         self.health_checked = now
         for notice in self.health.check(dict(self.counts), now):
             for name in self.routing.health.to:
-                answer = self._post_notice(name, notice.as_dict())
+                future = self._senders.submit(self._post_notice, name, notice.as_dict())
+                try:
+                    answer = future.result(timeout=SEND_DEADLINE_SECONDS)
+                except Exception as error:
+                    answer = Answer("retry", None, type(error).__name__)
                 self.counts[f"health:{notice.state}"] += 1
                 log.warning(
                     "health notice %s %s on %s to %s: %s (HTTP %s)",

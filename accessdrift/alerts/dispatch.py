@@ -200,10 +200,13 @@ class Dispatcher:
         age = now - detected.astimezone(UTC).timestamp()
         return age > self.routing.max_age.total_seconds()
 
-    def due(self, now: float) -> list[Message]:
-        """Messages to send now, oldest first, within each destination's rate limit."""
+    def due(self, now: float, limit: int | None = None) -> list[Message]:
+        """Messages to send now, oldest first, within each destination's rate limit; at
+        most about ``limit`` (the rest stay due)."""
         ready: list[Message] = []
         for key, group in list(self.groups.items()):
+            if limit is not None and len(ready) >= limit:
+                break
             if group.due <= now and self._allowed(group.destination, now):
                 del self.groups[key]
                 self.last_sent[(key[0], key[1])] = now
@@ -219,6 +222,8 @@ class Dispatcher:
                         )
                     )
         for message in list(self.retries):
+            if limit is not None and len(ready) >= limit:
+                break
             if message.due <= now and self._allowed(message.destination, now):
                 self.retries.remove(message)
                 ready.append(message)

@@ -33,7 +33,7 @@ SLACK_BLOCKS = 50
 SLACK_BLOCKS_PER_ALERT = 3
 SLACK_ALERTS_PER_MESSAGE = (SLACK_BLOCKS - 1) // SLACK_BLOCKS_PER_ALERT
 TEAMS_TEXT_CHARS = 2000
-TEAMS_ALERTS_PER_MESSAGE = 10  # keeps a card well under Teams' 28 KB message limit
+TEAMS_ALERTS_PER_MESSAGE = 5  # 5 x 11 facts x 300 characters: under Teams' 28 KB
 
 
 def title(alert: Mapping[str, Any]) -> str:
@@ -51,12 +51,33 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+def slack_value(text: str) -> str:
+    """A value from a log, for Slack: one line, in a code span (no bold, no links, no
+    mentions inside; a backtick in it would close the span, so it becomes ')."""
+    inside = slack_escape(text.replace("`", "'"))
+    return f"`{inside}`"
+
+
+# Adaptive Cards' Markdown: emphasis, links, headings and code anywhere, lists at the
+# start of a line (a value is one line). Dots and dashes elsewhere stay as they are:
+# some Teams clients show a backslash before them literally (198\.51\.100\.7).
+_MARKDOWN = re.compile(r"([\\`*_\[\]()#|>~<])")
+_LIST_START = re.compile(r"^(\s*)([-+]|\d+\.)")
 
 
 def markdown_escape(text: str) -> str:
-    """Backslash before every Markdown character Adaptive Cards render."""
-    return _MARKDOWN.sub(r"\\\1", text)
+    """Backslash before the Markdown characters Adaptive Cards render."""
+    return _LIST_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", _MARKDOWN.sub(r"\\\1", text))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+VALUE_CHARS = 300
+
+
+def one_line(value: object, limit: int = VALUE_CHARS) -> str:
+    """A log's string as one line of at most ``limit`` characters: newlines and control
+    characters would let a field fake further fields, or a verdict, below it."""
+    return cut(" ".join(_CONTROL.sub(" ", str(value)).split()), limit)
 
 
 def when(value: Any) -> str:
@@ -79,7 +100,12 @@ def after(seconds: Any) -> str:
 
 
 def facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """What a person reads about one alert, in order (plain, unescaped text)."""
+    """What a person reads about one alert, in order: plain text, each value one line
+    of bounded length (``one_line``), not yet escaped for a service."""
+    return [(label, one_line(value)) for label, value in _facts(alert)]
+
+
+def _facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
     rows = [
         ("Identity", f"{alert.get('identity_id')} ({alert.get('identity_kind')})"),
         ("Severity", str(alert.get("severity"))),
@@ -141,7 +167,9 @@ def headline(alerts: Sequence[Mapping[str, Any]], update: bool) -> str:
     severity = str(first.get("severity")).upper()
     if len(alerts) == 1:
         return f"{prefix}{severity}: {title(first)}"
-    return f"{prefix}{severity}: {len(alerts)} alerts about {first.get('identity_id')}"
+    return (
+        f"{prefix}{severity}: {len(alerts)} alerts about {one_line(first.get('identity_id'), 60)}"
+    )
 
 
 def parts(alerts: Sequence[Mapping[str, Any]], size: int) -> list[Sequence[Mapping[str, Any]]]:
@@ -164,7 +192,7 @@ def slack_message(
         fields = [
             {
                 "type": "mrkdwn",
-                "text": cut(f"*{label}*\n{slack_escape(value)}", SLACK_FIELD_CHARS),
+                "text": cut(f"*{label}*\n{slack_value(value)}", SLACK_FIELD_CHARS),
             }
             for label, value in facts(alert)[:10]
         ]

@@ -45,11 +45,18 @@ def classify(status: int, text: str, retry_after: str | None = None) -> Answer:
     return Answer("failed", status, answer)
 
 
+RETRY_AFTER_MAX_SECONDS = 3600.0
+
+
 def _seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` in seconds, within an hour (a service may say ``1e9`` or ``inf``)."""
     try:
-        return max(0.0, float(value)) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
         return None
+    if seconds is None or seconds != seconds:  # NaN
+        return None
+    return min(max(0.0, seconds), RETRY_AFTER_MAX_SECONDS)
 
 
 def backoff(attempts: int, base: float = 1.0, cap: float = 600.0) -> float:
@@ -62,13 +69,13 @@ def post_slack(url: SecretStr, message: dict[str, Any]) -> Answer:
     client = WebhookClient(url.get_secret_value(), timeout=int(TIMEOUT_SECONDS))
     try:
         response = client.send_dict(message)
-    except (OSError, ValueError) as error:
-        return Answer("retry", None, _without(str(error), url))
+    except Exception as error:
+        return Answer("retry", None, _without(f"{type(error).__name__}: {error}", url))
     headers = {key.lower(): value for key, value in (response.headers or {}).items()}
     retry_after = headers.get("retry-after")
     if isinstance(retry_after, list):
         retry_after = retry_after[0] if retry_after else None
-    return classify(response.status_code, response.body or "", retry_after)
+    return classify(response.status_code, " ".join((response.body or "").split()), retry_after)
 
 
 # Slack Web API errors worth another try; any other ``error`` is final
@@ -100,8 +107,8 @@ def post_slack_api(
         if status == 429 or code in SLACK_API_RETRY or status >= 500:
             return Answer("retry", status, code, _seconds(_first(headers.get("retry-after"))))
         return Answer("failed", status, code)
-    except (OSError, ValueError) as error:
-        text = _without(_without(str(error), base_url), token)
+    except Exception as error:
+        text = _without(_without(f"{type(error).__name__}: {error}", base_url), token)
         return Answer("retry", None, text)
 
 
@@ -111,26 +118,45 @@ def _first(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a 30x on a POST with a GET and no body, and take the 200 there
+    for a delivery: a redirect is an answer of its own."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def post_json(
     url: SecretStr, message: dict[str, Any] | bytes, secret: SecretStr | None = None
 ) -> Answer:
-    body = message if isinstance(message, bytes) else json.dumps(message).encode()
-    headers = (
-        signed_headers(secret.get_secret_value(), body)
-        if secret is not None
-        else {"Content-Type": "application/json"}
-    )
-    request = urllib.request.Request(
-        url.get_secret_value(), data=body, headers=headers, method="POST"
-    )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-            return classify(response.status, response.read(ANSWER_CHARS).decode("utf-8", "replace"))
+        body = message if isinstance(message, bytes) else json.dumps(message).encode()
+        headers = (
+            signed_headers(secret.get_secret_value(), body)
+            if secret is not None
+            else {"Content-Type": "application/json"}
+        )
+        request = urllib.request.Request(
+            url.get_secret_value(), data=body, headers=headers, method="POST"
+        )
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
+            return classify(response.status, _clean(response.read(ANSWER_CHARS)))
     except urllib.error.HTTPError as error:
-        text = error.read(ANSWER_CHARS).decode("utf-8", "replace")
-        return classify(error.code, text, error.headers.get("Retry-After"))
-    except (OSError, ValueError) as error:  # refused, reset, timed out, bad URL
-        return Answer("retry", None, _without(str(error), url))
+        if 300 <= error.code < 400:
+            return Answer("failed", error.code, "redirected: the URL is not the service's own")
+        return classify(
+            error.code, _clean(error.read(ANSWER_CHARS)), error.headers.get("Retry-After")
+        )
+    except Exception as error:
+        return Answer("retry", None, _without(f"{type(error).__name__}: {error}", url))
+
+
+def _clean(raw: bytes) -> str:
+    """A service's answer as one line of text (it goes to logs and to ClickHouse)."""
+    return " ".join(raw.decode("utf-8", "replace").split())
 
 
 def _without(text: str, url: SecretStr) -> str:

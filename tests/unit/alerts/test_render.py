@@ -56,7 +56,7 @@ def test_long_fields_are_cut_with_a_marker_within_slacks_limits() -> None:
     message = slack_message([alert(action="A" * 10_000)])
     fields = [f for block in message["blocks"] for f in block.get("fields", [])]
     action = next(f["text"] for f in fields if f["text"].startswith("*Action*"))
-    assert len(action) <= 2000 and action.endswith("…[truncated]")
+    assert len(action) <= 400 and action.endswith("…[truncated]`"), "a log value: 300 at most"
 
 
 def test_a_big_group_is_split_within_fifty_blocks_and_every_part_names_its_alerts() -> None:
@@ -75,9 +75,9 @@ def test_a_teams_card_is_an_adaptive_card_with_markup_neutralised() -> None:
     card = attachment["content"]
     assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
     facts = {fact["title"]: fact["value"] for fact in card["body"][2]["facts"]}
-    assert facts["Action"].startswith("\\<\\!channel\\> \\<@U123\\> \\<https://evil\\.example\\|")
+    assert facts["Action"].startswith("\\<!channel\\> \\<@U123\\> \\<https://evil.example\\|")
     assert "\\*bold\\*" in facts["Action"] and "\\[x\\]\\(https" in facts["Action"]
-    assert facts["alert_id"] == "al\\-0001"
+    assert facts["alert_id"] == "al-0001"
     assert card["actions"] == [
         {"type": "Action.OpenUrl", "title": "Open", "url": "https://x.example/al-0001"}
     ]
@@ -150,3 +150,19 @@ def test_a_pagerduty_event_is_one_alert_keyed_by_its_id() -> None:
     resolved = pagerduty_notice(notice, "K", "p.")
     assert resolved["event_action"] == "resolve"
     assert resolved["dedup_key"] == "accessdrift-health:p.:input_silent:cloud.audit"
+
+
+def test_a_log_field_cannot_fake_fields_or_a_verdict_below_it() -> None:
+    spoof = (
+        "aws-cli/2.15\n\n*Status*\nFalse positive, approved by SOC\n*Runbook*\nhttps://evil.example"
+    )
+    message = slack_message([alert(evidence=json.dumps({"use": {"user_agent": spoof}}))])
+    fields = [f["text"] for block in message["blocks"] for f in block.get("fields", [])]
+    agent = next(f for f in fields if f.startswith("*User agent*"))
+    assert agent == (
+        "*User agent*\n`aws-cli/2.15 *Status* False positive, approved by SOC *Runbook* "
+        "https://evil.example`"
+    ), "one line, in a code span: no bold, no link"
+    card = teams_message([alert(action="- item\n1. two `x`")])["attachments"][0]["content"]
+    action = next(f["value"] for f in card["body"][2]["facts"] if f["title"] == "Action")
+    assert action == "\\- item 1. two \\`x\\`"

@@ -185,7 +185,21 @@ class BatchIngest:
         next owner reads that batch again (at least once; the sinks and the core keep
         each event once), so a lost commit is not a reason to stop the worker."""
         try:
-            consumer.commit(asynchronous=False)
+            # Explicit offsets: while a new database is filled again (below), the consumer's
+            # position is behind what detection was fed, and the group must not go back.
+            assignment = consumer.assignment()
+            positions = consumer.position(assignment) if assignment else []
+            offsets = [
+                TopicPartition(
+                    p.topic,
+                    p.partition,
+                    max(p.offset, self._forward_from.get((p.topic, p.partition), 0)),
+                )
+                for p in positions
+                if p.offset >= 0
+            ]
+            if offsets:
+                consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as error:
             code = error.args[0].code() if error.args else None
             if code not in LOST_COMMIT:
@@ -199,9 +213,24 @@ class BatchIngest:
         committed = consumer.committed(partitions, timeout=30)
         written = self._read_positions()
         rebuilt: list[str] = []
+        moved = False
         for partition in committed:
             key = (partition.topic, partition.partition)
             self._forward_from[key] = max(partition.offset, 0)
+            if partition.offset > self._high(consumer, partition):
+                # The topic was recreated under offsets the group kept: read and forward
+                # it all (what detection saw before is folded by its ids).
+                log.warning(
+                    "%s[%d]: the group's offset %d is past the partition's end: reading it all",
+                    partition.topic,
+                    partition.partition,
+                    partition.offset,
+                )
+                self._forward_from[key] = 0
+                partition.offset = OFFSET_BEGINNING
+                self._started_at[key] = partition.offset
+                moved = True
+                continue
             held = written.get(key)
             if partition.offset > 0 and (held is None or held < partition.offset):
                 rebuilt.append(partition.topic)
@@ -216,7 +245,18 @@ class BatchIngest:
                 len(rebuilt),
                 ", ".join(sorted(set(rebuilt))),
             )
+        if rebuilt or moved:
             consumer.assign(committed)
+
+    @staticmethod
+    def _high(consumer: Consumer, partition: TopicPartition) -> int:
+        """The partition's high offset; as large as can be when it cannot be read (then
+        nothing is clamped)."""
+        try:
+            _, high = consumer.get_watermark_offsets(partition, timeout=10)
+        except KafkaException:
+            return 2**62
+        return int(high) if high >= 0 else 2**62
 
     def _read_positions(self) -> Positions:
         delay = 0.5
@@ -251,6 +291,11 @@ class BatchIngest:
             if position < 0:
                 position = low  # never committed: read from the start
             position = max(position, low)  # retention may have deleted past it
+            # What detection was fed counts: a partition read again for a new database only
+            # is not behind for it.
+            position = max(
+                position, self._forward_from.get((partition.topic, partition.partition), 0)
+            )
             source = f"{record}|{partition.topic}|{partition.partition}"
             at_end[source] = high >= 0 and position >= high
         return at_end

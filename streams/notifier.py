@@ -129,7 +129,7 @@ class Notifier:
             }
         )
         try:
-            self._assign_all(silences)
+            self._retrying_kafka(lambda: self._assign_all(silences))
             consumer.subscribe([self.topic], on_revoke=self._on_revoke)
             while not self.stopping.is_set():
                 self._read_silences(silences)
@@ -144,16 +144,33 @@ class Notifier:
             silences.close()
 
     def _assign_all(self, silences: Consumer) -> None:
+        """Every partition of the silences' topic from its start, and read to its end
+        before any alert is looked at (an alert read first would miss its silence)."""
         metadata = silences.list_topics(self.silences_topic, timeout=10)
         topic = metadata.topics.get(self.silences_topic)
         partitions = sorted(topic.partitions) if topic is not None and not topic.error else []
+        if not partitions:
+            raise KafkaException(f"topic {self.silences_topic} not found")
         silences.assign(
             [TopicPartition(self.silences_topic, p, OFFSET_BEGINNING) for p in partitions]
         )
+        ends = {}
+        for p in partitions:
+            low, high = silences.get_watermark_offsets(
+                TopicPartition(self.silences_topic, p), timeout=10
+            )
+            if high > low:
+                ends[p] = high
+        deadline = time.monotonic() + 30
+        while ends and time.monotonic() < deadline and not self.stopping.is_set():
+            for message in self._read_silences(silences, timeout=0.5):
+                if (message.offset() or 0) + 1 >= ends.get(message.partition() or 0, 0):
+                    ends.pop(message.partition() or 0, None)
 
-    def _read_silences(self, silences: Consumer) -> None:
+    def _read_silences(self, silences: Consumer, timeout: float = 0) -> list[Message]:
         records = []
-        for message in silences.consume(num_messages=500, timeout=0):
+        messages = silences.consume(num_messages=500, timeout=timeout)
+        for message in messages:
             value = message.value()
             if message.error() is not None or not isinstance(value, bytes):
                 continue
@@ -163,6 +180,7 @@ class Notifier:
                 log.error("notifier: a silence that does not decode: %s", error)
         if records:
             self.silences = latest([*self.silences.values(), *records])
+        return [message for message in messages if message.error() is None]
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # The next owner reads them again from the committed offsets: nothing of them
@@ -299,6 +317,18 @@ class Notifier:
             consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as error:  # lost to a rebalance: read again, folded by state
             log.warning("notifier: offsets not committed (%s)", error)
+
+    def _retrying_kafka(self, action: Callable[[], Any]) -> Any:
+        delay = 0.5
+        while True:
+            try:
+                return action()
+            except KafkaException as error:
+                if self.stopping.is_set():
+                    raise
+                log.warning("notifier: %s, retrying in %.1fs", error, delay)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, 30.0)
 
     def _retrying(self, action: Callable[[], Any]) -> Any:
         delay = 0.5

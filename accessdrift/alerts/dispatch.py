@@ -35,11 +35,29 @@ MAX_ALERTS = {
 
 
 def alert_version(alert: Mapping[str, Any]) -> str:
-    """What changes when detection improves an alert (same ``alert_id``)."""
+    """What changes when detection improves an alert (same ``alert_id``): its first use,
+    then a digest of the rest. Ordered: an earlier first use is a better version."""
     fields = {
         key: str(alert.get(key)) for key in ("used_at", "seconds_after", "action", "source_ip")
     }
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    used = alert.get("used_at")
+    used_us = int(used.timestamp() * 1_000_000) if isinstance(used, datetime) else NO_USE
+    return f"{used_us:020d}.{digest}"
+
+
+NO_USE = 10**19
+
+
+def better(version: str, than: str) -> bool:
+    """Does ``version`` improve on ``than``: an earlier first use? (A version read again
+    from an older record is not newer for being read later.)"""
+
+    def first_use(text: str) -> int:
+        head, dot, _ = text.partition(".")
+        return int(head) if dot and head.isdigit() else NO_USE
+
+    return first_use(version) < first_use(than)
 
 
 @dataclass(frozen=True)
@@ -96,7 +114,7 @@ class Dispatcher:
             if before is not None and before.status in TERMINAL:
                 if not (
                     before.status == "sent"
-                    and before.alert_version != version
+                    and better(version, before.alert_version)
                     and not before.updates
                 ):
                     continue
@@ -177,12 +195,13 @@ class Dispatcher:
     def _requeue(
         self, alert_id: str, destination: str, alert: Mapping[str, Any], version: str
     ) -> bool:
-        """An alert already waiting to go there: take its newest version; True if so."""
+        """An alert already waiting to go there: it keeps the better version; True if so."""
         for message in [*self.groups.values(), *self.retries]:
             for index, delivery in enumerate(message.deliveries):
                 if delivery.key == (alert_id, destination):
-                    message.alerts[index] = alert
-                    message.deliveries[index] = replace(delivery, alert_version=version)
+                    if better(version, delivery.alert_version):
+                        message.alerts[index] = alert
+                        message.deliveries[index] = replace(delivery, alert_version=version)
                     return True
         return False
 

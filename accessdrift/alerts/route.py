@@ -39,5 +39,16 @@ def targets(routing: Routing, alert: Mapping[str, Any]) -> list[Target]:
     return list(found.values())
 
 
-def group_key(target: Target, alert: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
-    return target.destination, tuple(str(alert.get(field)) for field in target.route.group_by)
+GroupKey = tuple[str, tuple[str, ...]]
+
+
+def group_key(target: Target, alert: Mapping[str, Any]) -> GroupKey:
+    """Alerts that go out together: one destination, one grouping (a critical route with
+    no group_wait never waits in another route's group), the same group_by values."""
+    route = target.route
+    timing = (
+        f"{route.group_wait.total_seconds()}/{route.group_interval.total_seconds()}/"
+        + ",".join(route.group_by)
+    )
+    values = tuple(str(alert.get(field)) for field in route.group_by)
+    return target.destination, (timing, *values)

@@ -219,10 +219,11 @@ class FakeConsumer:
     def get_watermark_offsets(
         self, partition: TopicPartition, cached: bool = False, timeout: float = 0
     ) -> tuple[int, int]:
-        return (0, 3) if partition.partition == 0 else (0, 9)
+        return (0, self.highs[partition.partition])
 
-    def __init__(self, committed_at: int = OFFSET_INVALID) -> None:
+    def __init__(self, committed_at: int = OFFSET_INVALID, highs: tuple[int, int] = (3, 9)) -> None:
         self.committed_at = committed_at
+        self.highs = highs
         self.assigned: list[TopicPartition] = []
 
     def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
@@ -293,7 +294,7 @@ def test_a_database_new_to_the_deployment_is_filled_again_without_feeding_detect
     ingest = BatchIngest(
         settings, sink.insert_blocking, sink.positions_blocking, "test.accessdrift-resolve", counts
     )
-    consumer = FakeConsumer(committed_at=5)
+    consumer = FakeConsumer(committed_at=5, highs=(9, 9))
     ingest._on_assign(consumer, consumer.assignment())  # type: ignore[arg-type]
     assert [(p.partition, p.offset) for p in consumer.assigned] == [
         (0, OFFSET_BEGINNING),
@@ -326,17 +327,55 @@ def test_a_database_new_to_the_deployment_is_filled_again_without_feeding_detect
         settings, sink.insert_blocking, sink.positions_blocking, "test.accessdrift-resolve", counts
     )
     sink.held[("test.cloud.audit", 1)] = 5
-    consumer = FakeConsumer(committed_at=5)
+    consumer = FakeConsumer(committed_at=5, highs=(9, 9))
     again._on_assign(consumer, consumer.assignment())  # type: ignore[arg-type]
     assert consumer.assigned == [], "the group's offsets stand"
+
+    # The topic recreated under the group's offsets (offset 5, the partition ends at 3):
+    # everything is read and forwarded again.
+    truncated = FakeConsumer(committed_at=5, highs=(3, 9))
+    again._on_assign(truncated, truncated.assignment())  # type: ignore[arg-type]
+    assert again._forward_from[("test.cloud.audit", 0)] == 0
+    assert next((p.partition, p.offset) for p in truncated.assigned) == (0, OFFSET_BEGINNING)
 
 
 class CommitFailing:
     def __init__(self, code: int) -> None:
         self.code = code
 
-    def commit(self, asynchronous: bool) -> None:
+    def assignment(self) -> list[TopicPartition]:
+        return [TopicPartition("t", 0)]
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        return [TopicPartition("t", 0, 5)]
+
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
         raise KafkaException(KafkaError(self.code))
+
+
+class CommitRecording(CommitFailing):
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.committed_offsets: list[tuple[str, int, int]] = []
+
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        self.committed_offsets = [(p.topic, p.partition, p.offset) for p in offsets]
+
+
+def test_while_a_new_database_is_filled_the_group_never_goes_back(tmp_path: Path) -> None:
+    """Position 5 while rows are read again up to 900 for a new database: the group's
+    offset stays at 900, so a crash does not feed detection 5..899 twice."""
+    sink = RecordingSink()
+    ingest = BatchIngest(
+        Settings(data_dir=tmp_path), sink.insert_blocking, sink.positions_blocking, "r", Counter()
+    )
+    ingest._forward_from[("t", 0)] = 900
+    consumer = CommitRecording()
+    ingest._commit(consumer)  # type: ignore[arg-type]
+    assert consumer.committed_offsets == [("t", 0, 900)]
+    ingest._forward_from[("t", 0)] = 3
+    ingest._commit(consumer)  # type: ignore[arg-type]
+    assert consumer.committed_offsets == [("t", 0, 5)]
 
 
 def test_a_commit_lost_to_a_rebalance_is_counted_not_fatal(tmp_path: Path) -> None:

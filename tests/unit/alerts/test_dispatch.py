@@ -147,3 +147,49 @@ def test_a_delivery_resumed_after_a_restart_keeps_its_retry_window(routing: Rout
     slack = next(m for m in dispatcher.due(NOW + 10) if m.destination == "soc-slack")
     [row] = dispatcher.record(slack, classify(503, "unavailable"), NOW + 200)
     assert (row.status, row.attempts) == ("failed", 6), "an hour since the first attempt"
+
+
+def test_a_critical_route_without_group_wait_never_waits_in_another_routes_group(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "destinations:\n  soc: {type: slack, url_env: SLACK_URL}\n"
+        "routes:\n"
+        "  - {match: {min_severity: info}, to: [soc], group_wait: 10m}\n"
+        "  - {match: {min_severity: critical}, to: [soc], group_wait: 0s}\n"
+    )
+    dispatcher = Dispatcher(load_routing(write(tmp_path, text), ENV))
+    dispatcher.offer(alert(alert_id="low", severity="low"), {}, NOW)
+    dispatcher.offer(alert(alert_id="crit"), {}, NOW + 1)
+    # "crit" matches both routes; the first (10m) applies to it, as the file says: the
+    # file's order decides. Reversed, the critical one goes at once.
+    assert dispatcher.due(NOW + 2) == []
+    reversed_text = (
+        text.replace("  - {match: {min_severity: info}, to: [soc], group_wait: 10m}\n", "")
+        + "  - {match: {min_severity: info}, to: [soc], group_wait: 10m}\n"
+    )
+    dispatcher = Dispatcher(load_routing(write(tmp_path, reversed_text), ENV))
+    dispatcher.offer(alert(alert_id="low", severity="low"), {}, NOW)
+    dispatcher.offer(alert(alert_id="crit"), {}, NOW + 1)
+    assert [[a["alert_id"] for a in m.alerts] for m in dispatcher.due(NOW + 2)] == [["crit"]]
+    assert [[a["alert_id"] for a in m.alerts] for m in dispatcher.due(NOW + 600)] == [["low"]]
+
+
+def test_an_older_version_read_again_is_no_update_and_never_replaces_a_better_one(
+    routing: Routing,
+) -> None:
+    dispatcher = Dispatcher(routing)
+    earlier = alert(used_at=datetime(2026, 3, 1, 10, 0, tzinfo=UTC), seconds_after=3600.0)
+    sent = {
+        (earlier["alert_id"], name): Delivery(
+            earlier["alert_id"], name, "sent", attempts=1, alert_version=alert_version(earlier)
+        )
+        for name in ("soc-slack", "siem")
+    }
+    assert dispatcher.offer(alert(), sent, NOW) == [] and dispatcher.waiting == 0, (
+        "the first version, read again after a restart, is older: no Update"
+    )
+    fresh = Dispatcher(routing)
+    fresh.offer(earlier, {}, NOW)
+    fresh.offer(alert(), {}, NOW + 1)  # the older version, read again while it waits
+    assert all(m.alerts[0]["seconds_after"] == 3600.0 for m in fresh.due(NOW + 10))

@@ -99,6 +99,9 @@ class Dispatcher:
     retries: list[Message] = field(default_factory=list)
     last_sent: dict[tuple[str, tuple[str, ...]], float] = field(default_factory=dict)
     sent_times: dict[str, list[float]] = field(default_factory=dict)
+    # Every waiting delivery's message, by (alert_id, destination): offers look here,
+    # not through every message (tens of thousands wait while a destination is down).
+    waiting_in: dict[tuple[str, str], Message] = field(default_factory=dict)
 
     def offer(
         self, alert: Mapping[str, Any], known: Mapping[tuple[str, str], Delivery], now: float
@@ -160,6 +163,7 @@ class Dispatcher:
                 self.groups[(*key_values, update)] = group
             group.alerts.append(alert)
             group.deliveries.append(delivery)
+            self.waiting_in[delivery.key] = group
             if not update:
                 rows.append(delivery)
         return rows
@@ -196,21 +200,19 @@ class Dispatcher:
         self, alert_id: str, destination: str, alert: Mapping[str, Any], version: str
     ) -> bool:
         """An alert already waiting to go there: it keeps the better version; True if so."""
-        for message in [*self.groups.values(), *self.retries]:
-            for index, delivery in enumerate(message.deliveries):
-                if delivery.key == (alert_id, destination):
-                    if better(version, delivery.alert_version):
-                        message.alerts[index] = alert
-                        message.deliveries[index] = replace(delivery, alert_version=version)
-                    return True
-        return False
+        message = self.waiting_in.get((alert_id, destination))
+        if message is None:
+            return False
+        for index, delivery in enumerate(message.deliveries):
+            if delivery.key == (alert_id, destination):
+                if better(version, delivery.alert_version):
+                    message.alerts[index] = alert
+                    message.deliveries[index] = replace(delivery, alert_version=version)
+                break
+        return True
 
     def _queued(self, key: tuple[str, str]) -> bool:
-        return any(
-            delivery.key == key
-            for message in [*self.groups.values(), *self.retries]
-            for delivery in message.deliveries
-        )
+        return key in self.waiting_in
 
     def _too_old(self, alert: Mapping[str, Any], now: float) -> bool:
         detected = alert.get("detected_at")
@@ -228,6 +230,7 @@ class Dispatcher:
                 break
             if group.due <= now and self._allowed(group.destination, now):
                 del self.groups[key]
+                self._unwait(group)
                 self.last_sent[(key[0], key[1])] = now
                 size = MAX_ALERTS[self.routing.destinations[group.destination].type]
                 for start in range(0, len(group.alerts), size):
@@ -245,8 +248,13 @@ class Dispatcher:
                 break
             if message.due <= now and self._allowed(message.destination, now):
                 self.retries.remove(message)
+                self._unwait(message)
                 ready.append(message)
         return ready
+
+    def _unwait(self, message: Message) -> None:
+        for delivery in message.deliveries:
+            self.waiting_in.pop(delivery.key, None)
 
     def _allowed(self, destination: str, now: float) -> bool:
         limit = self.routing.destinations[destination].rate_limit
@@ -279,12 +287,23 @@ class Dispatcher:
                 rows.append(replace(tried, status="retrying"))
             else:
                 rows.append(replace(tried, status="failed"))
-        retrying = [row for row in rows if row.status == "retrying"]
-        if retrying:
-            wait = max(answer.retry_after or 0.0, backoff(retrying[0].attempts))
-            self.retries.append(
-                Message(message.destination, message.alerts, retrying, message.update, now + wait)
+        again = [
+            (alert, row)
+            for alert, row in zip(message.alerts, rows, strict=True)
+            if row.status == "retrying"
+        ]
+        if again:
+            wait = max(answer.retry_after or 0.0, backoff(again[0][1].attempts))
+            retry = Message(
+                message.destination,
+                [alert for alert, _ in again],
+                [row for _, row in again],
+                message.update,
+                now + wait,
             )
+            self.retries.append(retry)
+            for row in retry.deliveries:
+                self.waiting_in[row.key] = retry
         if message.update:
             # The alert itself was sent: an update that has not gone yet leaves it so.
             return [row for row in rows if row.status == "sent"]
@@ -304,7 +323,9 @@ class Dispatcher:
             message.deliveries = [d for _, d in kept]
         self.groups = {key: group for key, group in self.groups.items() if group.deliveries}
         self.retries = [message for message in self.retries if message.deliveries]
+        for key in keys:
+            self.waiting_in.pop(key, None)
 
     @property
     def waiting(self) -> int:
-        return sum(len(message.deliveries) for message in [*self.groups.values(), *self.retries])
+        return len(self.waiting_in)

@@ -193,3 +193,18 @@ def test_an_older_version_read_again_is_no_update_and_never_replaces_a_better_on
     fresh.offer(earlier, {}, NOW)
     fresh.offer(alert(), {}, NOW + 1)  # the older version, read again while it waits
     assert all(m.alerts[0]["seconds_after"] == 3600.0 for m in fresh.due(NOW + 10))
+
+
+def test_a_retry_carries_the_alerts_of_its_own_deliveries(routing: Routing) -> None:
+    dispatcher = Dispatcher(routing, retry_window=3600)
+    old, new = alert(alert_id="old", identity_id="e1"), alert(alert_id="new", identity_id="e1")
+    resumed = {("old", "soc-slack"): Delivery("old", "soc-slack", "retrying", first_try=NOW - 4000)}
+    dispatcher.offer(old, resumed, NOW)
+    dispatcher.offer(new, {}, NOW)
+    slack = next(m for m in dispatcher.due(NOW + 10) if m.destination == "soc-slack")
+    rows = dispatcher.record(slack, classify(503, "down"), NOW + 10)
+    assert {(r.alert_id, r.status) for r in rows} == {("old", "failed"), ("new", "retrying")}
+    [retry] = [m for m in dispatcher.retries if m.destination == "soc-slack"]
+    assert (
+        [a["alert_id"] for a in retry.alerts] == ["new"] == [d.alert_id for d in retry.deliveries]
+    )

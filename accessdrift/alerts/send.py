@@ -75,7 +75,8 @@ def post_slack(url: SecretStr, message: dict[str, Any]) -> Answer:
     retry_after = headers.get("retry-after")
     if isinstance(retry_after, list):
         retry_after = retry_after[0] if retry_after else None
-    return classify(response.status_code, " ".join((response.body or "").split()), retry_after)
+    text = _without(" ".join((response.body or "").split()), url)
+    return classify(response.status_code, text, retry_after)
 
 
 # Slack Web API errors worth another try; any other ``error`` is final
@@ -143,7 +144,7 @@ def post_json(
             url.get_secret_value(), data=body, headers=headers, method="POST"
         )
         with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-            return classify(response.status, _clean(response.read(ANSWER_CHARS)))
+            return classify(response.status, _without(_clean(response.read(ANSWER_CHARS)), url))
     except urllib.error.HTTPError as error:
         if 300 <= error.code < 400:
             return Answer("failed", error.code, "redirected: the URL is not the service's own")

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 from slack_sdk import WebClient
@@ -161,4 +162,12 @@ def _clean(raw: bytes) -> str:
 
 
 def _without(text: str, url: SecretStr) -> str:
-    return text.replace(url.get_secret_value(), "<url>")[:ANSWER_CHARS]
+    """``text`` without the URL, nor its path and query (a webhook's path is its secret:
+    a service may echo it without the host)."""
+    secret = url.get_secret_value()
+    parts = urlsplit(secret)
+    text = text.replace(secret, "<url>")
+    for piece in (parts.path, parts.query):
+        if len(piece) > 8:
+            text = text.replace(piece, "<secret>")
+    return text[:ANSWER_CHARS]

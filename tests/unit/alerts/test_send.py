@@ -25,3 +25,11 @@ def test_a_service_that_is_down_is_worth_a_retry_and_its_url_is_never_said() -> 
 def test_backoff_grows_and_stays_within_its_cap() -> None:
     for attempts in range(1, 30):
         assert 0 <= backoff(attempts) <= min(600, 2 ** (attempts - 1))
+
+
+def test_an_answer_that_echoes_the_webhooks_path_keeps_it_secret() -> None:
+    from accessdrift.alerts.send import _without
+
+    url = SecretStr("https://hooks.slack.com/services/T000/B000/XXXXSECRET")
+    said = _without("no_service: /services/T000/B000/XXXXSECRET is gone", url)
+    assert "XXXXSECRET" not in said and said == "no_service: <secret> is gone"

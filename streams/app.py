@@ -27,6 +27,7 @@ from streams.ingest import BatchIngest
 from streams.normalize import register_normalizers
 from streams.notifier import Notifier
 from streams.settings import Settings
+from streams.threads import StageThread
 from streams.web import register_views
 
 log = logging.getLogger("accessdrift.worker")
@@ -123,30 +124,14 @@ def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None =
         settings, sink.insert_blocking, sink.positions_blocking, resolve_topic_name, counts
     )
 
-    @app.service
-    class BatchIngestService(mode.Service):
-        async def on_start(self) -> None:
-            ingest.start()
-            self.add_future(self._watch())
-
-        async def _watch(self) -> None:
-            while not self.should_stop:
-                await asyncio.sleep(1.0)
-                if ingest.failure is not None:
-                    # Running on without reading the inputs would look healthy and do
-                    # nothing: stop, so that a supervisor restarts from committed offsets.
-                    log.critical("batch ingest failed, the worker stops: %s", ingest.failure)
-                    os._exit(70)
-
-        async def on_stop(self) -> None:
-            await asyncio.get_running_loop().run_in_executor(None, ingest.stop)
+    register_stage_thread(app, ingest)
 
     notifier = None
     if routing is not None and settings.worker_notifies:
         notifier = Notifier(
             settings, routing, sink.insert_blocking, sink.deliveries_blocking, counts, os.environ
         )
-        register_notifier(app, notifier)
+        register_stage_thread(app, notifier)
 
     def healthy() -> bool:
         threads = [ingest] + ([notifier] if notifier is not None else [])
@@ -157,22 +142,28 @@ def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None =
     return app
 
 
-def register_notifier(app: faust.App, notifier: Notifier) -> None:
+def register_stage_thread(app: faust.App, stage: StageThread) -> None:
+    """Started and stopped with the worker. If it fails, the worker stops: running on
+    without reading the inputs (or without notifying) would look healthy and do
+    nothing; a supervisor restarts it from the committed offsets."""
+
     @app.service
-    class NotifierService(mode.Service):
+    class StageService(mode.Service):
         async def on_start(self) -> None:
-            notifier.start()
+            stage.start()
             self.add_future(self._watch())
 
         async def _watch(self) -> None:
             while not self.should_stop:
                 await asyncio.sleep(1.0)
-                if notifier.failure is not None:
-                    log.critical("notifier failed, the worker stops: %s", notifier.failure)
+                if stage.failure is not None:
+                    log.critical(
+                        "%s failed, the worker stops: %s", type(stage).__name__, stage.failure
+                    )
                     os._exit(70)
 
         async def on_stop(self) -> None:
-            await asyncio.get_running_loop().run_in_executor(None, notifier.stop)
+            await asyncio.get_running_loop().run_in_executor(None, stage.stop)
 
 
 def _faust_credentials(settings: Settings) -> Any:

@@ -23,7 +23,6 @@ fed twice.
 """
 
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -49,6 +48,7 @@ from streams import topics
 from streams.bundles import pack_records, pack_records_chunks
 from streams.progress import PROGRESS_SOURCE, InputProgress, Report, encode_report
 from streams.settings import Settings
+from streams.threads import StageThread
 
 log = logging.getLogger("accessdrift.ingest")
 
@@ -68,7 +68,7 @@ LOST_COMMIT = frozenset(
 Insert = Callable[[str, list[list[Any]], tuple[str, ...], str], None]
 
 
-class BatchIngest:
+class BatchIngest(StageThread):
     """A thread: the canonical topics and the findings through a batch consumer, into
     ClickHouse; the canonical records also on to the resolver."""
 
@@ -99,9 +99,7 @@ class BatchIngest:
         self._started_at: dict[tuple[str, int], int] = {}
         # Below this offset a partition was fed to detection before: rows only.
         self._forward_from: dict[tuple[str, int], int] = {}
-        self.stopping = threading.Event()
-        self.failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="batch-ingest", daemon=True)
+        super().__init__("batch-ingest", log)
         # Counters are read by the web views on the event loop: create every key now so
         # that this thread only ever updates existing ones.
         for record in self.record_of_topic.values():
@@ -109,24 +107,6 @@ class BatchIngest:
         counts["ingest:dead-lettered"] += 0
         counts["ingest:rebuilt"] += 0
         counts["ingest:commits-lost"] += 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self.stopping.set()
-        self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def _run(self) -> None:
-        try:
-            self._consume()
-        except BaseException as error:  # the worker's /ready/ reports it; never silent
-            self.failure = error
-            log.exception("batch ingest stopped: %s", error)
 
     def _consume(self) -> None:
         config = self.settings.kafka_client_config()

@@ -11,7 +11,6 @@ between a send and its record.
 """
 
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -34,6 +33,7 @@ from schemas.codec import codec_for
 from sinks.deliveries import DELIVERIES_TABLE, DELIVERY_COLUMNS, delivery_rows
 from streams import topics
 from streams.settings import Settings
+from streams.threads import StageThread
 
 log = logging.getLogger("accessdrift.notifier")
 
@@ -45,7 +45,7 @@ SEND_DEADLINE_SECONDS = 30.0
 MESSAGES_PER_PASS = 20
 
 
-class Notifier:
+class Notifier(StageThread):
     def __init__(
         self,
         settings: Settings,
@@ -68,9 +68,7 @@ class Notifier:
         # Per partition: offset -> deliveries it started that have not ended.
         self.open: dict[int, dict[int, set[tuple[str, str]]]] = {}
         self.read_up_to: dict[int, int] = {}
-        self.stopping = threading.Event()
-        self.failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
+        super().__init__("notifier", log)
         # Posts run here, so that a service that never finishes its answer costs a thread
         # for a while, not the notifier.
         self._senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="notifier-post")
@@ -90,24 +88,6 @@ class Notifier:
         for status in ("pending", "sent", "retrying", "failed", "skipped", "silenced"):
             counts[f"deliveries:{status}"] += 0
         counts["deliveries:waiting"] += 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 15.0) -> None:
-        self.stopping.set()
-        self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def _run(self) -> None:
-        try:
-            self._consume()
-        except BaseException as error:  # /ready/ reports it; never silent
-            self.failure = error
-            log.exception("notifier stopped: %s", error)
 
     def _consume(self) -> None:
         consumer = Consumer(
@@ -129,7 +109,7 @@ class Notifier:
             }
         )
         try:
-            self._retrying_kafka(lambda: self._assign_all(silences))
+            self._retrying(lambda: self._assign_all(silences), (KafkaException,))
             consumer.subscribe([self.topic], on_revoke=self._on_revoke)
             while not self.stopping.is_set():
                 self._read_silences(silences)
@@ -318,26 +298,18 @@ class Notifier:
         except KafkaException as error:  # lost to a rebalance: read again, folded by state
             log.warning("notifier: offsets not committed (%s)", error)
 
-    def _retrying_kafka(self, action: Callable[[], Any]) -> Any:
+    def _retrying(
+        self, action: Callable[[], Any], errors: tuple[type[Exception], ...] = (ClickHouseError,)
+    ) -> Any:
+        """``action`` until it works (ClickHouse or the broker away for a while), with
+        backoff; given up only when the notifier stops."""
         delay = 0.5
         while True:
             try:
                 return action()
-            except KafkaException as error:
+            except errors as error:
                 if self.stopping.is_set():
                     raise
-                log.warning("notifier: %s, retrying in %.1fs", error, delay)
-                self.stopping.wait(delay)
-                delay = min(delay * 2, 30.0)
-
-    def _retrying(self, action: Callable[[], Any]) -> Any:
-        delay = 0.5
-        while True:
-            try:
-                return action()
-            except ClickHouseError as error:
-                if self.stopping.is_set():
-                    raise
-                log.error("notifier: ClickHouse failed, retrying in %.1fs: %s", delay, error)
+                log.error("notifier: %s, retrying in %.1fs", error, delay)
                 self.stopping.wait(delay)
                 delay = min(delay * 2, 30.0)

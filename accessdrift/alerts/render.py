@@ -267,16 +267,7 @@ def teams_message(
     }
     if actions:
         card["actions"] = actions
-    return {
-        "type": "message",
-        "attachments": [
-            {
-                "contentType": "application/vnd.microsoft.card.adaptive",
-                "contentUrl": None,
-                "content": card,
-            }
-        ],
-    }
+    return workflows_message(card)
 
 
 # -- PagerDuty Events API v2 ----------------------------------------------------------
@@ -342,6 +333,20 @@ def pagerduty_notice(
 # -- signed webhook ----------------------------------------------------------------
 
 
+def workflows_message(card: dict[str, Any]) -> dict[str, Any]:
+    """What a Teams Workflows webhook takes: a message with one Adaptive Card attached."""
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
+            }
+        ],
+    }
+
+
 def webhook_body(alerts: Sequence[Mapping[str, Any]], update: bool = False) -> bytes:
     """``{"alerts": [Alert, ...]}``: every field present (null as null), times RFC 3339 with
     microseconds and ``Z``, ``evidence`` a JSON object."""
@@ -405,16 +410,7 @@ def teams_notice(notice: Mapping[str, Any], deployment: str) -> dict[str, Any]:
             {"type": "TextBlock", "text": markdown_escape(text), "wrap": True},
         ],
     }
-    return {
-        "type": "message",
-        "attachments": [
-            {
-                "contentType": "application/vnd.microsoft.card.adaptive",
-                "contentUrl": None,
-                "content": card,
-            }
-        ],
-    }
+    return workflows_message(card)
 
 
 def webhook_notice_body(notice: Mapping[str, Any], deployment: str) -> bytes:

@@ -8,6 +8,9 @@ import json
 import re
 import signal
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,27 @@ def routes_file(folder: Path) -> Path:
         "max_age: 3650d  # the simulated organisation is history\n"
     )
     return path
+
+
+@contextmanager
+def slack_and_siem(
+    folder: Path, slack: Receiver | None = None
+) -> Iterator[tuple[Receiver, Receiver, dict[str, str]]]:
+    """A Slack-shaped receiver (answering ok unless given one), a SIEM webhook receiver
+    (202), and the environment of a worker routing to them (``routes_file``)."""
+    slack = slack or Receiver()
+    siem = Receiver(answer=lambda _: (202, "", {}))
+    with receiving(slack), receiving(siem):
+        yield (
+            slack,
+            siem,
+            {
+                "ACCESSDRIFT_ALERT_ROUTES": str(routes_file(folder)),
+                "TEST_SLACK_URL": slack.url,
+                "TEST_SIEM_URL": siem.url,
+                "TEST_SIEM_SECRET": SECRET,
+            },
+        )
 
 
 def slack_alert_ids(request: Received) -> tuple[list[str], bool]:
@@ -71,15 +95,8 @@ def test_every_routed_alert_reaches_each_destination_once_across_a_kill(
     # The Slack stand-in fails its first two requests (a 503, then a 429 with
     # Retry-After): the notifier must retry, and still send each alert once.
     answers = iter([(503, "unavailable", {}), (429, "rate_limited", {"Retry-After": "1"})])
-    slack = Receiver(answer=lambda _: next(answers, (200, "ok", {})))
-    siem = Receiver(answer=lambda _: (202, "", {}))
-    with receiving(slack), receiving(siem):
-        env = {
-            "ACCESSDRIFT_ALERT_ROUTES": str(routes_file(tmp_path)),
-            "TEST_SLACK_URL": slack.url,
-            "TEST_SIEM_URL": siem.url,
-            "TEST_SIEM_SECRET": SECRET,
-        }
+    failing_first = Receiver(answer=lambda _: next(answers, (200, "ok", {})))
+    with slack_and_siem(tmp_path, failing_first) as (slack, siem, env):
         worker = Worker(isolated, **env)
         try:
             assert isolated.cli("replay", "--format", "canonical", str(parts[0])).returncode == 0
@@ -156,6 +173,14 @@ def test_every_routed_alert_reaches_each_destination_once_across_a_kill(
             assert (
                 max(row["attempts"] for row in deliveries if row["destination"] == "soc-slack") >= 2
             )
+            # As Prometheus scrapes it (what this worker sent since its restart).
+            with urllib.request.urlopen(f"http://127.0.0.1:{isolated.web_port}/metrics/") as page:
+                metrics = page.read().decode()
+            sent_metric = re.search(
+                r'accessdrift_alert_deliveries_total\{deployment="[^"]*",status="sent"\} (\S+)',
+                metrics,
+            )
+            assert sent_metric and float(sent_metric.group(1)) > 0, metrics
         finally:
             worker.stop()
 

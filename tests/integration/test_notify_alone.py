@@ -8,23 +8,14 @@ import time
 from pathlib import Path
 
 from tests.helpers import REPO, Isolated, Worker, wait_until
-from tests.integration.test_alerts import routes_file, slack_alert_ids
-from tests.receivers import Receiver, receiving
+from tests.integration.test_alerts import slack_alert_ids, slack_and_siem
 
 
 def test_the_notifier_alone_sends_what_a_quiet_worker_found(
     isolated: Isolated, tmp_path: Path
 ) -> None:
     org, truth = isolated.simulate(tmp_path, 11, 60, "--events-per-second", "0.02")
-    slack = Receiver()
-    siem = Receiver(answer=lambda _: (202, "", {}))
-    with receiving(slack), receiving(siem):
-        env = {
-            "ACCESSDRIFT_ALERT_ROUTES": str(routes_file(tmp_path)),
-            "TEST_SLACK_URL": slack.url,
-            "TEST_SIEM_URL": siem.url,
-            "TEST_SIEM_SECRET": "s" * 32,
-        }
+    with slack_and_siem(tmp_path) as (slack, siem, env):
         worker = Worker(isolated, ACCESSDRIFT_WORKER_NOTIFIES="false", **env)
         # Beside the worker, on its embedded engine: a clear refusal.
         beside = isolated.cli("notify", **env)

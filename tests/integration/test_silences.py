@@ -7,8 +7,7 @@ import re
 from pathlib import Path
 
 from tests.helpers import Isolated, Worker, wait_until
-from tests.integration.test_alerts import routes_file, slack_alert_ids
-from tests.receivers import Receiver, receiving
+from tests.integration.test_alerts import slack_alert_ids, slack_and_siem
 
 
 def test_a_silence_holds_back_what_it_matches_and_is_recorded(
@@ -17,15 +16,7 @@ def test_a_silence_holds_back_what_it_matches_and_is_recorded(
     org, truth = isolated.simulate(tmp_path, 11, 60, "--events-per-second", "0.02")
     expected = json.loads(truth.read_text())["alerts"]
     muted = sorted({a["identity_id"] for a in expected})[0]
-    slack = Receiver()
-    siem = Receiver(answer=lambda _: (202, "", {}))
-    with receiving(slack), receiving(siem):
-        env = {
-            "ACCESSDRIFT_ALERT_ROUTES": str(routes_file(tmp_path)),
-            "TEST_SLACK_URL": slack.url,
-            "TEST_SIEM_URL": siem.url,
-            "TEST_SIEM_SECRET": "s" * 32,
-        }
+    with slack_and_siem(tmp_path) as (slack, _siem, env):
         made = isolated.cli(
             "alerts", "silence", "--match", f"identity_id={muted}", "--for", "7d",
             "--reason", "offboarding under review <!channel>", "--by", "alice", **env,

@@ -25,6 +25,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def free_port_pair() -> int:
+    """A free port whose next one is free too (a local broker's controller listens there)."""
+    while True:
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
 def wait_until(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.25) -> T:
     """Poll until ``check`` returns something truthy; fail with its last value."""
     deadline = time.monotonic() + timeout

@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from accessdrift.local_kafka import KAFKA_VERSION, LocalKafka
 from streams.settings import Settings
-from tests.helpers import REPO, Isolated, Worker, free_port, wait_until
+from tests.helpers import REPO, Isolated, Worker, free_port, free_port_pair, wait_until
 
 USER, PASSWORD = "accessdrift-worker", "scram-secret-of-this-test"
 
@@ -78,7 +78,7 @@ def make_certificates(folder: Path) -> tuple[Path, Path]:
 def secured_broker(kafka: Settings, tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """A second local broker: PLAINTEXT for its administrator, SASL_SSL for accessdrift."""
     ca_file, keystore = make_certificates(tmp_path)
-    plain, secured = free_port(), free_port()
+    plain, secured = free_port_pair(), free_port()
     while secured in (plain, plain + 1):
         secured = free_port()
     settings = Settings(data_dir=tmp_path / "broker", kafka_bootstrap=f"127.0.0.1:{plain}")

@@ -156,6 +156,43 @@ class Silence(Record):
     updated_at: AwareDatetime
 
 
+SubjectKind = Literal["account", "credential"]
+OwnershipClaim = Literal["link", "created", "used", "email", "none"]
+PairStatus = Literal["open", "overdue", "closed", "preceded"]
+
+
+class Ownership(Record):
+    subject: str
+    subject_kind: SubjectKind
+    system: str
+    identity_id: str
+    identity_kind: IdentityKind
+    correlated: bool
+    claim: OwnershipClaim
+    claim_source: str
+    parent_id: str | None = None
+    claimed_at: AwareDatetime | None = None
+    resolved_at: AwareDatetime
+
+
+class DeprovisionPair(Record):
+    lag_id: str
+    identity_id: str
+    identity_kind: IdentityKind
+    change_type: ChangeType
+    system: str
+    account_id: str
+    credential_id: str | None = None
+    source_time: AwareDatetime
+    sla_seconds: float
+    due_at: AwareDatetime
+    status: PairStatus
+    downstream_time: AwareDatetime | None = None
+    lag_seconds: float | None = None
+    within_sla: bool | None = None
+    detected_at: AwareDatetime
+
+
 CANONICAL_INPUTS: dict[str, type[Record]] = {
     "DirectoryChange": DirectoryChange,
     "CloudAuditEvent": CloudAuditEvent,
@@ -170,4 +207,6 @@ ALL_RECORDS: dict[str, type[Record]] = {
     "Alert": Alert,
     "DeadLetter": DeadLetter,
     "Silence": Silence,
+    "Ownership": Ownership,
+    "DeprovisionPair": DeprovisionPair,
 }

@@ -39,6 +39,8 @@ FINDING_TABLES: dict[str, TableSpec] = {
         _spec("provisioning_lag", "ProvisioningLag"),
         _spec("alerts", "Alert"),
         _spec("alert_silences", "Silence", {"matchers": {}}),
+        _spec("ownership", "Ownership"),
+        _spec("deprovision_pairs", "DeprovisionPair"),
     )
 }
 """What the detection core found."""

@@ -153,6 +153,12 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
     alert_topic = app.topic(
         settings.topic(topics.DRIFT_ALERTS), key_serializer="raw", value_serializer="raw"
     )
+    ownership_topic = app.topic(
+        settings.topic(topics.OWNERSHIP), key_serializer="raw", value_serializer="raw"
+    )
+    pair_topic = app.topic(
+        settings.topic(topics.PAIRS), key_serializer="raw", value_serializer="raw"
+    )
     # RocksDB's defaults (a 2 GB block cache and 64 MB write buffers per partition)
     # are sized for a dedicated host; the state here is small per key.
     store_options = {
@@ -180,6 +186,8 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
     deadlines = Deadlines(settings.topic_partitions)
     lag_codec = codec_for("ProvisioningLag")
     alert_codec = codec_for("Alert")
+    ownership_codec = codec_for("Ownership")
+    pair_codec = codec_for("DeprovisionPair")
 
     partitions = settings.topic_partitions
 
@@ -209,11 +217,13 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
 
     async def resolve_batch(events: Sequence[EventT[Any]]) -> None:
         store = WriteBack(cast(MutableMapping[str, Any], subjects), subject_cache)
+        wall = wall_micros()
         resolver_core = Resolver(
-            cast(MutableMapping[str, Node], store), link_by_email=settings.link_by_email
+            cast(MutableMapping[str, Node], store),
+            link_by_email=settings.link_by_email,
+            now_us=wall,
         )
         outbound: list[Outbound] = []
-        wall = wall_micros()
         # The batch's messages carry the watermark from before its records: one
         # taken after them would be ahead of the older records in the same batch
         # (a batch of a backlog spans hours of event time), and an identity would
@@ -239,7 +249,15 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         # was sent, and both before the batch is acked (streams/batching.py): a
         # worker killed in between reads the batch again and sends it again.
         counts["identity:messages_sent"] += len(outbound)
-        await delivered(send_to_identities(outbound, watermark_before))
+        sent = send_to_identities(outbound, watermark_before)
+        for row in resolver_core.ownership:
+            sent.append(
+                ownership_topic.send_soon(
+                    key=row["subject"].encode(), value=ownership_codec.encode_dict(row)
+                )
+            )
+        counts["findings:ownership"] += len(resolver_core.ownership)
+        await delivered(sent)
         if events:
             with as_current(events[-1]):
                 store.flush()
@@ -313,7 +331,14 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
                         key=alert["alert_id"].encode(), value=alert_codec.encode_dict(alert)
                     )
                 )
+            for pair in result.pairs:
+                sent.append(
+                    pair_topic.send_soon(
+                        key=pair["lag_id"].encode(), value=pair_codec.encode_dict(pair)
+                    )
+                )
             counts["findings:lags"] += len(result.lags)
+            counts["findings:pairs"] += len(result.pairs)
             counts["findings:alerts"] += len(result.alerts)
         await delivered(sent)
         for key, state in states.items():

@@ -92,6 +92,8 @@ class BatchIngest(StageThread):
         self.record_of_topic[settings.topic(topics.DRIFT_LAG)] = "ProvisioningLag"
         self.record_of_topic[settings.topic(topics.DRIFT_ALERTS)] = "Alert"
         self.record_of_topic[settings.topic(topics.SILENCES)] = "Silence"
+        self.record_of_topic[settings.topic(topics.OWNERSHIP)] = "Ownership"
+        self.record_of_topic[settings.topic(topics.PAIRS)] = "DeprovisionPair"
         self.deadletter_topic = settings.topic(topics.DEADLETTER)
         self.progress = InputProgress()
         # Where each assigned partition started (its committed offset): a partition

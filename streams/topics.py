@@ -8,6 +8,8 @@ DRIFT_LAG = "drift.lag"
 DRIFT_ALERTS = "drift.alerts"
 DEADLETTER = "drift.deadletter"
 SILENCES = "drift.silences"
+OWNERSHIP = "drift.ownership"
+PAIRS = "drift.pairs"
 
 RAW_FORMATS = ("cloudtrail", "okta", "vault", "gcp-audit", "entra-audit", "scim", "hr-csv")
 
@@ -18,7 +20,7 @@ CANONICAL_TOPIC_OF_RECORD = {
     "IdentityLink": IDENTITY_LINKS,
 }
 
-COMPACTED = frozenset({IDENTITY_LINKS, SILENCES})
+COMPACTED = frozenset({IDENTITY_LINKS, SILENCES, OWNERSHIP, PAIRS})
 
 
 def raw_topic(format_name: str) -> str:
@@ -35,5 +37,7 @@ def all_topics() -> list[str]:
         DRIFT_ALERTS,
         DEADLETTER,
         SILENCES,
+        OWNERSHIP,
+        PAIRS,
         *(raw_topic(name) for name in RAW_FORMATS),
     ]

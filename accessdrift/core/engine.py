@@ -26,6 +26,8 @@ class Findings:
 
     lags: dict[str, dict[str, Any]] = field(default_factory=dict)
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pairs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ownership: dict[str, dict[str, Any]] = field(default_factory=dict)
     lag_emissions: int = 0
     alert_emissions: int = 0
 
@@ -36,6 +38,12 @@ class Findings:
         for alert in result.alerts:
             self.alerts[alert["alert_id"]] = alert
             self.alert_emissions += 1
+        for pair in result.pairs:
+            self.pairs[pair["lag_id"]] = pair
+
+    def add_ownership(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            self.ownership[row["subject"]] = row
 
     def comparable(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """Everything but processing times, sorted: equal when two runs found the same."""
@@ -86,7 +94,10 @@ class Engine:
         self, record_name: str, record: Mapping[str, Any], wall_us: int, source: str | None = None
     ) -> None:
         self.watermark.observe(source or record_name, to_micros(record["event_time"]), wall_us)
+        self.resolver.now_us = wall_us
         outbound = route_record(self.resolver, record_name, record)
+        self.findings.add_ownership(self.resolver.ownership)
+        self.resolver.ownership.clear()
         if self.partitions:
             self._enqueue(outbound)
             # The identity stage sometimes falls behind by whole batches of the

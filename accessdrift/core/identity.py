@@ -55,6 +55,7 @@ def new_state(identity_kind: str = "human", fallback: bool = False) -> State:
 class Result:
     lags: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    pairs: list[dict[str, Any]] = field(default_factory=list)
     messages: list[Outbound] = field(default_factory=list)
     next_deadline_us: int | None = None
 

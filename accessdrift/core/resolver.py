@@ -20,10 +20,14 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from accessdrift.core.ids import system_of
+from accessdrift.core.timeutil import from_micros
+
 Node = dict[str, Any]
 Message = dict[str, Any]
 
 LINK, CREATED, USED = 3, 2, 1
+CLAIM_NAMES = {"3": "link", "2": "created", "1": "used"}
 MAX_CHAIN = 6
 SESSION_ACTIONS = frozenset(
     {
@@ -88,9 +92,15 @@ class Resolver:
     change's ``email``): the weakest claim, used only where no explicit link exists.
     """
 
-    def __init__(self, store: MutableMapping[str, Node], link_by_email: bool = False) -> None:
+    def __init__(
+        self, store: MutableMapping[str, Node], link_by_email: bool = False, now_us: int = 0
+    ) -> None:
         self.store = store
         self.link_by_email = link_by_email
+        # Ownership rows (schemas/Ownership.avsc) of the subjects whose owner changed:
+        # the stage sends them to drift.ownership, so that SQL can see who owns what.
+        self.ownership: list[dict[str, Any]] = []
+        self.now_us = now_us
 
     def claim_by_email(self, account: str, time_us: int) -> list["Outbound"]:
         if not self.link_by_email:
@@ -175,15 +185,39 @@ class Resolver:
             current = parent
         return Resolved(current, guess_kind(current), True)
 
-    def route(self, subject: str) -> Resolved:
+    def route(self, subject: str, is_credential: bool = False) -> Resolved:
         """Where a fact about ``subject`` goes now; remembers it so later moves know the source."""
         resolved = self.resolve(subject)
         node = self.store.get(subject)
         if node is None or node.get("r") != resolved.as_list():
             updated = self._node(subject)
             updated["r"] = resolved.as_list()
+            if is_credential:
+                updated["k"] = 1
             self.store[subject] = updated
+            self.ownership.append(self._ownership_row(subject, updated, resolved))
         return resolved
+
+    def _ownership_row(self, subject: str, node: Node, resolved: Resolved) -> dict[str, Any]:
+        owner = self.effective_owner(node)
+        claim, source, parent, claimed_at = "none", "", None, None
+        if owner is not None:
+            level = next(level for level in ("3", "2", "1") if node["o"].get(level) == owner)
+            claim = "email" if owner[5] == "email" else CLAIM_NAMES[level]
+            source, parent, claimed_at = owner[5] or "", owner[0], from_micros(owner[3])
+        return {
+            "subject": subject,
+            "subject_kind": "credential" if node.get("k") else "account",
+            "system": system_of(subject),
+            "identity_id": resolved.identity_id,
+            "identity_kind": resolved.identity_kind,
+            "correlated": not resolved.fallback,
+            "claim": claim,
+            "claim_source": source,
+            "parent_id": parent,
+            "claimed_at": claimed_at,
+            "resolved_at": from_micros(self.now_us),
+        }
 
     def reroute(self, subject: str) -> list[Outbound]:
         """After an owner change: move the facts already sent for the subject and its keys."""
@@ -204,7 +238,11 @@ class Resolver:
                 continue
             previous = candidate_node.get("r")
             resolved = self.resolve(candidate)
-            if previous is None or previous == resolved.as_list():
+            if previous is None:
+                continue
+            if previous == resolved.as_list():
+                if candidate == subject:  # a new claim, the same owner: the row says so
+                    self.ownership.append(self._ownership_row(candidate, candidate_node, resolved))
                 continue
             updated = dict(candidate_node)
             updated["r"] = resolved.as_list()
@@ -213,6 +251,7 @@ class Resolver:
             # reached it after it had already sent the subject on (see identity.py).
             updated["g"] = int(candidate_node.get("g") or 0) + 1
             self.store[candidate] = updated
+            self.ownership.append(self._ownership_row(candidate, updated, resolved))
             key = (
                 previous[0],
                 resolved.identity_id,

@@ -18,8 +18,10 @@ ACCOUNT_CHANGES = frozenset(
 CREDENTIAL_CHANGES = frozenset({"credential_created", "credential_revoked"})
 
 
-def _addressed(resolver: Resolver, subject: str, message: dict[str, Any]) -> Outbound:
-    resolved = resolver.route(subject)
+def _addressed(
+    resolver: Resolver, subject: str, message: dict[str, Any], is_credential: bool
+) -> Outbound:
+    resolved = resolver.route(subject, is_credential)
     message["ik"] = resolved.identity_kind
     message["fb"] = resolved.fallback
     message["s"] = subject
@@ -75,8 +77,8 @@ def route_identity_link(resolver: Resolver, record: Mapping[str, Any]) -> list[O
             source=record["source"],
         ):
             out += resolver.reroute(subject)
-        resolver.route(subject)
         is_credential = subject == record.get("credential_id")
+        resolver.route(subject, is_credential)
         out.append(
             Outbound(
                 identity_id,
@@ -136,6 +138,7 @@ def route_cloud_event(resolver: Resolver, record: Mapping[str, Any]) -> list[Out
                 "ip": record.get("source_ip"),
                 "ua": record.get("user_agent"),
             },
+            credential is not None,
         )
     )
 
@@ -167,6 +170,7 @@ def route_cloud_event(resolver: Resolver, record: Mapping[str, Any]) -> list[Out
                         and is_session_credential(subject, action),
                         "by": account,
                     },
+                    kind in CREDENTIAL_CHANGES,
                 )
             )
     return out
@@ -194,6 +198,7 @@ def route_secret_usage(resolver: Resolver, record: Mapping[str, Any]) -> list[Ou
                 "ok": record["outcome"] == "success",
                 "ip": None,
             },
+            True,
         )
     )
     return out

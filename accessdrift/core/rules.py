@@ -7,6 +7,7 @@ only when it improves (a closed lag after an overdue one, an earlier first use).
 """
 
 import json
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from accessdrift.core.config import DetectionConfig
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 LAG_CHANGES = ("joiner", "mover", "leaver", "suspend")
 ENDS_DEPROVISION = ("joiner", "reactivate")
-RANK = {"overdue": 1, "preceded": 2, "closed": 3}
+RANK = {"open": 0, "overdue": 1, "preceded": 2, "closed": 3}
 MATCHING_ACCOUNT_CHANGES = {
     "joiner": ("account_created",),
     "mover": ("permission_granted", "permission_revoked"),
@@ -186,6 +187,18 @@ def _lag_row(
     }
 
 
+def _pair_row(lag: dict[str, Any], sla_us: int) -> dict[str, Any]:
+    """The deprovision pair (schemas/DeprovisionPair.avsc) a leaver's or suspend's lag row is of."""
+    due_at = lag["source_time"] + timedelta(microseconds=sla_us)
+    downstream = lag["downstream_time"]
+    return {
+        **lag,
+        "sla_seconds": sla_us / MICROS,
+        "due_at": due_at,
+        "within_sla": None if downstream is None else downstream <= due_at,
+    }
+
+
 def _better(
     state: "State", key: str, rank: int, time_us: int, reference_us: int, earlier_wins: bool
 ) -> bool:
@@ -230,10 +243,11 @@ def evaluate_lags(
             ]
             key = lag_id(identity_id, entry[DIR_ID], subject)
             overdue = False
+            sla = config.sla_for(system_of(subject), state["kind"])
             if change_type == "leaver" and not before:
                 # Judged at the deadline in event time: a deprovision after it still
                 # records its lag, but the alert stands.
-                deadline = t0 + config.sla_for(system_of(subject), state["kind"])
+                deadline = t0 + sla
                 overdue = watermark_us >= deadline and not any(t <= deadline for t in after)
                 if overdue:
                     _overdue_alert(
@@ -245,12 +259,18 @@ def evaluate_lags(
                 status, t1, rank, earlier = "preceded", before[-1], RANK["preceded"], False
             elif overdue:
                 status, t1, rank, earlier = "overdue", None, RANK["overdue"], True
+            elif change_type in ("leaver", "suspend"):
+                status, t1, rank, earlier = "open", None, RANK["open"], True
             else:
                 continue
             if _better(state, key, rank, t1 if t1 is not None else 0, t0, earlier):
-                result.lags.append(
-                    _lag_row(identity_id, state, entry, subject, is_credential, status, t1, now_us)
+                row = _lag_row(
+                    identity_id, state, entry, subject, is_credential, status, t1, now_us
                 )
+                if status != "open":
+                    result.lags.append(row)
+                if change_type in ("leaver", "suspend"):
+                    result.pairs.append(_pair_row(row, sla))
 
 
 def _overdue_alert(

@@ -63,17 +63,21 @@ def kafka_status() -> None:
 def migrate() -> None:
     """Create or upgrade the ClickHouse schema; safe to run twice."""
     from sinks.clickhouse import ClickHouse
+    from sinks.migrate import apply_retention
     from sinks.migrate import migrate as apply_migrations
 
     settings = _settings()
     clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database)
     applied = apply_migrations(clickhouse)
+    retention = apply_retention(clickhouse, settings.event_ttl, settings.finding_ttl)
     clickhouse.close()
     where = f"{settings.clickhouse_display} database {settings.database}"
     if applied:
         typer.echo(f"applied {', '.join(applied)} to {where}")
     else:
         typer.echo(f"{where} is up to date")
+    for change in retention:
+        typer.echo(f"retention: {change}")
 
 
 @app.command()
@@ -292,12 +296,22 @@ class QueryFormat(StrEnum):
 def query(
     sql: Annotated[str, typer.Argument(help="one read-only statement")],
     format: Annotated[QueryFormat, typer.Option("--format", "-f")] = QueryFormat.table,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="at most this many rows (ClickHouse's max_result_rows, overflow 'break'): "
+            "the SQL runs as written",
+        ),
+    ] = None,
 ) -> None:
     """Read-only SQL for analysts (through the running worker when it holds the engine)."""
     from accessdrift.query import format_result, run_query
 
-    result = run_query(_settings(), sql)
+    result = run_query(_settings(), sql, limit)
     sys.stdout.write(format_result(result, format.value))
+    if result.truncated and format is not QueryFormat.table:
+        typer.echo(f"accessdrift: first {len(result.rows)} rows only (--limit)", err=True)
 
 
 @alerts_app.command("test")

@@ -13,21 +13,21 @@ from sinks.clickhouse import ClickHouse, QueryResult
 from streams.settings import Settings
 
 
-def run_query(settings: Settings, sql: str) -> QueryResult:
+def run_query(settings: Settings, sql: str, limit: int | None = None) -> QueryResult:
     """With the embedded engine, a running worker holds the folder: ask it first. Either
     way ClickHouse's parser decides whether the SQL may run (sinks/query_guard.py)."""
     if settings.clickhouse_is_embedded:
-        through_worker = _query_worker(settings, sql)
+        through_worker = _query_worker(settings, sql, limit)
         if through_worker is not None:
             return through_worker
     clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database, settings.query_limits)
     try:
-        return clickhouse.query(sql)
+        return clickhouse.query(sql, limit=limit)
     finally:
         clickhouse.close()
 
 
-def _query_worker(settings: Settings, sql: str) -> QueryResult | None:
+def _query_worker(settings: Settings, sql: str, limit: int | None = None) -> QueryResult | None:
     token = settings.worker_token.get_secret_value() if settings.worker_token else None
     client = WorkerClient(settings.worker_url, timeout=120, token=token)
     # Only this deployment's worker, on this deployment's database: a worker of
@@ -36,7 +36,7 @@ def _query_worker(settings: Settings, sql: str) -> QueryResult | None:
     if client.deployment() != ours:
         return None
     try:
-        payload = client.post_query(sql)
+        payload = client.post_query(sql, limit)
     except urllib.error.HTTPError as error:
         body = json.loads(error.read() or b"{}")
         message = body.get("error", f"worker answered HTTP {error.code}")
@@ -45,7 +45,12 @@ def _query_worker(settings: Settings, sql: str) -> QueryResult | None:
         raise ClickHouseError(message) from error
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return None  # no worker: open the engine here
-    return QueryResult(payload["columns"], [tuple(row) for row in payload["rows"]])
+    return QueryResult(
+        payload["columns"],
+        [tuple(row) for row in payload["rows"]],
+        list(payload.get("types") or []),
+        bool(payload.get("truncated")),
+    )
 
 
 def _text(value: Any) -> str:
@@ -82,20 +87,49 @@ def format_result(result: QueryResult, output_format: str) -> str:
         writer.writerow([_csv_cell(column) for column in result.columns])
         writer.writerows([_csv_cell(value) for value in row] for row in result.rows)
         return buffer.getvalue()
-    cells = [[_text(value) for value in row] for row in result.rows]
+    return _table(result)
+
+
+NUMERIC = ("Int", "UInt", "Float", "Decimal")
+
+
+def _is_numeric(column_type: str) -> bool:
+    bare = column_type.removeprefix("Nullable(").removeprefix("LowCardinality(")
+    return bare.startswith(NUMERIC)
+
+
+def _one_line(text: str) -> str:
+    # A value from a log may hold newlines or escape sequences: one row stays one line,
+    # and nothing in it can move a terminal's cursor.
+    return "".join(
+        character if character.isprintable() else repr(character)[1:-1] for character in text
+    )
+
+
+def _table(result: QueryResult) -> str:
+    """Aligned columns, each headed by its name and ClickHouse type; numbers to the right."""
+    types = result.types if len(result.types) == len(result.columns) else []
+    header = [_one_line(column) for column in result.columns]
+    cells = [[_one_line(_text(value)) for value in row] for row in result.rows]
     widths = [
-        max([len(column)] + [len(row[index]) for row in cells])
-        for index, column in enumerate(result.columns)
+        max(
+            [len(header[index]), len(types[index]) if types else 0] + [len(r[index]) for r in cells]
+        )
+        for index in range(len(header))
     ]
-    lines = [
-        "  ".join(
-            column.ljust(width) for column, width in zip(result.columns, widths, strict=True)
-        ),
-        "  ".join("-" * width for width in widths),
-    ]
-    lines += [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in cells
-    ]
-    lines.append(f"({len(cells)} row{'s' if len(cells) != 1 else ''})")
+    right = [bool(types) and _is_numeric(types[index]) for index in range(len(header))]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(
+            value.rjust(widths[index]) if right[index] else value.ljust(widths[index])
+            for index, value in enumerate(values)
+        ).rstrip()
+
+    lines = [line(header)]
+    if types:
+        lines.append(line(types))
+    lines.append("  ".join("-" * width for width in widths))
+    lines += [line(row) for row in cells]
+    count = f"{len(cells)} row{'s' if len(cells) != 1 else ''}"
+    lines.append(f"({count}, more not shown: --limit)" if result.truncated else f"({count})")
     return "\n".join(lines) + "\n"

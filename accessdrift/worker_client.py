@@ -21,11 +21,15 @@ class WorkerClient:
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
             return json.load(response)
 
-    def post_query(self, sql: str) -> dict[str, Any]:
-        """``{"columns": [...], "rows": [[...]]}``; HTTP errors are raised as they come."""
+    def post_query(self, sql: str, limit: int | None = None) -> dict[str, Any]:
+        """``{"columns": [...], "types": [...], "rows": [[...]], "truncated": bool}``;
+        HTTP errors are raised as they come."""
+        body: dict[str, Any] = {"sql": sql}
+        if limit is not None:
+            body["limit"] = limit
         request = urllib.request.Request(
             f"{self.base_url}/query/",
-            data=json.dumps({"sql": sql}).encode(),
+            data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json", **self.headers},
             method="POST",
         )

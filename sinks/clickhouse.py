@@ -10,7 +10,7 @@ never doubles a row.
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,10 @@ from sinks.query_guard import plain_table_statement, refusal, unserialisable_rea
 class QueryResult:
     columns: list[str]
     rows: list[tuple[Any, ...]]
+    # ClickHouse's type of each column (``Nullable(String)``); empty when unknown.
+    types: list[str] = field(default_factory=list)
+    # A --limit stopped the result: more rows exist than were returned.
+    truncated: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,22 +113,55 @@ class ClickHouse:
                 # The client could not even encode a value for its column.
                 raise RowsRefused(f"insert into {table} refused: {error}") from error
 
-    def query(self, sql: str, read_only: bool = True) -> QueryResult:
+    def query(self, sql: str, read_only: bool = True, limit: int | None = None) -> QueryResult:
         """``read_only``: an analyst's SQL, checked by ClickHouse's parser
         (``check_query``), then run as given on a session of its own, read-only and
-        within the limits. Otherwise the project's own SQL."""
+        within the limits. Otherwise the project's own SQL.
+
+        ``limit``: at most that many rows, by ClickHouse's ``max_result_rows`` with
+        ``result_overflow_mode = 'break'`` (the SQL runs as written, no LIMIT spliced
+        in); ClickHouse stops at a block boundary, the rest is cut here and the
+        result says it was."""
         client = self.client
-        settings = None
+        settings: dict[str, Any] | None = None
         if read_only:
             self.check_query(sql)
             client = self._analyst_client()
             settings = self.limits.settings()
+        if limit is not None:
+            settings = {
+                **(settings or {}),
+                # One more than asked: a result of exactly `limit` rows is not cut.
+                "max_result_rows": min(limit + 1, self.limits.rows if read_only else limit + 1),
+                "result_overflow_mode": "break",
+            }
         try:
             result = client.query(sql, settings=settings)
         except DriverError as error:
             raise ClickHouseError(clickhouse_message(error)) from error
         rows = [tuple(_utc(value) for value in row) for row in result.result_rows]
-        return QueryResult(list(result.column_names), rows)
+        truncated = limit is not None and len(rows) > limit
+        if limit is not None:
+            rows = rows[:limit]
+        columns = list(result.column_names)
+        types = [column_type.name for column_type in result.column_types]
+        if not rows and not columns:
+            columns, types = self._columns_of(client, sql, settings)
+        return QueryResult(columns, rows, types, truncated)
+
+    @staticmethod
+    def _columns_of(
+        client: Client, sql: str, settings: dict[str, Any] | None
+    ) -> tuple[list[str], list[str]]:
+        """The embedded engine answers an empty result without its columns: ask for them,
+        so that an analyst still sees what the query would have returned."""
+        try:
+            described = client.query(
+                f"DESCRIBE TABLE ({sql.strip().rstrip(';')})", settings=settings
+            )
+        except DriverError:
+            return [], []
+        return [row[0] for row in described.result_rows], [row[1] for row in described.result_rows]
 
     def query_params(self, sql: str, parameters: dict[str, Any]) -> QueryResult:
         """The project's own SQL, its values bound by ClickHouse (``{name:Type}``), never
@@ -219,6 +256,8 @@ def clickhouse_message(error: Exception) -> str:
     message = str(error).strip()
     message = re.sub(r"^:?HTTPDriver for \S+ received ClickHouse error code \d+\s*", "", message)
     message = re.sub(r": In scope SELECT parseQueryToJSON\(.*$", "", message, flags=re.S)
+    # The limits the analyst session runs with are ours, not the analyst's SQL.
+    message = re.sub(r" SETTINGS readonly = '1'(, \w+ = '[^']*')*", "", message)
     return message.strip()
 
 

@@ -5,7 +5,9 @@ kept in ``schema_migrations``. Statements are written with ``IF NOT EXISTS`` so
 a migration interrupted half-way can simply run again.
 """
 
+import re
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import resources
 
 from accessdrift.errors import ClickHouseError
@@ -67,3 +69,51 @@ def migrate(clickhouse: ClickHouse) -> list[str]:
         )
         applied.append(f"{migration.version:04d}_{migration.name}")
     return applied
+
+
+# Table -> the event-time column its rows age by.
+EVENT_TTL_COLUMNS = {
+    "directory_changes": "event_time",
+    "cloud_audit": "event_time",
+    "secret_usage": "event_time",
+    "identity_links": "event_time",
+}
+FINDING_TTL_COLUMNS = {
+    "provisioning_lag": "source_time",
+    "deprovision_pairs": "source_time",
+    "alerts": "deprovisioned_at",
+}
+
+
+def apply_retention(
+    clickhouse: ClickHouse, event_ttl: timedelta | None, finding_ttl: timedelta | None
+) -> list[str]:
+    """Make each table's TTL what the settings say (none: keep everything); return what
+    changed. A setting, not a migration: it may change from one start to the next."""
+    changed = []
+    for columns, ttl in ((EVENT_TTL_COLUMNS, event_ttl), (FINDING_TTL_COLUMNS, finding_ttl)):
+        for table, column in columns.items():
+            current = _table_ttl(clickhouse, table)
+            if ttl is None:
+                if current is not None:
+                    clickhouse.command(f"ALTER TABLE {table} REMOVE TTL")
+                    changed.append(f"{table}: kept forever")
+                continue
+            seconds = int(ttl.total_seconds())
+            wanted = f"toDateTime({column}) + toIntervalSecond({seconds})"
+            if current is None or current.replace(" ", "") != wanted.replace(" ", ""):
+                clickhouse.command(f"ALTER TABLE {table} MODIFY TTL {wanted}")
+                changed.append(f"{table}: {seconds} s")
+    return changed
+
+
+def _table_ttl(clickhouse: ClickHouse, table: str) -> str | None:
+    result = clickhouse.query_params(
+        "SELECT create_table_query FROM system.tables WHERE database = {db:String} "
+        "AND name = {table:String}",
+        {"db": clickhouse.database, "table": table},
+    )
+    if not result.rows:
+        return None
+    match = re.search(r"\bTTL (.+?) SETTINGS ", str(result.rows[0][0]))
+    return match.group(1).strip() if match else None

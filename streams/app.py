@@ -56,10 +56,12 @@ class SinkExecutor:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, function, *args)
 
-    async def query(self, sql: str) -> Any:
+    async def query(self, sql: str, limit: int | None = None) -> Any:
         """One analyst statement (``ClickHouse.query``: checked, read-only, limited)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._queries, self.clickhouse.query, sql)
+        return await loop.run_in_executor(
+            self._queries, lambda: self.clickhouse.query(sql, limit=limit)
+        )
 
     def insert_blocking(
         self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str

@@ -136,6 +136,16 @@ class Settings(BaseSettings):
     lookback: Duration = timedelta(days=7)
     allowed_lateness: Duration = timedelta(seconds=30)
 
+    # Retention in ClickHouse (applied by `accessdrift migrate` and the worker's start)
+    event_ttl: Duration | None = Field(
+        default=None,
+        description="how long the normalized input events are kept, by event time; none: forever",
+    )
+    finding_ttl: Duration | None = Field(
+        default=None,
+        description="how long lag rows, pairs and alerts are kept, by event time; none: forever",
+    )
+
     @field_validator("worker_token", mode="before")
     @classmethod
     def _token(cls, value: Any) -> Any:

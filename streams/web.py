@@ -168,8 +168,13 @@ def register_views(
             sql = payload.get("sql") if isinstance(payload, dict) else None
             if not isinstance(sql, str):
                 return self.json({"error": 'send {"sql": "SELECT ..."}'}, status=400)
+            limit = payload.get("limit")
+            if limit is not None and (
+                not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
+            ):
+                return self.json({"error": "limit: a whole number of rows, 1 or more"}, status=400)
             try:
-                result = await sink.query(sql)
+                result = await sink.query(sql, limit)
             except QueryRefused as error:
                 return self.json({"error": str(error), "refused": True}, status=403)
             except ClickHouseError as error:
@@ -177,6 +182,8 @@ def register_views(
             return self.json(
                 {
                     "columns": result.columns,
+                    "types": result.types,
+                    "truncated": result.truncated,
                     "rows": [[_jsonable(value) for value in row] for row in result.rows],
                 }
             )

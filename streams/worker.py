@@ -11,7 +11,7 @@ from accessdrift.alerts.config import load_routing
 from accessdrift.errors import ConfigError, KafkaError
 from accessdrift.kafka_admin import ensure_topics, wait_for_broker
 from sinks.clickhouse import ClickHouse
-from sinks.migrate import migrate
+from sinks.migrate import apply_retention, migrate
 from streams.app import SinkExecutor, create_app
 from streams.local_state import check_local_state, record_changelogs
 from streams.settings import Settings
@@ -32,6 +32,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     created = ensure_topics(settings)
     clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database, settings.query_limits)
     applied = migrate(clickhouse)
+    apply_retention(clickhouse, settings.event_ttl, settings.finding_ttl)
     app = create_app(settings, SinkExecutor(clickhouse), routing)
     changelogs = sorted(table.changelog_topic.get_topic_name() for table in app.tables.values())
     check_local_state(settings, changelogs)

@@ -185,3 +185,40 @@ def test_queries_have_limits_and_readable_errors(clickhouse: ClickHouse) -> None
         limited.query("SELEC 1")
     assert "Syntax error" in str(error.value) and "Traceback" not in str(error.value)
     assert "parseQueryToJSON" not in str(error.value)
+
+
+def test_limit_stops_the_result_as_clickhouse_does_and_says_it_cut(clickhouse: ClickHouse) -> None:
+    cut = clickhouse.query("SELECT number FROM numbers(1000000)", limit=3)
+    assert (cut.rows, cut.truncated, cut.types) == ([(0,), (1,), (2,)], True, ["UInt64"])
+    whole = clickhouse.query("SELECT number FROM numbers(3)", limit=3)
+    assert (len(whole.rows), whole.truncated) == (3, False)
+
+
+def test_an_empty_result_still_names_its_columns_and_types(clickhouse: ClickHouse) -> None:
+    empty = clickhouse.query("SELECT alert_id, seconds_after FROM alerts WHERE 0")
+    assert (empty.columns, empty.types) == (
+        ["alert_id", "seconds_after"],
+        ["String", "Nullable(Float64)"],
+    )
+
+
+def test_an_error_is_clickhouses_message_without_our_session_limits(clickhouse: ClickHouse) -> None:
+    with pytest.raises(ClickHouseError) as raised:
+        clickhouse.query("SELECT nope FROM alerts")
+    assert "UNKNOWN_IDENTIFIER" in str(raised.value) and "readonly" not in str(raised.value)
+
+
+def test_retention_follows_the_settings_and_is_safe_to_apply_twice(clickhouse: ClickHouse) -> None:
+    from datetime import timedelta
+
+    from sinks.migrate import apply_retention
+
+    changed = apply_retention(clickhouse, timedelta(days=90), None)
+    assert len(changed) == 4 and apply_retention(clickhouse, timedelta(days=90), None) == []
+    create = clickhouse.query("SHOW CREATE TABLE cloud_audit", read_only=False).rows[0][0]
+    assert "TTL toDateTime(event_time) + toIntervalSecond(7776000)" in create
+    assert "TTL" not in clickhouse.query("SHOW CREATE TABLE alerts", read_only=False).rows[0][0]
+    assert len(apply_retention(clickhouse, None, None)) == 4
+    assert (
+        "TTL" not in clickhouse.query("SHOW CREATE TABLE cloud_audit", read_only=False).rows[0][0]
+    )

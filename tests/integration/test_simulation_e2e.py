@@ -55,6 +55,26 @@ def test_simulate_to_kafka_then_evaluate_is_exact(
     malformed = worker.stats()
     assert malformed == {}, "the simulation sends canonical records, not raw ones"
 
+    # What the views need came through the broker too (drift.pairs, drift.ownership):
+    # every leaver's pair, overdue ones still open in the view, every account owned.
+    def subject(row: dict[str, object]) -> tuple[object, ...]:
+        return (row["identity_id"], row["account_id"], row["credential_id"])
+
+    leavers = [lag for lag in expected["lags"] if lag["change_type"] == "leaver"]
+    pairs = worker.query("SELECT * FROM deprovision_pairs FINAL WHERE change_type = 'leaver'")
+    assert {subject(pair): pair["status"] for pair in pairs} == {
+        subject(lag): lag["status"] for lag in leavers
+    }
+    overdue = worker.query("SELECT * FROM open_overdue_deprovisions")
+    assert {subject(row) for row in overdue} == {
+        subject(lag) for lag in leavers if lag["status"] == "overdue"
+    }
+    owners = {
+        row["subject"]: row["identity_id"]
+        for row in worker.query("SELECT subject, identity_id FROM ownership FINAL")
+    }
+    assert all(owners[lag["account_id"]] == lag["identity_id"] for lag in expected["lags"])
+
 
 def test_simulated_vendor_logs_through_raw_topics_are_exact(
     isolated: Isolated, worker: Worker, tmp_path: Path

@@ -122,3 +122,31 @@ def test_csv_cells_from_logs_never_become_formulas(hostile: str) -> None:
 def test_csv_cells_that_only_look_alike_stay_as_they_are() -> None:
     result = QueryResult(["a"], [("a=b",), ("mail@example.com",), ("",)])
     assert format_result(result, "csv").splitlines()[1:] == ["a=b", "mail@example.com", '""']
+
+
+TYPED = QueryResult(
+    ["identity_id", "uses", "note"],
+    [("E1", 12, "line one\nline two\x1b[2J"), ("E10", 3, None)],
+    ["String", "UInt64", "Nullable(String)"],
+)
+
+
+def test_table_heads_each_column_with_its_type_and_puts_numbers_right() -> None:
+    lines = format_result(TYPED, "table").splitlines()
+    assert lines[0].split() == ["identity_id", "uses", "note"]
+    assert lines[1].split() == ["String", "UInt64", "Nullable(String)"]
+    assert set(lines[2].replace(" ", "")) == {"-"}
+    uses_end = lines[0].index("uses") + len("uses")
+    assert lines[3][:uses_end].endswith("12") and lines[4][:uses_end].endswith(" 3")
+    assert lines[-1] == "(2 rows)"
+
+
+def test_a_value_from_a_log_stays_on_its_row_and_cannot_drive_the_terminal() -> None:
+    table = format_result(TYPED, "table")
+    assert len(table.splitlines()) == 6
+    assert "\x1b" not in table and "line one\\nline two\\x1b[2J" in table
+
+
+def test_a_cut_result_says_so() -> None:
+    cut = QueryResult(["n"], [(1,), (2,)], ["UInt8"], truncated=True)
+    assert format_result(cut, "table").splitlines()[-1] == "(2 rows, more not shown: --limit)"

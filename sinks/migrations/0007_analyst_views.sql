@@ -54,16 +54,18 @@ WITH
         WHERE change_type IN ('joiner', 'reactivate')
         GROUP BY identity_id
     ),
+    -- Only the uses of subjects an alert names: the audit tables are the largest by far.
     uses AS (
         SELECT ifNull(credential_id, account_id) AS subject, event_time, system, action, source_ip, event_id
         FROM cloud_audit FINAL
         WHERE outcome = 'success'
+          AND ifNull(credential_id, account_id) IN (SELECT subject FROM raised)
         UNION ALL
         SELECT credential_id AS subject, event_time, store AS system,
                concat(operation, ' ', ifNull(secret_ref, '')) AS action,
                CAST(NULL AS Nullable(String)) AS source_ip, event_id
         FROM secret_usage FINAL
-        WHERE outcome = 'success'
+        WHERE outcome = 'success' AND credential_id IN (SELECT subject FROM raised)
     )
 SELECT
     raised.alert_id AS alert_id,
@@ -79,8 +81,8 @@ SELECT
     uses.action AS action,
     uses.source_ip AS source_ip,
     uses.event_id AS event_id
-FROM raised
-INNER JOIN uses ON uses.subject = raised.subject
+FROM uses
+INNER JOIN raised ON raised.subject = uses.subject
 LEFT JOIN ends ON ends.identity_id = raised.identity_id
 WHERE uses.event_time >= raised.used_at
   AND arrayCount(t -> t > raised.deprovisioned_at AND t <= uses.event_time, ifNull(ends.restarts, [])) = 0

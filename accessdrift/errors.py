@@ -25,6 +25,12 @@ class DecodeError(RecordError):
     error_type = "decode"
 
 
+class EventInTheFuture(RecordError):
+    """An event time further ahead of this machine's clock than the tolerance allows."""
+
+    error_type = "future"
+
+
 class RecordTooLarge(RecordError):
     """A record over the size cap."""
 

@@ -26,6 +26,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import (
@@ -40,7 +41,13 @@ from confluent_kafka import (
 
 from accessdrift.core.timeutil import to_micros
 from accessdrift.deadletter import classify, dead_letter_bytes
-from accessdrift.errors import ClickHouseError, RecordError, RecordTooLarge, RowsRefused
+from accessdrift.errors import (
+    ClickHouseError,
+    EventInTheFuture,
+    RecordError,
+    RecordTooLarge,
+    RowsRefused,
+)
 from schemas.codec import codec_for
 from sinks.positions import POSITION_COLUMNS, POSITIONS_TABLE, Positions, position_rows
 from sinks.rows import ALL_TABLES, EVENT_TABLES, dedup_token, to_rows
@@ -295,6 +302,7 @@ class BatchIngest(StageThread):
         forwarded: list[tuple[str, bytes]] = []
         before: Report = {}
         written: Positions = {}
+        latest_allowed = datetime.now(UTC) + self.settings.future_tolerance
         for message in messages:
             error = message.error()
             if error is not None:
@@ -316,6 +324,12 @@ class BatchIngest(StageThread):
                         f"{self.settings.max_record_bytes}"
                     )
                 decoded = codec_for(record).decode_dict(value)
+                if record in EVENT_TABLES and decoded["event_time"] > latest_allowed:
+                    raise EventInTheFuture(
+                        f"event_time {decoded['event_time'].isoformat()} is more than "
+                        f"{self.settings.future_tolerance} ahead of this machine's clock "
+                        "(ACCESSDRIFT_FUTURE_TOLERANCE); send it again once it is not"
+                    )
             except RecordError as problem:
                 self._dead_letter(producer, message, problem)
                 continue

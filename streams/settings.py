@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=4, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
     max_record_bytes: int = Field(default=1_000_000, ge=1024)
+    future_tolerance: Duration = Field(
+        default=timedelta(hours=1),
+        description="an input event stamped further ahead of the clock is a dead letter: one "
+        "forged time must not carry the watermark, and every deadline, to the year 2099",
+    )
 
     # ClickHouse
     clickhouse_url: SecretStr | None = Field(

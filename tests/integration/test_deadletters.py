@@ -54,3 +54,28 @@ def test_a_rejected_assume_role_keeps_no_secret_and_can_be_sent_again(
     # The same record, read again from raw.cloudtrail: another partition or offset.
     assert len({(letter["partition"], letter["offset"]) for letter in decoded}) == 2
     assert {letter["source_topic"] for letter in decoded} == {raw}
+
+
+def test_an_event_from_the_future_is_a_dead_letter_not_a_watermark(
+    kafka: Settings, isolated: Isolated, worker: Worker, tmp_path: Path
+) -> None:
+    """One forged time must not carry the watermark, and every SLA deadline, to 2099."""
+    lines = tmp_path / "forged.jsonl"
+    base = {"record": "CloudAuditEvent", "system": "aws", "action": "GetObject"}
+    lines.write_text(
+        json.dumps(
+            {**base, "event_id": "forged-1", "event_time": "2099-01-01T00:00:00Z",
+             "account_id": "aws:1:user/mallory", "kind": "usage", "outcome": "success"}
+        ) + "\n" + json.dumps(
+            {**base, "event_id": "honest-1", "event_time": "2026-03-01T00:00:00Z",
+             "account_id": "aws:1:user/alice", "kind": "usage", "outcome": "success"}
+        ) + "\n"
+    )  # fmt: skip
+    sent = isolated.cli("replay", "--format", "canonical", str(lines))
+    assert sent.returncode == 0, sent.stderr
+    (first,) = read_topic(kafka.kafka_bootstrap, f"{isolated.prefix}drift.deadletter", 1)
+    letter = codec_for("DeadLetter").decode_dict(first.value())
+    assert letter["error_type"] == "future" and "2099-01-01" in letter["error"]
+    assert letter["source_topic"] == f"{isolated.prefix}cloud.audit"
+    wait_until(lambda: worker.count("SELECT count() AS n FROM cloud_audit FINAL") == 1, timeout=60)
+    assert worker.query("SELECT event_id FROM cloud_audit FINAL") == [{"event_id": "honest-1"}]

@@ -33,27 +33,58 @@ def _settings() -> "Settings":
 
 
 @kafka_app.command("up")
-def kafka_up() -> None:
-    """Fetch the broker jars if needed, start the broker, wait until it answers."""
+def kafka_up(
+    brokers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=9,
+            help="1: a single node; N: a KRaft cluster of N nodes on loopback (fault tests)",
+        ),
+    ] = 1,
+) -> None:
+    """Fetch the broker jars if needed, start the broker(s), wait until they answer."""
+    from accessdrift.local_cluster import LocalCluster
     from accessdrift.local_kafka import LocalKafka
 
-    typer.echo(LocalKafka(_settings()).up())
+    settings = _settings()
+    if brokers == 1:
+        if LocalCluster.present(settings) and LocalCluster(
+            settings, LocalCluster.present(settings)
+        ).status().count("running"):
+            raise AccessDriftError("a local cluster runs on these ports: `accessdrift kafka down`")
+        typer.echo(LocalKafka(settings).up())
+    else:
+        typer.echo(LocalCluster(settings, brokers).up())
 
 
 @kafka_app.command("down")
 def kafka_down() -> None:
-    """Stop the local broker."""
+    """Stop the local broker, or every node of the local cluster."""
+    from accessdrift.local_cluster import LocalCluster
     from accessdrift.local_kafka import LocalKafka
 
-    typer.echo(LocalKafka(_settings()).down())
+    settings = _settings()
+    typer.echo(LocalKafka(settings).down())
+    if LocalCluster.present(settings):
+        typer.echo(LocalCluster(settings, LocalCluster.present(settings)).down())
 
 
 @kafka_app.command("status")
 def kafka_status() -> None:
-    """Say whether the local broker runs and answers."""
+    """Say whether the local broker (or each node of the local cluster) runs and answers."""
+    from accessdrift.local_cluster import LocalCluster
     from accessdrift.local_kafka import LocalKafka
 
-    status = LocalKafka(_settings()).status()
+    settings = _settings()
+    nodes = LocalCluster.present(settings)
+    if nodes and LocalKafka(settings).pid() is None:
+        status = LocalCluster(settings, nodes).status()
+        typer.echo(status)
+        if "stopped" in status or "not answering" in status:
+            raise typer.Exit(1)
+        return
+    status = LocalKafka(settings).status()
     typer.echo(status)
     if not status.startswith(("running", "a broker")):
         raise typer.Exit(1)

@@ -1,4 +1,5 @@
-"""A local single-node Apache Kafka (KRaft) for development and CI.
+"""A local Apache Kafka (KRaft) for development and CI: one node, or one node of a
+loopback cluster (accessdrift/local_cluster.py).
 
 The broker jars come from Maven Central (``org.apache.kafka:kafka_2.13`` and its
 runtime dependencies, resolved by Maven from ``kafka_dist/pom.xml``) and are
@@ -31,14 +32,25 @@ class LocalKafka:
     settings: Settings
     # Broker properties over the defaults (tests add a SASL_SSL listener this way).
     extra: Mapping[str, str] = field(default_factory=dict)
+    # In a cluster: this node's id, every controller as (node id, host, port), the
+    # node's folder under the kafka folder and the cluster's id. Alone: none of them.
+    node_id: int = 1
+    voters: tuple[tuple[int, str, int], ...] = ()
+    folder: str = ""
+    cluster_id: str | None = None
+    heap: str = "1g"
 
     @property
-    def home(self) -> Path:
+    def base(self) -> Path:
         return (self.settings.data_dir / "kafka").resolve()
 
     @property
+    def home(self) -> Path:
+        return self.base / self.folder if self.folder else self.base
+
+    @property
     def libs(self) -> Path:
-        return self.home / f"libs-{KAFKA_VERSION}"
+        return self.base / f"libs-{KAFKA_VERSION}"
 
     @property
     def pid_file(self) -> Path:
@@ -111,6 +123,30 @@ class LocalKafka:
             f"(pid {self.pid()}, answered after {time.monotonic() - started:.1f}s)"
         )
 
+    def start_node(self) -> None:
+        """A node of a cluster: configured, formatted once, started; not waited for (its
+        group coordinator needs the other nodes)."""
+        java = self._require("java", "a Java 17+ runtime (apt-get install openjdk-17-jre-headless)")
+        self.fetch_jars()
+        self._write_config()
+        self._format_storage(java)
+        self._start(java)
+
+    def kill(self) -> int | None:
+        """SIGKILL, as a crash: no clean shutdown, no leadership handed over."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+            while time.monotonic() < deadline and self.pid() is not None:
+                self._reap(pid)
+                time.sleep(0.1)
+            self.pid_file.unlink(missing_ok=True)
+        return pid
+
+    def answers(self) -> bool:
+        return self.pid() is not None and broker_answers(self.settings, timeout=1.0)
+
     @staticmethod
     def _require(program: str, what: str) -> str:
         path = shutil.which(program)
@@ -153,10 +189,24 @@ class LocalKafka:
         controller_port = port + 1
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Alone, every topic has one replica; in a cluster of three or more, three, and a
+        # write needs two of them (acks=all): one broker may die without losing a record.
+        replicas = str(min(3, len(self.voters))) if self.voters else "1"
+        in_sync = "2" if self.voters and len(self.voters) >= 3 else "1"
+        quorum = (
+            {
+                "controller.quorum.voters": ",".join(
+                    f"{node}@{voter_host}:{voter_port}"
+                    for node, voter_host, voter_port in self.voters
+                )
+            }
+            if self.voters
+            else {"controller.quorum.bootstrap.servers": f"{host}:{controller_port}"}
+        )
         properties = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.bootstrap.servers": f"{host}:{controller_port}",
+            "node.id": str(self.node_id),
+            **quorum,
             "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
             "advertised.listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
             "controller.listener.names": "CONTROLLER",
@@ -164,13 +214,14 @@ class LocalKafka:
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": str(self.data_dir),
             "num.partitions": str(self.settings.topic_partitions),
-            # One node: every internal topic has a single replica.
-            "offsets.topic.replication.factor": "1",
+            "default.replication.factor": replicas,
+            "min.insync.replicas": in_sync,
+            "offsets.topic.replication.factor": replicas,
             "offsets.topic.num.partitions": "4",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": in_sync,
+            "share.coordinator.state.topic.replication.factor": replicas,
+            "share.coordinator.state.topic.min.isr": in_sync,
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "true",
             "log.retention.hours": "168",
@@ -187,8 +238,17 @@ class LocalKafka:
         if (self.data_dir / "meta.properties").exists():
             return
         base = [java, "-cp", self._classpath(), "kafka.tools.StorageTool"]
+        if self.voters:  # a static quorum: every node formatted with the cluster's one id
+            assert self.cluster_id is not None
+            self._run([*base, "format", "-t", self.cluster_id, "-c", str(self.config_file)])
+            return
         cluster_id = self._run([*base, "random-uuid"]).strip().splitlines()[-1]
         self._run([*base, "format", "-t", cluster_id, "-c", str(self.config_file), "--standalone"])
+
+    def random_uuid(self) -> str:
+        java = self._require("java", "a Java 17+ runtime (apt-get install openjdk-17-jre-headless)")
+        command = [java, "-cp", self._classpath(), "kafka.tools.StorageTool", "random-uuid"]
+        return self._run(command).strip().splitlines()[-1]
 
     def _run(self, command: list[str]) -> str:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -205,7 +265,7 @@ class LocalKafka:
         command = [
             java,
             "-Xms256m",
-            "-Xmx1g",
+            f"-Xmx{self.heap}",
             "-XX:+UseG1GC",
             f"-Dkafka.logs.dir={self.log_dir}",
             f"-Dlog4j2.configurationFile={log4j_copy}",

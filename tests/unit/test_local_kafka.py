@@ -50,3 +50,27 @@ def test_status_and_down_when_nothing_runs(tmp_path: Path) -> None:
     local = LocalKafka(Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1"))
     assert local.status() == "stopped"
     assert local.down() == "not running"
+
+
+def test_a_cluster_is_n_nodes_on_loopback_with_three_replicas_and_two_in_sync(
+    tmp_path: Path,
+) -> None:
+    from accessdrift.local_cluster import LocalCluster
+
+    cluster = LocalCluster(Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:19092"), 3)
+    assert cluster.bootstrap == "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"
+    configs = []
+    for node in cluster.nodes("cluster-id"):
+        node._write_config()
+        configs.append(
+            dict(line.split("=", 1) for line in node.config_file.read_text().splitlines() if line)
+        )
+    assert [config["node.id"] for config in configs] == ["1", "2", "3"]
+    assert configs[2]["listeners"] == "PLAINTEXT://127.0.0.1:19096,CONTROLLER://127.0.0.1:19097"
+    for config in configs:
+        assert config["controller.quorum.voters"] == (
+            "1@127.0.0.1:19093,2@127.0.0.1:19095,3@127.0.0.1:19097"
+        )
+        assert config["default.replication.factor"] == config["offsets.topic.replication.factor"]
+        assert (config["default.replication.factor"], config["min.insync.replicas"]) == ("3", "2")
+    assert len({config["log.dirs"] for config in configs}) == 3, "a folder per node"

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := accessdrift streams schemas sinks
 
-.PHONY: install lint typecheck unit test demo demo-raw bench kafka-up kafka-down clean
+.PHONY: install lint typecheck unit test test-faults demo demo-raw bench kafka-up kafka-down clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,11 @@ unit: install
 # running for the next run; `make kafka-down` stops it.
 test: install lint typecheck kafka-up
 	$(BIN)/pytest
+
+# Faults injected into a running deployment (crashes, broker failures in a 3-node
+# cluster, sink outages, rebalances), each judged against the simulator's truth.
+test-faults: install kafka-up
+	$(BIN)/pytest -s -p no:cacheprovider tests/faults
 
 kafka-up: install
 	$(BIN)/accessdrift kafka up

@@ -47,13 +47,21 @@ class WorkerClient:
             ready = self.get("/ready/")
         except (OSError, ValueError):
             return None
-        if not isinstance(ready, dict) or not ready.get("ready"):
+        # Not "ready" may mean an outage of the sink: queries still go to this worker,
+        # which holds the engine; only another deployment's worker is refused.
+        if not isinstance(ready, dict) or "deployment" not in ready:
             return None
         return (
             str(ready.get("deployment", "")),
             str(ready.get("clickhouse", "")),
             str(ready.get("database", "")),
         )
+
+    def consuming(self) -> bool:
+        try:
+            return bool(self.get("/ready/").get("consuming"))
+        except (OSError, ValueError, AttributeError):
+            return False
 
     def stages(self) -> dict[str, int]:
         return dict(self.get("/stats/")["stages"])
@@ -90,6 +98,8 @@ class WorkerProcess:
                     f"worker exited with {self.process.returncode}:\n{self.log_tail()}"
                 )
             answering = self.client.deployment()
+            if answering is not None and not self.client.consuming():
+                answering = None  # it answers, but its ingest does not read yet
             if answering is not None:
                 if answering[0] == self.prefix:
                     return

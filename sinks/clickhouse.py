@@ -21,6 +21,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 
 from accessdrift.errors import ClickHouseError, QueryRefused, RowsRefused
+from sinks.faults import INSERT, FaultSwitch
 from sinks.query_guard import plain_table_statement, refusal, unserialisable_read_only
 
 
@@ -55,10 +56,17 @@ class QueryLimits:
 class ClickHouse:
     """A connection to the accessdrift database."""
 
-    def __init__(self, dsn: str, database: str, limits: QueryLimits | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        database: str,
+        limits: QueryLimits | None = None,
+        faults: FaultSwitch | None = None,
+    ) -> None:
         self.dsn = dsn
         self.database = database
         self.limits = limits or QueryLimits()
+        self.faults = faults
         self._analyst: Client | None = None
         self.embedded = dsn.startswith("chdb://")
         try:
@@ -95,6 +103,8 @@ class ClickHouse:
         """
         if not rows:
             return
+        if self.faults is not None:
+            self.faults.check(INSERT, f"insert into {table}")
         for index, part in enumerate(split_by_month(rows, columns)):
             token = dedup_token if index == 0 else f"{dedup_token}:{index}"
             try:

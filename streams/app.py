@@ -27,6 +27,7 @@ from streams.ingest import BatchIngest
 from streams.normalize import register_normalizers
 from streams.notifier import Notifier
 from streams.settings import Settings
+from streams.sink_health import SinkHealth
 from streams.threads import StageThread
 from streams.web import register_views
 
@@ -47,6 +48,7 @@ class SinkExecutor:
 
     def __init__(self, clickhouse: ClickHouse) -> None:
         self.clickhouse = clickhouse
+        self.health = SinkHealth()  # the batch ingest's inserts: an outage shows here
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         # Analysts' queries on a thread and a session of their own: a heavy SELECT
         # does not hold up sinking (ClickHouse runs both at once).
@@ -123,7 +125,12 @@ def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None =
     # The canonical topics and the findings are read by the batch ingest
     # (streams/ingest.py), not by agents: Faust keeps the internal topics.
     ingest = BatchIngest(
-        settings, sink.insert_blocking, sink.positions_blocking, resolve_topic_name, counts
+        settings,
+        sink.insert_blocking,
+        sink.positions_blocking,
+        resolve_topic_name,
+        counts,
+        sink.health,
     )
 
     register_stage_thread(app, ingest)

@@ -55,6 +55,7 @@ from streams import topics
 from streams.bundles import pack_records, pack_records_chunks
 from streams.progress import PROGRESS_SOURCE, InputProgress, Report, encode_report
 from streams.settings import Settings
+from streams.sink_health import SinkHealth
 from streams.threads import StageThread
 
 log = logging.getLogger("accessdrift.ingest")
@@ -86,8 +87,10 @@ class BatchIngest(StageThread):
         positions: Callable[[], Positions],
         resolve_topic: str,
         counts: Counter[str],
+        health: SinkHealth | None = None,
     ) -> None:
         self.settings = settings
+        self.health = health or SinkHealth()
         self.insert = insert
         self.positions = positions
         self.resolve_topic = resolve_topic
@@ -145,7 +148,7 @@ class BatchIngest(StageThread):
             consumer.subscribe(list(self.record_of_topic), on_assign=self._on_assign)
             batch_size = self.settings.sink_batch_size
             timeout = self.settings.sink_flush_interval.total_seconds()
-            reported = time.monotonic()
+            reported = lag_recorded = time.monotonic()
             while not self.stopping.is_set():
                 messages = consumer.consume(num_messages=batch_size, timeout=timeout)
                 if not messages:
@@ -160,14 +163,31 @@ class BatchIngest(StageThread):
                             partition=0,
                         )
                         producer.poll(0)
+                        self._record_lag(consumer)
                         reported = time.monotonic()
                     continue
                 self._handle(messages, producer, consumer)
                 self._commit(consumer)
+                if time.monotonic() - lag_recorded >= IDLE_REPORT_SECONDS:
+                    self._record_lag(consumer)
+                    lag_recorded = time.monotonic()
                 reported = time.monotonic()
         finally:
             consumer.close()
             producer.flush(10)
+
+    def _record_lag(self, consumer: Consumer) -> None:
+        """Records not yet read, per topic (``lag:<topic>`` for /stats/ and /metrics/),
+        from the offsets librdkafka already knows: no request to the broker."""
+        assignment = consumer.assignment()
+        lag: Counter[str] = Counter()
+        for partition in consumer.position(assignment) if assignment else []:
+            _, high = consumer.get_watermark_offsets(partition, cached=True)
+            position = partition.offset if partition.offset >= 0 else 0
+            if high >= 0:
+                lag[partition.topic] += max(0, high - position)
+        for topic in self.record_of_topic:
+            self.counts[f"lag:{topic}"] = lag.get(topic, 0)
 
     def _commit(self, consumer: Consumer) -> None:
         """Commit what was handled. A rebalance can take the partitions away first: the
@@ -387,6 +407,7 @@ class BatchIngest(StageThread):
         while True:
             try:
                 self.insert(table, rows, columns, token)
+                self.health.succeeded()
                 return []
             except RowsRefused as error:
                 if len(rows) == 1:
@@ -398,6 +419,10 @@ class BatchIngest(StageThread):
             except ClickHouseError as error:
                 if self.stopping.is_set():
                     raise
+                # Back-pressure: the stream waits here, its inputs stay in Kafka; nothing
+                # piles up in memory while ClickHouse is away.
+                self.health.failed(error)
+                self.counts["ingest:insert_retries"] += 1
                 log.error("insert into %s failed, retrying in %.1fs: %s", table, delay, error)
                 self.stopping.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)

@@ -16,9 +16,12 @@ GAUGES = {"deliveries:waiting", "resolver:watermark_us"}
 
 
 class CountsCollector(Collector):
-    def __init__(self, counts: Mapping[str, int], deployment: str) -> None:
+    def __init__(
+        self, counts: Mapping[str, int], deployment: str, failing_seconds: float = 0.0
+    ) -> None:
         self.counts = counts
         self.deployment = deployment
+        self.failing_seconds = failing_seconds
 
     def collect(self) -> Iterator[Metric]:
         labels = ["deployment"]
@@ -44,6 +47,16 @@ class CountsCollector(Collector):
         waiting = GaugeMetricFamily(
             "accessdrift_alert_deliveries_waiting", "Deliveries queued or retrying", labels=labels
         )
+        lag = GaugeMetricFamily(
+            "accessdrift_consumer_lag",
+            "Records in the batch ingest's topics not read yet",
+            labels=[*labels, "topic"],
+        )
+        retries = CounterMetricFamily(
+            "accessdrift_sink_insert_retries",
+            "Inserts into ClickHouse that failed and were tried again",
+            labels=labels,
+        )
         age = GaugeMetricFamily(
             "accessdrift_watermark_age_seconds",
             "Wall clock minus the resolver's event-time watermark",
@@ -58,6 +71,10 @@ class CountsCollector(Collector):
                 age.add_metric(deployment, max(0.0, time.time() - value / 1e6))
             elif group == "sink":
                 sunk.add_metric([*deployment, name], value)
+            elif group == "lag":
+                lag.add_metric([*deployment, name], value)
+            elif key == "ingest:insert_retries":
+                retries.add_metric(deployment, value)
             elif name == "dead-lettered":
                 dead.add_metric([*deployment, group], value)
             elif group == "deliveries":
@@ -66,10 +83,16 @@ class CountsCollector(Collector):
                 notices.add_metric([*deployment, name], value)
             else:
                 events.add_metric([*deployment, key], value)
-        yield from (sunk, dead, deliveries, notices, events, waiting, age)
+        failing = GaugeMetricFamily(
+            "accessdrift_sink_failing_seconds",
+            "How long the inserts into ClickHouse have been failing (0: they succeed)",
+            labels=labels,
+        )
+        failing.add_metric(deployment, self.failing_seconds)
+        yield from (sunk, dead, deliveries, notices, events, waiting, lag, retries, failing, age)
 
 
-def metrics_text(counts: Mapping[str, int], deployment: str) -> bytes:
+def metrics_text(counts: Mapping[str, int], deployment: str, failing_seconds: float = 0.0) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(CountsCollector(counts, deployment))
+    registry.register(CountsCollector(counts, deployment, failing_seconds))
     return generate_latest(registry)

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=4, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
     max_record_bytes: int = Field(default=1_000_000, ge=1024)
+    fault_file: Path | None = Field(
+        default=None,
+        description="fault tests and game days: while this file holds `clickhouse-insert`, "
+        "the worker's inserts fail as if ClickHouse were down (sinks/faults.py)",
+    )
     future_tolerance: Duration = Field(
         default=timedelta(hours=1),
         description="an input event stamped further ahead of the clock is a dead letter: one "

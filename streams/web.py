@@ -20,7 +20,7 @@ from streams.metrics import metrics_text
 from streams.settings import Settings
 from streams.web_auth import SESSION_COOKIE, decide, safe_next, same, session_value
 
-STAGES = {"ingest", "resolver", "identity", "findings", "sink"}
+STAGES = {"ingest", "resolver", "identity", "findings", "sink", "lag"}
 ALERTS = {"deliveries", "health"}
 
 if TYPE_CHECKING:
@@ -125,6 +125,7 @@ def register_views(
                         for key, value in sorted(counts.items())
                         if key.split(":", 1)[0] in STAGES
                     },
+                    "sink": sink.health.as_dict(),
                 }
             )
 
@@ -136,7 +137,11 @@ def register_views(
             return cast(
                 Response,
                 aiohttp_web.Response(
-                    body=metrics_text(counts, settings.topic_prefix),
+                    body=metrics_text(
+                        counts,
+                        settings.topic_prefix,
+                        sink.health.as_dict()["failing_for_seconds"],
+                    ),
                     headers={"Content-Type": CONTENT_TYPE_LATEST},
                 ),
             )
@@ -147,10 +152,13 @@ def register_views(
             # Which deployment answers: a client of another deployment that finds this
             # worker on its port must not read this one's data.
             running = ingest_running()
+            sink_state = sink.health.as_dict()
             return self.json(
                 {
-                    "ready": running,
+                    "ready": running and sink_state["sinking"],
                     "consuming": running,
+                    "sinking": sink_state["sinking"],
+                    "sink": sink_state,
                     "deployment": settings.topic_prefix,
                     "app_id": settings.app_id,
                     "clickhouse": settings.clickhouse_display,

@@ -11,6 +11,7 @@ from accessdrift.alerts.config import load_routing
 from accessdrift.errors import ConfigError, KafkaError
 from accessdrift.kafka_admin import ensure_topics, wait_for_broker
 from sinks.clickhouse import ClickHouse
+from sinks.faults import FaultSwitch
 from sinks.migrate import apply_retention, migrate
 from streams.app import SinkExecutor, create_app
 from streams.local_state import check_local_state, record_changelogs
@@ -30,7 +31,12 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     routing = load_routing(settings.alert_routes) if settings.alert_routes else None
     wait_for_broker(settings, timeout=30)
     created = ensure_topics(settings)
-    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database, settings.query_limits)
+    clickhouse = ClickHouse(
+        settings.clickhouse_dsn,
+        settings.database,
+        settings.query_limits,
+        FaultSwitch(settings.fault_file) if settings.fault_file else None,
+    )
     applied = migrate(clickhouse)
     apply_retention(clickhouse, settings.event_ttl, settings.finding_ttl)
     app = create_app(settings, SinkExecutor(clickhouse), routing)

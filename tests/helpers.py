@@ -37,6 +37,24 @@ def free_port_pair() -> int:
         return port
 
 
+def free_port_run(count: int) -> int:
+    """A free port whose next ``count - 1`` are free too (a local cluster's nodes)."""
+    while True:
+        port = free_port()
+        if port + count > 65535:
+            continue
+        free = True
+        for offset in range(1, count):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port + offset))
+                except OSError:
+                    free = False
+                    break
+        if free:
+            return port
+
+
 def wait_until(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.25) -> T:
     """Poll until ``check`` returns something truthy; fail with its last value."""
     deadline = time.monotonic() + timeout

@@ -58,6 +58,10 @@ def judge(
     return evaluate's figures; the caller asserts on them."""
 
     def settled() -> bool:
+        if worker.process.poll() is not None:
+            raise AssertionError(
+                f"the worker exited ({worker.process.returncode}):\n{worker.log()}"
+            )
         stages = worker.client.stages()
         return (
             stages.get("identity:messages_done", 0) >= stages.get("identity:messages_sent", 0)

@@ -59,7 +59,7 @@ def judge(
 
     def settled() -> bool:
         if worker.process.poll() is not None:
-            raise AssertionError(
+            raise RuntimeError(  # not an AssertionError: the wait below must not swallow it
                 f"the worker exited ({worker.process.returncode}):\n{worker.log()}"
             )
         stages = worker.client.stages()

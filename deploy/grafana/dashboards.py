@@ -1,0 +1,714 @@
+"""The two Grafana dashboards of accessdrift, built with grafana-foundation-sdk.
+
+Regenerate the committed JSON after any change here (tests fail until you do):
+
+    .venv/bin/python -m deploy.grafana.dashboards
+
+It writes deploy/grafana/dashboards/provisioning-latency.json and
+zombie-credentials.json, which Grafana loads through the file provider of
+deploy/grafana/provisioning/dashboards/accessdrift.yaml. Never edit the JSON by hand.
+
+Queries are for grafana-clickhouse-datasource 4.x in SQL mode: the plugin's macros
+($__timeFilter, $__timeInterval, $__dateFilter, $__conditionalAll) and Grafana's
+variable formats (${system:singlequote}). Tables are always read with FINAL (or
+through the analyst views, which do): sinks are idempotent only under FINAL.
+tests/integration/test_grafana_dashboards.py expands every query the way the
+plugin does and runs it on the embedded engine.
+"""
+
+import json
+import sys
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+from grafana_foundation_sdk.builders import bargauge, common, dashboard, stat, table, timeseries
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as common_models
+from grafana_foundation_sdk.models import dashboard as dashboard_models
+
+PLUGIN = "grafana-clickhouse-datasource"
+DATASOURCE_UID = "accessdrift-clickhouse"
+DATASOURCE = dashboard_models.DataSourceRef(type_val=PLUGIN, uid=DATASOURCE_UID)
+LATENCY_UID = "accessdrift-latency"
+ZOMBIES_UID = "accessdrift-zombies"
+OUT_DIR = Path(__file__).parent / "dashboards"
+FILES = {
+    LATENCY_UID: OUT_DIR / "provisioning-latency.json",
+    ZOMBIES_UID: OUT_DIR / "zombie-credentials.json",
+}
+# Default ACCESSDRIFT_DEPROVISION_SLA (CONTRACT.md "Settings"), drawn as a reference line.
+DEFAULT_SLA_SECONDS = 24 * 3600.0
+MAIN = "Main panel: "
+
+# The plugin's format enum (src/data/utils.ts mapQueryTypeToGrafanaFormat, after
+# sqlds): 0 time series, 1 table, 2 logs, 3 traces.
+FORMAT_TIME_SERIES = 0
+FORMAT_TABLE = 1
+
+
+class ClickHouseQuery(cogvariants.Dataquery):
+    """The plugin's SQL-editor query model (src/types/sql.ts, CHSqlQuery): the SDK
+    has no ClickHouse type."""
+
+    def __init__(self) -> None:
+        self.ref_id = "A"
+        self.raw_sql = ""
+        self.format_val = FORMAT_TABLE
+        self.query_type = "table"
+        self.hide: bool | None = None
+
+    def to_json(self) -> dict[str, object]:
+        payload: dict[str, object] = {
+            "refId": self.ref_id,
+            "datasource": DATASOURCE,
+            "editorType": "sql",
+            "rawSql": self.raw_sql,
+            "format": self.format_val,
+            "queryType": self.query_type,
+        }
+        if self.hide is not None:
+            payload["hide"] = self.hide
+        return payload
+
+
+class ClickHouseQueryBuilder(cogbuilder.Builder[ClickHouseQuery]):
+    def __init__(self, raw_sql: str, ref_id: str = "A") -> None:
+        self._internal = ClickHouseQuery()
+        self._internal.raw_sql = raw_sql.strip()
+        self._internal.ref_id = ref_id
+
+    def build(self) -> ClickHouseQuery:
+        return self._internal
+
+    def time_series(self) -> typing.Self:
+        self._internal.format_val = FORMAT_TIME_SERIES
+        self._internal.query_type = "timeseries"
+        return self
+
+    def table(self) -> typing.Self:
+        self._internal.format_val = FORMAT_TABLE
+        self._internal.query_type = "table"
+        return self
+
+
+def sql(raw_sql: str, ref_id: str = "A") -> ClickHouseQueryBuilder:
+    return ClickHouseQueryBuilder(raw_sql, ref_id).table()
+
+
+def series_sql(raw_sql: str, ref_id: str = "A") -> ClickHouseQueryBuilder:
+    return ClickHouseQueryBuilder(raw_sql, ref_id).time_series()
+
+
+# -- Filters shared by the panels ----------------------------------------------------
+
+# $__conditionalAll drops the clause when All is selected (the plugin turns it into
+# 1=1), so that All also covers systems no variable query has seen yet; otherwise the
+# values are quoted by Grafana's singlequote format.
+SYSTEM = "$__conditionalAll(system IN (${system:singlequote}), $system)"
+KIND = "$__conditionalAll(identity_kind IN (${identity_kind:singlequote}), $identity_kind)"
+FILTERS = f"{SYSTEM}\n  AND {KIND}"
+
+# Every system the detector has written a finding for.
+SYSTEM_VARIABLE_SQL = """
+SELECT system FROM (
+    SELECT DISTINCT system FROM provisioning_lag FINAL
+    UNION DISTINCT
+    SELECT DISTINCT system FROM deprovision_pairs FINAL
+    UNION DISTINCT
+    SELECT DISTINCT assumeNotNull(system) AS system FROM alerts FINAL WHERE system IS NOT NULL
+)
+ORDER BY system
+""".strip()
+
+
+def variables() -> list[cogbuilder.Builder[dashboard_models.VariableModel]]:
+    all_option = dashboard_models.VariableOption(selected=True, text=["All"], value=["$__all"])
+    system = (
+        dashboard.QueryVariable("system")
+        .label("System")
+        .description("Downstream system (aws, gcp, entra, okta, vault, ...)")
+        .datasource(DATASOURCE)
+        .query(SYSTEM_VARIABLE_SQL)
+        .multi(True)
+        .include_all(True)
+        .current(all_option)
+        .refresh(dashboard_models.VariableRefresh.ON_DASHBOARD_LOAD)
+        .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC)
+    )
+    kind = (
+        dashboard.CustomVariable("identity_kind")
+        .label("Identity kind")
+        .description("human or nhi (non-human identity)")
+        .values("human,nhi")
+        .multi(True)
+        .include_all(True)
+        .current(all_option)
+    )
+    return [system, kind]
+
+
+# -- Panel helpers -------------------------------------------------------------------
+
+
+@dataclass
+class Layout:
+    """Stable panel ids, so that the generated JSON does not change between runs."""
+
+    next_id: int = 1
+
+    def take(self) -> int:
+        taken = self.next_id
+        self.next_id += 1
+        return taken
+
+
+def thresholds(*steps: tuple[float | None, str]) -> dashboard.ThresholdsConfig:
+    return (
+        dashboard.ThresholdsConfig()
+        .mode(dashboard_models.ThresholdsMode.ABSOLUTE)
+        .steps([dashboard_models.Threshold(value=value, color=color) for value, color in steps])
+    )
+
+
+def stat_panel(
+    layout: Layout, title: str, description: str, query: ClickHouseQueryBuilder, unit: str
+) -> stat.Panel:
+    return (
+        stat.Panel()
+        .id(layout.take())
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .with_target(query)
+        .unit(unit)
+        .height(5)
+        .span(6)
+        .graph_mode(common_models.BigValueGraphMode.NONE)
+        .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+    )
+
+
+def table_panel(
+    layout: Layout, title: str, description: str, query: ClickHouseQueryBuilder, span: int = 12
+) -> table.Panel:
+    return (
+        table.Panel()
+        .id(layout.take())
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .with_target(query)
+        .height(9)
+        .span(span)
+    )
+
+
+def series_panel(
+    layout: Layout, title: str, description: str, *queries: ClickHouseQueryBuilder
+) -> timeseries.Panel:
+    panel = (
+        timeseries.Panel()
+        .id(layout.take())
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .height(9)
+        .span(12)
+        .legend(
+            common.VizLegendOptions()
+            .display_mode(common_models.LegendDisplayMode.TABLE)
+            .placement(common_models.LegendPlacement.BOTTOM)
+            .show_legend(True)
+            .calcs(["max", "mean"])
+        )
+    )
+    for query in queries:
+        panel = panel.with_target(query)
+    return panel
+
+
+# -- Provisioning latency ------------------------------------------------------------
+
+
+def lag_sql(change_type: str) -> str:
+    return f"""
+SELECT
+    $__timeInterval(source_time) AS time,
+    system,
+    quantileExact(0.5)(lag_seconds) AS p50,
+    quantileExact(0.95)(lag_seconds) AS p95
+FROM provisioning_lag FINAL
+WHERE status = 'closed'
+  AND change_type = '{change_type}'
+  AND $__timeFilter(source_time)
+  AND {FILTERS}
+GROUP BY time, system
+ORDER BY time, system
+"""
+
+
+LEAVER_SLA_SQL = f"""
+SELECT
+    $__timeInterval(source_time) AS time,
+    max(sla_seconds) AS sla_seconds
+FROM deprovision_pairs FINAL
+WHERE change_type = 'leaver'
+  AND $__timeFilter(source_time)
+  AND {FILTERS}
+GROUP BY time
+ORDER BY time
+"""
+
+
+def lag_panel(layout: Layout, change_type: str, main: bool) -> timeseries.Panel:
+    queries = [series_sql(lag_sql(change_type))]
+    description = (
+        f"p50 and p95 of the provisioning lag (T1 - T0) of closed {change_type} pairs, by "
+        "system, bucketed by the source-of-truth time. The dashed line is the default "
+        "24h SLA."
+    )
+    if change_type == "leaver":
+        queries.append(series_sql(LEAVER_SLA_SQL, "B"))
+        description += " The SLA series is the SLA each leaver pair was judged against."
+    panel = (
+        series_panel(
+            layout,
+            f"{change_type.capitalize()} lag p50 / p95 by system",
+            (MAIN if main else "") + description,
+            *queries,
+        )
+        .unit("s")
+        .min(0)
+        # Series per system: "p95 aws" rather than a bare "p95".
+        .display_name("${__field.name} ${__field.labels.system}")
+        .thresholds(thresholds((None, "transparent"), (DEFAULT_SLA_SECONDS, "red")))
+        .thresholds_style(
+            common.GraphThresholdsStyleConfig().mode(common_models.GraphTresholdsStyleMode.DASHED)
+        )
+    )
+    if change_type == "leaver":
+        panel = panel.override_by_query(
+            "B",
+            [
+                dashboard_models.DynamicConfigValue(id_val="displayName", value="SLA"),
+                dashboard_models.DynamicConfigValue(
+                    id_val="color", value={"mode": "fixed", "fixedColor": "red"}
+                ),
+            ],
+        )
+    return panel
+
+
+def latency_dashboard() -> dashboard.Dashboard:
+    layout = Layout()
+    compliance = stat_panel(
+        layout,
+        "SLA compliance (leavers)",
+        "Share of leavers' accounts and credentials due in the range that were "
+        "deprovisioned within their SLA (sla_compliance_daily).",
+        sql(f"""
+SELECT if(sum(due) = 0, NULL, sum(closed_within_sla) / sum(due)) AS compliance
+FROM sla_compliance_daily
+WHERE $__dateFilter(day)
+  AND {FILTERS}
+"""),
+        "percentunit",
+    ).thresholds(thresholds((None, "red"), (0.9, "orange"), (0.99, "green")))
+    due = stat_panel(
+        layout,
+        "Leaver pairs due",
+        "Leavers' accounts and credentials whose deprovisioning fell due in the range.",
+        sql(f"""
+SELECT sum(due) AS due
+FROM sla_compliance_daily
+WHERE $__dateFilter(day)
+  AND {FILTERS}
+"""),
+        "short",
+    )
+    overdue = stat_panel(
+        layout,
+        "Pairs overdue now",
+        "Pairs of every change type past their SLA and still not done, as of the "
+        "detector's watermark (not limited to the time range).",
+        sql(f"""
+SELECT count() AS overdue
+FROM provisioning_lag FINAL
+WHERE status = 'overdue'
+  AND {FILTERS}
+"""),
+        "short",
+    ).thresholds(thresholds((None, "green"), (1, "red")))
+    closed = stat_panel(
+        layout,
+        "Closed pairs",
+        "Lag pairs closed (downstream change seen) whose directory change is in the range.",
+        sql(f"""
+SELECT count() AS closed
+FROM provisioning_lag FINAL
+WHERE status = 'closed'
+  AND $__timeFilter(source_time)
+  AND {FILTERS}
+"""),
+        "short",
+    )
+    leaver = lag_panel(layout, "leaver", main=True)
+    daily = (
+        series_panel(
+            layout,
+            "SLA compliance by day and system",
+            MAIN + "Per day a leaver's pair fell due: the share closed within its SLA "
+            "(sla_compliance_daily), one series per system.",
+            series_sql(f"""
+SELECT
+    toDateTime(day) AS time,
+    system,
+    sum(closed_within_sla) / sum(due) AS compliance
+FROM sla_compliance_daily
+WHERE $__dateFilter(day)
+  AND {FILTERS}
+GROUP BY time, system
+ORDER BY time, system
+"""),
+        )
+        .unit("percentunit")
+        .min(0)
+        .max(1)
+        .display_name("${__field.labels.system}")
+        .draw_style(common_models.GraphDrawStyle.BARS)
+        .fill_opacity(60)
+    )
+    joiner = lag_panel(layout, "joiner", main=False)
+    mover = lag_panel(layout, "mover", main=False)
+    identities = table_panel(
+        layout,
+        "Slowest identities",
+        "Identities by their worst lag in the range; an overdue pair counts with its lag "
+        "so far (up to the detector's watermark).",
+        sql(f"""
+SELECT
+    identity_id,
+    identity_kind,
+    arrayStringConcat(arraySort(groupUniqArray(toString(change_type))), ', ') AS change_types,
+    arrayStringConcat(arraySort(groupUniqArray(toString(system))), ', ') AS systems,
+    count() AS pairs,
+    countIf(status = 'overdue') AS overdue,
+    max(ifNull(lag_seconds,
+        toFloat64(dateDiff('second', source_time, (SELECT watermark FROM event_watermark)))))
+        AS worst_lag_seconds
+FROM provisioning_lag FINAL
+WHERE $__timeFilter(source_time)
+  AND {FILTERS}
+GROUP BY identity_id, identity_kind
+ORDER BY worst_lag_seconds DESC, identity_id
+LIMIT 20
+"""),
+    ).override_by_name("worst_lag_seconds", [dashboard_models.DynamicConfigValue("unit", "s")])
+    systems = table_panel(
+        layout,
+        "Slowest systems",
+        "Per system and change type: closed pairs, p50 / p95 / max lag, pairs overdue.",
+        sql(f"""
+SELECT
+    system,
+    change_type,
+    countIf(status = 'closed') AS closed,
+    countIf(status = 'overdue') AS overdue,
+    quantileExactIf(0.5)(lag_seconds, status = 'closed') AS p50_seconds,
+    quantileExactIf(0.95)(lag_seconds, status = 'closed') AS p95_seconds,
+    maxIf(lag_seconds, status = 'closed') AS max_seconds
+FROM provisioning_lag FINAL
+WHERE $__timeFilter(source_time)
+  AND {FILTERS}
+GROUP BY system, change_type
+ORDER BY p95_seconds DESC, system, change_type
+"""),
+    ).override_by_regexp(".*_seconds", [dashboard_models.DynamicConfigValue("unit", "s")])
+    p95_bars = (
+        bargauge.Panel()
+        .id(layout.take())
+        .title("p95 lag by system (range)")
+        .description("p95 of the lag of every closed pair in the range, by system.")
+        .datasource(DATASOURCE)
+        .with_target(
+            sql(f"""
+SELECT system, quantileExact(0.95)(lag_seconds) AS p95
+FROM provisioning_lag FINAL
+WHERE status = 'closed'
+  AND $__timeFilter(source_time)
+  AND {FILTERS}
+GROUP BY system
+ORDER BY p95 DESC
+""")
+        )
+        .unit("s")
+        .height(9)
+        .span(24)
+        .display_mode(common_models.BarGaugeDisplayMode.GRADIENT)
+        .orientation(common_models.VizOrientation.HORIZONTAL)
+        .reduce_options(common.ReduceDataOptions().values(True).calcs([]).fields("/^p95$/"))
+        .thresholds(
+            thresholds(
+                (None, "green"), (DEFAULT_SLA_SECONDS / 2, "orange"), (DEFAULT_SLA_SECONDS, "red")
+            )
+        )
+    )
+    board = (
+        dashboard.Dashboard("accessdrift: provisioning latency")
+        .uid(LATENCY_UID)
+        .description(
+            "How long downstream systems take to follow the source of truth: lag p50 / p95 "
+            "by system for joiners, movers and leavers, against the deprovisioning SLA."
+        )
+        .tags(["accessdrift"])
+        .timezone("utc")
+        .time("now-7d", "now")
+        .refresh("1m")
+        .editable()
+        .tooltip(dashboard_models.DashboardCursorSync.CROSSHAIR)
+        .variables(variables())
+    )
+    for panel in (
+        compliance,
+        due,
+        overdue,
+        closed,
+        leaver,
+        daily,
+        joiner,
+        mover,
+        identities,
+        systems,
+        p95_bars,
+    ):
+        board = board.with_panel(panel)
+    return board
+
+
+# -- Zombie credentials --------------------------------------------------------------
+
+
+def zombies_dashboard() -> dashboard.Dashboard:
+    layout = Layout()
+    uses = stat_panel(
+        layout,
+        "Uses after deprovisioning",
+        "Successful uses in the range of accounts and keys whose identity was "
+        "deprovisioned or whose key was revoked (uses_after_deprovision).",
+        sql(f"""
+SELECT count() AS uses
+FROM uses_after_deprovision
+WHERE $__timeFilter(used_at)
+  AND {FILTERS}
+"""),
+        "short",
+    ).thresholds(thresholds((None, "green"), (1, "red")))
+    open_count = stat_panel(
+        layout,
+        "Open overdue deprovisions now",
+        MAIN + "Leavers' accounts and credentials past their SLA and still not "
+        "deprovisioned, as of the detector's watermark (not limited to the range).",
+        sql(f"""
+SELECT count() AS open_overdue
+FROM open_overdue_deprovisions
+WHERE {FILTERS}
+"""),
+        "short",
+    ).thresholds(thresholds((None, "green"), (1, "red")))
+    orphans = stat_panel(
+        layout,
+        "Orphaned NHIs (owner left in range)",
+        "Non-human identities whose owner left and that got no new owner within the SLA "
+        "(alerts of kind orphaned_nhi whose owner left in the range).",
+        sql(f"""
+SELECT count() AS orphaned
+FROM alerts FINAL
+WHERE kind = 'orphaned_nhi'
+  AND $__timeFilter(deprovisioned_at)
+  AND {FILTERS}
+"""),
+        "short",
+    ).thresholds(thresholds((None, "green"), (1, "orange")))
+    identities_count = stat_panel(
+        layout,
+        "Identities with zombie credentials",
+        "Distinct identities with a use after deprovisioning or revocation in the range.",
+        sql(f"""
+SELECT uniqExact(identity_id) AS identities
+FROM uses_after_deprovision
+WHERE $__timeFilter(used_at)
+  AND {FILTERS}
+"""),
+        "short",
+    )
+    over_time = (
+        series_panel(
+            layout,
+            "Uses after deprovisioning and after revocation",
+            MAIN + "Successful uses per interval, split by what they came after: the "
+            "identity's deprovisioning (used_after_deprovision) or the key's revocation "
+            "(used_after_revocation).",
+            series_sql(f"""
+SELECT
+    $__timeInterval(used_at) AS time,
+    kind,
+    count() AS uses
+FROM uses_after_deprovision
+WHERE $__timeFilter(used_at)
+  AND {FILTERS}
+GROUP BY time, kind
+ORDER BY time, kind
+"""),
+        )
+        .unit("short")
+        .min(0)
+        .display_name("${__field.labels.kind}")
+        .draw_style(common_models.GraphDrawStyle.BARS)
+        .fill_opacity(70)
+        .stacking(common.StackingConfig().mode(common_models.StackingMode.NORMAL))
+    )
+    open_table = table_panel(
+        layout,
+        "Open overdue deprovisions",
+        MAIN + "Each leaver's account or credential past its SLA and still active, most "
+        "overdue first (open_overdue_deprovisions).",
+        sql(f"""
+SELECT
+    identity_id,
+    identity_kind,
+    system,
+    subject_kind,
+    ifNull(credential_id, account_id) AS subject,
+    left_at,
+    due_at,
+    seconds_overdue
+FROM open_overdue_deprovisions
+WHERE {FILTERS}
+ORDER BY seconds_overdue DESC, identity_id, subject
+LIMIT 200
+"""),
+    ).override_by_name("seconds_overdue", [dashboard_models.DynamicConfigValue("unit", "s")])
+    top_identities = table_panel(
+        layout,
+        "Top identities",
+        "Identities by uses after deprovisioning or revocation in the range.",
+        sql(f"""
+SELECT
+    identity_id,
+    identity_kind,
+    count() AS uses,
+    uniqExact(subject) AS credentials,
+    arrayStringConcat(arraySort(groupUniqArray(toString(system))), ', ') AS systems,
+    min(used_at) AS first_use,
+    max(used_at) AS last_use,
+    uniqExactIf(source_ip, source_ip IS NOT NULL) AS source_ips
+FROM uses_after_deprovision
+WHERE $__timeFilter(used_at)
+  AND {FILTERS}
+GROUP BY identity_id, identity_kind
+ORDER BY uses DESC, identity_id
+LIMIT 20
+"""),
+    )
+    top_ips = table_panel(
+        layout,
+        "Top source IPs",
+        "Source addresses of uses after deprovisioning or revocation in the range.",
+        sql(f"""
+SELECT
+    source_ip,
+    count() AS uses,
+    uniqExact(identity_id) AS identities,
+    arrayStringConcat(arraySort(groupUniqArray(identity_id)), ', ') AS identity_ids,
+    min(used_at) AS first_use,
+    max(used_at) AS last_use
+FROM uses_after_deprovision
+WHERE source_ip IS NOT NULL
+  AND $__timeFilter(used_at)
+  AND {FILTERS}
+GROUP BY source_ip
+ORDER BY uses DESC, source_ip
+LIMIT 20
+"""),
+    )
+    orphan_table = table_panel(
+        layout,
+        "Orphaned NHIs",
+        "Non-human identities left without an owner past the SLA (alerts of kind "
+        "orphaned_nhi), newest first.",
+        sql(f"""
+SELECT
+    identity_id,
+    system,
+    JSONExtractString(evidence, 'owner_id') AS owner_id,
+    deprovisioned_at AS owner_left_at,
+    severity,
+    alert_id
+FROM alerts FINAL
+WHERE kind = 'orphaned_nhi'
+  AND $__timeFilter(deprovisioned_at)
+  AND {FILTERS}
+ORDER BY owner_left_at DESC, identity_id
+LIMIT 100
+"""),
+        span=24,
+    )
+    board = (
+        dashboard.Dashboard("accessdrift: zombie credentials")
+        .uid(ZOMBIES_UID)
+        .description(
+            "Credentials still used after their identity was deprovisioned or the key "
+            "revoked, leavers' access past its SLA, and NHIs without an owner."
+        )
+        .tags(["accessdrift"])
+        .timezone("utc")
+        .time("now-7d", "now")
+        .refresh("1m")
+        .editable()
+        .tooltip(dashboard_models.DashboardCursorSync.CROSSHAIR)
+        .variables(variables())
+    )
+    for panel in (
+        uses,
+        open_count,
+        orphans,
+        identities_count,
+        over_time,
+        open_table,
+        top_identities,
+        top_ips,
+        orphan_table,
+    ):
+        board = board.with_panel(panel)
+    return board
+
+
+# -- Output --------------------------------------------------------------------------
+
+
+def build_all() -> dict[str, dashboard_models.Dashboard]:
+    return {LATENCY_UID: latency_dashboard().build(), ZOMBIES_UID: zombies_dashboard().build()}
+
+
+def render(board: dashboard_models.Dashboard) -> str:
+    """The JSON as committed: sorted keys, so that a diff shows only real changes."""
+    return json.dumps(board, cls=JSONEncoder, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def rendered() -> dict[Path, str]:
+    return {FILES[uid]: render(board) for uid, board in build_all().items()}
+
+
+def main() -> int:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    for path, text in rendered().items():
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -29,6 +29,7 @@ from streams.bundles import pack_messages, pack_records, unpack_messages, unpack
 from streams.ingest import BatchIngest
 from streams.progress import PROGRESS_SOURCE, parse_report
 from streams.settings import Settings
+from streams.sink_health import SinkHealth
 from tests.unit.core_builders import ALICE_AWS, ALICE_KEY, at, use
 
 Sent = list[tuple[str, bytes | None, bytes]]
@@ -40,6 +41,7 @@ class RecordingSink:
     def __init__(self, positions: Positions | None = None) -> None:
         self.batches: list[tuple[str, list[list[Any]]]] = []
         self.held: Positions = positions or {}
+        self.health = SinkHealth()
 
     def insert_blocking(
         self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str

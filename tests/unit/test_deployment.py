@@ -45,7 +45,9 @@ def test_worker_environment_names_real_settings(compose: dict[str, Any]) -> None
 
 def test_grafana_gets_the_clickhouse_data_source(compose: dict[str, Any]) -> None:
     grafana = compose["services"]["grafana"]
-    assert "grafana-clickhouse-datasource" in grafana["environment"]["GF_INSTALL_PLUGINS"]
+    assert grafana["environment"]["GF_PLUGINS_PREINSTALL_SYNC"].startswith(
+        "grafana-clickhouse-datasource@4."
+    )
     source = yaml.safe_load(
         (REPO / "deploy/grafana/provisioning/datasources/clickhouse.yaml").read_text()
     )["datasources"][0]

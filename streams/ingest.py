@@ -183,7 +183,12 @@ class BatchIngest(StageThread):
         lag: Counter[str] = Counter()
         for partition in consumer.position(assignment) if assignment else []:
             _, high = consumer.get_watermark_offsets(partition, cached=True)
-            position = partition.offset if partition.offset >= 0 else 0
+            position = partition.offset
+            if position < 0:  # nothing fetched since the assignment: where it started
+                position = self._started_at.get((partition.topic, partition.partition), -1)
+            if position < 0:
+                low, _ = consumer.get_watermark_offsets(partition, cached=True)
+                position = max(low, 0)
             if high >= 0:
                 lag[partition.topic] += max(0, high - position)
         for topic in self.record_of_topic:

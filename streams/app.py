@@ -9,7 +9,7 @@ import logging
 import os
 import ssl
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -80,7 +80,20 @@ class SinkExecutor:
         return self._executor.submit(read_positions, self.clickhouse).result()
 
 
+def idempotent_faust_producer() -> None:
+    """Faust asks aiokafka for an idempotent producer only under exactly_once; with
+    at-least-once, acks=all and retries, a broker failover can still write a bundle
+    twice. Its producer's extra settings, for every processing guarantee: idempotent."""
+    from faust.transport.drivers import aiokafka as driver
+
+    def settings_extra(self: Any) -> Mapping[str, Any]:
+        return {"acks": "all", "enable_idempotence": True}
+
+    driver.Producer._settings_extra = settings_extra  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None = None) -> faust.App:
+    idempotent_faust_producer()
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],

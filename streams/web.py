@@ -1,11 +1,14 @@
 """The worker's HTTP views: liveness, readiness, statistics, read-only SQL for
-`accessdrift query`, the login page; every route behind one guard (streams/web_auth.py).
+`accessdrift query`, the login page, the dashboard and one identity's evidence;
+every route behind one guard (streams/web_auth.py).
 
 With the embedded engine only one process may open the database folder; while
 a worker holds it, `accessdrift query` sends its SQL here.
 """
 
+import asyncio
 import html
+import importlib
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -15,13 +18,25 @@ from aiohttp import web as aiohttp_web
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from accessdrift.errors import ClickHouseError, QueryRefused
+from accessdrift.dashboard import collect_dashboard_async, render_dashboard
+from accessdrift.dashboard.page import evidence_path, render_error
+from accessdrift.errors import AccessDriftError, ClickHouseError, QueryRefused
 from streams.metrics import metrics_text
 from streams.settings import Settings
 from streams.web_auth import SESSION_COOKIE, decide, safe_next, same, session_value
 
 STAGES = {"ingest", "resolver", "identity", "findings", "sink", "lag"}
 ALERTS = {"deliveries", "health"}
+# The dashboard and evidence pages: everything they show is inline (style, SVG), so
+# the policy allows nothing from anywhere, not even from the worker, and no script.
+HTML_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
 if TYPE_CHECKING:
     from streams.app import SinkExecutor
@@ -196,9 +211,71 @@ def register_views(
                 }
             )
 
+    def html_page(text: str, status: int = 200) -> Response:
+        return cast(
+            Response, aiohttp_web.Response(text=text, status=status, headers=dict(HTML_HEADERS))
+        )
+
+    @app.page("/dashboard/")
+    class Dashboard(View):
+        """The built-in dashboard (accessdrift/dashboard/), queried afresh on each load."""
+
+        async def get(self, request: Request, **kwargs: Any) -> Response:
+            try:
+                data = await collect_dashboard_async(sink.query)
+            except ClickHouseError as error:
+                return html_page(render_error(502, "ClickHouse did not answer", str(error)), 502)
+            return html_page(render_dashboard(data, evidence_path))
+
+    async def evidence_page(identity_id: str) -> Response:
+        functions = _evidence_functions()
+        if functions is None:
+            message = "this worker has no evidence module"
+            return html_page(render_error(501, "Evidence unavailable", message), 501)
+        collect, to_html = functions
+        loop = asyncio.get_running_loop()
+
+        def analyst_query(sql: str) -> Any:
+            # collect_evidence is sync: it runs on a thread of its own, and each of its
+            # statements hops to the analysts' ClickHouse session (read-only, limited).
+            return asyncio.run_coroutine_threadsafe(sink.query(sql), loop).result()
+
+        try:
+            evidence = await asyncio.to_thread(collect, analyst_query, identity_id)
+        except ClickHouseError as error:
+            return html_page(render_error(502, "ClickHouse did not answer", str(error)), 502)
+        except AccessDriftError as error:  # the identity is unknown
+            return html_page(render_error(404, "No such identity", str(error)), 404)
+        return html_page(to_html(evidence, evidence_path))
+
+    # One identity per path segment (an id with a slash arrives quoted, %2F): with
+    # or without the trailing slash.
+    @app.page("/evidence/{identity_id}")
+    class Evidence(View):
+        async def get(self, request: Request, identity_id: str = "", **kwargs: Any) -> Response:
+            return await evidence_page(identity_id)
+
+    @app.page("/evidence/{identity_id}/")
+    class EvidenceSlash(View):
+        async def get(self, request: Request, identity_id: str = "", **kwargs: Any) -> Response:
+            return await evidence_page(identity_id)
+
+
+def _evidence_functions() -> (
+    tuple[Callable[[Callable[[str], Any], str], dict[str, Any]], Callable[..., str]] | None
+):
+    """accessdrift.evidence's collect_evidence and to_html, when that module is there."""
+    try:
+        collect = importlib.import_module("accessdrift.evidence.collect")
+        render = importlib.import_module("accessdrift.evidence.render")
+    except ImportError:
+        return None
+    return collect.collect_evidence, render.to_html
+
 
 LOGIN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>accessdrift: log in</title>
+<link rel="icon" href="data:,">
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body style="font-family: sans-serif; max-width: 28em; margin: 4em auto">
 <h1>accessdrift</h1>{message}

@@ -1,0 +1,418 @@
+"""What the dashboard shows, read from the analyst views: named SQL statements and one
+pure function, ``assemble``, that turns their results into typed dataclasses.
+
+Sync callers (a ClickHouse client, a test's fake) use ``collect_dashboard``; the
+worker's event loop uses ``collect_dashboard_async`` with ``await sink.query(sql)``.
+Both run the same statements and the same ``assemble``. Every statement reads the
+deduplicated tables (FINAL) or the views over them, so a replay never counts twice.
+"""
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sinks.clickhouse import QueryResult
+
+# At most this many open findings on the page: the worst first, the rest counted.
+FINDINGS_LIMIT = 200
+# Hourly buckets while the data spans at most this long, daily beyond: a chart of a
+# month in hours has more points than pixels.
+HOURLY_SPAN = timedelta(days=4)
+CHANGE_TYPES = ("joiner", "mover", "leaver", "suspend")
+SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+
+_LATENCY = """
+SELECT system, {bucket}(source_time) AS bucket, count() AS pairs,
+       quantileExact(0.5)(lag_seconds) AS p50, quantileExact(0.95)(lag_seconds) AS p95
+FROM provisioning_lag FINAL
+WHERE status = 'closed' AND lag_seconds IS NOT NULL
+GROUP BY system, bucket
+ORDER BY system, bucket
+"""
+
+_USES = """
+SELECT kind, {bucket}(used_at) AS bucket, count() AS uses
+FROM uses_after_deprovision
+GROUP BY kind, bucket
+ORDER BY kind, bucket
+"""
+
+# name -> one read-only SELECT. Named so that a caller may run them however it likes
+# (one by one on an executor, concurrently) and hand the results to ``assemble``.
+STATEMENTS: dict[str, str] = {
+    "latency_hourly": _LATENCY.format(bucket="toStartOfHour"),
+    "latency_daily": _LATENCY.format(bucket="toStartOfDay"),
+    "sla_by_system": """
+SELECT system, min(sla_seconds) AS sla_seconds
+FROM deprovision_pairs FINAL
+WHERE change_type = 'leaver'
+GROUP BY system
+ORDER BY system
+""",
+    "sla_compliance": """
+SELECT system, sum(due) AS due, sum(closed_within_sla) AS within_sla,
+       sum(closed_late) AS late, sum(still_open) AS still_open
+FROM sla_compliance_daily
+GROUP BY system
+ORDER BY system
+""",
+    "by_change_type": """
+SELECT change_type, count() AS pairs,
+       quantileExact(0.5)(lag_seconds) AS p50, quantileExact(0.95)(lag_seconds) AS p95
+FROM provisioning_lag FINAL
+WHERE status = 'closed' AND lag_seconds IS NOT NULL
+GROUP BY change_type
+""",
+    "uses_hourly": _USES.format(bucket="toStartOfHour"),
+    "uses_daily": _USES.format(bucket="toStartOfDay"),
+    "counts": """
+SELECT
+    (SELECT count() FROM open_overdue_deprovisions) AS open_overdue,
+    (SELECT count() FROM credentials_used_after_deprovision) AS credentials_used,
+    (SELECT count() FROM alerts FINAL WHERE kind = 'orphaned_nhi') AS orphaned_nhis,
+    (SELECT count() FROM uncorrelated_accounts) AS uncorrelated_accounts
+""",
+    "watermark": "SELECT watermark FROM event_watermark",
+    "overdue": f"""
+SELECT identity_id, identity_kind, system, ifNull(credential_id, account_id) AS subject,
+       subject_kind, due_at, seconds_overdue
+FROM open_overdue_deprovisions
+ORDER BY seconds_overdue DESC, identity_id, subject
+LIMIT {FINDINGS_LIMIT}
+""",
+    "used": f"""
+SELECT identity_id, identity_kind, ifNull(system, '') AS system, subject, kind,
+       first_use, last_use, uses
+FROM credentials_used_after_deprovision
+ORDER BY uses DESC, first_use, identity_id, subject
+LIMIT {FINDINGS_LIMIT}
+""",
+    "orphaned": f"""
+SELECT identity_id, identity_kind, ifNull(system, '') AS system,
+       ifNull(account_id, ifNull(credential_id, '')) AS subject, severity, deprovisioned_at
+FROM alerts FINAL
+WHERE kind = 'orphaned_nhi'
+ORDER BY deprovisioned_at, identity_id
+LIMIT {FINDINGS_LIMIT}
+""",
+}
+
+
+@dataclass(frozen=True)
+class Point:
+    at: datetime
+    value: float
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    points: tuple[Point, ...]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    label: str
+    value: float
+
+
+@dataclass(frozen=True)
+class Compliance:
+    system: str
+    due: int
+    within_sla: int
+    late: int
+    still_open: int
+
+    @property
+    def share(self) -> float | None:
+        return self.within_sla / self.due if self.due else None
+
+
+@dataclass(frozen=True)
+class ChangeTypeLag:
+    change_type: str
+    pairs: int
+    p50: float | None
+    p95: float | None
+
+
+@dataclass(frozen=True)
+class Counts:
+    open_overdue: int = 0
+    credentials_used: int = 0
+    orphaned_nhis: int = 0
+    uncorrelated_accounts: int = 0
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One open finding, as the table lists it."""
+
+    kind: str
+    severity: str
+    identity_id: str
+    identity_kind: str
+    system: str
+    subject: str
+    since: datetime | None
+    detail: str
+    # Within one severity, the larger the worse (seconds overdue, number of uses).
+    weight: float
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    bucket: str  # "hour" or "day"
+    latency: tuple[Series, ...] = ()
+    sla: tuple[Threshold, ...] = ()
+    compliance: tuple[Compliance, ...] = ()
+    by_change_type: tuple[ChangeTypeLag, ...] = ()
+    uses: tuple[Series, ...] = ()
+    counts: Counts = field(default_factory=Counts)
+    findings: tuple[Finding, ...] = ()
+    findings_total: int = 0
+    watermark: datetime | None = None
+
+
+def collect_dashboard(query: Callable[[str], QueryResult]) -> DashboardData:
+    """Every statement through ``query`` (sync), then ``assemble``."""
+    return assemble({name: query(sql) for name, sql in STATEMENTS.items()})
+
+
+async def collect_dashboard_async(
+    query: Callable[[str], Awaitable[QueryResult]],
+) -> DashboardData:
+    """The same, for an event loop: ``await query(sql)`` one statement at a time."""
+    results = {}
+    for name, sql in STATEMENTS.items():
+        results[name] = await query(sql)
+    return assemble(results)
+
+
+def assemble(results: Mapping[str, QueryResult]) -> DashboardData:
+    """The dashboard's data from the results of ``STATEMENTS`` (pure)."""
+    hourly = _span(_records(results["latency_hourly"]) + _records(results["uses_hourly"]))
+    bucket = "hour" if hourly <= HOURLY_SPAN else "day"
+    latency_rows = _records(results[f"latency_{'hourly' if bucket == 'hour' else 'daily'}"])
+    uses_rows = _records(results[f"uses_{'hourly' if bucket == 'hour' else 'daily'}"])
+    counts_rows = _records(results["counts"])
+    watermark_rows = _records(results["watermark"])
+    findings = _findings(results)
+    counts = (
+        Counts(**{key: _int(value) for key, value in counts_rows[0].items()})
+        if counts_rows
+        else Counts()
+    )
+    return DashboardData(
+        bucket=bucket,
+        latency=_latency_series(latency_rows),
+        sla=_thresholds(_records(results["sla_by_system"])),
+        compliance=tuple(
+            Compliance(
+                system=str(row["system"]),
+                due=_int(row["due"]),
+                within_sla=_int(row["within_sla"]),
+                late=_int(row["late"]),
+                still_open=_int(row["still_open"]),
+            )
+            for row in _records(results["sla_compliance"])
+        ),
+        by_change_type=_by_change_type(_records(results["by_change_type"])),
+        uses=_zero_filled(_grouped_series(uses_rows, "kind", "uses"), bucket),
+        counts=counts,
+        findings=tuple(findings[:FINDINGS_LIMIT]),
+        findings_total=counts.open_overdue + counts.credentials_used + counts.orphaned_nhis,
+        watermark=_watermark(watermark_rows),
+    )
+
+
+def _watermark(rows: list[dict[str, Any]]) -> datetime | None:
+    """The view answers the epoch while no event is in: that is no watermark."""
+    time = _time(rows[0]["watermark"]) if rows else None
+    return time if time is not None and time.timestamp() > 0 else None
+
+
+def _records(result: QueryResult) -> list[dict[str, Any]]:
+    return [dict(zip(result.columns, row, strict=False)) for row in result.rows]
+
+
+def _span(rows: list[dict[str, Any]]) -> timedelta:
+    times = [time for time in (_time(row.get("bucket")) for row in rows) if time is not None]
+    return max(times) - min(times) if times else timedelta(0)
+
+
+def _latency_series(rows: list[dict[str, Any]]) -> tuple[Series, ...]:
+    """Per system, its p50 and its p95, each a series."""
+    series: list[Series] = []
+    for system in sorted({str(row["system"]) for row in rows}):
+        mine = [row for row in rows if str(row["system"]) == system]
+        for quantile in ("p50", "p95"):
+            series.append(Series(f"{system} {quantile}", _points(mine, quantile)))
+    return tuple(series)
+
+
+def _grouped_series(rows: list[dict[str, Any]], key: str, value: str) -> tuple[Series, ...]:
+    return tuple(
+        Series(name, _points([row for row in rows if str(row[key]) == name], value))
+        for name in sorted({str(row[key]) for row in rows})
+    )
+
+
+def _zero_filled(series: tuple[Series, ...], bucket: str) -> tuple[Series, ...]:
+    """Counts per bucket: a bucket without uses is a 0, not a line drawn across it."""
+    times = [point.at for item in series for point in item.points]
+    if not times:
+        return series
+    step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
+    start, end = min(times), max(times)
+    buckets = [start + step * index for index in range((end - start) // step + 1)]
+    filled = []
+    for item in series:
+        value_at = {point.at: point.value for point in item.points}
+        filled.append(Series(item.name, tuple(Point(at, value_at.get(at, 0.0)) for at in buckets)))
+    return tuple(filled)
+
+
+def _points(rows: list[dict[str, Any]], value: str) -> tuple[Point, ...]:
+    points = []
+    for row in rows:
+        at, number = _time(row["bucket"]), _float(row[value])
+        if at is not None and number is not None:
+            points.append(Point(at, number))
+    return tuple(sorted(points, key=lambda point: point.at))
+
+
+def _thresholds(rows: list[dict[str, Any]]) -> tuple[Threshold, ...]:
+    """One line per distinct SLA, naming the systems it applies to."""
+    systems_of: dict[float, list[str]] = {}
+    for row in rows:
+        value = _float(row["sla_seconds"])
+        if value is not None:
+            systems_of.setdefault(value, []).append(str(row["system"]))
+    return tuple(
+        Threshold(f"SLA {', '.join(sorted(systems))}", value)
+        for value, systems in sorted(systems_of.items())
+    )
+
+
+def _by_change_type(rows: list[dict[str, Any]]) -> tuple[ChangeTypeLag, ...]:
+    def order(row: dict[str, Any]) -> tuple[int, str]:
+        name = str(row["change_type"])
+        return (CHANGE_TYPES.index(name) if name in CHANGE_TYPES else len(CHANGE_TYPES), name)
+
+    return tuple(
+        ChangeTypeLag(
+            change_type=str(row["change_type"]),
+            pairs=_int(row["pairs"]),
+            p50=_float(row["p50"]),
+            p95=_float(row["p95"]),
+        )
+        for row in sorted(rows, key=order)
+    )
+
+
+def _findings(results: Mapping[str, QueryResult]) -> list[Finding]:
+    findings: list[Finding] = []
+    for row in _records(results["used"]):
+        kind = str(row["kind"])
+        uses = _int(row["uses"])
+        findings.append(
+            Finding(
+                kind=kind,
+                severity="critical" if kind == "used_after_deprovision" else "high",
+                identity_id=str(row["identity_id"]),
+                identity_kind=str(row["identity_kind"]),
+                system=str(row["system"]),
+                subject=str(row["subject"]),
+                since=_time(row["first_use"]),
+                detail=f"{uses} use{'' if uses == 1 else 's'}, last {_iso(row['last_use'])}",
+                weight=float(uses),
+            )
+        )
+    for row in _records(results["overdue"]):
+        overdue = _float(row["seconds_overdue"]) or 0.0
+        findings.append(
+            Finding(
+                kind="deprovision_overdue",
+                severity="high",
+                identity_id=str(row["identity_id"]),
+                identity_kind=str(row["identity_kind"]),
+                system=str(row["system"]),
+                subject=str(row["subject"]),
+                since=_time(row["due_at"]),
+                detail=f"{row['subject_kind']} overdue by {duration(overdue)}",
+                weight=overdue,
+            )
+        )
+    for row in _records(results["orphaned"]):
+        findings.append(
+            Finding(
+                kind="orphaned_nhi",
+                severity=str(row["severity"]),
+                identity_id=str(row["identity_id"]),
+                identity_kind=str(row["identity_kind"]),
+                system=str(row["system"]),
+                subject=str(row["subject"]),
+                since=_time(row["deprovisioned_at"]),
+                detail="owner left, no new owner",
+                weight=0.0,
+            )
+        )
+    # Worst first: severity, then how bad within it, then a stable order.
+    findings.sort(
+        key=lambda item: (
+            -SEVERITY_RANK.get(item.severity, 0),
+            -item.weight,
+            item.identity_id,
+            item.subject,
+        )
+    )
+    return findings
+
+
+def duration(seconds: float) -> str:
+    """``90`` -> ``1m 30s``, ``93784`` -> ``1d 2h``: two units at most, for people."""
+    if seconds < 0:
+        return "-" + duration(-seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s" if seconds >= 10 or seconds == int(seconds) else f"{seconds:.1f}s"
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    parts: list[str] = []
+    rest = round(seconds)
+    for name, size in units:
+        if rest >= size or parts:
+            amount, rest = divmod(rest, size)
+            if amount or not parts:
+                parts.append(f"{amount}{name}")
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        # ClickHouse's DateTime64(6, 'UTC') arrives aware; a naive one is UTC too.
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return None
+
+
+def _iso(value: Any) -> str:
+    time = _time(value)
+    return time.strftime("%Y-%m-%d %H:%M UTC") if time is not None else "unknown"
+
+
+def _float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number else None  # NaN: no value
+
+
+def _int(value: Any) -> int:
+    number = _float(value)
+    return int(number) if number is not None else 0

@@ -1,0 +1,266 @@
+"""The dashboard's charts and page on plain data: escaped, self-contained, never crashing."""
+
+import re
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from urllib.parse import quote
+
+import pytest
+
+from accessdrift.dashboard import STATEMENTS, assemble, collect_dashboard, render_dashboard
+from accessdrift.dashboard.data import (
+    ChangeTypeLag,
+    Compliance,
+    Counts,
+    DashboardData,
+    Finding,
+    Point,
+    Series,
+    Threshold,
+    duration,
+)
+from accessdrift.dashboard.page import evidence_path, render_error
+from accessdrift.dashboard.svg import (
+    Line,
+    LineSeries,
+    bar_chart,
+    duration_ticks,
+    line_chart,
+    nice_ticks,
+)
+from sinks.clickhouse import QueryResult
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+HOSTILE = [
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "javascript:alert(1)",
+    "a'b\"c&d",
+    "../../stats/?x=1#y",
+]
+
+
+class Elements(HTMLParser):
+    """Every start tag with its attributes, as a browser would parse them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def parsed(markup: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = Elements()
+    parser.feed(markup)
+    return parser.tags
+
+
+def hours(count: int) -> list[datetime]:
+    return [T0 + timedelta(hours=index) for index in range(count)]
+
+
+def full_data(identity: str = "E1", name: str = "aws") -> DashboardData:
+    return DashboardData(
+        bucket="hour",
+        latency=(
+            Series(
+                f"{name} p50", tuple(Point(at, 60.0 * (i + 1)) for i, at in enumerate(hours(3)))
+            ),
+            Series(f"{name} p95", tuple(Point(at, 600.0) for at in hours(3))),
+        ),
+        sla=(Threshold(f"SLA {name}", 86400.0),),
+        compliance=(Compliance(name, due=4, within_sla=3, late=1, still_open=0),),
+        by_change_type=(
+            ChangeTypeLag("joiner", 2, 30.0, 90.0),
+            ChangeTypeLag("leaver", 3, None, 7200.0),
+        ),
+        uses=(Series("used_after_deprovision", tuple(Point(at, 2.0) for at in hours(4))),),
+        counts=Counts(open_overdue=2, credentials_used=1, orphaned_nhis=1, uncorrelated_accounts=3),
+        findings=(
+            Finding(
+                "used_after_deprovision",
+                "critical",
+                identity,
+                "human",
+                name,
+                f"aws:{identity}",
+                T0,
+                "2 uses",
+                2.0,
+            ),
+            Finding(
+                "deprovision_overdue", "high", identity, "human", name, "okta:1", T0, "overdue", 5.0
+            ),
+        ),
+        findings_total=2,
+        watermark=T0 + timedelta(days=1),
+    )
+
+
+def test_a_line_chart_draws_a_point_per_value_with_its_series() -> None:
+    chart = line_chart(
+        "lag",
+        "latency-chart",
+        [
+            LineSeries("aws p50", [(at, 10.0) for at in hours(3)]),
+            LineSeries("gcp p50", [(T0, 5.0)]),
+        ],
+        lines=[Line("SLA aws", 30.0)],
+    )
+    points = [attrs for tag, attrs in parsed(chart) if tag == "circle"]
+    assert len(points) == 4 and all(attrs["class"] == "point" for attrs in points)
+    assert sorted(str(attrs["data-series"]) for attrs in points) == ["aws p50"] * 3 + ["gcp p50"]
+    assert chart.count('class="threshold"') == 1 and "SLA aws" in chart
+    assert chart.count('class="tick"') >= 5  # the axes carry labels
+    assert not re.search(r"=\"-?(nan|inf)", chart)
+
+
+def test_a_bar_chart_skips_missing_values() -> None:
+    chart = bar_chart(
+        "lag", "bars", ["joiner", "leaver"], [("p50", [1.0, None]), ("p95", [2.0, 3.0])]
+    )
+    bars = [attrs for tag, attrs in parsed(chart) if tag == "rect"]
+    assert len(bars) == 3 and {attrs["data-series"] for attrs in bars} == {"p50", "p95"}
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_names_are_text_in_charts(hostile: str) -> None:
+    chart = line_chart(
+        "t" + hostile, "c", [LineSeries(hostile, [(T0, 1.0)])], lines=[Line(hostile, 2.0)]
+    )
+    chart += bar_chart(hostile, "b", [hostile], [(hostile, [1.0])])
+    tags = parsed(chart)
+    assert {tag for tag, _ in tags} <= {
+        "svg",
+        "title",
+        "text",
+        "line",
+        "path",
+        "circle",
+        "rect",
+        "g",
+    }
+    assert all(not name.startswith("on") for _, attrs in tags for name in attrs)
+    assert "<script" not in chart and "<img" not in chart
+    assert [attrs["data-series"] for tag, attrs in tags if tag == "circle"] == [hostile]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_ids_are_escaped_and_links_quoted_on_the_page(hostile: str) -> None:
+    page = render_dashboard(full_data(identity=hostile, name=hostile), evidence_path)
+    tags = parsed(page)
+    assert "<script" not in page.lower() and "<img" not in page.lower()
+    assert all(not name.startswith("on") for _, attrs in tags for name in attrs)
+    links = [
+        attrs["href"] for tag, attrs in tags if tag == "a" and attrs.get("class") == "identity"
+    ]
+    assert links == [f"/evidence/{quote(hostile, safe='')}"] * 2
+    assert all(
+        link is not None and link.startswith("/evidence/") and "/" not in link[10:]
+        for link in links
+    )
+
+
+def test_a_link_that_is_not_a_path_on_the_worker_is_not_made() -> None:
+    page = render_dashboard(
+        full_data(identity="E1"), lambda identity: f"javascript:go('{identity}')"
+    )
+    assert "javascript:" not in page and 'class="identity"' not in page
+    assert ">E1<" in page
+
+
+def test_the_page_is_self_contained() -> None:
+    page = render_dashboard(full_data(), evidence_path)
+    assert "http://" not in page and "https://" not in page and "//" not in page.replace("://", "")
+    assert "<script" not in page and "@import" not in page and "url(" not in page
+    for tag, attrs in parsed(page):
+        for name in ("src", "href", "action", "srcset"):
+            value = attrs.get(name)
+            here = value is not None and value.startswith("/") and not value.startswith("//")
+            assert value is None or here or value == "data:,", (tag, name, value)
+    assert '<meta http-equiv="refresh" content="30">' in page
+    assert page.count('class="point"') == 3 + 3 + 4
+    assert 'id="counter-open-overdue"' in page and ">2<" in page
+
+
+def test_empty_data_renders_no_data() -> None:
+    page = render_dashboard(DashboardData(bucket="hour"), evidence_path)
+    assert page.count("no data") >= 5  # four charts and the findings table
+    assert 'class="point"' not in page and "<table id='findings'" not in page
+    assert "no events yet" in page
+
+
+def test_an_error_page_escapes_its_message() -> None:
+    page = render_error(502, "ClickHouse <down>", "Code: 1. <script>x</script>")
+    assert "<script>" not in page and "&lt;script&gt;" in page and "ClickHouse &lt;down&gt;" in page
+
+
+def test_ticks_are_round() -> None:
+    assert nice_ticks(7.0) == [0.0, 2.0, 4.0, 6.0, 8.0]
+    assert duration_ticks(80000) == [0.0, 21600.0, 43200.0, 64800.0, 86400.0]
+    assert nice_ticks(0.0) == [0.0, 1.0]
+    assert [duration(value) for value in (5, 90, 3600, 93784, 2.5)] == [
+        "5s",
+        "1m 30s",
+        "1h",
+        "1d 2h",
+        "2.5s",
+    ]
+
+
+def test_assemble_turns_results_into_typed_data_worst_finding_first() -> None:
+    def result(columns: str, *rows: tuple[object, ...]) -> QueryResult:
+        return QueryResult(columns.split(), list(rows))
+
+    results = {name: result("x") for name in STATEMENTS}
+    results.update(
+        latency_hourly=result(
+            "system bucket pairs p50 p95",
+            ("aws", T0, 2, 30.0, 60.0),
+            ("aws", T0 + timedelta(hours=1), 1, 40.0, None),
+        ),
+        sla_by_system=result("system sla_seconds", ("aws", 86400.0), ("gcp", 86400.0)),
+        uses_hourly=result(
+            "kind bucket uses",
+            ("used_after_deprovision", T0, 2),
+            ("used_after_deprovision", T0 + timedelta(hours=3), 1),
+        ),
+        counts=result(
+            "open_overdue credentials_used orphaned_nhis uncorrelated_accounts", (1, 1, 1, 0)
+        ),
+        watermark=result("watermark", (datetime(1970, 1, 1, tzinfo=UTC),)),
+        overdue=result(
+            "identity_id identity_kind system subject subject_kind due_at seconds_overdue",
+            ("E2", "human", "okta", "okta:1", "account", T0, 3600),
+        ),
+        used=result(
+            "identity_id identity_kind system subject kind first_use last_use uses",
+            ("E1", "human", "aws", "aws:AKIA1", "used_after_deprovision", T0, T0, 3),
+        ),
+        orphaned=result(
+            "identity_id identity_kind system subject severity deprovisioned_at",
+            ("N1", "nhi", "", "gcp:sa", "medium", T0),
+        ),
+    )
+    data = assemble(results)
+    assert data.bucket == "hour" and data.watermark is None
+    assert [item.name for item in data.latency] == ["aws p50", "aws p95"]
+    assert [len(item.points) for item in data.latency] == [2, 1]  # a null p95 is no point
+    assert data.sla == (Threshold("SLA aws, gcp", 86400.0),)
+    assert [point.value for point in data.uses[0].points] == [2.0, 0.0, 0.0, 1.0]  # zero-filled
+    assert [item.identity_id for item in data.findings] == ["E1", "E2", "N1"]
+    assert data.counts == Counts(1, 1, 1, 0)
+
+
+def test_collect_dashboard_runs_every_statement_once() -> None:
+    asked: list[str] = []
+
+    def query(sql: str) -> QueryResult:
+        asked.append(sql)
+        return QueryResult([], [])
+
+    data = collect_dashboard(query)
+    assert sorted(asked) == sorted(STATEMENTS.values())
+    assert data.findings == () and re.search(r"\bFINAL\b", STATEMENTS["latency_hourly"])

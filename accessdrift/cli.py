@@ -3,6 +3,7 @@
 import logging
 import sys
 import time
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -343,6 +344,76 @@ def query(
     sys.stdout.write(format_result(result, format.value))
     if result.truncated and format is not QueryFormat.table:
         typer.echo(f"accessdrift: first {len(result.rows)} rows only (--limit)", err=True)
+
+
+class EvidenceFormat(StrEnum):
+    json = "json"
+    markdown = "markdown"
+    html = "html"
+
+
+class ReportFormat(StrEnum):
+    json = "json"
+    html = "html"
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+
+
+def _moment(text: str, option: str) -> datetime:
+    """RFC 3339 with a zone, or a plain date (midnight UTC); a naive time is refused."""
+    try:
+        if len(text) == 10:
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ConfigError(f"{option}: {text!r} is not a date or an RFC 3339 time") from error
+    if moment.tzinfo is None:
+        raise ConfigError(f"{option}: {text!r} has no time zone (add Z or +00:00)")
+    return moment
+
+
+@app.command()
+def evidence(
+    identity_id: Annotated[str, typer.Argument(help="the identity, as the directory names it")],
+    format: Annotated[EvidenceFormat, typer.Option("--format", "-f")] = EvidenceFormat.json,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="a file")] = None,
+) -> None:
+    """The audit evidence of one identity: every directory change and, for each, every
+    account and credential it had to reach, when, and within its SLA or not."""
+    from accessdrift.evidence import collect_evidence, to_html, to_json, to_markdown
+    from accessdrift.query import run_query
+
+    settings = _settings()
+    found = collect_evidence(lambda sql: run_query(settings, sql), identity_id)
+    render = {"json": to_json, "markdown": to_markdown, "html": to_html}[format.value]
+    _write(render(found), output)
+
+
+@app.command()
+def report(
+    since: Annotated[str, typer.Option(help="start of the period: 2026-03-01 or RFC 3339")],
+    until: Annotated[str, typer.Option(help="end of the period (excluded)")],
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.html,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="a file")] = None,
+) -> None:
+    """The organisation's report for a period: leavers and their systems, SLA compliance
+    per system, the worst cases, open findings."""
+    from accessdrift.evidence import collect_report, report_to_html, report_to_json
+    from accessdrift.query import run_query
+
+    settings = _settings()
+    found = collect_report(
+        lambda sql: run_query(settings, sql),
+        _moment(since, "--since"),
+        _moment(until, "--until"),
+    )
+    _write(report_to_json(found) if format is ReportFormat.json else report_to_html(found), output)
 
 
 @alerts_app.command("test")

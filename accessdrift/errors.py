@@ -55,3 +55,7 @@ class RowsRefused(ClickHouseError):
 
 class QueryRefused(ClickHouseError):
     """A statement sent through `accessdrift query` that is not read-only."""
+
+
+class IdentityNotFound(AccessDriftError):
+    """No directory change, pair, alert or ownership names this identity."""

@@ -8,7 +8,6 @@ a worker holds it, `accessdrift query` sends its SQL here.
 
 import asyncio
 import html
-import importlib
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -20,7 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from accessdrift.dashboard import collect_dashboard_async, render_dashboard
 from accessdrift.dashboard.page import evidence_path, render_error
-from accessdrift.errors import AccessDriftError, ClickHouseError, QueryRefused
+from accessdrift.errors import ClickHouseError, IdentityNotFound, QueryRefused
+from accessdrift.evidence import collect_evidence, to_html
 from streams.metrics import metrics_text
 from streams.settings import Settings
 from streams.web_auth import SESSION_COOKIE, decide, safe_next, same, session_value
@@ -228,11 +228,6 @@ def register_views(
             return html_page(render_dashboard(data, evidence_path))
 
     async def evidence_page(identity_id: str) -> Response:
-        functions = _evidence_functions()
-        if functions is None:
-            message = "this worker has no evidence module"
-            return html_page(render_error(501, "Evidence unavailable", message), 501)
-        collect, to_html = functions
         loop = asyncio.get_running_loop()
 
         def analyst_query(sql: str) -> Any:
@@ -241,10 +236,10 @@ def register_views(
             return asyncio.run_coroutine_threadsafe(sink.query(sql), loop).result()
 
         try:
-            evidence = await asyncio.to_thread(collect, analyst_query, identity_id)
+            evidence = await asyncio.to_thread(collect_evidence, analyst_query, identity_id)
         except ClickHouseError as error:
             return html_page(render_error(502, "ClickHouse did not answer", str(error)), 502)
-        except AccessDriftError as error:  # the identity is unknown
+        except IdentityNotFound as error:
             return html_page(render_error(404, "No such identity", str(error)), 404)
         return html_page(to_html(evidence, evidence_path))
 
@@ -259,18 +254,6 @@ def register_views(
     class EvidenceSlash(View):
         async def get(self, request: Request, identity_id: str = "", **kwargs: Any) -> Response:
             return await evidence_page(identity_id)
-
-
-def _evidence_functions() -> (
-    tuple[Callable[[Callable[[str], Any], str], dict[str, Any]], Callable[..., str]] | None
-):
-    """accessdrift.evidence's collect_evidence and to_html, when that module is there."""
-    try:
-        collect = importlib.import_module("accessdrift.evidence.collect")
-        render = importlib.import_module("accessdrift.evidence.render")
-    except ImportError:
-        return None
-    return collect.collect_evidence, render.to_html
 
 
 LOGIN_PAGE = """<!doctype html>

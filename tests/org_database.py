@@ -38,20 +38,20 @@ def build(path: Path, options: SimulationOptions = DEMO_OPTIONS) -> OrgDatabase:
     records: list[tuple[str, dict[str, Any]]] = []
     for _, _kind, line in lines(simulation):
         try:
-            record = parse_line(line or b"").record
+            parsed = parse_line(line or b"").record
         except RecordError:
             continue
-        record_key(record)
-        records.append((type(record).__name__, record.model_dump()))
+        record_key(parsed)
+        records.append((type(parsed).__name__, parsed.model_dump()))
     engine = Engine(DetectionConfig(), allowed_lateness_us=30 * MICROS)
-    for index, (name, record) in enumerate(records):
-        engine.feed(name, record, index)
+    for index, (name, fields) in enumerate(records):
+        engine.feed(name, fields, index)
     engine.tick(len(records) + 10**13)
     clickhouse = ClickHouse(f"chdb://{path}", "accessdrift")
     migrate(clickhouse)
     by_record: dict[str, list[dict[str, Any]]] = {}
-    for name, record in records:
-        by_record.setdefault(name, []).append(record)
+    for name, fields in records:
+        by_record.setdefault(name, []).append(fields)
     findings = engine.findings
     by_record["ProvisioningLag"] = list(findings.lags.values())
     by_record["Alert"] = list(findings.alerts.values())

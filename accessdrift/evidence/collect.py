@@ -28,7 +28,7 @@ CONTROLS = [
         "credential it concerned followed, against the deprovisioning SLA",
     },
     {
-        "id": "OWASP Non-Human Identities Top 10 (2025) NHI-01",
+        "id": "OWASP Top 10 Non-Human Identities Risks 2025, NHI1:2025",
         "title": "Improper Offboarding",
         "evidenced_by": "keys and accounts still working after their owner or workload was "
         "deprovisioned, each use after deprovisioning, and the alerts raised",

@@ -178,7 +178,7 @@ SELECT
     source_time AS left_at,
     due_at,
     status,
-    dateDiff('day', source_time, (SELECT watermark FROM event_watermark)) AS days_since_left
+    intDiv(dateDiff('second', source_time, (SELECT watermark FROM event_watermark)), 86400) AS days_since_left
 FROM deprovision_pairs FINAL
 WHERE change_type = 'leaver' AND status IN ('open', 'overdue');
 

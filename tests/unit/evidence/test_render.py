@@ -69,7 +69,7 @@ def test_html_shows_hostile_values_as_text_and_loads_nothing_from_elsewhere() ->
 def test_a_plain_page_says_what_was_reached_and_when() -> None:
     page = to_html(evidence())
     assert "2 h 14 min" in page and "within SLA" in page and "NOT deprovisioned" in page
-    assert "NIST CSF 2.0 PR.AA-01" in page and "NHI-01" in page
+    assert "NIST CSF 2.0 PR.AA-01" in page and "NHI1:2025" in page
 
 
 def test_markdown_keeps_each_value_on_its_row_and_inert() -> None:

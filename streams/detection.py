@@ -28,6 +28,7 @@ from accessdrift.core import identity
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.resolver import Node, Outbound, Resolver
 from accessdrift.core.routing import route_record
+from accessdrift.core.state import Result
 from accessdrift.core.timeutil import MICROS, span_micros, to_micros
 from accessdrift.core.watermark import Watermark
 from accessdrift.errors import RecordError
@@ -275,7 +276,7 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
     async def handle_identity_batch(events: Sequence[EventT[Any]]) -> None:
         states: dict[str, Any] = {}
         last_event: dict[str, EventT[Any]] = {}
-        outputs: list[identity.Result] = []
+        outputs: list[Result] = []
         onward: list[Outbound] = []
         wall = wall_micros()
         for event in events:

@@ -19,9 +19,9 @@ from accessdrift.errors import ClickHouseError, ConfigError
 from accessdrift.kafka_admin import ensure_topics, wait_for_broker
 from sinks.clickhouse import ClickHouse
 from sinks.migrate import migrate
-from streams.app import SinkExecutor
 from streams.notifier import Notifier
 from streams.settings import Settings
+from streams.sink_executor import SinkExecutor
 
 log = logging.getLogger("accessdrift.notifier")
 

@@ -10,7 +10,7 @@ import asyncio
 import html
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import faust
 from aiohttp import web as aiohttp_web
@@ -23,6 +23,7 @@ from accessdrift.errors import ClickHouseError, IdentityNotFound, QueryRefused
 from accessdrift.evidence import collect_evidence, to_html
 from streams.metrics import metrics_text
 from streams.settings import Settings
+from streams.sink_executor import SinkExecutor
 from streams.web_auth import SESSION_COOKIE, decide, safe_next, same, session_value
 
 STAGES = {"ingest", "resolver", "identity", "findings", "sink", "lag"}
@@ -38,14 +39,11 @@ HTML_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-if TYPE_CHECKING:
-    from streams.app import SinkExecutor
-
 
 def register_views(
     app: faust.App,
     settings: Settings,
-    sink: "SinkExecutor",
+    sink: SinkExecutor,
     counts: Counter[str],
     ingest_running: Callable[[], bool],
 ) -> None:

@@ -13,9 +13,10 @@ from accessdrift.kafka_admin import ensure_topics, wait_for_broker
 from sinks.clickhouse import ClickHouse
 from sinks.faults import FaultSwitch
 from sinks.migrate import apply_retention, migrate
-from streams.app import SinkExecutor, create_app
+from streams.app import create_app
 from streams.local_state import check_local_state, record_changelogs
 from streams.settings import Settings
+from streams.sink_executor import SinkExecutor
 from streams.web_auth import needs_token
 
 log = logging.getLogger("accessdrift.worker")

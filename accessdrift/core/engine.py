@@ -16,6 +16,7 @@ from accessdrift.core import identity
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.resolver import Node, Outbound, Resolver
 from accessdrift.core.routing import route_record
+from accessdrift.core.state import Result, State
 from accessdrift.core.timeutil import to_micros
 from accessdrift.core.watermark import Watermark
 
@@ -31,7 +32,7 @@ class Findings:
     lag_emissions: int = 0
     alert_emissions: int = 0
 
-    def add(self, result: identity.Result) -> None:
+    def add(self, result: Result) -> None:
         for row in result.lags:
             self.lags[row["lag_id"]] = row
             self.lag_emissions += 1
@@ -85,7 +86,7 @@ class Engine:
         self.paused = 0
         self.subjects: dict[str, Node] = {}
         self.resolver = Resolver(self.subjects, link_by_email)
-        self.identities: dict[str, identity.State] = {}
+        self.identities: dict[str, State] = {}
         self.watermark = Watermark(allowed_lateness_us, idle_us)
         self.deadlines: dict[str, int] = {}
         self.findings = Findings()

@@ -7,7 +7,6 @@ an alert and a replay never doubles a row.
 """
 
 import bisect
-from dataclasses import dataclass, field
 from typing import Any
 
 from accessdrift.core import rules
@@ -26,38 +25,11 @@ from accessdrift.core.facts import (
     USE_TS,
 )
 from accessdrift.core.resolver import Outbound, is_session_credential
-
-State = dict[str, Any]
-Message = dict[str, Any]
+from accessdrift.core.state import Message, Result, State, new_state
 
 KEEP_DIRECTORY_CHANGES = 4
 FACTS_PER_MESSAGE = 500
 USE_BUCKET_US = 3600 * 1_000_000
-
-
-def new_state(identity_kind: str = "human", fallback: bool = False) -> State:
-    return {
-        "kind": identity_kind,
-        "fb": fallback,
-        "dirs": [],
-        "acc": {},
-        "cred": {},
-        "chg": [],
-        "use": [],
-        "nhis": [],
-        "owners_left": [],
-        "emitted": {},
-        "moved": {},
-    }
-
-
-@dataclass
-class Result:
-    lags: list[dict[str, Any]] = field(default_factory=list)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    pairs: list[dict[str, Any]] = field(default_factory=list)
-    messages: list[Outbound] = field(default_factory=list)
-    next_deadline_us: int | None = None
 
 
 def handle(

@@ -8,7 +8,7 @@ only when it improves (a closed lag after an overdue one, an earlier first use).
 
 import json
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.facts import (
@@ -36,11 +36,8 @@ from accessdrift.core.facts import (
     use_agent,
 )
 from accessdrift.core.ids import alert_id, lag_id, system_of
+from accessdrift.core.state import Result, State
 from accessdrift.core.timeutil import MICROS, from_micros
-
-if TYPE_CHECKING:
-    from accessdrift.core.identity import Result, State
-
 
 LAG_CHANGES = ("joiner", "mover", "leaver", "suspend")
 ENDS_DEPROVISION = ("joiner", "reactivate")
@@ -73,7 +70,7 @@ def severity(kind: str, identity_kind: str) -> str:
 # -- directory episodes --------------------------------------------------------
 
 
-def effective_changes(state: "State") -> list[list[Any]]:
+def effective_changes(state: State) -> list[list[Any]]:
     """Directory changes that start something: a leaver right after a leaver is a repeat."""
     effective = []
     previous_type = None
@@ -87,12 +84,12 @@ def effective_changes(state: "State") -> list[list[Any]]:
     return effective
 
 
-def _previous_change_ts(state: "State", entry: list[Any]) -> int | None:
+def _previous_change_ts(state: State, entry: list[Any]) -> int | None:
     earlier = [other[DIR_TS] for other in state["dirs"] if other[DIR_TS] < entry[DIR_TS]]
     return max(earlier) if earlier else None
 
 
-def deprovision_windows(state: "State") -> list[tuple[list[Any], int | None]]:
+def deprovision_windows(state: State) -> list[tuple[list[Any], int | None]]:
     """Each leaver with the time its deprovisioned period ends (a rehire or reactivation)."""
     windows = []
     for entry in effective_changes(state):
@@ -110,7 +107,7 @@ def deprovision_windows(state: "State") -> list[tuple[list[Any], int | None]]:
 # -- lag pairs -----------------------------------------------------------------
 
 
-def _subjects_for(state: "State", change_type: str, t0: int) -> list[tuple[str, bool]]:
+def _subjects_for(state: State, change_type: str, t0: int) -> list[tuple[str, bool]]:
     """(subject, is_credential) pairs that a directory change of this type concerns."""
     subjects = [(account, False) for account in sorted(state["acc"])]
     if change_type in ("leaver", "suspend"):
@@ -123,7 +120,7 @@ def _subjects_for(state: "State", change_type: str, t0: int) -> list[tuple[str, 
     return subjects
 
 
-def _matches(state: "State", change_type: str, subject: str, is_credential: bool) -> list[int]:
+def _matches(state: State, change_type: str, subject: str, is_credential: bool) -> list[int]:
     """Event times of the downstream changes that close the pair, sorted."""
     times = []
     if is_credential:
@@ -161,7 +158,7 @@ def _matches(state: "State", change_type: str, subject: str, is_credential: bool
 
 def _lag_row(
     identity_id: str,
-    state: "State",
+    state: State,
     entry: list[Any],
     subject: str,
     is_credential: bool,
@@ -200,7 +197,7 @@ def _pair_row(lag: dict[str, Any], sla_us: int) -> dict[str, Any]:
 
 
 def _better(
-    state: "State", key: str, rank: int, time_us: int, reference_us: int, earlier_wins: bool
+    state: State, key: str, rank: int, time_us: int, reference_us: int, earlier_wins: bool
 ) -> bool:
     """True (and remembered) when this finding is new or improves on the emitted one."""
     emitted = state["emitted"].get(key)
@@ -220,7 +217,7 @@ def _better(
 
 def evaluate_lags(
     identity_id: str,
-    state: "State",
+    state: State,
     watermark_us: int,
     now_us: int,
     config: DetectionConfig,
@@ -275,7 +272,7 @@ def evaluate_lags(
 
 def _overdue_alert(
     identity_id: str,
-    state: "State",
+    state: State,
     entry: list[Any],
     subject: str,
     is_credential: bool,
@@ -316,7 +313,7 @@ def _overdue_alert(
 
 def evaluate_use(
     identity_id: str,
-    state: "State",
+    state: State,
     use: list[Any],
     now_us: int,
     config: DetectionConfig,
@@ -387,7 +384,7 @@ def evaluate_use(
 
 def evaluate_orphans(
     identity_id: str,
-    state: "State",
+    state: State,
     watermark_us: int,
     now_us: int,
     config: DetectionConfig,
@@ -432,7 +429,7 @@ def evaluate_orphans(
             )
 
 
-def _owner_at(state: "State", time_us: int) -> str | None:
+def _owner_at(state: State, time_us: int) -> str | None:
     owner = None
     for entry in state["dirs"]:
         if entry[DIR_TS] <= time_us and entry[DIR_OWNER] is not None:
@@ -442,7 +439,7 @@ def _owner_at(state: "State", time_us: int) -> str | None:
 
 def evaluate(
     identity_id: str,
-    state: "State",
+    state: State,
     watermark_us: int,
     now_us: int,
     config: DetectionConfig,
@@ -455,7 +452,7 @@ def evaluate(
 
 
 def next_deadline(
-    identity_id: str, state: "State", config: DetectionConfig, evaluated_until: int | None = None
+    identity_id: str, state: State, config: DetectionConfig, evaluated_until: int | None = None
 ) -> int | None:
     """The earliest event time at which an absence may become a finding not yet raised.
 
@@ -493,7 +490,7 @@ def _alert(
     key: str,
     kind: str,
     identity_id: str,
-    state: "State",
+    state: State,
     *,
     account: str | None,
     credential: str | None,

@@ -17,6 +17,7 @@ import pytest
 from accessdrift.core import identity
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.engine import Engine
+from accessdrift.core.state import Result
 from accessdrift.core.timeutil import MICROS
 from accessdrift.evaluate import evaluate
 from accessdrift.simulate.organisation import SimulationOptions, simulate
@@ -71,7 +72,7 @@ LEAVER = {
 }
 
 
-def handle(identity_id: str, state: Any, message: dict[str, Any]) -> tuple[Any, identity.Result]:
+def handle(identity_id: str, state: Any, message: dict[str, Any]) -> tuple[Any, Result]:
     return identity.handle(identity_id, state, message, 0, 0, CONFIG)
 
 

@@ -1,0 +1,54 @@
+"""Every ClickHouse call of the worker on one thread, analysts' queries on another."""
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from accessdrift.alerts.dispatch import Delivery
+from sinks.clickhouse import ClickHouse
+from sinks.deliveries import read_deliveries
+from sinks.positions import Positions, read_positions
+from streams.sink_health import SinkHealth
+
+T = TypeVar("T")
+
+
+class SinkExecutor:
+    """Runs every ClickHouse call on one thread, so the event loop never blocks on it.
+
+    The embedded engine lives in this process; one thread keeps its use serial.
+    """
+
+    def __init__(self, clickhouse: ClickHouse) -> None:
+        self.clickhouse = clickhouse
+        self.health = SinkHealth()  # the batch ingest's inserts: an outage shows here
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        # Analysts' queries on a thread and a session of their own: a heavy SELECT
+        # does not hold up sinking (ClickHouse runs both at once).
+        self._queries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyst-sql")
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, function, *args)
+
+    async def query(self, sql: str, limit: int | None = None) -> Any:
+        """One analyst statement (``ClickHouse.query``: checked, read-only, limited)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._queries, lambda: self.clickhouse.query(sql, limit=limit)
+        )
+
+    def insert_blocking(
+        self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
+    ) -> None:
+        """From another thread (the batch ingest): on the ClickHouse thread, and wait."""
+        self._executor.submit(self.clickhouse.insert, table, rows, columns, token).result()
+
+    def deliveries_blocking(self, alert_ids: list[str]) -> dict[tuple[str, str], Delivery]:
+        """From another thread: the latest delivery state of these alerts."""
+        return self._executor.submit(read_deliveries, self.clickhouse, alert_ids).result()
+
+    def positions_blocking(self) -> Positions:
+        """From another thread: how far this database holds each topic partition."""
+        return self._executor.submit(read_positions, self.clickhouse).result()

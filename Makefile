@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := accessdrift streams schemas sinks
 
-.PHONY: install lint typecheck unit test test-faults demo demo-raw bench kafka-up kafka-down clean
+.PHONY: install lint typecheck unit test test-faults demo demo-raw bench bench-soak kafka-up kafka-down clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,10 @@ demo-raw: install kafka-up
 
 bench: install kafka-up
 	$(BIN)/python -m bench.run
+
+# Long (about an hour on 2 cores): 10 million events, 100,000 identities, 30 days.
+bench-soak: install kafka-up
+	$(BIN)/python -m bench.soak
 
 clean:
 	-$(BIN)/accessdrift kafka down

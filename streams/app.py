@@ -16,7 +16,6 @@ import faust
 import mode
 
 from accessdrift.alerts.config import Routing
-from streams.batching import DeliveredTable
 from streams.detection import RESOLVE_TOPIC, register_detection
 from streams.ingest import BatchIngest
 from streams.normalize import register_normalizers
@@ -54,7 +53,6 @@ def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None =
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
         broker_credentials=_faust_credentials(settings),
         store=settings.state_store,
-        Table=DeliveredTable,
         datadir=str(settings.state_dir),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,

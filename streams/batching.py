@@ -13,7 +13,6 @@ from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
-import faust
 from faust.streams import _current_event
 from faust.types import EventT
 
@@ -106,36 +105,15 @@ class WriteBack(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self.cache)
 
-    def flush(self) -> int:
-        for key in self.dirty:
-            self.table[key] = self.cache[key]
-            if self.shared is not None:
-                self.shared.put(key, self.cache[key])
-        written = len(self.dirty)
+    def take_changed(self) -> dict[str, Any]:
+        """The keys written since the last call and their values, for the caller to store;
+        the shared cache holds them from now on."""
+        changed = {key: self.cache[key] for key in self.dirty}
+        if self.shared is not None:
+            for key, value in changed.items():
+                self.shared.put(key, value)
         self.dirty.clear()
-        return written
-
-
-class DeliveredTable(faust.Table[Any, Any]):
-    """A Faust table whose changelog writes can be awaited until the broker has them.
-
-    Faust acks a batch of events when the agent's body returns and commits those
-    offsets later, after a producer flush that gives up once nothing was sent for
-    0.1 s (``ProducerBuffer.flush_atmost``): a commit could pass changelog writes
-    still in the buffer, and a SIGKILL then lost them while the input they came
-    from was never read again. Awaiting them in the body keeps every commit
-    behind what reached the changelog.
-    """
-
-    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        sent = super().send_changelog(*args, **kwargs)
-        self.__dict__.setdefault("_unacknowledged", []).append(sent)
-        return sent
-
-    async def changelog_delivered(self) -> None:
-        pending: list[Any] = self.__dict__.pop("_unacknowledged", [])
-        if pending:
-            await asyncio.gather(*pending)
+        return changed
 
 
 async def delivered(sent: list[Any]) -> None:

@@ -40,7 +40,12 @@ def handle(
     now_us: int,
     config: DetectionConfig,
 ) -> tuple[State, Result]:
-    """Apply one message; return the new state and what it proves."""
+    """Apply one message; return the new state and what it proves.
+
+    A use that changes nothing the detections keep (a busy key's use in the middle
+    of its hour, judged and found clean) returns the very state it was given: the
+    stage has nothing to write for it."""
+    given = state
     state = (
         _copy(state)
         if state is not None
@@ -51,9 +56,12 @@ def handle(
     if kind == "dir":
         _on_directory_change(identity_id, state, message, result)
     elif kind == "use":
-        use = _add_use(state, message)
+        use, kept = _add_use(state, message)
         if use is not None:
             rules.evaluate_use(identity_id, state, use, now_us, config, result)
+            if given is not None and not kept and _nothing_found(result, given, state):
+                result.next_deadline_us = rules.next_deadline(identity_id, given, config)
+                return given, result
             _prune(state, watermark_us, config)
             result.next_deadline_us = rules.next_deadline(identity_id, state, config)
             return state, result
@@ -79,6 +87,12 @@ def handle(
     _prune(state, watermark_us, config)
     result.next_deadline_us = rules.next_deadline(identity_id, state, config, watermark_us)
     return state, result
+
+
+def _nothing_found(result: Result, given: State, state: State) -> bool:
+    return not (result.lags or result.alerts or result.pairs or result.messages) and state[
+        "emitted"
+    ] == given.get("emitted", {})
 
 
 def _copy(state: State) -> State:
@@ -132,8 +146,9 @@ def _use_order(use: list[Any]) -> tuple[int, str]:
     return (use[USE_TS], use[USE_ID])
 
 
-def _add_use(state: State, message: Message) -> list[Any] | None:
-    """Record a use; None when it was already recorded.
+def _add_use(state: State, message: Message) -> tuple[list[Any] | None, bool]:
+    """Record a use: the use to judge (None when it was recorded before) and whether the
+    state changed (False for a use judged now and not kept).
 
     Uses are what a late leaver or revocation looks back on, and a busy key makes
     thousands. Per key, account and outcome, each hour keeps its first and its last
@@ -169,9 +184,11 @@ def _add_use(state: State, message: Message) -> list[Any] | None:
         and uses[index][USE_OK] == success
     ]
     if any(uses[index][USE_ID] == entry[USE_ID] for index in same):
-        return None
+        return None, False
     credential = message.get("cred")
+    learned = False
     if credential and credential == subject and credential not in state["cred"]:
+        learned = True
         state["cred"][credential] = {
             "acc": account,
             "session": is_session_credential(credential),
@@ -179,6 +196,7 @@ def _add_use(state: State, message: Message) -> list[Any] | None:
             "revoked": None,
         }
     elif not credential and subject not in state["acc"] and state["fb"]:
+        learned = True
         state["acc"][subject] = {"since": time_us}
     if len(same) >= 2:
         first, last = same[0], same[-1]
@@ -187,9 +205,9 @@ def _add_use(state: State, message: Message) -> list[Any] | None:
         elif _use_order(entry) > _use_order(uses[last]):
             del uses[last]
         else:
-            return entry  # judged now, not kept: its hour's first and last stay
+            return entry, learned  # judged now, not kept: its hour's first and last stay
     bisect.insort(uses, entry, key=_use_order)
-    return entry
+    return entry, True
 
 
 def _add_change(state: State, message: Message) -> None:

@@ -30,6 +30,7 @@ from streams.ingest import BatchIngest
 from streams.progress import PROGRESS_SOURCE, parse_report
 from streams.settings import Settings
 from streams.sink_health import SinkHealth
+from streams.stage_output import Deliveries, StageOutput
 from tests.unit.core_builders import ALICE_AWS, ALICE_KEY, at, use
 
 Sent = list[tuple[str, bytes | None, bytes]]
@@ -83,13 +84,24 @@ def sent() -> Iterator[Sent]:
         acknowledged.set_result(None)
         return acknowledged
 
-    async def changelog_acknowledged(self: Any) -> None:
-        self.__dict__.pop("_unacknowledged", None)  # no broker here to acknowledge it
+    def capture_stage_send(
+        self: StageOutput,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        partition: int | None = None,
+    ) -> None:
+        if not topic.endswith("-changelog"):
+            captured.append((topic, key, value))
+
+    async def acknowledged_at_once(self: StageOutput) -> Deliveries:
+        return Deliveries()  # no broker here: as if it had every record
 
     with (
         mock.patch("faust.topics.Topic.send", capture),
         mock.patch("faust.topics.Topic.send_soon", capture_soon),
-        mock.patch("streams.batching.DeliveredTable.changelog_delivered", changelog_acknowledged),
+        mock.patch.object(StageOutput, "send", capture_stage_send),
+        mock.patch.object(StageOutput, "deliver", acknowledged_at_once),
     ):
         yield captured
 

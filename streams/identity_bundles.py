@@ -1,0 +1,30 @@
+"""Messages for the identity stage, bundled per identity partition."""
+
+from collections.abc import Iterable
+from typing import Any
+
+from accessdrift.core.resolver import Outbound
+from streams.bundles import identity_partition, pack_messages_chunks
+from streams.stage_output import StageOutput
+
+
+class IdentityBundles:
+    """Sends messages about identities to the identity topic: one bundle per partition
+    of the batch (more when it is big), in the order given."""
+
+    def __init__(self, topic: str, partitions: int) -> None:
+        self.topic = topic
+        self.partitions = partitions
+
+    def send(
+        self, output: StageOutput, outbound: Iterable[Outbound], watermark: int | None
+    ) -> None:
+        by_partition: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+        for item in outbound:
+            message = dict(item.message)
+            message["wm"] = watermark
+            partition = identity_partition(item.identity_id, self.partitions)
+            by_partition.setdefault(partition, []).append((item.identity_id, message))
+        for partition, messages in by_partition.items():
+            for bundle in pack_messages_chunks(messages):
+                output.send(self.topic, bundle, partition=partition)

@@ -51,7 +51,7 @@ from accessdrift.errors import (
 from schemas.codec import codec_for
 from sinks.positions import POSITION_COLUMNS, POSITIONS_TABLE, Positions, position_rows
 from sinks.rows import ALL_TABLES, EVENT_TABLES, dedup_token, to_rows
-from streams import topics
+from streams import resolve_records, topics
 from streams.bundles import pack_records, pack_records_chunks
 from streams.progress import PROGRESS_SOURCE, InputProgress, Report, encode_report
 from streams.settings import Settings
@@ -366,7 +366,7 @@ class BatchIngest(StageThread):
                 self.counts["ingest:rebuilt"] += 1
             elif record in EVENT_TABLES:
                 source = f"{record}|{topic}|{message.partition()}"
-                forwarded.append((source, value))
+                forwarded.append((source, resolve_records.encode(decoded)))
                 if source not in before:
                     before.update(self.progress.before({source}))
                 self.progress.forwarded(source, to_micros(decoded["event_time"]))

@@ -15,10 +15,10 @@ from faust.types import EventT, TableT
 
 from accessdrift.core.resolver import Node, Outbound, Resolver
 from accessdrift.core.routing import route_record
-from accessdrift.core.timeutil import to_micros
 from accessdrift.core.watermark import Watermark
 from accessdrift.errors import RecordError
 from schemas.codec import codec_for
+from streams import resolve_records
 from streams.batching import ReadCache, WriteBack
 from streams.bundles import unpack_records
 from streams.identity_bundles import IdentityBundles
@@ -69,12 +69,12 @@ class ResolverStage:
                     continue
                 record_name = source.split("|", 1)[0]
                 try:
-                    record = codec_for(record_name).decode_dict(value)
+                    record = resolve_records.decode(record_name, value)
                 except (RecordError, KeyError) as error:
                     # The ingest forwards only what it decoded: a bug, not input.
                     log.error("resolver could not decode a %s record: %s", record_name, error)
                     continue
-                self.watermark.observe(source, to_micros(record["event_time"]), wall_us)
+                self.watermark.observe(source, record["event_time"], wall_us)
                 outbound += route_record(core, record_name, record)
                 self.counts["resolver:records"] += 1
         # What this batch sends reaches the broker before the state that says it

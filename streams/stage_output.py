@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka import Message, Producer
 
@@ -122,8 +123,7 @@ class StageOutput:
         for partition, values in changed.items():
             rows = encoded[partition] = []
             for key, value in values.items():
-                key_bytes = store._encode_key(key)
-                value_bytes = store._encode_value(value)
+                key_bytes, value_bytes = changelog_record(key, value)
                 rows.append((key_bytes, value_bytes))
                 self.send(topic, value_bytes, key_bytes, partition)
         batch = await self.deliver()
@@ -137,6 +137,12 @@ class StageOutput:
     def close(self) -> None:
         self._producer.flush(30)
         self._waiter.shutdown(wait=False)
+
+
+def changelog_record(key: str, value: Any) -> tuple[bytes, bytes]:
+    """The bytes Faust's own "json" key and value serializers write for a table's key and
+    state (Faust's json is orjson, with these options), without its per-value lookups."""
+    return orjson.dumps(key), orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
 def write_store(

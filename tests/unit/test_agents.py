@@ -24,6 +24,7 @@ from accessdrift.core.timeutil import to_micros
 from accessdrift.errors import RowsRefused
 from schemas.codec import codec_for
 from sinks.positions import POSITIONS_TABLE, Positions
+from streams import resolve_records
 from streams.app import create_app
 from streams.bundles import pack_messages, pack_records, unpack_messages, unpack_records
 from streams.ingest import BatchIngest
@@ -273,7 +274,11 @@ def test_ingest_inserts_good_records_forwards_them_and_dead_letters_bad_ones(
     assert len(bundles) == 1, "one bundle for the batch"
     source = "CloudAuditEvent|test.cloud.audit|0"
     before, forwarded, after = unpack_records(bundles[0])
-    assert forwarded == (source, good)
+    assert forwarded[0] == source
+    assert resolve_records.decode(name, forwarded[1]) == {
+        **record,
+        "event_time": to_micros(record["event_time"]),
+    }, "the record as the ingest decoded it, its time in microseconds"
     # Progress around the records: their partition behind, then where each one is.
     assert before[0] == after[0] == PROGRESS_SOURCE
     assert parse_report(before[1]) == {source: (None, False)}
@@ -327,7 +332,7 @@ def test_a_database_new_to_the_deployment_is_filled_again_without_feeding_detect
     assert inserted == [f"e-{offset}" for offset in range(7)], "every record into the table"
     bundles = [value for topic, value, _ in producer.sent if topic == "test.accessdrift-resolve"]
     forwarded = [
-        codec_for("CloudAuditEvent").decode_dict(value)["event_id"]
+        resolve_records.decode("CloudAuditEvent", value)["event_id"]
         for bundle in bundles
         for source, value in unpack_records(bundle)
         if source != PROGRESS_SOURCE

@@ -57,3 +57,17 @@ def test_a_cache_of_size_zero_keeps_nothing() -> None:
     WriteBack(table, shared)["a"]
     WriteBack(table, shared)["a"]
     assert table.reads == 2 and len(shared) == 0
+
+
+def test_state_is_written_in_the_bytes_faust_reads_back() -> None:
+    """The stage writes changelog records itself: Faust's recovery must read them as its own."""
+    import faust
+
+    from streams.stage_output import changelog_record
+
+    app = faust.App("bytes-check", store="memory://")
+    table = app.Table("t", key_type=str)
+    state = {"use": [[1, "u\u202e", None, True]], "acc": {"a": {"since": 1}}, "emitted": {}}
+    key = app.serializers.dumps_key(str, "E1", serializer=table.key_serializer)
+    value = app.serializers.dumps_value(None, state, serializer=table.value_serializer)
+    assert changelog_record("E1", state) == (key, value)

@@ -227,7 +227,10 @@ def latency(offered_eps: float, seconds: float, probes: int = 2000) -> dict[str,
                 message = consumer.poll(0.01)
                 if message is None or message.error():
                     continue
-                credential = codec_for("Alert").decode_dict(message.value())["credential_id"]
+                value = message.value()
+                if value is None:
+                    continue
+                credential = codec_for("Alert").decode_dict(value)["credential_id"]
                 alert_seen.setdefault(credential, time.monotonic())
             consumer.close()
 

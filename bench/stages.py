@@ -36,13 +36,13 @@ def stage_costs(options: SimulationOptions) -> dict[str, Any]:
     clock = time.perf_counter
     for name, value in encoded:
         started = clock()
-        record = codec_for(name).decode_dict(value)
+        fields = codec_for(name).decode_dict(value)
         totals["decode"] += clock() - started
-        decoded.append((name, record))
+        decoded.append((name, fields))
     by_table: dict[str, list[Any]] = {}
-    for name, record in decoded:
+    for name, fields in decoded:
         started = clock()
-        outbound = route_record(resolver, name, record)
+        outbound = route_record(resolver, name, fields)
         totals["resolve"] += clock() - started
         started = clock()
         for item in outbound:
@@ -50,7 +50,7 @@ def stage_costs(options: SimulationOptions) -> dict[str, Any]:
                 item.identity_id, states.get(item.identity_id), item.message, 0, 0, config
             )
         totals["detect"] += clock() - started
-        by_table.setdefault(name, []).append(record)
+        by_table.setdefault(name, []).append(fields)
     rows = {}
     started = clock()
     for name, records in by_table.items():

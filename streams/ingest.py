@@ -117,6 +117,7 @@ class BatchIngest(StageThread):
         for record in self.record_of_topic.values():
             counts[f"sink:{ALL_TABLES[record].table}"] += 0
         counts["ingest:dead-lettered"] += 0
+        counts["ingest:forwarded"] += 0  # records handed to the resolver
         counts["ingest:rebuilt"] += 0
         counts["ingest:commits-lost"] += 0
 
@@ -379,6 +380,8 @@ class BatchIngest(StageThread):
         for bundle in pack_records_chunks(forwarded):
             self._produce(producer, self.resolve_topic, bundle, partition=0)
         producer.poll(0)
+        if forwarded:
+            self.counts["ingest:forwarded"] += len(forwarded) - 2  # less the progress reports
         for record, (records, payloads, sources_of) in by_record.items():
             spec = ALL_TABLES[record]
             refused = self._insert_until_done(

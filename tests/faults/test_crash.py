@@ -60,8 +60,25 @@ class Crashes:
 
     def observe(self, point: str, check: Callable[[], Any], timeout: float) -> None:
         started = time.monotonic()
-        wait_until(check, timeout=timeout, interval=0.05)
+        try:
+            wait_until(check, timeout=timeout, interval=0.01)
+        except AssertionError:
+            say(f"not observed ({point}) in {timeout}s: {self.stages()}")
+            say(f"worker log:\n{self.worker.log()[-4000:]}")
+            raise
         say(f"observed ({point}) after {time.monotonic() - started:.1f}s: {self.stages()}")
+
+    def observe_while_replaying(
+        self, part: Path, point: str, check: Callable[[], Any], timeout: float
+    ) -> None:
+        """Replay ``part`` while watching for ``point``: a worker fast enough to be done
+        with the part before a replay returns would leave no moment to observe."""
+        replaying = threading.Thread(target=replay, args=(self.isolated, part))
+        replaying.start()
+        try:
+            self.observe(point, check, timeout)
+        finally:
+            replaying.join()
 
     def kill(self, point: str) -> None:
         self.worker.process.send_signal(signal.SIGKILL)
@@ -99,9 +116,6 @@ def test_five_kills_at_observed_points_lose_and_double_nothing(
         prefix = isolated.prefix
         try:
             # 1. Mid-ingest: rows arriving while the consumer still lags behind.
-            # The part is replayed while the worker reads it: the kill lands mid-stream.
-            replaying = threading.Thread(target=replay, args=(isolated, org.parts[0]))
-            replaying.start()
             part_lines = len(org.parts[0].read_text().splitlines())
 
             def mid_ingest() -> bool:
@@ -113,21 +127,32 @@ def test_five_kills_at_observed_points_lose_and_double_nothing(
                     stages.get(f"lag:{prefix}cloud.audit", 0) > 0 or written < part_lines // 2
                 )
 
-            run.observe("ingesting", mid_ingest, 60)
-            replaying.join()
+            run.observe_while_replaying(org.parts[0], "ingesting", mid_ingest, 60)
             run.kill("while the canonical topics were being ingested")
 
             # 2. A detection backlog: messages sent to identities, not yet handled.
-            replay(isolated, org.parts[1])
-            run.observe(
-                "backlog",
-                lambda: (
-                    (s := run.stages()).get("identity:messages_sent", 0)
-                    - s.get("identity:messages_done", 0)
-                    > 50
-                ),
-                60,
-            )
+            # The counters start again with each process, and a restarted worker first
+            # reads again what the killed one had not committed (handled > sent): a
+            # backlog is either difference grown past the lowest it was seen at.
+            lowest: dict[str, int] = {}
+
+            def grown(name: str, value: int) -> int:
+                lowest[name] = min(lowest.get(name, value), value)
+                return value - lowest[name]
+
+            def backlog() -> bool:
+                stages = run.stages()
+                to_resolve = grown(
+                    "resolve", stages.get("ingest:forwarded", 0) - stages.get("resolver:records", 0)
+                )
+                to_handle = grown(
+                    "identities",
+                    stages.get("identity:messages_sent", 0)
+                    - stages.get("identity:messages_done", 0),
+                )
+                return to_resolve > 0 or to_handle > 50
+
+            run.observe_while_replaying(org.parts[1], "backlog", backlog, 60)
             run.kill("while detection had a backlog")
 
             # 3. Right after findings appear: the first alert rows this worker writes.

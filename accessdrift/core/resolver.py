@@ -13,12 +13,27 @@ Within a priority the later claim (by event time) wins, so the outcome does not
 depend on arrival order. A subject whose chain ends at an account nobody owns
 stands for itself: its facts go to a *fallback* identity named after that
 account, and move to the real identity when a link arrives, however late.
+
+Partitioned by subject (``partitions`` > 1), each partition holds the nodes of
+its own subjects only, and a chain that crosses partitions is followed by
+messages between them, as Kafka Streams joins on a foreign key: a subject whose
+owner lives on another partition *subscribes* to it (``sub``) and keeps the
+owner's resolution as last heard (node field ``p``); an owner tells each of its
+subscribers on other partitions whenever its resolution changes (``res``).
+Until the first answer comes, the subject's facts wait in its node (``q``), each
+with the watermark it came with, and hold the partition's watermark back
+(``pending``), so that no deadline is judged before they reach their identity.
+An owner always answers at once, with its provisional resolution when it waits
+itself, so that a cycle of claims across partitions can never wait forever; each
+answer carries the path it came along, and a path that loops or grows past
+MAX_CHAIN stops where it loops, as the walk on one partition does.
 """
 
 import re
+import zlib
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from accessdrift.core.ids import system_of
 from accessdrift.core.timeutil import from_micros
@@ -56,10 +71,27 @@ class Resolved:
 
 @dataclass(frozen=True)
 class Outbound:
-    """A message for the identity stage, keyed by the identity it is about."""
+    """A message for the identity stage, keyed by the identity it is about.
+
+    ``watermark``: the watermark a fact came with when it waited for an owner's
+    answer on another partition; it goes out with that one, not the batch's."""
 
     identity_id: str
     message: Message
+    watermark: int | None = None
+
+
+@dataclass(frozen=True)
+class Hop:
+    """A message for the resolver partition of ``subject``: ``sub`` or ``res``."""
+
+    subject: str
+    message: Message
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition of a subject on the resolve topic, of an identity on the identity topic."""
+    return zlib.crc32(key.encode()) % partitions
 
 
 def guess_kind(subject: str) -> str:
@@ -93,7 +125,12 @@ class Resolver:
     """
 
     def __init__(
-        self, store: MutableMapping[str, Node], link_by_email: bool = False, now_us: int = 0
+        self,
+        store: MutableMapping[str, Node],
+        link_by_email: bool = False,
+        now_us: int = 0,
+        partitions: int = 1,
+        partition: int = 0,
     ) -> None:
         self.store = store
         self.link_by_email = link_by_email
@@ -101,6 +138,19 @@ class Resolver:
         # the stage sends them to drift.ownership, so that SQL can see who owns what.
         self.ownership: list[dict[str, Any]] = []
         self.now_us = now_us
+        self.partitions = partitions
+        self.partition = partition
+        # Messages for other resolver partitions, in the order they must be read.
+        self.hops: list[Hop] = []
+        # The watermark the facts of this batch came with (queued with them when they wait).
+        self.watermark: int | None = None
+        # Subjects whose facts wait for an owner's answer -> the least watermark they
+        # came with; None: the subject no longer waits (the stage keeps the index).
+        self.pending: dict[str, int | None] = {}
+
+    def owns(self, subject: str) -> bool:
+        """Is ``subject``'s node on this partition? (Always, on one partition.)"""
+        return self.partitions == 1 or partition_of(subject, self.partitions) == self.partition
 
     def claim_by_email(self, account: str, time_us: int) -> list["Outbound"]:
         if not self.link_by_email:
@@ -158,9 +208,23 @@ class Resolver:
         self.store[subject] = node
         if not parent_is_identity and not removed:
             self._add_child(parent, subject)
-        return self.effective_owner(node) != before
+        after = self.effective_owner(node)
+        if after is not None and not after[1] and not self.owns(after[0]):
+            self._subscribe(subject, after[0])
+        return after != before
+
+    def _subscribe(self, subject: str, parent: str) -> None:
+        node = self._node(subject)
+        heard = node.get("p")
+        if heard is not None and heard[0] == parent:
+            return
+        node["p"] = [parent, None, []]
+        self.store[subject] = node
+        self.hops.append(Hop(parent, {"t": "sub", "child": subject}))
 
     def _add_child(self, account: str, credential: str) -> None:
+        if not self.owns(account):
+            return  # the owner's partition adds it when the subscription reaches it
         node = self._node(account)
         if credential not in node["c"]:
             node["c"] = [*node["c"], credential]
@@ -168,26 +232,57 @@ class Resolver:
 
     # -- resolution -----------------------------------------------------------
 
-    def resolve(self, subject: str) -> Resolved:
+    def resolve_path(self, subject: str) -> tuple[Resolved, list[str]] | None:
+        """Where the chain from ``subject`` ends, and the subjects it passed; None while
+        an owner on another partition has not answered yet."""
         current = subject
-        seen = {subject}
+        seen = [subject]
+        store = self.store
         for _ in range(MAX_CHAIN):
-            node = self.store.get(current)
+            node = store.get(current)
             owner = self.effective_owner(node) if node else None
             if owner is None:
-                return Resolved(current, guess_kind(current), True)
+                return Resolved(current, guess_kind(current), True), seen
             parent, parent_is_identity, identity_kind = owner[0], owner[1], owner[2]
             if parent_is_identity:
-                return Resolved(parent, identity_kind or guess_kind(current), False)
+                return Resolved(parent, identity_kind or guess_kind(current), False), seen
             if parent in seen:
                 break  # a cycle of claims: stop where it loops
-            seen.add(parent)
+            if self.partitions > 1 and not self.owns(parent):
+                heard = cast(Node, node).get("p")
+                if heard is None or heard[0] != parent or heard[1] is None:
+                    return None
+                path: list[str] = heard[2]
+                if any(step in seen for step in path):
+                    # The answer came round a cycle: every subject of the cycle stands for
+                    # the same fallback, whichever answer reached it first (answers that
+                    # cross each other would otherwise swap places for ever).
+                    loop = [*seen]
+                    for step in path:
+                        if step in seen:
+                            break
+                        loop.append(step)
+                    cycle = min(loop)
+                    # The path is the cycle from here, the same whatever came: an answer
+                    # whose path changes is news, and would be passed on round the cycle.
+                    return Resolved(cycle, guess_kind(cycle), True), loop
+                if len(seen) + len(path) > MAX_CHAIN:
+                    break
+                return Resolved(*heard[1]), seen + path
+            seen.append(parent)
             current = parent
-        return Resolved(current, guess_kind(current), True)
+        return Resolved(current, guess_kind(current), True), seen
 
-    def route(self, subject: str, is_credential: bool = False) -> Resolved:
-        """Where a fact about ``subject`` goes now; remembers it so later moves know the source."""
+    def resolve(self, subject: str) -> Resolved | None:
+        found = self.resolve_path(subject)
+        return found[0] if found is not None else None
+
+    def route(self, subject: str, is_credential: bool = False) -> Resolved | None:
+        """Where a fact about ``subject`` goes now; remembers it so later moves know the
+        source. None: the subject waits for an owner's answer (``wait`` its facts)."""
         resolved = self.resolve(subject)
+        if resolved is None:
+            return None
         node = self.store.get(subject)
         if node is None or node.get("r") != resolved.as_list():
             updated = self._node(subject)
@@ -197,6 +292,17 @@ class Resolver:
             self.store[subject] = updated
             self.ownership.append(self._ownership_row(subject, updated, resolved))
         return resolved
+
+    def wait(self, subject: str, message: Message, is_credential: bool) -> None:
+        """Keep a fact until the subject's owner on another partition answers."""
+        node = self._node(subject)
+        watermark = self.watermark if self.watermark is not None else 0
+        node["q"] = [*(node.get("q") or []), [message, watermark]]
+        if is_credential:
+            node["k"] = 1
+        self.store[subject] = node
+        held = self.pending.get(subject)
+        self.pending[subject] = watermark if held is None else min(held, watermark)
 
     def _ownership_row(self, subject: str, node: Node, resolved: Resolved) -> dict[str, Any]:
         owner = self.effective_owner(node)
@@ -219,9 +325,55 @@ class Resolver:
             "resolved_at": from_micros(self.now_us),
         }
 
+    # -- messages between resolver partitions ----------------------------------
+
+    def on_hop(self, subject: str, message: Message) -> list[Outbound]:
+        """A ``sub`` or ``res`` for ``subject``, a subject of this partition."""
+        if message.get("t") == "sub":
+            self._on_subscribe(subject, str(message["child"]))
+            return []
+        return self._on_answer(subject, str(message["parent"]), message["r"], message["path"])
+
+    def _on_subscribe(self, parent: str, child: str) -> None:
+        self._add_child(parent, child)
+        found = self.resolve_path(parent)
+        if found is None:
+            # Waiting itself: answer at once all the same, with what it stands for
+            # until its own answer comes (then every subscriber hears again).
+            found = (Resolved(parent, guess_kind(parent), True), [parent])
+        else:
+            node = self._node(parent)
+            if node.get("a") is None:
+                node["a"] = [found[0].as_list(), found[1]]
+                self.store[parent] = node
+        self.hops.append(self._answer(child, parent, *found))
+
+    @staticmethod
+    def _answer(child: str, parent: str, resolved: Resolved, path: list[str]) -> Hop:
+        return Hop(child, {"t": "res", "parent": parent, "r": resolved.as_list(), "path": path})
+
+    def _on_answer(
+        self, subject: str, parent: str, resolved: list[Any], path: list[str]
+    ) -> list[Outbound]:
+        node = self.store.get(subject)
+        owner = self.effective_owner(node) if node else None
+        if node is None or owner is None or owner[1] or owner[0] != parent:
+            return []  # an answer from an owner it no longer has
+        heard = [parent, [str(resolved[0]), str(resolved[1]), bool(resolved[2])], list(path)]
+        if node.get("p") == heard:
+            return []
+        updated = dict(node)
+        updated["p"] = heard
+        self.store[subject] = updated
+        return self.reroute(subject)
+
+    # -- moves ------------------------------------------------------------------
+
     def reroute(self, subject: str) -> list[Outbound]:
-        """After an owner change: move the facts already sent for the subject and its keys."""
+        """After an owner change: move the facts already sent for the subject and its
+        keys, send on the facts that waited, and tell subscribers elsewhere."""
         moves: dict[tuple[str, str, bool, str, bool], dict[str, int]] = {}
+        flushed: list[Outbound] = []
         # The subject and everything below it: an email's accounts, an account's keys.
         candidates = [subject]
         seen = {subject}
@@ -229,54 +381,91 @@ class Resolver:
             if len(candidates) > 10_000:
                 break
             for child in (self.store.get(depth_candidate) or {}).get("c") or []:
-                if child not in seen:
+                if child not in seen and self.owns(child):
                     seen.add(child)
                     candidates.append(child)
         for candidate in candidates:
             candidate_node = self.store.get(candidate)
             if candidate_node is None:
                 continue
+            found = self.resolve_path(candidate)
+            if found is None:
+                continue  # still waiting for an owner's answer
+            resolved, path = found
+            if self.partitions > 1:
+                self._announce(candidate, resolved, path)
+                candidate_node = cast(Node, self.store.get(candidate))
             previous = candidate_node.get("r")
-            resolved = self.resolve(candidate)
-            if previous is None:
-                continue
-            if previous == resolved.as_list():
-                if candidate == subject:  # a new claim, the same owner: the row says so
-                    self.ownership.append(self._ownership_row(candidate, candidate_node, resolved))
-                continue
-            updated = dict(candidate_node)
-            updated["r"] = resolved.as_list()
-            # Each move of a subject gets the next generation: its facts travel tagged
-            # with it, so an identity can tell facts it must keep from facts that
-            # reached it after it had already sent the subject on (see identity.py).
-            updated["g"] = int(candidate_node.get("g") or 0) + 1
-            self.store[candidate] = updated
-            self.ownership.append(self._ownership_row(candidate, updated, resolved))
-            key = (
-                previous[0],
-                resolved.identity_id,
-                resolved.fallback,
-                resolved.identity_kind,
-                bool(previous[2]),
-            )
-            moves.setdefault(key, {})[candidate] = updated["g"]
+            if previous is not None and previous != resolved.as_list():
+                updated = dict(candidate_node)
+                updated["r"] = resolved.as_list()
+                # Each move of a subject gets the next generation: its facts travel tagged
+                # with it, so an identity can tell facts it must keep from facts that
+                # reached it after it had already sent the subject on (see identity.py).
+                updated["g"] = int(candidate_node.get("g") or 0) + 1
+                self.store[candidate] = updated
+                self.ownership.append(self._ownership_row(candidate, updated, resolved))
+                key = (
+                    previous[0],
+                    resolved.identity_id,
+                    resolved.fallback,
+                    resolved.identity_kind,
+                    bool(previous[2]),
+                )
+                moves.setdefault(key, {})[candidate] = updated["g"]
+            elif previous is not None and candidate == subject:
+                # A new claim, the same owner: the row says so.
+                self.ownership.append(self._ownership_row(candidate, candidate_node, resolved))
+            if candidate_node.get("q"):
+                flushed += self._send_waiting(candidate, resolved)
         return [
-            Outbound(
-                old_identity,
-                {
-                    "t": "move",
-                    "subjects": list(generations),
-                    "g": generations,
-                    "to": new_identity,
-                    "to_kind": new_kind,
-                    "to_fallback": new_fallback,
-                },
-            )
-            for (
-                old_identity,
-                new_identity,
-                new_fallback,
-                new_kind,
-                _,
-            ), generations in moves.items()
+            *(
+                Outbound(
+                    old_identity,
+                    {
+                        "t": "move",
+                        "subjects": list(generations),
+                        "g": generations,
+                        "to": new_identity,
+                        "to_kind": new_kind,
+                        "to_fallback": new_fallback,
+                    },
+                )
+                for (
+                    old_identity,
+                    new_identity,
+                    new_fallback,
+                    new_kind,
+                    _,
+                ), generations in moves.items()
+            ),
+            *flushed,
         ]
+
+    def _send_waiting(self, subject: str, resolved: Resolved) -> list[Outbound]:
+        node = dict(cast(Node, self.store.get(subject)))
+        waiting = node.pop("q")
+        self.store[subject] = node
+        self.pending[subject] = None
+        self.route(subject, bool(node.get("k")))
+        out = []
+        for message, watermark in waiting:
+            message["ik"] = resolved.identity_kind
+            message["fb"] = resolved.fallback
+            message["s"] = subject
+            out.append(Outbound(resolved.identity_id, message, int(watermark)))
+        return out
+
+    def _announce(self, subject: str, resolved: Resolved, path: list[str]) -> None:
+        """Tell the subscribers on other partitions, once per new resolution."""
+        node = cast(Node, self.store.get(subject))
+        told = [resolved.as_list(), path]
+        if node.get("a") == told:
+            return
+        remote = [child for child in node.get("c") or [] if not self.owns(child)]
+        if not remote and node.get("a") is None:
+            return
+        updated = dict(node)
+        updated["a"] = told
+        self.store[subject] = updated
+        self.hops += [self._answer(child, subject, resolved, path) for child in remote]

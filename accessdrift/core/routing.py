@@ -1,4 +1,11 @@
-"""Canonical records in, messages for the identity stage out (through the resolver)."""
+"""Canonical records in, messages for the identity stage out (through the resolver).
+
+On a partitioned resolver a record goes to the partition of each subject it names
+(``subjects_of``), and each partition does the part of the routing that is about
+its own subjects (``Resolver.owns``): a claim where the claimed subject lives, a
+fact where its subject lives, a directory change's own message where the
+identity's id would live.
+"""
 
 from collections.abc import Mapping
 from typing import Any
@@ -18,14 +25,41 @@ ACCOUNT_CHANGES = frozenset(
 CREDENTIAL_CHANGES = frozenset({"credential_created", "credential_revoked"})
 
 
+def subjects_of(record_name: str, record: Mapping[str, Any]) -> set[str]:
+    """The keys whose resolver partitions must see the record."""
+    if record_name == "DirectoryChange":
+        keys = {record["identity_id"], *(record.get("accounts") or [])}
+        if record.get("email"):
+            keys.add(f"email:{record['email'].strip().lower()}")
+        return keys
+    names: tuple[str | None, ...]
+    if record_name == "IdentityLink":
+        names = (record.get("account_id"), record.get("credential_id"))
+    elif record_name == "CloudAuditEvent":
+        names = (
+            record["account_id"],
+            record.get("credential_id"),
+            record.get("target_account_id"),
+            record.get("target_credential_id"),
+        )
+    else:
+        names = (record["credential_id"],)
+    return {name for name in names if name}
+
+
 def _addressed(
     resolver: Resolver, subject: str, message: dict[str, Any], is_credential: bool
-) -> Outbound:
+) -> list[Outbound]:
+    if not resolver.owns(subject):
+        return []
     resolved = resolver.route(subject, is_credential)
+    if resolved is None:
+        resolver.wait(subject, message, is_credential)
+        return []
     message["ik"] = resolved.identity_kind
     message["fb"] = resolved.fallback
     message["s"] = subject
-    return Outbound(resolved.identity_id, message)
+    return [Outbound(resolved.identity_id, message)]
 
 
 def route_directory_change(resolver: Resolver, record: Mapping[str, Any]) -> list[Outbound]:
@@ -34,11 +68,13 @@ def route_directory_change(resolver: Resolver, record: Mapping[str, Any]) -> lis
     time_us = to_micros(record["event_time"])
     out: list[Outbound] = []
     email = record.get("email")
-    if resolver.link_by_email and email:
+    if resolver.link_by_email and email and resolver.owns(f"email:{email.strip().lower()}"):
         node = f"email:{email.strip().lower()}"
         if resolver.claim(node, LINK, identity_id, True, kind, time_us, source=record["source"]):
             out += resolver.reroute(node)
     for account in record.get("accounts") or []:
+        if not resolver.owns(account):
+            continue
         if resolver.claim(account, LINK, identity_id, True, kind, time_us, source=record["source"]):
             out += resolver.reroute(account)
         resolver.route(account)
@@ -53,7 +89,8 @@ def route_directory_change(resolver: Resolver, record: Mapping[str, Any]) -> lis
         "accounts": list(record.get("accounts") or []),
         "owner": record.get("owner_id"),
     }
-    out.append(Outbound(identity_id, message))
+    if resolver.owns(identity_id):
+        out.append(Outbound(identity_id, message))
     return out
 
 
@@ -64,7 +101,7 @@ def route_identity_link(resolver: Resolver, record: Mapping[str, Any]) -> list[O
     removed = bool(record.get("removed"))
     out: list[Outbound] = []
     for subject in (record.get("account_id"), record.get("credential_id")):
-        if not subject:
+        if not subject or not resolver.owns(subject):
             continue
         if resolver.claim(
             subject,
@@ -108,21 +145,23 @@ def route_cloud_event(resolver: Resolver, record: Mapping[str, Any]) -> list[Out
 
     # Ownership first, so that the facts below already go to the right identity.
     for named in (account, record.get("target_account_id")):
-        if named:
+        if named and resolver.owns(named):
             out += resolver.claim_by_email(named, time_us)
-    if kind == "credential_created" and success and record.get("target_credential_id"):
-        created = record["target_credential_id"]
+    created = record.get("target_credential_id")
+    if kind == "credential_created" and success and created and resolver.owns(created):
         owner_account = record.get("target_account_id") or account
         if resolver.claim(created, CREATED, owner_account, False, None, time_us, source=action):
             out += resolver.reroute(created)
-    if credential and resolver.claim(
-        credential, USED, account, False, None, time_us, source=action
+    if (
+        credential
+        and resolver.owns(credential)
+        and resolver.claim(credential, USED, account, False, None, time_us, source=action)
     ):
         out += resolver.reroute(credential)
 
     # Every audited action is a use of the acting principal and key.
     use_subject = credential or account
-    out.append(
+    out.extend(
         _addressed(
             resolver,
             use_subject,
@@ -152,7 +191,7 @@ def route_cloud_event(resolver: Resolver, record: Mapping[str, Any]) -> list[Out
         else:
             subject = target_account or account
         if subject:
-            out.append(
+            out.extend(
                 _addressed(
                     resolver,
                     subject,
@@ -181,9 +220,11 @@ def route_secret_usage(resolver: Resolver, record: Mapping[str, Any]) -> list[Ou
     credential = record["credential_id"]
     account = record.get("account_id")
     out: list[Outbound] = []
+    if not resolver.owns(credential):
+        return out
     if account and resolver.claim(credential, USED, account, False, None, time_us, source="secret"):
         out += resolver.reroute(credential)
-    out.append(
+    out.extend(
         _addressed(
             resolver,
             credential,

@@ -199,3 +199,34 @@ def test_partitioned_delivery_finds_exactly_the_ground_truth(
         truth, list(engine.findings.alerts.values()), list(engine.findings.lags.values()), 0
     )
     assert score.perfect, {"missing": score.missing, "unexpected": score.unexpected}
+
+
+@pytest.mark.parametrize("schedule", range(6))
+def test_a_resolver_partitioned_by_subject_finds_exactly_the_ground_truth(
+    schedule: int,
+    organisation: tuple[list[tuple[str, str, dict[str, Any]]], dict[str, Any]],
+) -> None:
+    """Chains from a key to its account to its identity cross resolver partitions:
+    subscriptions and answers queue behind records, the partitions take turns at
+    random, and what waits for an answer must still reach the right identity."""
+    records, truth = organisation
+    events = as_consumed(records, random.Random(100 + schedule))
+    engine = Engine(
+        CONFIG,
+        allowed_lateness_us=30 * MICROS,
+        partitions=4,
+        schedule_seed=schedule,
+        resolver_partitions=4,
+    )
+    for index, (name, record) in enumerate(events):
+        engine.feed(name, record, index)
+    engine.drain(len(events))
+    assert not any(engine.resolve_queues) and not any(engine.pending)
+    assert engine.waiting == {}, "facts still wait for an answer"
+    engine.tick(len(events) + 10**13)
+    score = evaluate(
+        truth, list(engine.findings.alerts.values()), list(engine.findings.lags.values()), 0
+    )
+    assert score.perfect, {"missing": score.missing, "unexpected": score.unexpected}
+    hops = sum(len(resolver.store) for resolver in engine.resolvers)
+    assert hops > 0 and all(resolver.store for resolver in engine.resolvers)

@@ -16,7 +16,7 @@ import faust
 import mode
 
 from accessdrift.alerts.config import Routing
-from streams.detection import RESOLVE_TOPIC, register_detection
+from streams.detection import register_detection, resolve_topic_name
 from streams.ingest import BatchIngest
 from streams.normalize import register_normalizers
 from streams.notifier import Notifier
@@ -90,7 +90,7 @@ def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None =
 
     counts: Counter[str] = Counter()  # processed per stage, served on /stats/
     register_detection(app, settings, counts)
-    resolve_topic_name = settings.topic(RESOLVE_TOPIC)
+    resolve_topic = resolve_topic_name(settings)
 
     # The canonical topics and the findings are read by the batch ingest
     # (streams/ingest.py), not by agents: Faust keeps the internal topics.
@@ -98,7 +98,7 @@ def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None =
         settings,
         sink.insert_blocking,
         sink.positions_blocking,
-        resolve_topic_name,
+        resolve_topic,
         counts,
         sink.health,
     )

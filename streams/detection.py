@@ -1,14 +1,17 @@
 """The detection agents: thin shells that decode, call the core and route.
 
-    canonical topics --(batch ingest, streams/ingest.py)--> accessdrift-resolve (1 partition)
-    resolver agent: owners of accounts and credentials (table "subjects")
+    canonical topics --(batch ingest, streams/ingest.py)--> accessdrift-resolve (R partitions)
+    resolver agent: owners of accounts and credentials (table "subjects", by subject)
+        <--(sub/res between resolver partitions, on the same topic)-->
         --(keyed by identity)--> accessdrift-identity (N partitions: group by identity)
     identity agent: one identity's facts (table "identities") -> drift.lag, drift.alerts
 
-The resolver has one partition because resolving a key can take a credential, its
-account and that account's identity, which no single key partitions together;
-it does little work per record. The identity stage, where the detections run,
-scales out by identity.
+R is ``ACCESSDRIFT_RESOLVER_PARTITIONS`` (1 by default: no hop at all). Resolving a
+key can take a credential, its account and that account's identity, which no
+single key partitions together: across partitions the chain is followed by
+messages, as a foreign-key join (accessdrift/core/resolver.py). Another R is
+another layout: its own resolve topic, subjects table and ingest group, so that a
+change rebuilds the resolver's state from the canonical topics (docs/operations.md).
 """
 
 import asyncio
@@ -59,11 +62,17 @@ def wall_micros() -> int:
     return int(time.time() * MICROS)
 
 
+def resolve_topic_name(settings: Settings) -> str:
+    """The resolve topic of the configured resolver layout, prefix included."""
+    return settings.topic(RESOLVE_TOPIC) + settings.resolver_layout
+
+
 def register_detection(app: faust.App, settings: Settings, counts: Counter[str]) -> None:
-    """Add the detection agents (the batch ingest forwards records to RESOLVE_TOPIC)."""
+    """Add the detection agents (the batch ingest forwards records to the resolve topic)."""
+    resolver_partitions = settings.resolver_partitions
     resolve_topic = app.topic(
-        settings.topic(RESOLVE_TOPIC),
-        partitions=1,
+        resolve_topic_name(settings),
+        partitions=resolver_partitions,
         internal=True,  # Faust declares it, with exactly these partitions
         key_serializer="raw",
         value_serializer="raw",
@@ -83,17 +92,25 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         "block_cache_size": 64 * 1024**2,
         "block_cache_compressed_size": 16 * 1024**2,
     }
-    subjects = app.Table("subjects", partitions=1, key_type=str, options=store_options)
+    subjects = app.Table(
+        "subjects" + settings.resolver_layout,
+        partitions=resolver_partitions,
+        key_type=str,
+        options=store_options,
+    )
     identities = app.Table(
         "identities", partitions=settings.topic_partitions, key_type=str, options=store_options
     )
     bundles = IdentityBundles(settings.topic(IDENTITY_TOPIC), settings.topic_partitions)
+    lateness_us = span_micros(settings.allowed_lateness)
     resolver = ResolverStage(
         subjects,
         ReadCache(settings.state_cache_size),
-        Watermark(span_micros(settings.allowed_lateness), IDLE_US),
+        lambda: Watermark(lateness_us, IDLE_US),
         StageOutput(settings, "resolver"),
         bundles,
+        resolve_topic_name(settings),
+        resolver_partitions,
         settings.topic(topics.OWNERSHIP),
         counts,
         settings.link_by_email,
@@ -110,6 +127,7 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         ),
         detection_config(settings),
         counts,
+        resolver_partitions,
     )
     # The resolver's batch and its watermark broadcast never interleave: a partition
     # never hears a watermark ahead of a batch still being delivered.
@@ -137,30 +155,39 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
     @app.on_partitions_revoked.connect
     async def forget_cached_state(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # Another worker may own these partitions next and write them: read afresh.
-        resolver.cache.clear()
+        resolver.forget_partitions()
         identity_stage.cache.clear()
 
     @app.on_rebalance_complete.connect
     async def rebuild_deadlines(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         await identity_stage.rebuild_deadlines()
+        await resolver.rebuild_waiting()
 
     async def broadcast_watermark() -> None:
         """The resolver's watermark moves on while no record arrives (idle inputs drop out,
-        then the wall clock carries it): tell every identity partition."""
+        then the wall clock carries it): tell every identity partition, for each resolver
+        partition this worker holds."""
         async with resolver_sending:
-            watermark = resolver.watermark.current(wall_micros())
-            if watermark is None:
-                return
-            # Every tick, changed or not: a partition hears where event time is even
-            # while the resolver holds it back.
-            counts["resolver:watermark_us"] = watermark  # a gauge, for health notices
-            payload = pack_messages([("", {"t": "wm", "wm": watermark})])
-            await delivered(
-                [
+            wall = wall_micros()
+            sent = []
+            least = None
+            for resolver_partition in sorted(resolver.watermarks):
+                watermark = resolver.watermark_of(resolver_partition, wall)
+                if watermark is None:
+                    continue
+                least = watermark if least is None else min(least, watermark)
+                # Every tick, changed or not: a partition hears where event time is even
+                # while the resolver holds it back.
+                payload = pack_messages(
+                    [("", {"t": "wm", "wm": watermark, "rp": resolver_partition})]
+                )
+                sent += [
                     identity_topic.send_soon(value=payload, partition=partition)
                     for partition in range(settings.topic_partitions)
                 ]
-            )
+            if least is not None:
+                counts["resolver:watermark_us"] = least  # a gauge, for health notices
+            await delivered(sent)
 
     async def wake_due_identities() -> None:
         for partition, ticks in identity_stage.due_ticks().items():

@@ -17,12 +17,23 @@ class IdentityBundles:
         self.partitions = partitions
 
     def send(
-        self, output: StageOutput, outbound: Iterable[Outbound], watermark: int | None
+        self,
+        output: StageOutput,
+        outbound: Iterable[Outbound],
+        watermark: int | None,
+        resolver_partition: int | None = None,
     ) -> None:
+        """``watermark``: the sending resolver partition's (None between identities); a
+        fact that waited for an answer keeps the older one it came with."""
         by_partition: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         for item in outbound:
             message = dict(item.message)
-            message["wm"] = watermark
+            if watermark is not None and item.watermark is not None:
+                message["wm"] = min(watermark, item.watermark)
+            else:
+                message["wm"] = watermark
+            if resolver_partition is not None:
+                message["rp"] = resolver_partition
             partition = identity_partition(item.identity_id, self.partitions)
             by_partition.setdefault(partition, []).append((item.identity_id, message))
         for partition, messages in by_partition.items():

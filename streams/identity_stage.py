@@ -76,13 +76,25 @@ class StageWatermark:
     is ahead made another partition's backlog look late (deadlines fired before the
     downstream deprovisions waiting in that backlog were read). Within a partition
     the resolver's messages come in the order it sent them, so the watermark a
-    message carries holds for every message after it there."""
+    message carries holds for every message after it there.
 
+    With the resolver on several partitions, each sends its own (``rp``): the least
+    of them holds, and none until every resolver partition has been heard."""
+
+    resolver_partitions: int = 1
+    heard: dict[int, int] = field(default_factory=dict)
     value: int | None = None
 
-    def observe(self, watermark: int | None) -> None:
-        if watermark is not None and (self.value is None or watermark > self.value):
-            self.value = watermark
+    def observe(self, watermark: int | None, resolver_partition: int = 0) -> None:
+        if watermark is None:
+            return
+        if watermark > self.heard.get(resolver_partition, watermark - 1):
+            self.heard[resolver_partition] = watermark
+        if len(self.heard) < self.resolver_partitions:
+            return
+        least = min(self.heard.values())
+        if self.value is None or least > self.value:
+            self.value = least
 
 
 @dataclass(frozen=True)
@@ -102,7 +114,9 @@ class IdentityStage:
         topics: FindingTopics,
         config: DetectionConfig,
         counts: Counter[str],
+        resolver_partitions: int = 1,
     ) -> None:
+        self.resolver_partitions = resolver_partitions
         self.identities = identities
         self.cache = cache
         self.output = output
@@ -126,10 +140,12 @@ class IdentityStage:
             partition = event.message.partition
             stage_watermark = self.watermarks.get(partition)
             if stage_watermark is None:
-                stage_watermark = self.watermarks[partition] = StageWatermark()
+                stage_watermark = self.watermarks[partition] = StageWatermark(
+                    self.resolver_partitions
+                )
             for key, message in unpack_messages(cast(bytes, event.message.value)):
                 if message["t"] != "tick":
-                    stage_watermark.observe(message.get("wm"))
+                    stage_watermark.observe(message.get("wm"), message.get("rp") or 0)
                 if message["t"] == "wm":
                     continue  # the resolver's watermark, broadcast to every partition
                 # Ticks come from the timer, not from messages_sent: counted apart, so that

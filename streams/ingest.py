@@ -39,6 +39,8 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from accessdrift.core.resolver import partition_of
+from accessdrift.core.routing import subjects_of
 from accessdrift.core.timeutil import to_micros
 from accessdrift.deadletter import classify, dead_letter_bytes
 from accessdrift.errors import (
@@ -94,6 +96,7 @@ class BatchIngest(StageThread):
         self.insert = insert
         self.positions = positions
         self.resolve_topic = resolve_topic
+        self.resolver_partitions = settings.resolver_partitions
         self.counts = counts
         self.record_of_topic = {
             settings.topic(topic): record
@@ -126,7 +129,9 @@ class BatchIngest(StageThread):
         consumer = Consumer(
             {
                 **config,
-                "group.id": f"{self.settings.app_id}.canonical",
+                # A new resolver layout is a new group: it reads the canonical topics
+                # from their start and so rebuilds the resolver's state (docs/operations.md).
+                "group.id": self.settings.canonical_group,
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": False,
@@ -157,12 +162,11 @@ class BatchIngest(StageThread):
                         # Nothing to read: say where each partition is, every second (a
                         # heartbeat: the resolver trusts "caught up" only while it hears it).
                         report = self.progress.after(self._at_end(consumer))
-                        self._produce(
-                            producer,
-                            self.resolve_topic,
-                            pack_records([(PROGRESS_SOURCE, encode_report(report))]),
-                            partition=0,
-                        )
+                        heartbeat = pack_records([(PROGRESS_SOURCE, encode_report(report))])
+                        for partition in range(self.resolver_partitions):
+                            self._produce(
+                                producer, self.resolve_topic, heartbeat, partition=partition
+                            )
                         producer.poll(0)
                         self._record_lag(consumer)
                         reported = time.monotonic()
@@ -326,6 +330,8 @@ class BatchIngest(StageThread):
     def _handle(self, messages: list[Message], producer: Producer, consumer: Consumer) -> None:
         by_record: dict[str, tuple[list[dict[str, Any]], list[bytes], list[Message]]] = {}
         forwarded: list[tuple[str, bytes]] = []
+        # Per forwarded record, the resolver partitions of the subjects it names.
+        forwarded_to: list[set[int]] = []
         before: Report = {}
         written: Positions = {}
         latest_allowed = datetime.now(UTC) + self.settings.future_tolerance
@@ -368,20 +374,37 @@ class BatchIngest(StageThread):
             elif record in EVENT_TABLES:
                 source = f"{record}|{topic}|{message.partition()}"
                 forwarded.append((source, resolve_records.encode(decoded)))
+                forwarded_to.append(
+                    {
+                        partition_of(subject, self.resolver_partitions)
+                        for subject in subjects_of(record, decoded)
+                    }
+                )
                 if source not in before:
                     before.update(self.progress.before({source}))
                 self.progress.forwarded(source, to_micros(decoded["event_time"]))
         if forwarded:
-            # Progress reports around the records they cover (streams/progress.py).
-            forwarded.insert(0, (PROGRESS_SOURCE, encode_report(before)))
-            after = self.progress.after(self._at_end(consumer))
-            forwarded.append((PROGRESS_SOURCE, encode_report(after)))
-        # The resolver first: detection does not wait for the analysts' copy.
-        for bundle in pack_records_chunks(forwarded):
-            self._produce(producer, self.resolve_topic, bundle, partition=0)
+            # Each record to the partition of every subject it names; progress reports
+            # around the records they cover, on every partition (streams/progress.py).
+            before_report = (PROGRESS_SOURCE, encode_report(before))
+            after_report = (
+                PROGRESS_SOURCE,
+                encode_report(self.progress.after(self._at_end(consumer))),
+            )
+            by_partition: list[list[tuple[str, bytes]]] = [
+                [before_report] for _ in range(self.resolver_partitions)
+            ]
+            for item, partitions in zip(forwarded, forwarded_to, strict=True):
+                for partition in partitions:
+                    by_partition[partition].append(item)
+            # The resolver first: detection does not wait for the analysts' copy.
+            for partition, items in enumerate(by_partition):
+                items.append(after_report)
+                for bundle in pack_records_chunks(items):
+                    self._produce(producer, self.resolve_topic, bundle, partition=partition)
+            # Copies: each is one record for one resolver partition ("resolver:records").
+            self.counts["ingest:forwarded"] += sum(len(to) for to in forwarded_to)
         producer.poll(0)
-        if forwarded:
-            self.counts["ingest:forwarded"] += len(forwarded) - 2  # less the progress reports
         for record, (records, payloads, sources_of) in by_record.items():
             spec = ALL_TABLES[record]
             refused = self._insert_until_done(

@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     kafka_ssl_key_password: SecretStr | None = None
     topic_prefix: str = ""
     topic_partitions: int = Field(default=4, ge=1)
+    resolver_partitions: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="partitions of the resolver (who owns each account and key), by subject: "
+        "more than 1 lets several workers share resolving; changing it on a deployment that "
+        "ran rebuilds the resolver's state from the canonical topics (docs/operations.md)",
+    )
     topic_replication_factor: int = Field(default=1, ge=1)
     max_record_bytes: int = Field(default=1_000_000, ge=1024)
     fault_file: Path | None = Field(
@@ -203,6 +211,17 @@ class Settings(BaseSettings):
     def state_dir(self) -> Path:
         """The worker's local table state (RocksDB), one folder per deployment."""
         return self.data_dir / "worker" / self.app_id
+
+    @property
+    def resolver_layout(self) -> str:
+        """Suffix of what belongs to one resolver layout: the resolve topic, the subjects
+        table and the ingest's group. Empty for one partition, as before there was a choice."""
+        return "" if self.resolver_partitions == 1 else f"-p{self.resolver_partitions}"
+
+    @property
+    def canonical_group(self) -> str:
+        """The batch ingest's consumer group: how far detection was fed, per layout."""
+        return f"{self.app_id}.canonical{self.resolver_layout.replace('-', '.')}"
 
     def topic(self, name: str) -> str:
         """A contract topic name with the configured prefix."""

@@ -72,6 +72,9 @@ LOST_COMMIT = frozenset(
         KafkaError.UNKNOWN_MEMBER_ID,
         KafkaError._NO_OFFSET,
         KafkaError._STATE,
+        # The group coordinator moved (its broker died): the next commit, once it is
+        # found again, covers these offsets; a batch read twice is folded downstream.
+        KafkaError._WAIT_COORD,
     }
 )
 

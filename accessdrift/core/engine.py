@@ -127,14 +127,7 @@ class Engine:
         self.resolver.ownership.clear()
         if self.partitions:
             self._enqueue(outbound)
-            # The identity stage sometimes falls behind by whole batches of the
-            # resolver's output, as a busy worker does, then catches up.
-            if self.paused:
-                self.paused -= 1
-            elif self.schedule.random() < 0.005:
-                self.paused = self.schedule.randint(10, 1000)
-            else:
-                self._deliver_some(self.schedule.randint(1, 4), wall_us)
+            self._identities_step(wall_us)
         else:
             self._deliver(outbound, wall_us)
 
@@ -149,6 +142,11 @@ class Engine:
             heapq.heappush(self.queued_times, (event_us, self.sequence))
             self.resolve_queues[partition].append(("record", self.sequence, record_name, record))
         self._resolve_some(self.schedule.randint(0, 3), wall_us)
+        self._identities_step(wall_us)
+
+    def _identities_step(self, wall_us: int) -> None:
+        """The identity stage sometimes falls behind by whole batches of the resolver's
+        output, as a busy worker does, then catches up."""
         if self.paused:
             self.paused -= 1
         elif self.schedule.random() < 0.005:

@@ -449,14 +449,16 @@ def scenario() -> list[Event]:
     ]
 
 
-def run_unordered(events: list[Event]) -> Engine:
+def run_unordered(events: list[Event], **engine_options: Any) -> Engine:
     """Arrival order is not event order: an allowed lateness wider than the disorder, then a
     final tick once the stream is idle, as a worker's timer would do."""
     lateness = 100 * HOUR * MICROS
-    engine = Engine(CONFIG, allowed_lateness_us=lateness, idle_us=5 * MICROS)
+    engine = Engine(CONFIG, allowed_lateness_us=lateness, idle_us=5 * MICROS, **engine_options)
     wall = int(at(0).timestamp() * MICROS)
     for name, record in events:
         engine.feed(name, record, wall)
+    if engine.partitions:
+        engine.drain(wall)  # what is in flight arrives before the stream goes idle
     last_event = max(int(record["event_time"].timestamp() * MICROS) for _, record in events)
     engine.tick(
         wall + 5 * MICROS + lateness + (int(at(31 * HOUR).timestamp() * MICROS) - last_event)

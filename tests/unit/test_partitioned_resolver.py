@@ -16,49 +16,26 @@ import pytest
 from accessdrift.core.engine import Engine
 from accessdrift.core.resolver import Resolver, partition_of
 from accessdrift.core.routing import route_record, subjects_of
-from accessdrift.core.timeutil import MICROS
-from tests.unit.core_builders import at, cloud, directory, use
-from tests.unit.test_detection import CONFIG, HOUR, Event, alerts, scenario
+from tests.unit.core_builders import cloud, directory, use
+from tests.unit.test_detection import HOUR, Event, alerts, run_unordered, scenario
 
 PARTITIONS = 4
 
 
 def run_partitioned(events: list[Event], seed: int, link_by_email: bool = False) -> Engine:
-    lateness = 100 * HOUR * MICROS
-    engine = Engine(
-        CONFIG,
-        allowed_lateness_us=lateness,
-        idle_us=5 * MICROS,
+    engine = run_unordered(
+        events,
         link_by_email=link_by_email,
         partitions=4,
         schedule_seed=seed,
         resolver_partitions=PARTITIONS,
-    )
-    wall = int(at(0).timestamp() * MICROS)
-    for name, record in events:
-        engine.feed(name, record, wall)
-    engine.drain(wall)
-    last_event = max(int(record["event_time"].timestamp() * MICROS) for _, record in events)
-    engine.tick(
-        wall + 5 * MICROS + lateness + (int(at(31 * HOUR).timestamp() * MICROS) - last_event)
     )
     assert engine.waiting == {}
     return engine
 
 
 def run_whole(events: list[Event], link_by_email: bool = False) -> Engine:
-    lateness = 100 * HOUR * MICROS
-    engine = Engine(
-        CONFIG, allowed_lateness_us=lateness, idle_us=5 * MICROS, link_by_email=link_by_email
-    )
-    wall = int(at(0).timestamp() * MICROS)
-    for name, record in events:
-        engine.feed(name, record, wall)
-    last_event = max(int(record["event_time"].timestamp() * MICROS) for _, record in events)
-    engine.tick(
-        wall + 5 * MICROS + lateness + (int(at(31 * HOUR).timestamp() * MICROS) - last_event)
-    )
-    return engine
+    return run_unordered(events, link_by_email=link_by_email)
 
 
 def test_every_detection_in_any_order_matches_one_partition() -> None:

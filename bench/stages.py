@@ -15,7 +15,7 @@ from accessdrift.simulate.output import lines
 from schemas.codec import codec_for, encode
 from sinks.clickhouse import ClickHouse
 from sinks.migrate import migrate
-from sinks.rows import EVENT_TABLES, to_rows
+from sinks.rows import EVENT_TABLES, to_columns
 
 
 def stage_costs(options: SimulationOptions) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def stage_costs(options: SimulationOptions) -> dict[str, Any]:
     rows = {}
     started = clock()
     for name, records in by_table.items():
-        rows[name] = to_rows(EVENT_TABLES[name], records)
+        rows[name] = to_columns(EVENT_TABLES[name], records)
     totals["sink_rows"] = clock() - started
     # The insert itself, into an embedded ClickHouse of this process, in 2,000-row batches.
     with tempfile.TemporaryDirectory() as folder:
@@ -64,8 +64,8 @@ def stage_costs(options: SimulationOptions) -> dict[str, Any]:
         for name, table_rows in rows.items():
             spec = EVENT_TABLES[name]
             for offset in range(0, len(table_rows), 2000):
-                batch = table_rows[offset : offset + 2000]
-                clickhouse.insert(spec.table, batch, spec.columns, f"bench-{name}-{offset}")
+                batch = table_rows.slice(offset, offset + 2000)
+                clickhouse.insert(spec.table, batch, f"bench-{name}-{offset}")
         totals["sink_insert"] = clock() - started
         clickhouse.close()
     count = len(decoded)

@@ -9,7 +9,6 @@ never doubles a row.
 
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 from accessdrift.errors import ClickHouseError, QueryRefused, RowsRefused
 from sinks.faults import INSERT, FaultSwitch
 from sinks.query_guard import plain_table_statement, refusal, unserialisable_read_only
+from sinks.rows import Columns
 
 
 @dataclass(frozen=True)
@@ -86,14 +86,9 @@ class ClickHouse:
         except DriverError as error:
             raise ClickHouseError(f"{error}") from error
 
-    def insert(
-        self,
-        table: str,
-        rows: Sequence[Sequence[Any]],
-        columns: Sequence[str],
-        dedup_token: str,
-    ) -> None:
-        """Insert one batch; the same token again is a no-op on the server side.
+    def insert(self, table: str, batch: Columns, dedup_token: str) -> None:
+        """Insert one batch, sent as the columns it is built in; the same token again
+        is a no-op on the server side.
 
         The event tables are partitioned by month, and ClickHouse refuses an insert
         that touches more than ``max_partitions_per_insert_block`` (100) partitions
@@ -101,17 +96,18 @@ class ClickHouse:
         would be retried forever. Such a batch goes in parts of at most
         PARTITIONS_PER_INSERT months, each with its own token derived from the batch's.
         """
-        if not rows:
+        if not len(batch):
             return
         if self.faults is not None:
             self.faults.check(INSERT, f"insert into {table}")
-        for index, part in enumerate(split_by_month(rows, columns)):
+        for index, part in enumerate(split_by_month(batch)):
             token = dedup_token if index == 0 else f"{dedup_token}:{index}"
             try:
                 self.client.insert(
                     table,
-                    list(part),
-                    column_names=list(columns),
+                    part.data,
+                    column_names=list(part.names),
+                    column_oriented=True,
                     settings={"insert_deduplication_token": token},
                 )
             except DriverError as error:
@@ -230,23 +226,20 @@ class ClickHouse:
 PARTITIONS_PER_INSERT = 90
 
 
-def split_by_month(
-    rows: Sequence[Sequence[Any]], columns: Sequence[str], limit: int = PARTITIONS_PER_INSERT
-) -> list[Sequence[Sequence[Any]]]:
-    """The rows in parts that each span at most ``limit`` months of ``event_time`` (the
-    tables' partition key); one part, as given, when they already do."""
-    if "event_time" not in columns:
-        return [rows]
-    position = list(columns).index("event_time")
-    by_month: dict[tuple[int, int], list[Sequence[Any]]] = {}
-    for row in rows:
-        when = row[position]
-        by_month.setdefault((when.year, when.month) if when else (0, 0), []).append(row)
+def split_by_month(batch: Columns, limit: int = PARTITIONS_PER_INSERT) -> list[Columns]:
+    """The batch in parts that each span at most ``limit`` months of ``event_time``
+    (the tables' partition key); one part, as given, when it already does."""
+    times = batch.column("event_time")
+    if times is None:
+        return [batch]
+    by_month: dict[tuple[int, int], list[int]] = {}
+    for index, when in enumerate(times):
+        by_month.setdefault((when.year, when.month) if when else (0, 0), []).append(index)
     if len(by_month) <= limit:
-        return [rows]
+        return [batch]
     months = sorted(by_month)
     return [
-        [row for month in months[start : start + limit] for row in by_month[month]]
+        batch.take([index for month in months[start : start + limit] for index in by_month[month]])
         for start in range(0, len(months), limit)
     ]
 

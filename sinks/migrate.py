@@ -12,6 +12,7 @@ from importlib import resources
 
 from accessdrift.errors import ClickHouseError
 from sinks.clickhouse import ClickHouse
+from sinks.rows import Columns
 
 MIGRATIONS_TABLE = "schema_migrations"
 
@@ -63,8 +64,7 @@ def migrate(clickhouse: ClickHouse) -> list[str]:
                 ) from error
         clickhouse.insert(
             MIGRATIONS_TABLE,
-            [[migration.version, migration.name]],
-            ["version", "name"],
+            Columns(("version", "name"), [[migration.version], [migration.name]]),
             dedup_token=f"migration-{migration.version}",
         )
         applied.append(f"{migration.version:04d}_{migration.name}")

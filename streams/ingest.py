@@ -52,7 +52,7 @@ from accessdrift.errors import (
 )
 from schemas.codec import codec_for
 from sinks.positions import POSITION_COLUMNS, POSITIONS_TABLE, Positions, position_rows
-from sinks.rows import ALL_TABLES, EVENT_TABLES, dedup_token, to_rows
+from sinks.rows import ALL_TABLES, EVENT_TABLES, Columns, dedup_token, to_columns
 from streams import resolve_records, topics
 from streams.bundles import pack_records, pack_records_chunks
 from streams.progress import PROGRESS_SOURCE, InputProgress, Report, encode_report
@@ -78,7 +78,7 @@ LOST_COMMIT = frozenset(
     }
 )
 
-Insert = Callable[[str, list[list[Any]], tuple[str, ...], str], None]
+Insert = Callable[[str, Columns, str], None]
 
 
 class BatchIngest(StageThread):
@@ -411,10 +411,7 @@ class BatchIngest(StageThread):
         for record, (records, payloads, sources_of) in by_record.items():
             spec = ALL_TABLES[record]
             refused = self._insert_until_done(
-                spec.table,
-                to_rows(spec, records),
-                spec.columns,
-                dedup_token(spec.table, payloads),
+                spec.table, to_columns(spec, records), dedup_token(spec.table, payloads)
             )
             for index, refusal in refused:
                 self._dead_letter(producer, sources_of[index], refusal)
@@ -423,14 +420,14 @@ class BatchIngest(StageThread):
             # Unique per write (the table keeps the latest row per partition).
             token = f"positions:{time.time_ns()}"
             self._insert_until_done(
-                POSITIONS_TABLE, position_rows(written), POSITION_COLUMNS, token
+                POSITIONS_TABLE, Columns.from_rows(POSITION_COLUMNS, position_rows(written)), token
             )
         remaining = producer.flush(60)
         if remaining:
             raise RuntimeError(f"{remaining} bundles not acknowledged by the broker")
 
     def _insert_until_done(
-        self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
+        self, table: str, batch: Columns, token: str
     ) -> list[tuple[int, RowsRefused]]:
         """Retry with backoff until ClickHouse takes the batch: the stream waits, loses
         nothing. Rows ClickHouse refuses for their values (retrying cannot help) are
@@ -440,15 +437,16 @@ class BatchIngest(StageThread):
         delay = 0.5
         while True:
             try:
-                self.insert(table, rows, columns, token)
+                self.insert(table, batch, token)
                 self.health.succeeded()
                 return []
             except RowsRefused as error:
-                if len(rows) == 1:
+                size = len(batch)
+                if size == 1:
                     return [(0, error)]
-                middle = len(rows) // 2
-                first = self._insert_until_done(table, rows[:middle], columns, f"{token}:a")
-                second = self._insert_until_done(table, rows[middle:], columns, f"{token}:b")
+                middle = size // 2
+                first = self._insert_until_done(table, batch.slice(0, middle), f"{token}:a")
+                second = self._insert_until_done(table, batch.slice(middle, size), f"{token}:b")
                 return first + [(index + middle, problem) for index, problem in second]
             except ClickHouseError as error:
                 if self.stopping.is_set():

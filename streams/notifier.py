@@ -31,13 +31,14 @@ from accessdrift.alerts.silences import Silence, latest, silencing
 from accessdrift.errors import ClickHouseError, RecordError
 from schemas.codec import codec_for
 from sinks.deliveries import DELIVERIES_TABLE, DELIVERY_COLUMNS, delivery_rows
+from sinks.rows import Columns
 from streams import topics
 from streams.settings import Settings
 from streams.threads import StageThread
 
 log = logging.getLogger("accessdrift.notifier")
 
-Insert = Callable[[str, list[list[Any]], tuple[str, ...], str], None]
+Insert = Callable[[str, Columns, str], None]
 Known = Callable[[list[str]], dict[tuple[str, str], Delivery]]
 Post = Callable[[str, Outgoing], Answer]
 HEALTH_EVERY_SECONDS = 5.0
@@ -273,7 +274,9 @@ class Notifier(StageThread):
             return
         token = f"deliveries:{time.time_ns()}"
         self._retrying(
-            lambda: self.insert(DELIVERIES_TABLE, delivery_rows(rows), DELIVERY_COLUMNS, token)
+            lambda: self.insert(
+                DELIVERIES_TABLE, Columns.from_rows(DELIVERY_COLUMNS, delivery_rows(rows)), token
+            )
         )
         for row in rows:
             self.counts[f"deliveries:{row.status}"] += 1

@@ -9,6 +9,7 @@ from accessdrift.alerts.dispatch import Delivery
 from sinks.clickhouse import ClickHouse
 from sinks.deliveries import read_deliveries
 from sinks.positions import Positions, read_positions
+from sinks.rows import Columns
 from streams.sink_health import SinkHealth
 
 T = TypeVar("T")
@@ -39,11 +40,9 @@ class SinkExecutor:
             self._queries, lambda: self.clickhouse.query(sql, limit=limit)
         )
 
-    def insert_blocking(
-        self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
-    ) -> None:
+    def insert_blocking(self, table: str, batch: Columns, token: str) -> None:
         """From another thread (the batch ingest): on the ClickHouse thread, and wait."""
-        self._executor.submit(self.clickhouse.insert, table, rows, columns, token).result()
+        self._executor.submit(self.clickhouse.insert, table, batch, token).result()
 
     def deliveries_blocking(self, alert_ids: list[str]) -> dict[tuple[str, str], Delivery]:
         """From another thread: the latest delivery state of these alerts."""

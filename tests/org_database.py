@@ -20,7 +20,7 @@ from accessdrift.simulate.organisation import Simulation, SimulationOptions, sim
 from accessdrift.simulate.output import lines
 from sinks.clickhouse import ClickHouse
 from sinks.migrate import migrate
-from sinks.rows import ALL_TABLES, EVENT_TABLES, to_rows
+from sinks.rows import ALL_TABLES, EVENT_TABLES, to_columns
 
 DEMO_OPTIONS = SimulationOptions(seed=7, identities=60, days=3)
 
@@ -59,6 +59,6 @@ def build(path: Path, options: SimulationOptions = DEMO_OPTIONS) -> OrgDatabase:
     by_record["Ownership"] = list(findings.ownership.values())
     for name, rows in by_record.items():
         spec = ALL_TABLES[name]
-        clickhouse.insert(spec.table, to_rows(spec, rows), spec.columns, f"org:{spec.table}")
+        clickhouse.insert(spec.table, to_columns(spec, rows), f"org:{spec.table}")
     assert set(EVENT_TABLES) <= set(by_record)
     return OrgDatabase(clickhouse, simulation, options, engine)

@@ -13,7 +13,7 @@ import pytest
 from accessdrift.errors import ClickHouseError, QueryRefused
 from sinks.clickhouse import ClickHouse, QueryLimits
 from sinks.migrate import MIGRATIONS_TABLE, available_migrations, migrate
-from sinks.rows import EVENT_TABLES, to_rows
+from sinks.rows import EVENT_TABLES, to_columns
 
 
 @pytest.fixture(scope="module")
@@ -52,19 +52,17 @@ def _use(event_id: str) -> dict[str, object]:
 
 def test_a_retried_batch_is_not_inserted_twice(clickhouse: ClickHouse) -> None:
     spec = EVENT_TABLES["CloudAuditEvent"]
-    rows = to_rows(spec, [_use("retry-1"), _use("retry-2")])
+    rows = to_columns(spec, [_use("retry-1"), _use("retry-2")])
     for _ in range(3):
-        clickhouse.insert(spec.table, rows, spec.columns, dedup_token="batch-A")
+        clickhouse.insert(spec.table, rows, dedup_token="batch-A")
     raw = clickhouse.query("SELECT count() FROM cloud_audit WHERE event_id LIKE 'retry-%'")
     assert raw.rows == [(2,)], "the deduplication token makes a retry a no-op, even without FINAL"
 
 
 def test_a_replayed_event_in_another_batch_is_one_row_with_final(clickhouse: ClickHouse) -> None:
     spec = EVENT_TABLES["CloudAuditEvent"]
-    clickhouse.insert(spec.table, to_rows(spec, [_use("replay-1")]), spec.columns, "batch-B")
-    clickhouse.insert(
-        spec.table, to_rows(spec, [_use("replay-1"), _use("replay-2")]), spec.columns, "batch-C"
-    )
+    clickhouse.insert(spec.table, to_columns(spec, [_use("replay-1")]), "batch-B")
+    clickhouse.insert(spec.table, to_columns(spec, [_use("replay-1"), _use("replay-2")]), "batch-C")
     final = clickhouse.query(
         "SELECT event_id, event_time FROM cloud_audit FINAL WHERE event_id LIKE 'replay-%' "
         "ORDER BY event_id"
@@ -99,9 +97,9 @@ def test_a_backfill_over_more_than_a_hundred_months_is_inserted_once(
         record = _use(f"backfill-{month}")
         record["event_time"] = datetime(2015 + month // 12, month % 12 + 1, 1, tzinfo=UTC)
         records.append(record)
-    rows = to_rows(spec, records)
+    rows = to_columns(spec, records)
     for _ in range(2):
-        clickhouse.insert(spec.table, rows, spec.columns, dedup_token="backfill")
+        clickhouse.insert(spec.table, rows, dedup_token="backfill")
     counted = clickhouse.query("SELECT count() FROM cloud_audit WHERE event_id LIKE 'backfill-%'")
     assert counted.rows == [(130,)]
 
@@ -148,7 +146,7 @@ def test_the_analyst_path_refuses_every_write_and_every_way_out(
     assert "forged" not in tables and "alerts" in tables
     # The ingest's session is untouched: it still inserts.
     spec = EVENT_TABLES["CloudAuditEvent"]
-    clickhouse.insert(spec.table, to_rows(spec, [_use("after-attack")]), spec.columns, "after")
+    clickhouse.insert(spec.table, to_columns(spec, [_use("after-attack")]), "after")
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from accessdrift.core.timeutil import to_micros
 from accessdrift.errors import RowsRefused
 from schemas.codec import codec_for
 from sinks.positions import POSITIONS_TABLE, Positions
+from sinks.rows import Columns
 from streams import resolve_records
 from streams.app import create_app
 from streams.bundles import pack_messages, pack_records, unpack_messages, unpack_records
@@ -41,13 +42,12 @@ class RecordingSink:
     """Stands where ClickHouse would: the ingest's batches land here."""
 
     def __init__(self, positions: Positions | None = None) -> None:
-        self.batches: list[tuple[str, list[list[Any]]]] = []
+        self.batches: list[tuple[str, list[tuple[Any, ...]]]] = []
         self.held: Positions = positions or {}
         self.health = SinkHealth()
 
-    def insert_blocking(
-        self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
-    ) -> None:
+    def insert_blocking(self, table: str, batch: Columns, token: str) -> None:
+        rows = batch.rows()
         if table == POSITIONS_TABLE:
             self.held.update({(row[0], row[1]): row[2] for row in rows})
             return
@@ -422,15 +422,13 @@ class RefusingSink(RecordingSink):
         super().__init__()
         self.tokens: list[str] = []
 
-    def insert_blocking(
-        self, table: str, rows: list[list[Any]], columns: tuple[str, ...], token: str
-    ) -> None:
+    def insert_blocking(self, table: str, batch: Columns, token: str) -> None:
         if table == POSITIONS_TABLE:
-            return super().insert_blocking(table, rows, columns, token)
+            return super().insert_blocking(table, batch, token)
         self.tokens.append(token)
-        if any(str(row[0]).startswith("bad-") for row in rows):
+        if any(str(event_id).startswith("bad-") for event_id in batch.data[0]):
             raise RowsRefused("Code: 321. DB::Exception: Value is out of range")
-        super().insert_blocking(table, rows, columns, token)
+        super().insert_blocking(table, batch, token)
 
 
 def test_rows_clickhouse_refuses_are_dead_lettered_and_the_rest_inserted(tmp_path: Path) -> None:

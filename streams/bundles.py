@@ -12,10 +12,11 @@ line up with the events that write them.
 
 import struct
 import zlib
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 import orjson
+
+from accessdrift.core.messages import IdentityMessage
 
 _LENGTHS = struct.Struct("<HI")
 # A bundle stays well under the 1 MB a broker and a producer take by default: a
@@ -71,12 +72,12 @@ def identity_partition(identity_id: str, partitions: int) -> int:
     return zlib.crc32(identity_id.encode()) % partitions
 
 
-def pack_messages(messages: list[tuple[str, dict[str, Any]]]) -> bytes:
+def pack_messages(messages: Sequence[tuple[str, IdentityMessage]]) -> bytes:
     return orjson.dumps(messages)
 
 
 def pack_messages_chunks(
-    messages: list[tuple[str, dict[str, Any]]], limit: int = BUNDLE_BYTES
+    messages: Sequence[tuple[str, IdentityMessage]], limit: int = BUNDLE_BYTES
 ) -> list[bytes]:
     """Like pack_messages, in bundles of at most ``limit`` bytes (a message is never cut)."""
     bundles: list[bytes] = []
@@ -94,5 +95,6 @@ def pack_messages_chunks(
     return bundles
 
 
-def unpack_messages(bundle: bytes) -> list[tuple[str, dict[str, Any]]]:
+def unpack_messages(bundle: bytes) -> list[tuple[str, IdentityMessage]]:
+    # Our own topic, written by pack_messages: the messages are as typed.
     return [(str(key), message) for key, message in orjson.loads(bundle)]

@@ -24,6 +24,7 @@ from typing import Any, cast
 import faust
 
 from accessdrift.core.config import DetectionConfig
+from accessdrift.core.messages import WatermarkMessage
 from accessdrift.core.timeutil import MICROS, span_micros
 from accessdrift.core.watermark import Watermark
 from streams import topics
@@ -179,7 +180,7 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
                 # Every tick, changed or not: a partition hears where event time is even
                 # while the resolver holds it back.
                 payload = pack_messages(
-                    [("", {"t": "wm", "wm": watermark, "rp": resolver_partition})]
+                    [("", WatermarkMessage(t="wm", wm=watermark, rp=resolver_partition))]
                 )
                 sent += [
                     identity_topic.send_soon(value=payload, partition=partition)

@@ -1,8 +1,8 @@
 """Messages for the identity stage, bundled per identity partition."""
 
 from collections.abc import Iterable
-from typing import Any
 
+from accessdrift.core.messages import IdentityMessage
 from accessdrift.core.resolver import Outbound
 from streams.bundles import identity_partition, pack_messages_chunks
 from streams.stage_output import StageOutput
@@ -25,9 +25,9 @@ class IdentityBundles:
     ) -> None:
         """``watermark``: the sending resolver partition's (None between identities); a
         fact that waited for an answer keeps the older one it came with."""
-        by_partition: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+        by_partition: dict[int, list[tuple[str, IdentityMessage]]] = {}
         for item in outbound:
-            message = dict(item.message)
+            message = item.message.copy()
             if watermark is not None and item.watermark is not None:
                 message["wm"] = min(watermark, item.watermark)
             else:

@@ -19,6 +19,7 @@ from faust.types import EventT, TableT
 
 from accessdrift.core import identity, rules
 from accessdrift.core.config import DetectionConfig
+from accessdrift.core.messages import TickMessage
 from accessdrift.core.resolver import Outbound
 from accessdrift.core.state import Result
 from schemas.codec import codec_for
@@ -219,7 +220,7 @@ class IdentityStage:
             due = self.deadlines.due(partition, watermark.value)
             if due:
                 ticks[partition] = pack_messages_chunks(
-                    [(key, {"t": "tick", "wm": None}) for key in due]
+                    [(key, TickMessage(t="tick", wm=None)) for key in due]
                 )
         return ticks
 

@@ -40,6 +40,12 @@ def encode_hop(hop: Hop) -> bytes:
     return orjson.dumps([hop.subject, hop.message])
 
 
+def decode_hop(value: bytes) -> Hop:
+    # Our own topic, written by encode_hop: the message is as typed.
+    subject, message = orjson.loads(value)
+    return Hop(str(subject), message)
+
+
 class ResolverStage:
     def __init__(
         self,
@@ -115,8 +121,8 @@ class ResolverStage:
                     watermark.report(parse_report(value), wall_us)
                     continue
                 if source == HOP_SOURCE:
-                    subject, message = orjson.loads(value)
-                    out += core.on_hop(str(subject), message)
+                    hop = decode_hop(value)
+                    out += core.on_hop(hop.subject, hop.message)
                     self.counts["resolver:hops"] += 1
                     continue
                 record_name = source.split("|", 1)[0]

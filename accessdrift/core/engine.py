@@ -15,6 +15,7 @@ from typing import Any
 
 from accessdrift.core import identity
 from accessdrift.core.config import DetectionConfig
+from accessdrift.core.messages import TickMessage
 from accessdrift.core.resolver import Hop, Node, Outbound, Resolver, partition_of
 from accessdrift.core.routing import route_record, subjects_of
 from accessdrift.core.state import Result, State
@@ -216,7 +217,7 @@ class Engine:
         if watermark is None:
             return
         due = [key for key, deadline in self.deadlines.items() if deadline <= watermark]
-        ticks = [Outbound(key, {"t": "tick"}) for key in sorted(due)]
+        ticks = [Outbound(key, TickMessage(t="tick")) for key in sorted(due)]
         if self.partitions:
             self._enqueue(ticks)
             self._deliver_some(None, wall_us)

@@ -25,8 +25,19 @@ from accessdrift.core.facts import (
     USE_SUBJECT,
     USE_TS,
 )
+from accessdrift.core.messages import (
+    ChangeMessage,
+    ClaimMessage,
+    DirectoryMessage,
+    FactsMessage,
+    IdentityMessage,
+    MoveMessage,
+    OwnerLeftMessage,
+    OwnerOfMessage,
+    UseMessage,
+)
 from accessdrift.core.resolver import Outbound, is_session_credential
-from accessdrift.core.state import Message, Result, State, new_state
+from accessdrift.core.state import Result, State, new_state
 
 KEEP_DIRECTORY_CHANGES = 4
 FACTS_PER_MESSAGE = 500
@@ -36,7 +47,7 @@ USE_BUCKET_US = 3600 * 1_000_000
 def handle(
     identity_id: str,
     state: State | None,
-    message: Message,
+    message: IdentityMessage,
     watermark_us: int,
     now_us: int,
     config: DetectionConfig,
@@ -54,9 +65,9 @@ def handle(
     )
     result = Result()
     kind = message["t"]
-    if kind == "dir":
+    if message["t"] == "dir":
         _on_directory_change(identity_id, state, message, result)
-    elif kind == "use":
+    elif message["t"] == "use":
         use, kept = _add_use(state, message)
         if use is not None:
             rules.evaluate_use(identity_id, state, use, now_us, config, result)
@@ -66,17 +77,17 @@ def handle(
             _prune(state, watermark_us, config)
             result.next_deadline_us = rules.next_deadline(identity_id, state, config)
             return state, result
-    elif kind == "chg":
+    elif message["t"] == "chg":
         _add_change(state, message)
-    elif kind == "claim":
+    elif message["t"] == "claim":
         _on_claim(state, message)
-    elif kind == "move":
+    elif message["t"] == "move":
         _on_move(state, message, result)
-    elif kind == "facts":
+    elif message["t"] == "facts":
         _on_facts(state, _send_on_what_moved_away(state, message, result))
-    elif kind == "owner_of":
+    elif message["t"] == "owner_of":
         _on_owner_of(identity_id, state, message, result)
-    elif kind == "owner_left":
+    elif message["t"] == "owner_left":
         entry = [message["owner"], message["ts"]]
         if entry not in state["owners_left"]:
             state["owners_left"].append(entry)
@@ -106,7 +117,9 @@ def _copy(state: State) -> State:
     return copied
 
 
-def _on_directory_change(identity_id: str, state: State, message: Message, result: Result) -> None:
+def _on_directory_change(
+    identity_id: str, state: State, message: DirectoryMessage, result: Result
+) -> None:
     entry = [message["ts"], message["id"], message["ct"], message.get("owner"), message.get("src")]
     if any(existing[DIR_ID] == entry[DIR_ID] for existing in state["dirs"]):
         return
@@ -118,18 +131,21 @@ def _on_directory_change(identity_id: str, state: State, message: Message, resul
     owner = message.get("owner")
     if owner and state["kind"] == "nhi":
         result.messages.append(
-            Outbound(owner, {"t": "owner_of", "nhi": identity_id, "ts": message["ts"], "fb": False})
+            Outbound(
+                owner, OwnerOfMessage(t="owner_of", nhi=identity_id, ts=message["ts"], fb=False)
+            )
         )
     if message["ct"] == "leaver":
         for nhi in state["nhis"]:
             result.messages.append(
                 Outbound(
-                    nhi, {"t": "owner_left", "owner": identity_id, "ts": message["ts"], "fb": False}
+                    nhi,
+                    OwnerLeftMessage(t="owner_left", owner=identity_id, ts=message["ts"], fb=False),
                 )
             )
 
 
-def _on_owner_of(identity_id: str, state: State, message: Message, result: Result) -> None:
+def _on_owner_of(identity_id: str, state: State, message: OwnerOfMessage, result: Result) -> None:
     nhi = message["nhi"]
     if nhi not in state["nhis"]:
         state["nhis"].append(nhi)
@@ -138,7 +154,8 @@ def _on_owner_of(identity_id: str, state: State, message: Message, result: Resul
         if entry[DIR_CT] == "leaver":
             result.messages.append(
                 Outbound(
-                    nhi, {"t": "owner_left", "owner": identity_id, "ts": entry[DIR_TS], "fb": False}
+                    nhi,
+                    OwnerLeftMessage(t="owner_left", owner=identity_id, ts=entry[DIR_TS], fb=False),
                 )
             )
 
@@ -149,7 +166,7 @@ _use_order = operator.itemgetter(USE_TS, USE_ID)
 _use_time = operator.itemgetter(USE_TS)
 
 
-def _add_use(state: State, message: Message) -> tuple[list[Any] | None, bool]:
+def _add_use(state: State, message: UseMessage) -> tuple[list[Any] | None, bool]:
     """Record a use: the use to judge (None when it was recorded before) and whether the
     state changed (False for a use judged now and not kept).
 
@@ -215,7 +232,7 @@ def _add_use(state: State, message: Message) -> tuple[list[Any] | None, bool]:
     return entry, True
 
 
-def _add_change(state: State, message: Message) -> None:
+def _add_change(state: State, message: ChangeMessage) -> None:
     if any(
         existing[CHG_ID] == message["id"] and existing[CHG_SUBJECT] == message["s"]
         for existing in state["chg"]
@@ -262,7 +279,7 @@ def _add_change(state: State, message: Message) -> None:
         state["acc"][account] = entry
 
 
-def _on_claim(state: State, message: Message) -> None:
+def _on_claim(state: State, message: ClaimMessage) -> None:
     subject = message["s"]
     if message.get("cred"):
         if message.get("removed"):
@@ -285,7 +302,7 @@ def _on_claim(state: State, message: Message) -> None:
         state["acc"].setdefault(subject, {"since": message["ts"]})
 
 
-def _on_move(state: State, message: Message, result: Result) -> None:
+def _on_move(state: State, message: MoveMessage, result: Result) -> None:
     subjects = set(message["subjects"])
     generations: dict[str, int] = message.get("g") or {}
     moved_uses = [use for use in state["use"] if use[USE_SUBJECT] in subjects]
@@ -329,26 +346,22 @@ def _facts_messages(
         take_uses = uses[:FACTS_PER_MESSAGE]
         take_changes = changes[: FACTS_PER_MESSAGE - len(take_uses)]
         uses, changes = uses[len(take_uses) :], changes[len(take_changes) :]
-        out.append(
-            Outbound(
-                destination[0],
-                {
-                    "t": "facts",
-                    "ik": destination[1],
-                    "fb": destination[2],
-                    "g": generations,
-                    "use": take_uses,
-                    "chg": take_changes,
-                    "cred": credentials if first else {},
-                    "acc": accounts if first else {},
-                },
-            )
-        )
+        facts: FactsMessage = {
+            "t": "facts",
+            "ik": destination[1],
+            "fb": destination[2],
+            "g": generations,
+            "use": take_uses,
+            "chg": take_changes,
+            "cred": credentials if first else {},
+            "acc": accounts if first else {},
+        }
+        out.append(Outbound(destination[0], facts))
         first = False
     return out
 
 
-def _send_on_what_moved_away(state: State, message: Message, result: Result) -> Message:
+def _send_on_what_moved_away(state: State, message: FactsMessage, result: Result) -> FactsMessage:
     """Split arriving facts: those this identity holds, and those it must send on.
 
     The resolver moves a subject from A to B, then from B to C; A's facts reach B on
@@ -381,7 +394,7 @@ def _send_on_what_moved_away(state: State, message: Message, result: Result) -> 
         found[1][subject] = entry[0]
         return found
 
-    kept: Message = {**message, "use": [], "chg": [], "cred": {}, "acc": {}}
+    kept: FactsMessage = {**message, "use": [], "chg": [], "cred": {}, "acc": {}}
     for use in message["use"]:
         found = holder(use[USE_SUBJECT])
         (found[2] if found else kept["use"]).append(use)
@@ -401,7 +414,7 @@ def _send_on_what_moved_away(state: State, message: Message, result: Result) -> 
     return kept
 
 
-def _on_facts(state: State, message: Message) -> None:
+def _on_facts(state: State, message: FactsMessage) -> None:
     known_uses = {(use[USE_ID], use[USE_SUBJECT]) for use in state["use"]}
     state["use"] += [
         use for use in message["use"] if (use[USE_ID], use[USE_SUBJECT]) not in known_uses

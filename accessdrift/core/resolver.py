@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from accessdrift.core.ids import system_of
+from accessdrift.core.messages import Fact, HopMessage, IdentityMessage, MoveMessage
 from accessdrift.core.timeutil import from_micros
 
 Node = dict[str, Any]
-Message = dict[str, Any]
 
 LINK, CREATED, USED = 3, 2, 1
 CLAIM_NAMES = {"3": "link", "2": "created", "1": "used"}
@@ -77,7 +77,7 @@ class Outbound:
     answer on another partition; it goes out with that one, not the batch's."""
 
     identity_id: str
-    message: Message
+    message: IdentityMessage
     watermark: int | None = None
 
 
@@ -86,7 +86,7 @@ class Hop:
     """A message for the resolver partition of ``subject``: ``sub`` or ``res``."""
 
     subject: str
-    message: Message
+    message: HopMessage
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -293,7 +293,7 @@ class Resolver:
             self.ownership.append(self._ownership_row(subject, updated, resolved))
         return resolved
 
-    def wait(self, subject: str, message: Message, is_credential: bool) -> None:
+    def wait(self, subject: str, message: Fact, is_credential: bool) -> None:
         """Keep a fact until the subject's owner on another partition answers."""
         node = self._node(subject)
         watermark = self.watermark if self.watermark is not None else 0
@@ -327,9 +327,9 @@ class Resolver:
 
     # -- messages between resolver partitions ----------------------------------
 
-    def on_hop(self, subject: str, message: Message) -> list[Outbound]:
+    def on_hop(self, subject: str, message: HopMessage) -> list[Outbound]:
         """A ``sub`` or ``res`` for ``subject``, a subject of this partition."""
-        if message.get("t") == "sub":
+        if message["t"] == "sub":
             self._on_subscribe(subject, str(message["child"]))
             return []
         return self._on_answer(subject, str(message["parent"]), message["r"], message["path"])
@@ -422,14 +422,14 @@ class Resolver:
             *(
                 Outbound(
                     old_identity,
-                    {
-                        "t": "move",
-                        "subjects": list(generations),
-                        "g": generations,
-                        "to": new_identity,
-                        "to_kind": new_kind,
-                        "to_fallback": new_fallback,
-                    },
+                    MoveMessage(
+                        t="move",
+                        subjects=list(generations),
+                        g=generations,
+                        to=new_identity,
+                        to_kind=new_kind,
+                        to_fallback=new_fallback,
+                    ),
                 )
                 for (
                     old_identity,

@@ -10,6 +10,13 @@ identity's id would live.
 from collections.abc import Mapping
 from typing import Any
 
+from accessdrift.core.messages import (
+    ChangeMessage,
+    ClaimMessage,
+    DirectoryMessage,
+    Fact,
+    UseMessage,
+)
 from accessdrift.core.resolver import CREATED, LINK, USED, Outbound, Resolver, is_session_credential
 from accessdrift.core.timeutil import to_micros
 
@@ -48,7 +55,7 @@ def subjects_of(record_name: str, record: Mapping[str, Any]) -> set[str]:
 
 
 def _addressed(
-    resolver: Resolver, subject: str, message: dict[str, Any], is_credential: bool
+    resolver: Resolver, subject: str, message: Fact, is_credential: bool
 ) -> list[Outbound]:
     if not resolver.owns(subject):
         return []
@@ -78,7 +85,7 @@ def route_directory_change(resolver: Resolver, record: Mapping[str, Any]) -> lis
         if resolver.claim(account, LINK, identity_id, True, kind, time_us, source=record["source"]):
             out += resolver.reroute(account)
         resolver.route(account)
-    message = {
+    message: DirectoryMessage = {
         "t": "dir",
         "id": record["event_id"],
         "ts": time_us,
@@ -116,21 +123,17 @@ def route_identity_link(resolver: Resolver, record: Mapping[str, Any]) -> list[O
             out += resolver.reroute(subject)
         is_credential = subject == record.get("credential_id")
         resolver.route(subject, is_credential)
-        out.append(
-            Outbound(
-                identity_id,
-                {
-                    "t": "claim",
-                    "ts": time_us,
-                    "ik": kind,
-                    "fb": False,
-                    "s": subject,
-                    "cred": is_credential,
-                    "acc": record.get("account_id") if is_credential else None,
-                    "removed": removed,
-                },
-            )
-        )
+        claim: ClaimMessage = {
+            "t": "claim",
+            "ts": time_us,
+            "ik": kind,
+            "fb": False,
+            "s": subject,
+            "cred": is_credential,
+            "acc": record.get("account_id") if is_credential else None,
+            "removed": removed,
+        }
+        out.append(Outbound(identity_id, claim))
     return out
 
 
@@ -160,26 +163,19 @@ def route_cloud_event(resolver: Resolver, record: Mapping[str, Any]) -> list[Out
         out += resolver.reroute(credential)
 
     # Every audited action is a use of the acting principal and key.
-    use_subject = credential or account
-    out.extend(
-        _addressed(
-            resolver,
-            use_subject,
-            {
-                "t": "use",
-                "id": record["event_id"],
-                "ts": time_us,
-                "sys": record["system"],
-                "acc": account,
-                "cred": credential,
-                "act": action,
-                "ok": success,
-                "ip": record.get("source_ip"),
-                "ua": record.get("user_agent"),
-            },
-            credential is not None,
-        )
-    )
+    use: UseMessage = {
+        "t": "use",
+        "id": record["event_id"],
+        "ts": time_us,
+        "sys": record["system"],
+        "acc": account,
+        "cred": credential,
+        "act": action,
+        "ok": success,
+        "ip": record.get("source_ip"),
+        "ua": record.get("user_agent"),
+    }
+    out.extend(_addressed(resolver, credential or account, use, credential is not None))
 
     # A lifecycle change is also a fact about what it acted on.
     if kind in ACCOUNT_CHANGES or kind in CREDENTIAL_CHANGES:
@@ -191,27 +187,20 @@ def route_cloud_event(resolver: Resolver, record: Mapping[str, Any]) -> list[Out
         else:
             subject = target_account or account
         if subject:
-            out.extend(
-                _addressed(
-                    resolver,
-                    subject,
-                    {
-                        "t": "chg",
-                        "id": record["event_id"],
-                        "ts": time_us,
-                        "sys": record["system"],
-                        "kind": kind,
-                        "acc": target_account if kind in CREDENTIAL_CHANGES else subject,
-                        "cred": subject if kind in CREDENTIAL_CHANGES else None,
-                        "act": action,
-                        "ok": success,
-                        "session": kind == "credential_created"
-                        and is_session_credential(subject, action),
-                        "by": account,
-                    },
-                    kind in CREDENTIAL_CHANGES,
-                )
-            )
+            change: ChangeMessage = {
+                "t": "chg",
+                "id": record["event_id"],
+                "ts": time_us,
+                "sys": record["system"],
+                "kind": kind,
+                "acc": target_account if kind in CREDENTIAL_CHANGES else subject,
+                "cred": subject if kind in CREDENTIAL_CHANGES else None,
+                "act": action,
+                "ok": success,
+                "session": kind == "credential_created" and is_session_credential(subject, action),
+                "by": account,
+            }
+            out.extend(_addressed(resolver, subject, change, kind in CREDENTIAL_CHANGES))
     return out
 
 
@@ -224,24 +213,19 @@ def route_secret_usage(resolver: Resolver, record: Mapping[str, Any]) -> list[Ou
         return out
     if account and resolver.claim(credential, USED, account, False, None, time_us, source="secret"):
         out += resolver.reroute(credential)
-    out.extend(
-        _addressed(
-            resolver,
-            credential,
-            {
-                "t": "use",
-                "id": record["event_id"],
-                "ts": time_us,
-                "sys": record["store"],
-                "acc": account,
-                "cred": credential,
-                "act": f"{record['operation']} {record.get('secret_ref') or ''}".strip(),
-                "ok": record["outcome"] == "success",
-                "ip": None,
-            },
-            True,
-        )
-    )
+    use: UseMessage = {
+        "t": "use",
+        "id": record["event_id"],
+        "ts": time_us,
+        "sys": record["store"],
+        "acc": account,
+        "cred": credential,
+        "act": f"{record['operation']} {record.get('secret_ref') or ''}".strip(),
+        "ok": record["outcome"] == "success",
+        "ip": None,
+        "ua": None,
+    }
+    out.extend(_addressed(resolver, credential, use, True))
     return out
 
 

@@ -11,7 +11,6 @@ from typing import Any
 from accessdrift.core.resolver import Outbound
 
 State = dict[str, Any]
-Message = dict[str, Any]
 
 
 def new_state(identity_kind: str = "human", fallback: bool = False) -> State:

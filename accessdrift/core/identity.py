@@ -8,6 +8,7 @@ an alert and a replay never doubles a row.
 
 import bisect
 import operator
+from dataclasses import dataclass
 from typing import Any
 
 from accessdrift.core import rules
@@ -20,6 +21,7 @@ from accessdrift.core.facts import (
     DIR_ID,
     DIR_TS,
     USE_ACC,
+    USE_CRED,
     USE_ID,
     USE_OK,
     USE_SUBJECT,
@@ -57,7 +59,17 @@ def handle(
     A use that changes nothing the detections keep (a busy key's use in the middle
     of its hour, judged and found clean) returns the very state it was given: the
     stage has nothing to write for it."""
-    given = state
+    if message["t"] == "use":
+        known = state is not None
+        base = (
+            state
+            if state is not None
+            else new_state(message.get("ik", "human"), bool(message.get("fb")))
+        )
+        place = _place_use(base, message)
+        if place is not None:
+            return _on_use(identity_id, base, known, place, watermark_us, now_us, config)
+        # Seen before (a replay): nothing to add, judged again below with the rest.
     state = (
         _copy(state)
         if state is not None
@@ -68,15 +80,7 @@ def handle(
     if message["t"] == "dir":
         _on_directory_change(identity_id, state, message, result)
     elif message["t"] == "use":
-        use, kept = _add_use(state, message)
-        if use is not None:
-            rules.evaluate_use(identity_id, state, use, now_us, config, result)
-            if given is not None and not kept and _nothing_found(result, given, state):
-                result.next_deadline_us = rules.next_deadline(identity_id, given, config)
-                return given, result
-            _prune(state, watermark_us, config)
-            result.next_deadline_us = rules.next_deadline(identity_id, state, config)
-            return state, result
+        pass  # recorded before: judged again with the rest below, as any replay
     elif message["t"] == "chg":
         _add_change(state, message)
     elif message["t"] == "claim":
@@ -99,12 +103,6 @@ def handle(
     _prune(state, watermark_us, config)
     result.next_deadline_us = rules.next_deadline(identity_id, state, config, watermark_us)
     return state, result
-
-
-def _nothing_found(result: Result, given: State, state: State) -> bool:
-    return not (result.lags or result.alerts or result.pairs or result.messages) and state[
-        "emitted"
-    ] == given.get("emitted", {})
 
 
 def _copy(state: State) -> State:
@@ -166,9 +164,18 @@ _use_order = operator.itemgetter(USE_TS, USE_ID)
 _use_time = operator.itemgetter(USE_TS)
 
 
-def _add_use(state: State, message: UseMessage) -> tuple[list[Any] | None, bool]:
-    """Record a use: the use to judge (None when it was recorded before) and whether the
-    state changed (False for a use judged now and not kept).
+@dataclass(frozen=True)
+class _UsePlace:
+    """Where a new use goes in an identity's state, found without touching the state."""
+
+    entry: list[Any]
+    keep: bool  # False: judged now, not kept (its hour's first and last stay)
+    replaces: int | None  # the index of the hour's first or last use it takes the place of
+    learned: bool  # the use taught the identity a credential or (a fallback) an account
+
+
+def _place_use(state: State, message: UseMessage) -> _UsePlace | None:
+    """A use to record: None when it was recorded before.
 
     Uses are what a late leaver or revocation looks back on, and a busy key makes
     thousands. Per key, account and outcome, each hour keeps its first and its last
@@ -180,12 +187,13 @@ def _add_use(state: State, message: UseMessage) -> tuple[list[Any] | None, bool]
     time_us = message["ts"]
     account = message.get("acc")
     success = bool(message["ok"])
+    credential = message.get("cred")
     entry = [
         time_us,
         message["id"],
         message["sys"],
         account,
-        message.get("cred"),
+        credential,
         message.get("act"),
         success,
         message.get("ip"),
@@ -206,30 +214,66 @@ def _add_use(state: State, message: UseMessage) -> tuple[list[Any] | None, bool]
     use_id = entry[USE_ID]
     for index in same:
         if uses[index][USE_ID] == use_id:
-            return None, False
-    credential = message.get("cred")
-    learned = False
-    if credential and credential == subject and credential not in state["cred"]:
-        learned = True
-        state["cred"][credential] = {
-            "acc": account,
-            "session": is_session_credential(credential),
-            "created": None,
-            "revoked": None,
-        }
-    elif not credential and subject not in state["acc"] and state["fb"]:
-        learned = True
-        state["acc"][subject] = {"since": time_us}
-    if len(same) >= 2:
-        first, last = same[0], same[-1]
-        if _use_order(entry) < _use_order(uses[first]):
-            del uses[first]
-        elif _use_order(entry) > _use_order(uses[last]):
-            del uses[last]
+            return None
+    learned = bool(
+        (credential and credential == subject and credential not in state["cred"])
+        or (not credential and subject not in state["acc"] and state["fb"])
+    )
+    if len(same) < 2:
+        return _UsePlace(entry, True, None, learned)
+    first, last = same[0], same[-1]
+    if _use_order(entry) < _use_order(uses[first]):
+        return _UsePlace(entry, True, first, learned)
+    if _use_order(entry) > _use_order(uses[last]):
+        return _UsePlace(entry, True, last, learned)
+    return _UsePlace(entry, False, None, learned)
+
+
+def _on_use(
+    identity_id: str,
+    given: State,
+    known: bool,
+    place: _UsePlace,
+    watermark_us: int,
+    now_us: int,
+    config: DetectionConfig,
+) -> tuple[State, Result]:
+    """Record and judge a use, copying only the parts of the state it changes: uses
+    are most of the messages, and most change nothing but the list of uses, or not
+    even that (then the very state given comes back: nothing to write). ``known``:
+    ``given`` is the identity's stored state, not a new one."""
+    entry = place.entry
+    state = dict(given)
+    state["emitted"] = dict(given["emitted"])  # what judging the use may add to
+    if place.learned:
+        credential, subject = entry[USE_CRED], entry[USE_SUBJECT]
+        if credential and credential == subject:
+            state["cred"] = {
+                **state["cred"],
+                credential: {
+                    "acc": entry[USE_ACC],
+                    "session": is_session_credential(credential),
+                    "created": None,
+                    "revoked": None,
+                },
+            }
         else:
-            return entry, learned  # judged now, not kept: its hour's first and last stay
-    bisect.insort(uses, entry, key=_use_order)
-    return entry, True
+            state["acc"] = {**state["acc"], subject: {"since": entry[USE_TS]}}
+    if place.keep:
+        uses = list(state["use"])
+        if place.replaces is not None:
+            del uses[place.replaces]
+        bisect.insort(uses, entry, key=_use_order)
+        state["use"] = uses
+    result = Result()
+    rules.evaluate_use(identity_id, state, entry, now_us, config, result)
+    if known and not (place.keep or place.learned or result.alerts):
+        # Judging found nothing new (so ``emitted`` is as it was), nothing was kept.
+        result.next_deadline_us = rules.next_deadline(identity_id, given, config)
+        return given, result
+    _prune(state, watermark_us, config)
+    result.next_deadline_us = rules.next_deadline(identity_id, state, config)
+    return state, result
 
 
 def _add_change(state: State, message: ChangeMessage) -> None:
@@ -457,8 +501,10 @@ def _prune(state: State, watermark_us: int, config: DetectionConfig) -> None:
     if state["use"] and state["use"][0][USE_TS] < horizon:
         state["use"] = [use for use in state["use"] if use[USE_TS] >= horizon]
     if len(state["use"]) > config.max_uses_per_identity:
-        state["use"].sort(key=lambda item: (item[USE_TS], item[USE_ID]))
-        state["use"] = state["use"][-config.max_uses_per_identity :]
+        # Sorted anew, not in place: the list may still be the caller's (see _on_use).
+        state["use"] = sorted(state["use"], key=lambda item: (item[USE_TS], item[USE_ID]))[
+            -config.max_uses_per_identity :
+        ]
     if state["chg"] and state["chg"][0][CHG_TS] < horizon:
         state["chg"] = [change for change in state["chg"] if change[CHG_TS] >= horizon]
     # The latest directory changes stay whatever their age: a key used today after a

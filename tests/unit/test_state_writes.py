@@ -92,3 +92,36 @@ def test_a_failed_use_is_kept_apart_from_the_successful_ones() -> None:
 def test_a_new_identity_always_has_a_state_to_write() -> None:
     after, _ = run(None, use("u1", 0))
     assert after is not None and after["use"]
+
+
+def test_handling_a_message_never_changes_the_state_it_was_given() -> None:
+    """The stage keeps the state it read until the batch is written (and hands the
+    same object back as 'unchanged'): a message may copy what it changes, never write
+    into it. Every message of a simulated organisation, on the single-queue engine."""
+    import copy
+
+    from accessdrift.core.engine import Engine
+    from accessdrift.simulate.organisation import SimulationOptions
+    from tests.unit.test_simulation import keyed_records
+
+    handle = identity.handle
+    changed: list[str] = []
+
+    def checked(identity_id: str, state: Any, message: Any, *rest: Any) -> Any:
+        before = copy.deepcopy(state)
+        out = handle(identity_id, state, message, *rest)
+        if state != before:
+            changed.append(f"{message['t']} to {identity_id}")
+        return out
+
+    engine = Engine(CONFIG, allowed_lateness_us=30 * MICROS)
+    identity.handle = checked  # type: ignore[assignment]
+    try:
+        records = keyed_records(SimulationOptions(seed=5, identities=40))
+        for index, (name, _key, record) in enumerate(records):
+            engine.feed(name, record, index)
+        engine.tick(len(records) + 10**13)
+    finally:
+        identity.handle = handle  # type: ignore[assignment]
+    assert engine.findings.alerts, "the run found something, so it judged"
+    assert not changed, changed[:5]

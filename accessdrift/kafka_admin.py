@@ -3,6 +3,7 @@
 import concurrent.futures
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError as ConfluentKafkaError
@@ -102,28 +103,51 @@ def delete_topics(settings: Settings, prefixes: list[str]) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic to create: its full name, partitions, and whether it is compacted."""
+
+    name: str
+    partitions: int
+    compacted: bool = False
+
+
 def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
     """Create the contract's topics that do not exist yet; return the ones created."""
     wanted = names if names is not None else topics.all_topics()
+    return create_topics(
+        settings,
+        [
+            TopicSpec(settings.topic(name), settings.topic_partitions, name in topics.COMPACTED)
+            for name in wanted
+        ],
+    )
+
+
+def create_topics(
+    settings: Settings, specs: list[TopicSpec], visible_within: float = 30.0
+) -> list[str]:
+    """Create the topics that do not exist yet, and wait until the broker's metadata
+    shows every partition of each with a leader: a consumer group joined right after a
+    create can otherwise miss a topic the controller made but the broker has not heard
+    of yet, and its partitions stay unassigned until the next metadata refresh (five
+    minutes), as a fresh deployment with a partitioned resolver once did. Returns the
+    names created."""
     admin = admin_client(settings)
     try:
         existing = set(admin.list_topics(timeout=10).topics)
     except KafkaException as error:
         raise KafkaError(f"cannot list topics at {settings.kafka_bootstrap}: {error}") from error
-    new_topics = []
-    for name in wanted:
-        full_name = settings.topic(name)
-        if full_name in existing:
-            continue
-        config = {"cleanup.policy": "compact"} if name in topics.COMPACTED else {}
-        new_topics.append(
-            confluent_admin.NewTopic(  # type: ignore[attr-defined]  # untyped re-export
-                full_name,
-                num_partitions=settings.topic_partitions,
-                replication_factor=settings.topic_replication_factor,
-                config=config,
-            )
+    new_topics = [
+        confluent_admin.NewTopic(  # type: ignore[attr-defined]  # untyped re-export
+            spec.name,
+            num_partitions=spec.partitions,
+            replication_factor=settings.topic_replication_factor,
+            config={"cleanup.policy": "compact"} if spec.compacted else {},
         )
+        for spec in specs
+        if spec.name not in existing
+    ]
     created = []
     for full_name, future in admin.create_topics(new_topics).items() if new_topics else []:
         try:
@@ -132,4 +156,32 @@ def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[st
         except KafkaException as error:
             if error.args[0].code() != ConfluentKafkaError.TOPIC_ALREADY_EXISTS:
                 raise KafkaError(f"cannot create topic {full_name}: {error}") from error
+    if new_topics:
+        _wait_until_visible(admin, {spec.name: spec.partitions for spec in specs}, visible_within)
     return created
+
+
+def _wait_until_visible(admin: AdminClient, wanted: dict[str, int], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    missing = sorted(wanted)
+    while True:
+        try:
+            metadata = admin.list_topics(timeout=5)
+            missing = [
+                name
+                for name, partitions in wanted.items()
+                if (found := metadata.topics.get(name)) is None
+                or found.error is not None
+                or len(found.partitions) < partitions
+                or any(partition.leader < 0 for partition in found.partitions.values())
+            ]
+        except KafkaException:
+            pass  # asked again below, until the deadline
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            raise KafkaError(
+                f"topics created but not visible on the broker within {timeout:.0f}s: "
+                + ", ".join(sorted(missing))
+            )
+        time.sleep(0.2)

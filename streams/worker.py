@@ -9,17 +9,39 @@ import faust
 
 from accessdrift.alerts.config import load_routing
 from accessdrift.errors import ConfigError, KafkaError
-from accessdrift.kafka_admin import ensure_topics, wait_for_broker
+from accessdrift.kafka_admin import TopicSpec, create_topics, ensure_topics, wait_for_broker
 from sinks.clickhouse import ClickHouse
 from sinks.faults import FaultSwitch
 from sinks.migrate import apply_retention, migrate
 from streams.app import create_app
+from streams.detection import IDENTITY_TOPIC, resolve_topic_name
 from streams.local_state import check_local_state, record_changelogs
 from streams.settings import Settings
 from streams.sink_executor import SinkExecutor
 from streams.web_auth import needs_token
 
 log = logging.getLogger("accessdrift.worker")
+
+
+def internal_topics(settings: Settings, app: faust.App) -> list[TopicSpec]:
+    """The topics Faust declares as it starts, created (and seen on the broker) before
+    it starts: Faust creates them just before the group's first assignment, and a topic
+    the broker's metadata does not show yet is left out of it (``create_topics``)."""
+    specs = [
+        TopicSpec(resolve_topic_name(settings), settings.resolver_partitions),
+        TopicSpec(settings.topic(IDENTITY_TOPIC), settings.topic_partitions),
+        TopicSpec(f"{settings.app_id}-__assignor-__leader", 1),
+    ]
+    for table in app.tables.values():
+        changelog = table.changelog_topic
+        specs.append(
+            TopicSpec(
+                changelog.get_topic_name(),
+                changelog.partitions or settings.topic_partitions,
+                compacted=True,
+            )
+        )
+    return specs
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
@@ -41,6 +63,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     applied = migrate(clickhouse)
     apply_retention(clickhouse, settings.event_ttl, settings.finding_ttl)
     app = create_app(settings, SinkExecutor(clickhouse), routing)
+    created += create_topics(settings, internal_topics(settings, app))
     changelogs = sorted(table.changelog_topic.get_topic_name() for table in app.tables.values())
     check_local_state(settings, changelogs)
     settings.state_dir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last

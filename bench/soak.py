@@ -100,12 +100,20 @@ def organisation_events(
         }
 
 
-def produce(settings: Settings, identities: int, uses: int, done: dict[str, Any]) -> None:
+def produce(
+    settings: Settings,
+    identities: int,
+    uses: int,
+    done: dict[str, Any],
+    stop: threading.Event,
+) -> None:
     count = 0
     with CheckedProducer(settings) as producer:
         use_topic = settings.topic(topics.CLOUD_AUDIT)
         use_codec = codec_for("CloudAuditEvent")
         for record in organisation_events(identities, uses):
+            if count % 10_000 == 0 and stop.is_set():
+                break
             if isinstance(record, dict):
                 producer.send(
                     use_topic, use_codec.encode_dict(record), key=record["credential_id"].encode()
@@ -127,14 +135,21 @@ def soak(identities: int, uses: int) -> dict[str, Any]:
     ensure_topics(settings)
     worker = BenchWorker(WORK / prefix, prefix, PORT)
     produced: dict[str, Any] = {}
-    producer = threading.Thread(target=produce, args=(settings, identities, uses, produced))
+    stop = threading.Event()
+    producer = threading.Thread(target=produce, args=(settings, identities, uses, produced, stop))
     samples: list[dict[str, float]] = []
     started = time.monotonic()
     producer.start()
     peak_rss = 0.0
+    stopped_early = False
     try:
         while True:
-            time.sleep(10)
+            try:
+                time.sleep(10)
+            except KeyboardInterrupt:
+                # Ctrl-C (or SIGINT): the run so far is still a result; it says so.
+                stopped_early = True
+                break
             stages = worker.stages()
             rss = worker.rss_mb()
             peak_rss = max(peak_rss, rss)
@@ -147,6 +162,7 @@ def soak(identities: int, uses: int) -> dict[str, Any]:
             if time.monotonic() - started > 6 * 3600:
                 raise TimeoutError("the soak did not finish within 6 hours")
     finally:
+        stop.set()
         producer.join()
         worker.stop()
         delete_topics(Settings(), [prefix])
@@ -167,12 +183,16 @@ def soak(identities: int, uses: int) -> dict[str, Any]:
     minutes = steady[::6] or steady
     first_rate = minutes[0]["events_per_second"] if minutes else None
     last_rate = minutes[-1]["events_per_second"] if minutes else None
+    through = samples[-1]["records"] if samples else 0
     return {
         "identities": identities,
-        "events": produced.get("events", 0),
+        "stopped_early": stopped_early,
+        "events": through if stopped_early else produced.get("events", 0),
         "event_time_days": DAYS,
         "seconds": round(samples[-1]["seconds"], 1) if samples else None,
-        "events_per_second": round(produced.get("events", 0) / samples[-1]["seconds"], 1)
+        "events_per_second": round(
+            (through if stopped_early else produced.get("events", 0)) / samples[-1]["seconds"], 1
+        )
         if samples
         else None,
         "peak_rss_mb": round(peak_rss, 1),
@@ -215,6 +235,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     rate_axis.set_title(
         f"accessdrift soak: {result['events']:,} events of {result['identities']:,} identities "
         f"over {result['event_time_days']} days of event time"
+        + (" (stopped early)" if result.get("stopped_early") else "")
     )
     figure.tight_layout()
     figure.savefig(path, dpi=100)

@@ -68,3 +68,57 @@ def test_local_state_deleted_while_stopped_is_rebuilt_from_the_changelogs(
         assert figures["duplicates"] == 0
     finally:
         worker.stop()
+
+
+PARTITIONED = {"ACCESSDRIFT_RESOLVER_PARTITIONS": "4", "ACCESSDRIFT_TOPIC_PARTITIONS": "4"}
+
+
+def test_a_worker_killed_while_facts_wait_between_resolver_partitions_loses_nothing(
+    isolated: Isolated, tmp_path: Path
+) -> None:
+    """4 resolver partitions over 2 workers; one is killed mid-stream, at the first
+    moment the /stats/ of either shows facts waiting for an answer from another
+    partition (they live in the subjects' changelog): the other takes its partitions
+    over and the topics come out exact."""
+    import threading
+
+    org = organisation(isolated, tmp_path, seed=828, identities=200, parts=3)
+    second = Isolated(data_dir=tmp_path / "second", prefix=isolated.prefix)
+    first_worker = Worker(isolated, **PARTITIONED)
+    second_worker = Worker(second, **PARTITIONED)
+    try:
+        replay(isolated, org.parts[0], **PARTITIONED)
+        sending = threading.Thread(target=replay, args=(isolated, org.parts[1]), kwargs=PARTITIONED)
+        sending.start()
+        waiting_seen = 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not waiting_seen:
+            waiting_seen = sum(
+                worker.client.stages().get("resolver:waiting", 0)
+                for worker in (first_worker, second_worker)
+            )
+            time.sleep(0.02)
+        first_worker.process.send_signal(signal.SIGKILL)
+        first_worker.process.wait()
+        first_worker.stop()
+        sending.join()
+        say(
+            "injected: SIGKILL one of two workers of 4 resolver partitions, "
+            + (
+                f"{waiting_seen} facts waiting for an answer"
+                if waiting_seen
+                else "no wait seen within 60 s (killed mid-stream all the same)"
+            )
+        )
+        replay(isolated, org.parts[2], **PARTITIONED)
+
+        def exact() -> bool:
+            return drained(second_worker) and judge_topics(isolated, org)["perfect"]
+
+        wait_until(exact, timeout=300, interval=5)
+        figures = judge_topics(isolated, org)
+        assert figures["perfect"] is True, figures
+        assert second_worker.client.stages().get("resolver:hops", 0) > 0
+    finally:
+        first_worker.stop()
+        second_worker.stop()

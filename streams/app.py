@@ -104,6 +104,16 @@ def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None =
     )
 
     register_stage_thread(app, ingest)
+    findings = BatchIngest(
+        settings,
+        sink.insert_blocking,
+        sink.positions_blocking,
+        resolve_topic,
+        counts,
+        sink.health,
+        forward=False,
+    )
+    register_stage_thread(app, findings)
 
     notifier = None
     if routing is not None and settings.worker_notifies:
@@ -113,7 +123,7 @@ def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None =
         register_stage_thread(app, notifier)
 
     def healthy() -> bool:
-        threads = [ingest] + ([notifier] if notifier is not None else [])
+        threads = [ingest, findings] + ([notifier] if notifier is not None else [])
         return all(thread.alive and thread.failure is None for thread in threads)
 
     register_normalizers(app, settings, counts)

@@ -26,6 +26,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,12 +79,34 @@ LOST_COMMIT = frozenset(
     }
 )
 
+# A record read waits at most this long for more to join its bundle to the resolver.
+FORWARD_LINGER_SECONDS = 0.005
+# How long one wait for the first message of a batch lasts (the loop's idle tick).
+IDLE_POLL_SECONDS = 0.1
+
 Insert = Callable[[str, Columns, str], None]
 
 
+@dataclass
+class Pending:
+    """What was read and forwarded since the last sink flush: rows per record kind (with
+    their bytes, for the dedup token, and their messages, for dead letters) and the
+    offsets they reach. Committed only once all of it is in ClickHouse."""
+
+    by_record: dict[str, tuple[list[dict[str, Any]], list[bytes], list[Message]]] = field(
+        default_factory=dict
+    )
+    written: Positions = field(default_factory=dict)
+    count: int = 0
+    since: float = 0.0
+
+
 class BatchIngest(StageThread):
-    """A thread: the canonical topics and the findings through a batch consumer, into
-    ClickHouse; the canonical records also on to the resolver."""
+    """A thread: topics through a batch consumer, into ClickHouse. Two run in a worker:
+    the canonical topics (``forward``: their records also on to the resolver, group
+    ``<app id>.canonical``) and the findings (``drift.*`` and the silences, group
+    ``<app id>.findings``), so that an alert's row never waits behind a backlog of
+    input events in the same consumer's queue."""
 
     def __init__(
         self,
@@ -93,6 +116,7 @@ class BatchIngest(StageThread):
         resolve_topic: str,
         counts: Counter[str],
         health: SinkHealth | None = None,
+        forward: bool = True,
     ) -> None:
         self.settings = settings
         self.health = health or SinkHealth()
@@ -101,15 +125,22 @@ class BatchIngest(StageThread):
         self.resolve_topic = resolve_topic
         self.resolver_partitions = settings.resolver_partitions
         self.counts = counts
-        self.record_of_topic = {
-            settings.topic(topic): record
-            for record, topic in topics.CANONICAL_TOPIC_OF_RECORD.items()
-        }
-        self.record_of_topic[settings.topic(topics.DRIFT_LAG)] = "ProvisioningLag"
-        self.record_of_topic[settings.topic(topics.DRIFT_ALERTS)] = "Alert"
-        self.record_of_topic[settings.topic(topics.SILENCES)] = "Silence"
-        self.record_of_topic[settings.topic(topics.OWNERSHIP)] = "Ownership"
-        self.record_of_topic[settings.topic(topics.PAIRS)] = "DeprovisionPair"
+        self.forward = forward
+        if forward:
+            self.group = settings.canonical_group
+            self.record_of_topic = {
+                settings.topic(topic): record
+                for record, topic in topics.CANONICAL_TOPIC_OF_RECORD.items()
+            }
+        else:
+            self.group = settings.findings_group
+            self.record_of_topic = {
+                settings.topic(topics.DRIFT_LAG): "ProvisioningLag",
+                settings.topic(topics.DRIFT_ALERTS): "Alert",
+                settings.topic(topics.SILENCES): "Silence",
+                settings.topic(topics.OWNERSHIP): "Ownership",
+                settings.topic(topics.PAIRS): "DeprovisionPair",
+            }
         self.deadletter_topic = settings.topic(topics.DEADLETTER)
         self.progress = InputProgress()
         # Where each assigned partition started (its committed offset): a partition
@@ -117,7 +148,7 @@ class BatchIngest(StageThread):
         self._started_at: dict[tuple[str, int], int] = {}
         # Below this offset a partition was fed to detection before: rows only.
         self._forward_from: dict[tuple[str, int], int] = {}
-        super().__init__("batch-ingest", log)
+        super().__init__("batch-ingest" if forward else "findings-ingest", log)
         # Counters are read by the web views on the event loop: create every key now so
         # that this thread only ever updates existing ones.
         for record in self.record_of_topic.values():
@@ -134,7 +165,7 @@ class BatchIngest(StageThread):
                 **config,
                 # A new resolver layout is a new group: it reads the canonical topics
                 # from their start and so rebuilds the resolver's state (docs/operations.md).
-                "group.id": self.settings.canonical_group,
+                "group.id": self.group,
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": False,
@@ -153,33 +184,44 @@ class BatchIngest(StageThread):
             }
         )
         try:
-            self._wait_for_topic(consumer, self.resolve_topic)
+            if self.forward:
+                self._wait_for_topic(consumer, self.resolve_topic)
             consumer.subscribe(list(self.record_of_topic), on_assign=self._on_assign)
             batch_size = self.settings.sink_batch_size
-            timeout = self.settings.sink_flush_interval.total_seconds()
+            flush_seconds = self.settings.sink_flush_interval.total_seconds()
+            pending = Pending()
             reported = lag_recorded = time.monotonic()
             while not self.stopping.is_set():
-                messages = consumer.consume(num_messages=batch_size, timeout=timeout)
-                if not messages:
-                    if time.monotonic() - reported >= IDLE_REPORT_SECONDS:
-                        # Nothing to read: say where each partition is, every second (a
-                        # heartbeat: the resolver trusts "caught up" only while it hears it).
-                        report = self.progress.after(self._at_end(consumer))
-                        heartbeat = pack_records([(PROGRESS_SOURCE, encode_report(report))])
-                        for partition in range(self.resolver_partitions):
-                            self._produce(
-                                producer, self.resolve_topic, heartbeat, partition=partition
-                            )
-                        producer.poll(0)
+                messages = self._next_messages(consumer, batch_size - pending.count, pending)
+                if messages:
+                    # Detection first: what was read goes on to the resolver now, and
+                    # its rows wait for the sink's batch (docs/architecture.md).
+                    self._take(messages, producer, consumer, pending)
+                    reported = time.monotonic()
+                if pending.count and (
+                    pending.count >= batch_size or time.monotonic() - pending.since >= flush_seconds
+                ):
+                    self._sink(pending, producer)
+                    self._commit(consumer)
+                    pending = Pending()
+                    if time.monotonic() - lag_recorded >= IDLE_REPORT_SECONDS:
                         self._record_lag(consumer)
-                        reported = time.monotonic()
-                    continue
-                self._handle(messages, producer, consumer)
-                self._commit(consumer)
-                if time.monotonic() - lag_recorded >= IDLE_REPORT_SECONDS:
+                        lag_recorded = time.monotonic()
+                elif (
+                    self.forward
+                    and not messages
+                    and not pending.count
+                    and time.monotonic() - reported >= IDLE_REPORT_SECONDS
+                ):
+                    # Nothing to read: say where each partition is, every second (a
+                    # heartbeat: the resolver trusts "caught up" only while it hears it).
+                    report = self.progress.after(self._at_end(consumer))
+                    heartbeat = pack_records([(PROGRESS_SOURCE, encode_report(report))])
+                    for partition in range(self.resolver_partitions):
+                        self._produce(producer, self.resolve_topic, heartbeat, partition=partition)
+                    producer.poll(0)
                     self._record_lag(consumer)
-                    lag_recorded = time.monotonic()
-                reported = time.monotonic()
+                    reported = time.monotonic()
         finally:
             consumer.close()
             producer.flush(10)
@@ -234,6 +276,9 @@ class BatchIngest(StageThread):
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         committed = consumer.committed(partitions, timeout=30)
         written = self._read_positions()
+        if not self.forward:
+            self._start_findings_at(consumer, committed, written)
+            return
         rebuilt: list[str] = []
         moved = False
         for partition in committed:
@@ -269,6 +314,25 @@ class BatchIngest(StageThread):
             )
         if rebuilt or moved:
             consumer.assign(committed)
+
+    def _start_findings_at(
+        self, consumer: Consumer, partitions: list[TopicPartition], written: Positions
+    ) -> None:
+        """Findings only go into the database, so the database says where to start: its
+        position per partition (a new database, or a group new to a deployment that
+        read them before in the canonical group, starts at the beginning or where the
+        database stops, never re-reading what it holds)."""
+        for partition in partitions:
+            key = (partition.topic, partition.partition)
+            held = written.get(key)
+            if held is None or held > self._high(consumer, partition):
+                # Nothing held, or the topic was recreated under the database's offsets.
+                partition.offset = OFFSET_BEGINNING
+            else:
+                partition.offset = held
+            self._forward_from[key] = 0
+            self._started_at[key] = partition.offset
+        consumer.assign(partitions)
 
     @staticmethod
     def _high(consumer: Consumer, partition: TopicPartition) -> int:
@@ -330,13 +394,48 @@ class BatchIngest(StageThread):
                 return
             time.sleep(0.2)
 
+    def _next_messages(self, consumer: Consumer, room: int, pending: Pending) -> list[Message]:
+        """What is there to read now, at most ``room`` messages. ``consume`` waits for
+        its whole count or its timeout: under load the count is there at once; at a
+        trickle, the first message wakes the loop (``poll``) and what follows it within
+        ``FORWARD_LINGER_SECONDS`` joins it, so a record waits milliseconds for the
+        resolver, not the sink's flush interval."""
+        if room <= 0:
+            return []
+        if pending.count:
+            # Rows wait for the sink: read until their flush is due, no longer.
+            due = pending.since + self.settings.sink_flush_interval.total_seconds()
+            wait = max(0.0, min(IDLE_POLL_SECONDS, due - time.monotonic()))
+        else:
+            wait = IDLE_POLL_SECONDS
+        first = consumer.poll(wait)
+        if first is None:
+            return []
+        if room == 1:
+            return [first]
+        rest = consumer.consume(num_messages=room - 1, timeout=FORWARD_LINGER_SECONDS)
+        return [first, *rest]
+
     def _handle(self, messages: list[Message], producer: Producer, consumer: Consumer) -> None:
-        by_record: dict[str, tuple[list[dict[str, Any]], list[bytes], list[Message]]] = {}
+        """One batch whole: forwarded, written to ClickHouse, acknowledged by the broker."""
+        pending = Pending()
+        self._take(messages, producer, consumer, pending)
+        self._sink(pending, producer)
+
+    def _take(
+        self, messages: list[Message], producer: Producer, consumer: Consumer, pending: Pending
+    ) -> None:
+        """Decode ``messages``, send the canonical records on to the resolver at once, and
+        keep their rows in ``pending`` for the sink. What does not decode is a dead letter."""
+        if not pending.count:
+            pending.since = time.monotonic()
+        pending.count += len(messages)
+        by_record = pending.by_record
         forwarded: list[tuple[str, bytes]] = []
         # Per forwarded record, the resolver partitions of the subjects it names.
         forwarded_to: list[set[int]] = []
         before: Report = {}
-        written: Positions = {}
+        written = pending.written
         latest_allowed = datetime.now(UTC) + self.settings.future_tolerance
         for message in messages:
             error = message.error()
@@ -408,7 +507,11 @@ class BatchIngest(StageThread):
             # Copies: each is one record for one resolver partition ("resolver:records").
             self.counts["ingest:forwarded"] += sum(len(to) for to in forwarded_to)
         producer.poll(0)
-        for record, (records, payloads, sources_of) in by_record.items():
+
+    def _sink(self, pending: Pending, producer: Producer) -> None:
+        """The pending rows into ClickHouse, then every bundle acknowledged by the broker:
+        after this the offsets read so far may be committed."""
+        for record, (records, payloads, sources_of) in pending.by_record.items():
             spec = ALL_TABLES[record]
             refused = self._insert_until_done(
                 spec.table, to_columns(spec, records), dedup_token(spec.table, payloads)
@@ -416,6 +519,7 @@ class BatchIngest(StageThread):
             for index, refusal in refused:
                 self._dead_letter(producer, sources_of[index], refusal)
             self.counts[f"sink:{spec.table}"] += len(records) - len(refused)
+        written = pending.written
         if written:
             # Unique per write (the table keeps the latest row per partition).
             token = f"positions:{time.time_ns()}"

@@ -223,6 +223,11 @@ class Settings(BaseSettings):
         """The batch ingest's consumer group: how far detection was fed, per layout."""
         return f"{self.app_id}.canonical{self.resolver_layout.replace('-', '.')}"
 
+    @property
+    def findings_group(self) -> str:
+        """The findings' ingest into ClickHouse (``drift.*``, the silences)."""
+        return f"{self.app_id}.findings"
+
     def topic(self, name: str) -> str:
         """A contract topic name with the configured prefix."""
         return f"{self.topic_prefix}{name}"

@@ -28,7 +28,7 @@ from sinks.rows import Columns
 from streams import resolve_records
 from streams.app import create_app
 from streams.bundles import pack_messages, pack_records, unpack_messages, unpack_records
-from streams.ingest import BatchIngest
+from streams.ingest import BatchIngest, Pending
 from streams.progress import PROGRESS_SOURCE, parse_report
 from streams.settings import Settings
 from streams.sink_health import SinkHealth
@@ -461,3 +461,64 @@ def test_rows_clickhouse_refuses_are_dead_lettered_and_the_rest_inserted(tmp_pat
     assert counts["sink:cloud_audit"] == 3
     # The halves' tokens derive from the batch's: a replay splits, and dedups, the same way.
     assert all(token.startswith(sink.tokens[0]) for token in sink.tokens)
+
+
+def test_records_go_to_the_resolver_when_read_and_their_rows_wait_for_the_sink(
+    tmp_path: Path,
+) -> None:
+    """Detection does not wait for ClickHouse's batch: ``_take`` forwards at once,
+    ``_sink`` inserts later, and only then may the offsets be committed."""
+    settings = Settings(data_dir=tmp_path, topic_prefix="test.")
+    sink = RecordingSink()
+    ingest = BatchIngest(
+        settings,
+        sink.insert_blocking,
+        sink.positions_blocking,
+        "test.accessdrift-resolve",
+        Counter(),
+    )
+    ingest._on_assign(FakeConsumer(), FakeConsumer().assignment())  # type: ignore[arg-type]
+    producer = FakeProducer()
+    pending = Pending()
+    for offset in range(2):
+        name, record = use(60 + offset)
+        message = FakeMessage("test.cloud.audit", codec_for(name).encode_dict(record), offset)
+        ingest._take([message], producer, FakeConsumer(), pending)  # type: ignore[list-item,arg-type]
+    forwarded = [
+        source
+        for topic, value, _ in producer.sent
+        if topic == "test.accessdrift-resolve"
+        for source, _ in unpack_records(value)
+        if source != PROGRESS_SOURCE
+    ]
+    assert len(forwarded) == 2
+    assert sink.batches == [] and producer.flushed == 0  # nothing in ClickHouse yet
+    assert pending.count == 2 and pending.written == {("test.cloud.audit", 0): 2}
+    ingest._sink(pending, producer)  # type: ignore[arg-type]
+    assert [(table, len(rows)) for table, rows in sink.batches] == [("cloud_audit", 2)]
+    assert producer.flushed == 1  # every bundle acknowledged before a commit
+    assert sink.held[("test.cloud.audit", 0)] == 2
+
+
+def test_the_findings_ingest_starts_where_the_database_stops(tmp_path: Path) -> None:
+    """Its own group (new to a deployment that read the findings in the canonical group
+    before, or after a crash between insert and commit): the database's position wins;
+    nothing held, or a position past a recreated topic's end: from the beginning."""
+    settings = Settings(data_dir=tmp_path, topic_prefix="test.")
+    sink = RecordingSink({("test.drift.alerts", 0): 2, ("test.drift.alerts", 1): 40})
+    ingest = BatchIngest(
+        settings,
+        sink.insert_blocking,
+        sink.positions_blocking,
+        "test.accessdrift-resolve",
+        Counter(),
+        forward=False,
+    )
+    assert ingest.group == settings.findings_group != settings.canonical_group
+    assert "test.cloud.audit" not in ingest.record_of_topic
+    assert ingest.record_of_topic["test.drift.alerts"] == "Alert"
+    consumer = FakeConsumer(committed_at=OFFSET_INVALID, highs=(3, 9))
+    partitions = [TopicPartition("test.drift.alerts", p) for p in (0, 1, 2)]
+    consumer.highs = (3, 9, 9)  # type: ignore[assignment]
+    ingest._on_assign(consumer, partitions)  # type: ignore[arg-type]
+    assert [p.offset for p in consumer.assigned] == [2, OFFSET_BEGINNING, OFFSET_BEGINNING]

@@ -9,7 +9,7 @@ the agent names that event itself before it writes (``as_current``).
 import asyncio
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -67,10 +67,11 @@ _MISSING = object()
 
 
 class WriteBack(MutableMapping[str, Any]):
-    """Reads through to a table, keeps writes until ``flush``: one write per key per batch."""
+    """Reads through to a table (``read``: a key's value or None), keeps writes until
+    ``take_changed``: one write per key per batch."""
 
-    def __init__(self, table: MutableMapping[str, Any], shared: ReadCache | None = None) -> None:
-        self.table = table
+    def __init__(self, read: Callable[[str], Any], shared: ReadCache | None = None) -> None:
+        self.read = read
         self.shared = shared
         self.cache: dict[str, Any] = {}
         self.dirty: set[str] = set()
@@ -84,7 +85,7 @@ class WriteBack(MutableMapping[str, Any]):
         if self.shared is not None and key in self.shared:
             value = self.shared.get(key)
         else:
-            value = self.table.get(key)
+            value = self.read(key)
             if self.shared is not None:
                 self.shared.put(key, value)
         self.cache[key] = value

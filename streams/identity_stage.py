@@ -26,7 +26,7 @@ from schemas.codec import codec_for
 from streams.batching import ReadCache
 from streams.bundles import identity_partition, pack_messages_chunks, unpack_messages
 from streams.identity_bundles import IdentityBundles
-from streams.stage_output import StageOutput
+from streams.stage_output import StageOutput, read_state
 
 log = logging.getLogger("accessdrift.detection")
 
@@ -159,7 +159,11 @@ class IdentityStage:
                     state = states[key]
                 else:
                     cached = key in self.cache
-                    state = self.cache.get(key) if cached else self.identities.get(key)
+                    state = (
+                        self.cache.get(key)
+                        if cached
+                        else read_state(self.identities, partition, key)
+                    )
                     unchanged[key] = state
                 state, result = identity.handle(
                     key,

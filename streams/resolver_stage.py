@@ -28,7 +28,7 @@ from streams.batching import ReadCache, WriteBack
 from streams.bundles import pack_records_chunks, unpack_records
 from streams.identity_bundles import IdentityBundles
 from streams.progress import PROGRESS_SOURCE, parse_report
-from streams.stage_output import StageOutput
+from streams.stage_output import StageOutput, read_state
 
 log = logging.getLogger("accessdrift.detection")
 
@@ -86,7 +86,10 @@ class ResolverStage:
         return value
 
     async def handle_batch(self, events: Sequence[EventT[Any]], wall_us: int) -> None:
-        store = WriteBack(cast(MutableMapping[str, Any], self.subjects), self.cache)
+        store = WriteBack(
+            lambda key: read_state(self.subjects, partition_of(key, self.partitions), key),
+            self.cache,
+        )
         node_store = cast(MutableMapping[str, Node], store)
         cores: dict[int, Resolver] = {}
         outbound: dict[int, list[Outbound]] = {}

@@ -145,6 +145,20 @@ def changelog_record(key: str, value: Any) -> tuple[bytes, bytes]:
     return orjson.dumps(key), orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
+def read_state(table: Any, partition: int, key: str) -> Any:
+    """One key's state, from the partition the stage knows it is in, as ``write_store``
+    wrote it; None when it has none. One RocksDB get: Faust's own read of a key it has
+    not seen this run looks in every partition's database, twice (``in``, then the
+    get), and a new identity is such a key (a tenth of the worker's time in a soak of
+    100,000 identities). Decoded with orjson, as Faust's json serializer does, without
+    its search of every dict for a model to rebuild (states are plain dicts)."""
+    store = table.data
+    if hasattr(store, "_db_for_partition"):
+        raw = store._db_for_partition(partition).get(orjson.dumps(key))
+        return None if raw is None else orjson.loads(raw)
+    return store.data.get(key)  # the memory store keeps keys and values decoded
+
+
 def write_store(
     store: Any,
     partition: int,

@@ -4,6 +4,7 @@ Sends to other topics are captured instead of produced; tables live in memory.
 """
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -522,3 +523,46 @@ def test_the_findings_ingest_starts_where_the_database_stops(tmp_path: Path) -> 
     consumer.highs = (3, 9, 9)  # type: ignore[assignment]
     ingest._on_assign(consumer, partitions)  # type: ignore[arg-type]
     assert [p.offset for p in consumer.assigned] == [2, OFFSET_BEGINNING, OFFSET_BEGINNING]
+
+
+class TimedConsumer:
+    """Records how the ingest waits: ``poll`` for the first message, then ``consume``."""
+
+    def __init__(self, queued: int) -> None:
+        self.queued = queued
+        self.calls: list[tuple[str, int, float]] = []
+
+    def poll(self, timeout: float) -> Any:
+        self.calls.append(("poll", 1, timeout))
+        if not self.queued:
+            return None
+        self.queued -= 1
+        return object()
+
+    def consume(self, num_messages: int, timeout: float) -> list[Any]:
+        self.calls.append(("consume", num_messages, timeout))
+        taken = min(num_messages, self.queued)
+        self.queued -= taken
+        return [object()] * taken
+
+
+def test_the_ingest_wakes_on_the_first_record_and_never_waits_past_the_flush(
+    tmp_path: Path,
+) -> None:
+    from streams.ingest import FORWARD_LINGER_SECONDS, IDLE_POLL_SECONDS
+
+    settings = Settings(data_dir=tmp_path, sink_flush_interval="200ms")
+    ingest = BatchIngest(settings, RecordingSink().insert_blocking, dict, "r", Counter())
+    consumer = TimedConsumer(queued=30)
+    taken = ingest._next_messages(consumer, 2000, Pending())  # type: ignore[arg-type]
+    assert len(taken) == 30
+    assert consumer.calls == [
+        ("poll", 1, IDLE_POLL_SECONDS),
+        ("consume", 1999, FORWARD_LINGER_SECONDS),
+    ]
+    # Rows pending since 150 ms ago: the wait for more ends when their flush is due.
+    pending = Pending(count=5, since=time.monotonic() - 0.15)
+    consumer = TimedConsumer(queued=0)
+    assert ingest._next_messages(consumer, 1995, pending) == []  # type: ignore[arg-type]
+    assert consumer.calls[0][0] == "poll" and consumer.calls[0][2] <= 0.05 + 1e-3
+    assert ingest._next_messages(TimedConsumer(queued=9), 0, Pending()) == []  # type: ignore[arg-type]

@@ -184,6 +184,7 @@ def soak(identities: int, uses: int) -> dict[str, Any]:
     first_rate = minutes[0]["events_per_second"] if minutes else None
     last_rate = minutes[-1]["events_per_second"] if minutes else None
     through = samples[-1]["records"] if samples else 0
+    windows = window_rates(samples)
     return {
         "identities": identities,
         "stopped_early": stopped_early,
@@ -199,8 +200,36 @@ def soak(identities: int, uses: int) -> dict[str, Any]:
         "first_minute_eps": first_rate,
         "last_minute_eps": last_rate,
         "last_to_first": round(last_rate / first_rate, 3) if first_rate and last_rate else None,
+        **windows,
         "per_minute": minutes,
         "samples": samples,
+    }
+
+
+def window_rates(samples: list[dict[str, float]], window_s: float = 300.0) -> dict[str, Any]:
+    """Events/s over the first and the last five minutes of steady input, and over each
+    third of it. One minute's rate swings by half either way (the resolver waits while
+    the identity stage drains its buffer, ClickHouse merges on the other core), so one
+    minute against another says little about a trend; five minutes and thirds do."""
+    if len(samples) < 3:
+        return {}
+    end = samples[-1]["seconds"] - 60  # the last minute: the input ran out in it
+    steady = [sample for sample in samples if sample["seconds"] <= end] or samples
+
+    def rate(low: float, high: float) -> float | None:
+        inside = [sample for sample in steady if low <= sample["seconds"] <= high]
+        if len(inside) < 2 or inside[-1]["seconds"] <= inside[0]["seconds"]:
+            return None
+        moved = inside[-1]["records"] - inside[0]["records"]
+        return round(moved / (inside[-1]["seconds"] - inside[0]["seconds"]), 1)
+
+    total = steady[-1]["seconds"]
+    first, last = rate(0, window_s), rate(total - window_s, total)
+    return {
+        "first_5min_eps": first,
+        "last_5min_eps": last,
+        "last_to_first_5min": round(last / first, 3) if first and last else None,
+        "thirds_eps": [rate(total * i / 3, total * (i + 1) / 3) for i in range(3)],
     }
 
 

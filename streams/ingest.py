@@ -151,8 +151,10 @@ class BatchIngest(StageThread):
         super().__init__("batch-ingest" if forward else "findings-ingest", log)
         # Counters are read by the web views on the event loop: create every key now so
         # that this thread only ever updates existing ones.
-        for record in self.record_of_topic.values():
+        for topic, record in self.record_of_topic.items():
             counts[f"sink:{ALL_TABLES[record].table}"] += 0
+            counts[f"lag:{topic}"] += 0
+        counts["ingest:insert_retries"] += 0
         counts["ingest:dead-lettered"] += 0
         counts["ingest:forwarded"] += 0  # records handed to the resolver
         counts["ingest:rebuilt"] += 0
@@ -208,18 +210,20 @@ class BatchIngest(StageThread):
                         self._record_lag(consumer)
                         lag_recorded = time.monotonic()
                 elif (
-                    self.forward
-                    and not messages
+                    not messages
                     and not pending.count
                     and time.monotonic() - reported >= IDLE_REPORT_SECONDS
                 ):
-                    # Nothing to read: say where each partition is, every second (a
-                    # heartbeat: the resolver trusts "caught up" only while it hears it).
-                    report = self.progress.after(self._at_end(consumer))
-                    heartbeat = pack_records([(PROGRESS_SOURCE, encode_report(report))])
-                    for partition in range(self.resolver_partitions):
-                        self._produce(producer, self.resolve_topic, heartbeat, partition=partition)
-                    producer.poll(0)
+                    if self.forward:
+                        # Nothing to read: say where each partition is, every second (a
+                        # heartbeat: the resolver trusts "caught up" only while it hears it).
+                        report = self.progress.after(self._at_end(consumer))
+                        heartbeat = pack_records([(PROGRESS_SOURCE, encode_report(report))])
+                        for partition in range(self.resolver_partitions):
+                            self._produce(
+                                producer, self.resolve_topic, heartbeat, partition=partition
+                            )
+                        producer.poll(0)
                     self._record_lag(consumer)
                     reported = time.monotonic()
         finally:

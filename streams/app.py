@@ -92,27 +92,21 @@ def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None =
     register_detection(app, settings, counts)
     resolve_topic = resolve_topic_name(settings)
 
-    # The canonical topics and the findings are read by the batch ingest
+    # The canonical topics and the findings are read by two batch ingests
     # (streams/ingest.py), not by agents: Faust keeps the internal topics.
-    ingest = BatchIngest(
-        settings,
-        sink.insert_blocking,
-        sink.positions_blocking,
-        resolve_topic,
-        counts,
-        sink.health,
+    ingest, findings = (
+        BatchIngest(
+            settings,
+            sink.insert_blocking,
+            sink.positions_blocking,
+            resolve_topic,
+            counts,
+            sink.health,
+            forward=forward,
+        )
+        for forward in (True, False)
     )
-
     register_stage_thread(app, ingest)
-    findings = BatchIngest(
-        settings,
-        sink.insert_blocking,
-        sink.positions_blocking,
-        resolve_topic,
-        counts,
-        sink.health,
-        forward=False,
-    )
     register_stage_thread(app, findings)
 
     notifier = None

@@ -334,7 +334,6 @@ class BatchIngest(StageThread):
                 partition.offset = OFFSET_BEGINNING
             else:
                 partition.offset = held
-            self._forward_from[key] = 0
             self._started_at[key] = partition.offset
         consumer.assign(partitions)
 

@@ -67,12 +67,21 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _csv_cell(value: Any) -> str:
-    """A cell a spreadsheet shows as text: one that starts like a formula (a user agent
-    from a log such as ``=HYPERLINK(...)``) gets a leading apostrophe (OWASP's advice)."""
-    text = _text(value)
-    if text.startswith(FORMULA_STARTS) and not isinstance(value, (int, float)):
-        return "'" + text
-    return text
+    """A cell a spreadsheet shows as text: every line of it that starts like a formula (a
+    user agent from a log such as ``=HYPERLINK(...)``) gets a leading apostrophe (OWASP's
+    advice). Every line, not only the first: a reader that splits rows at a bare ``\r`` or
+    a Unicode line separator inside the quoted cell sees each line as a row of its own.
+    Spaces and quotes before the formula do not hide it: some readers drop them."""
+    if isinstance(value, (int, float)):  # a number, never a formula (bool is an int too)
+        return _text(value)
+    # str.splitlines knows every line break a reader might honour: \r, \n, \v, \f,
+    # \x1c-\x1e, NEL, U+2028, U+2029.
+    return "".join(_guard_line(line) for line in _text(value).splitlines(keepends=True))
+
+
+def _guard_line(line: str) -> str:
+    content = line.splitlines()[0]  # without its line break: an empty line stays as it is
+    return "'" + line if content.lstrip(' "').startswith(FORMULA_STARTS) else line
 
 
 def format_result(result: QueryResult, output_format: str) -> str:
@@ -83,7 +92,10 @@ def format_result(result: QueryResult, output_format: str) -> str:
         )
     if output_format == "csv":
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        # Every cell quoted: the csv module quotes only the line breaks it knows (here
+        # \n, not a bare \r, nor U+2028, NEL, \v...), and a cell a reader ends early is a
+        # new row. Spreadsheets and pandas still read a quoted number as a number.
+        writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
         writer.writerow([_csv_cell(column) for column in result.columns])
         writer.writerows([_csv_cell(value) for value in row] for row in result.rows)
         return buffer.getvalue()

@@ -96,9 +96,9 @@ def test_json_is_one_object_per_row() -> None:
 
 def test_csv_has_a_header() -> None:
     assert format_result(RESULT, "csv").splitlines() == [
-        "alert_id,used_at,evidence",
-        'a1,2026-03-02T09:00:00+00:00,"{""n"": 1}"',
-        "a2,,",
+        '"alert_id","used_at","evidence"',
+        '"a1","2026-03-02T09:00:00+00:00","{""n"": 1}"',
+        '"a2","",""',
     ]
 
 
@@ -121,7 +121,7 @@ def test_csv_cells_from_logs_never_become_formulas(hostile: str) -> None:
 
 def test_csv_cells_that_only_look_alike_stay_as_they_are() -> None:
     result = QueryResult(["a"], [("a=b",), ("mail@example.com",), ("",)])
-    assert format_result(result, "csv").splitlines()[1:] == ["a=b", "mail@example.com", '""']
+    assert format_result(result, "csv").splitlines()[1:] == ['"a=b"', '"mail@example.com"', '""']
 
 
 TYPED = QueryResult(

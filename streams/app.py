@@ -101,7 +101,6 @@ def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None =
             sink.positions_blocking,
             resolve_topic,
             counts,
-            sink.health,
             forward=forward,
         )
         for forward in (True, False)

@@ -119,7 +119,9 @@ class BatchIngest(StageThread):
         forward: bool = True,
     ) -> None:
         self.settings = settings
-        self.health = health or SinkHealth()
+        # None when the insert reports its own outcome (SinkExecutor.insert_blocking,
+        # on the ClickHouse thread, in the order the inserts ran).
+        self.health = health
         self.insert = insert
         self.positions = positions
         self.resolve_topic = resolve_topic
@@ -545,7 +547,8 @@ class BatchIngest(StageThread):
         while True:
             try:
                 self.insert(table, batch, token)
-                self.health.succeeded()
+                if self.health is not None:
+                    self.health.succeeded()
                 return []
             except RowsRefused as error:
                 size = len(batch)
@@ -560,7 +563,8 @@ class BatchIngest(StageThread):
                     raise
                 # Back-pressure: the stream waits here, its inputs stay in Kafka; nothing
                 # piles up in memory while ClickHouse is away.
-                self.health.failed(error)
+                if self.health is not None:
+                    self.health.failed(error)
                 self.counts["ingest:insert_retries"] += 1
                 log.error("insert into %s failed, retrying in %.1fs: %s", table, delay, error)
                 self.stopping.wait(delay)

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from accessdrift.alerts.dispatch import Delivery
+from accessdrift.errors import ClickHouseError, RowsRefused
 from sinks.clickhouse import ClickHouse
 from sinks.deliveries import read_deliveries
 from sinks.positions import Positions, read_positions
@@ -23,7 +24,9 @@ class SinkExecutor:
 
     def __init__(self, clickhouse: ClickHouse) -> None:
         self.clickhouse = clickhouse
-        self.health = SinkHealth()  # the batch ingest's inserts: an outage shows here
+        # Every insert's outcome, recorded on the ClickHouse thread in the order the
+        # inserts ran: an outage shows here, counted once.
+        self.health = SinkHealth()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         # Analysts' queries on a thread and a session of their own: a heavy SELECT
         # does not hold up sinking (ClickHouse runs both at once).
@@ -42,7 +45,24 @@ class SinkExecutor:
 
     def insert_blocking(self, table: str, batch: Columns, token: str) -> None:
         """From another thread (the batch ingest): on the ClickHouse thread, and wait."""
-        self._executor.submit(self.clickhouse.insert, table, batch, token).result()
+        self._executor.submit(self._insert_and_report, table, batch, token).result()
+
+    def _insert_and_report(self, table: str, batch: Columns, token: str) -> None:
+        """The insert, and its outcome into ``health`` before the next insert starts.
+
+        Reported by the callers' threads instead (the two ingests and the notifier each
+        wait on their own insert), a success of an insert that ran before an outage
+        began could be recorded after the outage's first failure: the outage looked
+        over, and the next failure counted a second one (the sink-outage fault test saw
+        ``outages == 2`` for one outage)."""
+        try:
+            self.clickhouse.insert(table, batch, token)
+        except RowsRefused:
+            raise  # ClickHouse answered: it refused rows for their values, it is not down
+        except ClickHouseError as error:
+            self.health.failed(error)
+            raise
+        self.health.succeeded()
 
     def deliveries_blocking(self, alert_ids: list[str]) -> dict[tuple[str, str], Delivery]:
         """From another thread: the latest delivery state of these alerts."""

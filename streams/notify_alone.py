@@ -31,7 +31,7 @@ def run_notifier(settings: Settings, environ: dict[str, str]) -> int:
 
     if settings.alert_routes is None:
         raise ConfigError("ACCESSDRIFT_ALERT_ROUTES is not set: there is nothing to notify")
-    routing = load_routing(settings.alert_routes, environ)
+    routing = load_routing(settings.alert_routes, environ, secrets_dirs=settings.alert_secrets_dirs)
     wait_for_broker(settings, timeout=30)
     ensure_topics(settings)
     try:

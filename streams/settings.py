@@ -4,6 +4,7 @@ A ``.env`` file in the working directory adds to them. Secrets are ``SecretStr``
 so they never show in logs, reprs or tracebacks.
 """
 
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -11,8 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from accessdrift.alerts.config import DEFAULT_SECRETS_DIRS
 from accessdrift.durations import parse_duration
 from accessdrift.errors import ConfigError
 
@@ -28,6 +30,15 @@ def _duration(value: Any) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+def _paths(value: Any) -> Any:
+    """Comma-separated in the environment (a JSON list is read too)."""
+    if isinstance(value, str):
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
 
 class Settings(BaseSettings):
@@ -127,6 +138,11 @@ class Settings(BaseSettings):
     alert_retry_window: Duration = Field(
         default=timedelta(hours=24),
         description="how long a delivery that fails for a reason retrying can fix is retried",
+    )
+    alert_secrets_dirs: Annotated[list[Path], NoDecode, BeforeValidator(_paths)] = Field(
+        default_factory=lambda: list(DEFAULT_SECRETS_DIRS),
+        description="comma-separated folders a destination's url_file, secret_file and "
+        "token_file may be in (links and .. followed first); /proc, /dev, /sys never",
     )
 
     # Normalizers

@@ -51,7 +51,11 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
             "hosts, without a token: set ACCESSDRIFT_WORKER_TOKEN (or bind to 127.0.0.1)"
         )
     # A bad routing file is refused before anything starts, with its line.
-    routing = load_routing(settings.alert_routes) if settings.alert_routes else None
+    routing = (
+        load_routing(settings.alert_routes, secrets_dirs=settings.alert_secrets_dirs)
+        if settings.alert_routes
+        else None
+    )
     wait_for_broker(settings, timeout=30)
     created = ensure_topics(settings)
     clickhouse = ClickHouse(

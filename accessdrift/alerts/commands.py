@@ -23,7 +23,7 @@ from streams.settings import Settings
 def routing_of(settings: Settings) -> Routing:
     if settings.alert_routes is None:
         raise ConfigError("ACCESSDRIFT_ALERT_ROUTES is not set: no alert goes to anyone")
-    return load_routing(settings.alert_routes)
+    return load_routing(settings.alert_routes, secrets_dirs=settings.alert_secrets_dirs)
 
 
 def sample_alert() -> dict[str, object]:

@@ -1,4 +1,10 @@
-"""One destination of the routing file, one message: rendered for its service, posted."""
+"""One destination of the routing file, one message: rendered for its service, posted.
+
+The destination's URL, secret and token are read again for each message, through the
+same checks as at start (``accessdrift.alerts.config``): a variable or a file changed
+since into something refused (a metadata address, a link to /proc) makes the delivery
+``failed``, and nothing is sent.
+"""
 
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,6 +21,7 @@ from accessdrift.alerts.render import (
     webhook_notice_body,
 )
 from accessdrift.alerts.send import Answer, post_json, post_slack, post_slack_api
+from accessdrift.errors import ConfigError
 
 
 def post_alerts(
@@ -22,6 +29,24 @@ def post_alerts(
     environ: Mapping[str, str],
     alerts: Sequence[Mapping[str, Any]],
     update: bool = False,
+) -> Answer:
+    try:
+        return _post_alerts(destination, environ, alerts, update)
+    except ConfigError as error:
+        return _refused(error)
+
+
+def _refused(error: ConfigError) -> Answer:
+    # Sending again cannot help: the operator must fix the variable or the file. The
+    # reason names them, never the URL or the secret.
+    return Answer("failed", None, f"refused before sending: {error}")
+
+
+def _post_alerts(
+    destination: Destination,
+    environ: Mapping[str, str],
+    alerts: Sequence[Mapping[str, Any]],
+    update: bool,
 ) -> Answer:
     if destination.type == "slack":
         return _slack(destination, environ, slack_message(alerts, destination.link, update))
@@ -47,6 +72,18 @@ def _pagerduty(
 
 
 def post_notice(
+    destination: Destination,
+    environ: Mapping[str, str],
+    notice: Mapping[str, Any],
+    deployment: str,
+) -> Answer:
+    try:
+        return _post_notice(destination, environ, notice, deployment)
+    except ConfigError as error:
+        return _refused(error)
+
+
+def _post_notice(
     destination: Destination,
     environ: Mapping[str, str],
     notice: Mapping[str, Any],

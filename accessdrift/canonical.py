@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from accessdrift import jsontext
 from accessdrift.errors import RecordError
+from accessdrift.normalizers.scrub import scrub
 from schemas.models import (
     CANONICAL_INPUTS,
     CloudAuditEvent,
@@ -62,6 +63,8 @@ def parse_object(payload: Any) -> Routed:
         raise RecordError(
             "invalid IdentityLink: it names neither an account_id nor a credential_id"
         )
+    # What a replay produces passes the same scrub as what the normalizers produce.
+    record = scrub(record)
     return Routed(record, CANONICAL_TOPIC_OF_RECORD[name], record_key(record))
 
 

@@ -10,6 +10,7 @@ from accessdrift import jsontext
 from accessdrift.errors import DecodeError, RecordError
 from accessdrift.normalizers import cloudtrail, entra, gcp, hr_csv, okta, scim, vault
 from accessdrift.normalizers.base import Normalized
+from accessdrift.normalizers.scrub import scrub
 from schemas.models import Record
 
 JSON_FORMATS: dict[str, ModuleType] = {
@@ -153,7 +154,9 @@ def _apply(index: int, work: Callable[[], Normalized]) -> Outcome:
         return Outcome(
             index, error=RecordError(f"normalizer failed: {type(error).__name__}: {error}")
         )
-    return Outcome(index, records=list(normalized.records), ignored=normalized.ignored)
+    # The one choke point between the vendors and the canonical topics: no secret passes.
+    records = [scrub(record) for record in normalized.records]
+    return Outcome(index, records=records, ignored=normalized.ignored)
 
 
 def split_for_replay(format_name: str, data: bytes) -> list[tuple[int, bytes | None, str | None]]:

@@ -59,3 +59,8 @@ class QueryRefused(ClickHouseError):
 
 class IdentityNotFound(AccessDriftError):
     """No directory change, pair, alert or ownership names this identity."""
+
+
+class WorkerImpostor(AccessDriftError):
+    """The server on the worker's port could not prove it holds the worker token: it may be
+    anyone who bound the port while the worker was down, so nothing was sent to it."""

@@ -1,6 +1,7 @@
 """`accessdrift query`: read-only SQL, directly or through the running worker."""
 
 import csv
+import http.client
 import io
 import json
 import urllib.error
@@ -32,10 +33,12 @@ def _query_worker(settings: Settings, sql: str, limit: int | None = None) -> Que
     client = WorkerClient(settings.worker_url, timeout=120, token=token)
     # Only this deployment's worker, on this deployment's database: a worker of
     # another prefix on the same port must not answer for it.
+    # With a token the client first makes the server prove it holds it: an impostor on the
+    # port gets nothing and WorkerImpostor ends the command (accessdrift/worker_client.py).
     ours = (settings.topic_prefix, settings.clickhouse_display, settings.database)
-    if client.deployment() != ours:
-        return None
     try:
+        if client.deployment() != ours:
+            return None
         payload = client.post_query(sql, limit)
     except urllib.error.HTTPError as error:
         body = json.loads(error.read() or b"{}")
@@ -43,7 +46,7 @@ def _query_worker(settings: Settings, sql: str, limit: int | None = None) -> Que
         if body.get("refused"):
             raise QueryRefused(message) from error
         raise ClickHouseError(message) from error
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
+    except (OSError, http.client.HTTPException):
         return None  # no worker: open the engine here
     return QueryResult(
         payload["columns"],

@@ -1,40 +1,51 @@
 """The running worker's HTTP views, for the CLI, the demo, the benchmarks and the tests."""
 
+import hmac
+import http.client
+import io
 import json
+import secrets
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
+import urllib.error
+from email.message import Message
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from accessdrift.errors import WorkerImpostor
+from streams.web_auth import worker_proof
 
 
 class WorkerClient:
+    """With a token, every request goes on a connection whose server first proved it holds
+    that token (``/ready/?nonce=...``, streams/web_auth.py): a local user who binds the
+    worker's port while the worker is down gets a challenge, never the token. Without a
+    token there is no secret to keep, and nothing to prove."""
+
     def __init__(self, base_url: str, timeout: float = 60.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.token = token or None
+        parts = urlsplit(self.base_url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or (443 if self._https else 80)
 
     def get(self, path: str) -> Any:
-        request = urllib.request.Request(f"{self.base_url}{path}", headers=self.headers)
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            return json.load(response)
+        return json.loads(self._request("GET", path))
 
     def post_query(self, sql: str, limit: int | None = None) -> dict[str, Any]:
         """``{"columns": [...], "types": [...], "rows": [[...]], "truncated": bool}``;
-        HTTP errors are raised as they come."""
+        HTTP errors are raised as they come (``urllib.error.HTTPError``)."""
         body: dict[str, Any] = {"sql": sql}
         if limit is not None:
             body["limit"] = limit
-        request = urllib.request.Request(
-            f"{self.base_url}/query/",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", **self.headers},
-            method="POST",
+        payload: dict[str, Any] = json.loads(
+            self._request("POST", "/query/", json.dumps(body).encode(), "application/json")
         )
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            payload: dict[str, Any] = json.load(response)
         return payload
 
     def query(self, sql: str) -> list[dict[str, Any]]:
@@ -42,25 +53,37 @@ class WorkerClient:
         return [dict(zip(payload["columns"], row, strict=True)) for row in payload["rows"]]
 
     def deployment(self) -> tuple[str, str, str] | None:
-        """(prefix, ClickHouse, database) of the worker answering here, None if none does."""
+        """(prefix, ClickHouse, database) of the worker answering here, None if none does.
+        ``/ready/`` names the prefix; the ClickHouse DSN and database are on ``/stats/``,
+        behind the token. An HTTP error there (a worker that wants a token this client
+        lacks) is raised; an impostor is ``WorkerImpostor``."""
         try:
             ready = self.get("/ready/")
-        except (OSError, ValueError):
-            return None
+        except (OSError, ValueError, http.client.HTTPException):
+            return None  # no worker answers (an HTTPError is an OSError too)
         # Not "ready" may mean an outage of the sink: queries still go to this worker,
         # which holds the engine; only another deployment's worker is refused.
         if not isinstance(ready, dict) or "deployment" not in ready:
             return None
+        try:
+            stats = self.get("/stats/")
+        except urllib.error.HTTPError:
+            raise
+        except (OSError, ValueError, http.client.HTTPException):
+            return None
+        serves = stats.get("deployment") if isinstance(stats, dict) else None
+        if not isinstance(serves, dict):
+            return None
         return (
             str(ready.get("deployment", "")),
-            str(ready.get("clickhouse", "")),
-            str(ready.get("database", "")),
+            str(serves.get("clickhouse", "")),
+            str(serves.get("database", "")),
         )
 
     def consuming(self) -> bool:
         try:
             return bool(self.get("/ready/").get("consuming"))
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
             return False
 
     def stages(self) -> dict[str, int]:
@@ -68,6 +91,72 @@ class WorkerClient:
 
     def normalized(self) -> dict[str, int]:
         return dict(self.get("/stats/")["normalized"])
+
+    def _request(
+        self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
+    ) -> bytes:
+        """One request on a connection of its own: with a token, on the connection the
+        server proved itself on, so that no other server can take the port in between."""
+        connection_type = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        connection = connection_type(self._host, self._port, timeout=self.timeout)
+        headers: dict[str, str] = {}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        try:
+            if self.token is not None:
+                self._prove(connection, self.token)
+                # Never a new connection (http.client opens one by itself once the server
+                # closed this one): a new one could reach another server.
+                connection.auto_open = 0
+                headers["Authorization"] = f"Bearer {self.token}"
+            try:
+                connection.request(method, path, body=body, headers=headers)
+            except http.client.NotConnected as error:
+                raise ConnectionResetError("the worker closed the connection") from error
+            response = connection.getresponse()
+            data = response.read()
+        finally:
+            connection.close()
+        if response.status >= 400:
+            raise urllib.error.HTTPError(
+                f"{self.base_url}{path}", response.status, response.reason,
+                _message(response.getheaders()), io.BytesIO(data),
+            )  # fmt: skip
+        return data
+
+    def _prove(self, connection: http.client.HTTPConnection, token: str) -> None:
+        """Ask the server on ``connection`` to prove it holds ``token``, sending no secret."""
+        nonce = secrets.token_hex(32)
+        impostor = WorkerImpostor(
+            f"the server on {self._host}:{self._port} is not this deployment's worker: it "
+            "could not prove it holds ACCESSDRIFT_WORKER_TOKEN; nothing was sent"
+        )
+        try:
+            connection.request("GET", f"/ready/?nonce={nonce}")
+            response = connection.getresponse()
+            data = response.read()
+        except (http.client.HTTPException, ValueError) as error:
+            if isinstance(error, ConnectionError):
+                raise  # no answer at all (a closed connection): no worker, no impostor
+            raise impostor from error  # an answer, but not HTTP
+        try:
+            answer = json.loads(data) if response.status == 200 else None
+        except ValueError:
+            answer = None
+        proof = answer.get("proof") if isinstance(answer, dict) else None
+        deployment = answer.get("deployment") if isinstance(answer, dict) else None
+        if not isinstance(proof, str) or not isinstance(deployment, str):
+            raise impostor
+        expected = worker_proof(token, nonce, self._port, deployment)
+        if not hmac.compare_digest(proof.encode("utf-8", "replace"), expected.encode()):
+            raise impostor
+
+
+def _message(headers: list[tuple[str, str]]) -> Message:
+    message = Message()
+    for name, value in headers:
+        message[name] = value
+    return message
 
 
 class WorkerProcess:

@@ -109,6 +109,20 @@ class Settings(BaseSettings):
         description="every worker endpoint but /live/ and /ready/ needs it (Bearer or login)",
     )
     worker_web_port: int = 6066
+    worker_session_ttl: Duration = Field(
+        default=timedelta(hours=12),
+        description="how long a browser's login (the /login/ session cookie) lasts",
+    )
+    worker_trust_forwarded: bool = Field(
+        default=False,
+        description="the worker is behind a proxy: X-Forwarded-Proto: https makes the session "
+        "cookie Secure, and X-Forwarded-For's last address is the client of the login limit",
+    )
+    worker_allowed_hosts: str = Field(
+        default="",
+        description="comma-separated names the worker answers to with a token, beyond IP "
+        "addresses, localhost and its bound name (a proxy's, a DNS name of this host)",
+    )
     state_store: str = Field(default="rocksdb://", description="rocksdb:// or memory://")
     sink_batch_size: int = Field(default=2000, ge=1)
     # Keys of the detection state kept decoded in memory, most recently used first

@@ -24,7 +24,19 @@ from accessdrift.evidence import collect_evidence, to_html
 from streams.metrics import metrics_text
 from streams.settings import Settings
 from streams.sink_executor import SinkExecutor
-from streams.web_auth import SESSION_COOKIE, decide, safe_next, same, session_value
+from streams.web_auth import (
+    SESSION_COOKIE,
+    LoginLimiter,
+    Sessions,
+    allowed_hosts,
+    client_address,
+    decide,
+    forwarded_https,
+    safe_next,
+    same,
+    valid_nonce,
+    worker_proof,
+)
 
 STAGES = {"ingest", "resolver", "identity", "findings", "sink", "lag"}
 ALERTS = {"deliveries", "health"}
@@ -35,8 +47,16 @@ HTML_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
     "form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate CSP 2
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
+}
+# The login page: its form posts to the worker itself, and nothing may frame it (a
+# page that frames it could overlay its own fields on the token's).
+LOGIN_HEADERS = {
+    **HTML_HEADERS,
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
 
 
@@ -48,6 +68,9 @@ def register_views(
     ingest_running: Callable[[], bool],
 ) -> None:
     token = settings.worker_token.get_secret_value() if settings.worker_token is not None else None
+    sessions = Sessions(settings.worker_session_ttl.total_seconds())
+    logins = LoginLimiter()
+    hosts = allowed_hosts(settings.worker_web_host, settings.worker_allowed_hosts)
 
     @aiohttp_web.middleware
     async def guard(request: aiohttp_web.Request, handler: Any) -> aiohttp_web.StreamResponse:
@@ -57,6 +80,8 @@ def register_views(
             headers=request.headers,
             cookies=request.cookies,
             token=token,
+            sessions=sessions,
+            hosts=hosts,
         )
         if not decision.allowed:
             if decision.status == 303:
@@ -80,41 +105,65 @@ def register_views(
         async def get(self, request: Request, **kwargs: Any) -> Response:
             return self.json({"live": True})
 
+    def login_page(target: str, message: str = "", status: int = 200, **extra: str) -> Response:
+        page = LOGIN_PAGE.format(next=html.escape(target, quote=True), message=message)
+        headers = {**LOGIN_HEADERS, **extra}
+        return cast(Response, aiohttp_web.Response(text=page, status=status, headers=headers))
+
+    def over_tls(request: aiohttp_web.Request) -> bool:
+        return request.secure or (
+            settings.worker_trust_forwarded and forwarded_https(request.headers)
+        )
+
     @app.page("/login/")
     class Login(View):
-        """For a browser: the token once, then an HttpOnly, SameSite=Strict cookie."""
+        """For a browser: the token once, then an HttpOnly, SameSite=Strict session cookie."""
 
         async def get(self, request: Request, **kwargs: Any) -> Response:
-            target = html.escape(safe_next(request.query.get("next")), quote=True)
-            return cast(
-                Response,
-                aiohttp_web.Response(
-                    text=LOGIN_PAGE.format(next=target, message=""), content_type="text/html"
-                ),
-            )
+            return login_page(safe_next(request.query.get("next")))
 
         async def post(self, request: Request, **kwargs: Any) -> Response:
             raw = cast(aiohttp_web.Request, request)  # the aiohttp driver's own request
+            client = client_address(raw.remote, raw.headers, settings.worker_trust_forwarded)
             form = await raw.post()
-            presented = str(form.get("token", ""))
             target = safe_next(str(form.get("next", "")))
+            # Too many failures: refused before the token is even compared, so a guess
+            # made now learns nothing, right or wrong.
+            wait = logins.retry_after(client)
+            if wait is not None:
+                message = f"<p>Too many wrong tokens: try again in {wait} s.</p>"
+                return login_page(target, message, 429, **{"Retry-After": str(wait)})
+            presented = str(form.get("token", ""))
             if token is None or not same(presented, token):
-                page = LOGIN_PAGE.format(
-                    next=html.escape(target, quote=True), message="<p>Wrong token.</p>"
-                )
-                return cast(
-                    Response, aiohttp_web.Response(text=page, content_type="text/html", status=401)
-                )
+                logins.failed(client)
+                return login_page(target, "<p>Wrong token.</p>", 401)
             response = aiohttp_web.Response(status=303, headers={"Location": target})
             response.set_cookie(
                 SESSION_COOKIE,
-                session_value(token),
+                sessions.open(),
+                max_age=int(sessions.ttl_seconds),
                 httponly=True,
                 samesite="Strict",
-                secure=raw.scheme == "https",
+                secure=over_tls(raw),
                 path="/",
             )
             return cast(Response, response)
+
+    @app.page("/logout/")
+    class Logout(View):
+        """Ends this browser's session on the worker and removes its cookie."""
+
+        async def get(self, request: Request, **kwargs: Any) -> Response:
+            raw = cast(aiohttp_web.Request, request)
+            sessions.close(raw.cookies.get(SESSION_COOKIE, ""))
+            response = aiohttp_web.Response(status=303, headers={"Location": "/login/"})
+            response.del_cookie(
+                SESSION_COOKIE, path="/", httponly=True, samesite="Strict", secure=over_tls(raw)
+            )
+            return cast(Response, response)
+
+        async def post(self, request: Request, **kwargs: Any) -> Response:
+            return await self.get(request, **kwargs)
 
     @app.page("/stats/")
     class Stats(View):
@@ -139,6 +188,14 @@ def register_views(
                         if key.split(":", 1)[0] in STAGES
                     },
                     "sink": sink.health.as_dict(),
+                    # Behind the token: the ClickHouse DSN (password hidden) names a path or
+                    # a server and user; clients compare it with their own.
+                    "deployment": {
+                        "prefix": settings.topic_prefix,
+                        "app_id": settings.app_id,
+                        "clickhouse": settings.clickhouse_display,
+                        "database": sink.clickhouse.database,
+                    },
                 }
             )
 
@@ -161,23 +218,27 @@ def register_views(
 
     @app.page("/ready/")
     class Ready(View):
+        """Open to probes: booleans and the deployment's name only (the sink's error, which
+        may quote a row, is on /stats/). ``?nonce=`` asks the worker to prove it holds the
+        token before a client sends it (streams/web_auth.py ``worker_proof``)."""
+
         async def get(self, request: Request, **kwargs: Any) -> Response:
             # Which deployment answers: a client of another deployment that finds this
             # worker on its port must not read this one's data.
             running = ingest_running()
-            sink_state = sink.health.as_dict()
-            return self.json(
-                {
-                    "ready": running and sink_state["sinking"],
-                    "consuming": running,
-                    "sinking": sink_state["sinking"],
-                    "sink": sink_state,
-                    "deployment": settings.topic_prefix,
-                    "app_id": settings.app_id,
-                    "clickhouse": settings.clickhouse_display,
-                    "database": sink.clickhouse.database,
-                }
-            )
+            sinking = bool(sink.health.as_dict()["sinking"])
+            answer: dict[str, Any] = {
+                "ready": running and sinking,
+                "consuming": running,
+                "sinking": sinking,
+                "deployment": settings.topic_prefix,
+            }
+            nonce = request.query.get("nonce")
+            if token is not None and valid_nonce(nonce):
+                answer["proof"] = worker_proof(
+                    token, str(nonce), settings.worker_web_port, settings.topic_prefix
+                )
+            return self.json(answer)
 
     @app.page("/query/")
     class Query(View):

@@ -31,6 +31,7 @@ def normalizer_config(settings: Settings) -> NormalizerConfig:
             for name, feed in settings.scim_feeds.items()
         },
         hr_mapping=hr_csv.HrMapping.load(settings.hr_csv_mapping),
+        max_records=settings.max_records_per_message,
     )
 
 
@@ -76,6 +77,9 @@ def register_normalizers(app: faust.App, settings: Settings, counts: Counter[str
                         error_type=rejection.error_type,
                     )
                 for outcome in outcomes:
+                    if outcome.dropped:
+                        # Past the message's cap: in a dead letter, and counted here.
+                        counts[f"{format_name}:dropped-over-cap"] += outcome.dropped
                     if outcome.error is not None:
                         counts[f"{format_name}:dead-lettered"] += 1
                     elif outcome.ignored is not None:

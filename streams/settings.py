@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     )
     topic_replication_factor: int = Field(default=1, ge=1)
     max_record_bytes: int = Field(default=1_000_000, ge=1024)
+    max_records_per_message: int = Field(
+        default=10_000,
+        ge=1,
+        description="vendor records one raw message may hold, and canonical records it may "
+        "make (a SCIM group PATCH, one per member); the rest is dead-lettered with the count",
+    )
     fault_file: Path | None = Field(
         default=None,
         description="fault tests and game days: while this file holds `clickhouse-insert`, "

@@ -1,24 +1,43 @@
 """What every normalizer shares: the result type and the field helpers."""
 
 import hashlib
+import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from accessdrift.errors import RecordError
 from schemas.models import Record
+
+# Records one raw message may make, and vendor records it may hold (the default of
+# ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE). A CloudTrail file under the 1 MB message cap
+# holds about a thousand records; a SCIM PATCH of 60,000 members, or 100,000 broken
+# records in one message, would otherwise be that many records' work and memory.
+MAX_RECORDS_PER_MESSAGE = 10_000
+
+Spec = TypeVar("Spec")
 
 
 @dataclass(frozen=True)
 class Normalized:
     records: Sequence[Record] = field(default_factory=list)
     ignored: str | None = None  # the rule that ignores this record, when it is ignored
+    dropped: int = 0  # records this vendor record makes past the cap: counted, not built
 
     @staticmethod
     def ignore(rule: str) -> "Normalized":
         return Normalized([], rule)
+
+
+def bounded(specs: Iterable[Spec], build: Callable[[Spec], Record], limit: int) -> Normalized:
+    """The records of a vendor record that fans out (a group's members, a policy's deltas):
+    the first ``limit`` built, the rest only counted, so that 60,000 members cost 60,000
+    cheap steps and ``limit`` records, not 60,000 records."""
+    remaining = iter(specs)
+    records = [build(spec) for spec in itertools.islice(remaining, max(limit, 0))]
+    return Normalized(records, dropped=sum(1 for _ in remaining))
 
 
 def parse_time(value: Any, what: str = "time") -> datetime:

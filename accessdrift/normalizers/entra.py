@@ -7,8 +7,9 @@ Rules:
 - Audit logs: "Add user" creates, "Disable account" disables, "Delete user" and "Hard
   delete user" delete the target user; member added to or removed from a group or role
   grants or revokes; service principal and application credentials added or removed
-  create or revoke ``entra:key/<KeyIdentifier>`` for the target; other activities are
-  uses by the initiator (user or app).
+  create or revoke ``entra:key/<KeyIdentifier>`` for the target (one event per key, up
+  to the message's cap, ``ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE``; the rest is
+  dead-lettered with the count); other activities are uses by the initiator (user or app).
 - Sign-in logs: a use by ``entra:<userId>`` (or the service principal); a non-zero
   error code is a failure (50057: the account is disabled, an attempted use).
 - Provisioning logs: the provisioning service acting on the target system's account
@@ -23,7 +24,9 @@ from typing import Any
 from accessdrift import jsontext
 from accessdrift.errors import DecodeError, RecordError
 from accessdrift.normalizers.base import (
+    MAX_RECORDS_PER_MESSAGE,
     Normalized,
+    bounded,
     dig,
     mapping,
     parse_time,
@@ -74,7 +77,7 @@ def unwrap(document: Any) -> list[Any]:
     return [document]
 
 
-def normalize(raw: Any) -> Normalized:
+def normalize(raw: Any, limit: int = MAX_RECORDS_PER_MESSAGE) -> Normalized:
     record = require_object(raw, "Entra")
     properties = mapping(record.get("properties")) or record
     category = text(record.get("category")) or text(record.get("Category")) or ""
@@ -84,7 +87,7 @@ def normalize(raw: Any) -> Normalized:
         "appDisplayName" in properties and "status" in properties
     ):
         return _sign_in(record, properties, category)
-    return _audit(record, properties)
+    return _audit(record, properties, limit)
 
 
 def _time(record: Mapping[str, Any], properties: Mapping[str, Any]) -> Any:
@@ -122,7 +125,7 @@ def _targets(properties: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [target for target in targets if isinstance(target, Mapping)]
 
 
-def _audit(record: Mapping[str, Any], properties: Mapping[str, Any]) -> Normalized:
+def _audit(record: Mapping[str, Any], properties: Mapping[str, Any], limit: int) -> Normalized:
     activity = (
         text(properties.get("activityDisplayName"))
         or text(record.get("operationName"))
@@ -149,20 +152,18 @@ def _audit(record: Mapping[str, Any], properties: Mapping[str, Any]) -> Normaliz
     targets = _targets(properties)
     if lowered.startswith("update application") and "certificates and secrets" in lowered:
         # One activity for both directions: the KeyDescription diff tells which.
-        events = [
-            CloudAuditEvent(
-                event_id=f"{event_id}#{key}",
-                kind=kind,
-                target_account_id=f"entra:{target['id']}" if text(target.get("id")) else None,
-                target_credential_id=f"entra:key/{key}",
-                **common,
-            )
-            for target in targets
-            for kind, created in (("credential_created", True), ("credential_revoked", False))
-            for key in _changed_keys(target, created=created)
-        ]
-        if events:
-            return Normalized(events)
+        rotated = bounded(
+            (
+                (target, kind, key)
+                for target in targets
+                for kind, created in (("credential_created", True), ("credential_revoked", False))
+                for key in _changed_keys(target, created=created)
+            ),
+            lambda change: _key_event(event_id, common, *change),
+            limit,
+        )
+        if rotated.records or rotated.dropped:
+            return rotated
     if lowered in ACCOUNT_ACTIVITIES:
         users = [target for target in targets if target.get("type") in ("User", "ServicePrincipal")]
         if users and text(users[0].get("id")):
@@ -177,26 +178,31 @@ def _audit(record: Mapping[str, Any], properties: Mapping[str, Any]) -> Normaliz
                 ]
             )
     if lowered in CREDENTIAL_ACTIVITIES:
-        events = []
-        for target in targets:
-            keys = _changed_keys(
-                target, created=CREDENTIAL_ACTIVITIES[lowered] == "credential_created"
-            )
-            for key in keys:
-                events.append(
-                    CloudAuditEvent(
-                        event_id=f"{event_id}#{key}",
-                        kind=CREDENTIAL_ACTIVITIES[lowered],
-                        target_account_id=f"entra:{target['id']}"
-                        if text(target.get("id"))
-                        else None,
-                        target_credential_id=f"entra:key/{key}",
-                        **common,
-                    )
-                )
-        if events:
-            return Normalized(list(events))
+        kind = CREDENTIAL_ACTIVITIES[lowered]
+        keys = bounded(
+            (
+                (target, kind, key)
+                for target in targets
+                for key in _changed_keys(target, created=kind == "credential_created")
+            ),
+            lambda change: _key_event(event_id, common, *change),
+            limit,
+        )
+        if keys.records or keys.dropped:
+            return keys
     return Normalized([CloudAuditEvent(event_id=event_id, kind="usage", **common)])
+
+
+def _key_event(
+    event_id: str, common: Mapping[str, Any], target: Mapping[str, Any], kind: str, key: str
+) -> CloudAuditEvent:
+    return CloudAuditEvent(
+        event_id=f"{event_id}#{key}",
+        kind=kind,
+        target_account_id=f"entra:{target['id']}" if text(target.get("id")) else None,
+        target_credential_id=f"entra:key/{key}",
+        **common,
+    )
 
 
 def _changed_keys(target: Mapping[str, Any], created: bool) -> list[str]:

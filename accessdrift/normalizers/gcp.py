@@ -12,14 +12,18 @@ Rules:
   (``google.admin.AdminService.*``, ``metadata.event[]``): user creation, suspension,
   deletion and group membership of the ``USER_EMAIL`` parameter are lifecycle kinds
   on ``gcp:<that email>`` (one event per admin event); other admin events are uses.
+- Per-member and per-admin-event records stop at the message's cap
+  (``ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE``); the rest is dead-lettered with the count.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from accessdrift.errors import RecordError
 from accessdrift.normalizers.base import (
+    MAX_RECORDS_PER_MESSAGE,
     Normalized,
+    bounded,
     dig,
     parse_time,
     require_object,
@@ -85,7 +89,7 @@ def key_of(name: str | None) -> str | None:
     return f"gcp:key/{key}" if key else None
 
 
-def normalize(raw: Any) -> Normalized:
+def normalize(raw: Any, limit: int = MAX_RECORDS_PER_MESSAGE) -> Normalized:
     entry = require_object(raw, "GCP audit")
     payload = entry.get("protoPayload")
     method = text(dig(entry, "protoPayload", "methodName"))
@@ -143,60 +147,67 @@ def normalize(raw: Any) -> Normalized:
     )
     admin_events = dig(payload, "metadata", "event")
     if method.startswith("google.admin.AdminService.") and isinstance(admin_events, list):
-        workspace = _workspace_admin(event_id, common, admin_events)
-        if workspace:
-            return Normalized(list(workspace))
+        workspace = _workspace_admin(event_id, common, admin_events, limit)
+        if workspace.records or workspace.dropped:
+            return workspace
     if method.endswith("SetIamPolicy") and isinstance(deltas, list) and deltas:
-        events = []
-        for index, delta in enumerate(deltas):
-            member = (
-                member_account(text(dig(delta, "member")) or "")
-                if isinstance(delta, Mapping)
-                else None
-            )
-            if member is None:
-                continue
-            kind = (
-                "permission_revoked" if dig(delta, "action") == "REMOVE" else "permission_granted"
-            )
-            events.append(
-                CloudAuditEvent(
-                    event_id=f"{event_id}#{index}", kind=kind, target_account_id=member, **common
-                )
-            )
-        if events:
-            return Normalized(list(events))
+        granted = bounded(
+            _member_deltas(deltas),
+            lambda delta: CloudAuditEvent(
+                event_id=f"{event_id}#{delta[0]}",
+                kind=delta[1],
+                target_account_id=delta[2],
+                **common,
+            ),
+            limit,
+        )
+        if granted.records or granted.dropped:
+            return granted
     return _one(event_id, common, "usage")
 
 
+def _member_deltas(deltas: list[Any]) -> Iterator[tuple[int, str, str]]:
+    """(index, kind, member account) of each binding delta naming a user or service account."""
+    for index, delta in enumerate(deltas):
+        member = (
+            member_account(text(dig(delta, "member")) or "") if isinstance(delta, Mapping) else None
+        )
+        if member is None:
+            continue
+        kind = "permission_revoked" if dig(delta, "action") == "REMOVE" else "permission_granted"
+        yield index, kind, member
+
+
 def _workspace_admin(
-    event_id: str, common: dict[str, Any], events: list[Any]
-) -> list[CloudAuditEvent]:
-    out = []
-    for index, event in enumerate(events):
-        if not isinstance(event, Mapping):
-            continue
-        kind = WORKSPACE_ADMIN_EVENTS.get(text(event.get("eventName")) or "")
-        user = next(
-            (
-                text(parameter.get("value"))
-                for parameter in event.get("parameter") or []
-                if isinstance(parameter, Mapping) and parameter.get("name") == "USER_EMAIL"
-            ),
-            None,
-        )
-        if kind is None or user is None:
-            continue
-        suffix = f"#{index}" if len(events) > 1 else ""
-        out.append(
-            CloudAuditEvent(
-                event_id=f"{event_id}{suffix}",
-                kind=kind,
-                target_account_id=f"gcp:{user.lower()}",
-                **common,
+    event_id: str, common: dict[str, Any], events: list[Any], limit: int
+) -> Normalized:
+    def changes() -> Iterator[tuple[str, str, str]]:
+        for index, event in enumerate(events):
+            if not isinstance(event, Mapping):
+                continue
+            kind = WORKSPACE_ADMIN_EVENTS.get(text(event.get("eventName")) or "")
+            if kind is None:
+                continue
+            user = next(
+                (
+                    text(parameter.get("value"))
+                    for parameter in event.get("parameter") or []
+                    if isinstance(parameter, Mapping) and parameter.get("name") == "USER_EMAIL"
+                ),
+                None,
             )
-        )
-    return out
+            if user is None:
+                continue
+            suffix = f"#{index}" if len(events) > 1 else ""
+            yield f"{event_id}{suffix}", kind, f"gcp:{user.lower()}"
+
+    return bounded(
+        changes(),
+        lambda change: CloudAuditEvent(
+            event_id=change[0], kind=change[1], target_account_id=change[2], **common
+        ),
+        limit,
+    )
 
 
 def _created_account(payload: Mapping[str, Any]) -> str | None:

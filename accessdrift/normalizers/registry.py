@@ -1,5 +1,12 @@
-"""Every raw format by its topic name, and one raw message -> outcomes."""
+"""Every raw format by its topic name, and one raw message -> outcomes.
 
+Every record made passes ``scrub`` (no secret reaches a canonical topic), and one
+message reads and makes at most ``NormalizerConfig.max_records`` records: a message
+of 100,000 broken records, or a SCIM PATCH of 60,000 members, is that many records'
+work no more; what is past the cap is dead-lettered, with how many and why.
+"""
+
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -7,9 +14,9 @@ from types import ModuleType
 from typing import Any
 
 from accessdrift import jsontext
-from accessdrift.errors import DecodeError, RecordError
+from accessdrift.errors import DecodeError, RecordError, RecordTooLarge
 from accessdrift.normalizers import cloudtrail, entra, gcp, hr_csv, okta, scim, vault
-from accessdrift.normalizers.base import Normalized
+from accessdrift.normalizers.base import MAX_RECORDS_PER_MESSAGE, Normalized
 from accessdrift.normalizers.scrub import scrub
 from schemas.models import Record
 
@@ -31,6 +38,7 @@ class NormalizerConfig:
     scim_feed: scim.ScimFeed = field(default_factory=scim.ScimFeed)
     scim_feeds: Mapping[str, scim.ScimFeed] = field(default_factory=dict)
     hr_mapping: hr_csv.HrMapping = field(default_factory=hr_csv.HrMapping)
+    max_records: int = MAX_RECORDS_PER_MESSAGE  # ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE
 
 
 @dataclass(frozen=True)
@@ -42,10 +50,15 @@ class Outcome:
     ignored: str | None = None
     error: RecordError | None = None
     raw: bytes | None = None  # this record's own bytes, when the message held several
+    # Past the message's cap: records this vendor record would have made beyond it, or
+    # (the last outcome) the vendor records from ``index`` on that were not read at all.
+    # ``error`` says how many and why; the records made before the cap are kept.
+    dropped: int = 0
 
 
 MAX_LETTERS_PER_MESSAGE = 10
 MAX_LISTED_REASONS = 50
+CAP_SETTING = "ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE"
 
 
 @dataclass(frozen=True)
@@ -61,31 +74,39 @@ def rejections(outcomes: list[Outcome], message: bytes) -> list[Rejection]:
     """The dead letters of one raw message: one per rejected record, each with its own
     bytes; or, when a message holds more than MAX_LETTERS_PER_MESSAGE rejected records,
     one letter with the message and the list of reasons (a file of 300,000 bad records
-    is one letter, not 300,000 copies of the file)."""
-    failed = [outcome for outcome in outcomes if outcome.error is not None]
+    is one letter, not 300,000 copies of the file). What the cap left out always has a
+    letter of its own, with the bytes it left out, so its reason is never lost in a list."""
+    several = len(outcomes) > 1
+
+    def letter(outcome: Outcome) -> Rejection:
+        assert outcome.error is not None
+        return Rejection(
+            outcome.raw if outcome.raw is not None else message,
+            f"record {outcome.index}: {outcome.error}" if several else str(outcome.error),
+            outcome.error.error_type,
+        )
+
+    capped = [letter(outcome) for outcome in outcomes if outcome.dropped]
+    failed = [outcome for outcome in outcomes if outcome.error is not None and not outcome.dropped]
     if len(failed) <= MAX_LETTERS_PER_MESSAGE:
-        return [
-            Rejection(
-                outcome.raw if outcome.raw is not None else message,
-                f"record {outcome.index}: {outcome.error}"
-                if len(outcomes) > 1
-                else str(outcome.error),
-                outcome.error.error_type,  # type: ignore[union-attr]
-            )
-            for outcome in failed
-        ]
+        return capped + [letter(outcome) for outcome in failed]
+    read = sum(1 for outcome in outcomes if not (outcome.dropped and not outcome.records))
     listed = "; ".join(
         f"record {outcome.index}: {outcome.error}" for outcome in failed[:MAX_LISTED_REASONS]
     )
     more = len(failed) - MAX_LISTED_REASONS
     return [
+        *capped,
         Rejection(
             message,
-            f"{len(failed)} of {len(outcomes)} records rejected: {listed}"
+            f"{len(failed)} of {read} records rejected: {listed}"
             + (f"; and {more} more" if more > 0 else ""),
             failed[0].error.error_type,  # type: ignore[union-attr]
-        )
+        ),
     ]
+
+
+Normalize = Callable[[Any, int], Normalized]  # a vendor record, the records it may make
 
 
 def normalize_message(
@@ -94,16 +115,19 @@ def normalize_message(
     headers: Mapping[str, bytes] | None = None,
     config: NormalizerConfig | None = None,
 ) -> list[Outcome]:
-    """Never raises for bad input: each record's outcome says what became of it."""
+    """Never raises for bad input: each record's outcome says what became of it.
+
+    At most ``config.max_records`` vendor records of the message are read and at most
+    as many canonical records made (a vendor record counts for the records it makes,
+    at least one); what is past the cap is one outcome with an error, not silence."""
     headers = headers or {}
     config = config or NormalizerConfig()
     if format_name == "hr-csv":
         header = headers.get(CSV_HEADER)
         if not header:
             return [Outcome(0, error=RecordError(f"HR CSV line without its {CSV_HEADER} header"))]
-        return [
-            _apply(0, lambda: hr_csv.normalize(hr_csv.parse_row(value, header), config.hr_mapping))
-        ]
+        row = lambda: hr_csv.normalize(hr_csv.parse_row(value, header), config.hr_mapping)  # noqa: E731
+        return [_apply(0, row, config.max_records)]
     module = JSON_FORMATS.get(format_name)
     if module is None:
         return [Outcome(0, error=RecordError(f"unknown raw format {format_name!r}"))]
@@ -111,41 +135,65 @@ def normalize_message(
         document = jsontext.loads(value)
     except DecodeError as error:
         return [Outcome(0, error=error)]
-    normalize: Callable[[Any], Normalized] = module.normalize
+    normalize: Normalize
     if format_name == "scim":
         feed_name = headers.get(FEED_HEADER, b"").decode(errors="replace")
         feed = config.scim_feeds.get(feed_name, config.scim_feed)
-        items = scim.unwrap(document)
-        return _own_bytes(
-            [
-                _apply(index, lambda item=item: scim.normalize(item, feed))  # type: ignore[misc]
-                for index, item in enumerate(items)
-            ],
-            items,
-        )
+        normalize = lambda item, limit: scim.normalize(item, feed, limit)  # noqa: E731
+    elif format_name in ("gcp-audit", "entra-audit"):  # the formats whose records fan out
+        normalize = lambda item, limit: module.normalize(item, limit)  # noqa: E731
+    else:
+        normalize = lambda item, _limit: module.normalize(item)  # noqa: E731
     items = module.unwrap(document)
-    return _own_bytes(
-        [
-            _apply(index, lambda item=item: normalize(item))  # type: ignore[misc]
-            for index, item in enumerate(items)
-        ],
-        items,
-    )
+    return _own_bytes(_read(items, normalize, config.max_records), items)
+
+
+def _read(items: list[Any], normalize: Normalize, cap: int) -> list[Outcome]:
+    """Each vendor record's outcome, while the message's cap lasts; the records past it
+    are one outcome that carries them, so that they can be replayed once it is raised."""
+    outcomes: list[Outcome] = []
+    budget = cap
+    for index, item in enumerate(items):
+        if budget <= 0:
+            unread = len(items) - index
+            outcomes.append(
+                Outcome(
+                    index,
+                    error=RecordTooLarge(
+                        f"{unread:,} of {len(items):,} records not read: over the cap of "
+                        f"{cap:,} records per message ({CAP_SETTING}); this letter holds them"
+                    ),
+                    raw=json.dumps(items[index:], ensure_ascii=False).encode(
+                        "utf-8", "surrogatepass"
+                    ),
+                    dropped=unread,
+                )
+            )
+            break
+        outcome = _apply(index, functools.partial(normalize, item, budget), budget)
+        budget -= max(1, len(outcome.records))
+        outcomes.append(outcome)
+    return outcomes
 
 
 def _own_bytes(outcomes: list[Outcome], items: list[Any]) -> list[Outcome]:
-    """A rejected record of a message that held several carries its own bytes."""
+    """A rejected record of a message that held several carries its own bytes: when it
+    gets a letter of its own (past MAX_LETTERS_PER_MESSAGE the letter is the message's,
+    and 100,000 records' own bytes would be built for nothing)."""
     if len(items) <= 1:
         return outcomes
+    failed = sum(1 for outcome in outcomes if outcome.error is not None and not outcome.dropped)
     return [
         replace(outcome, raw=json.dumps(items[outcome.index], ensure_ascii=False).encode())
         if outcome.error is not None
+        and outcome.raw is None
+        and (outcome.dropped or failed <= MAX_LETTERS_PER_MESSAGE)
         else outcome
         for outcome in outcomes
     ]
 
 
-def _apply(index: int, work: Callable[[], Normalized]) -> Outcome:
+def _apply(index: int, work: Callable[[], Normalized], limit: int) -> Outcome:
     try:
         normalized = work()
     except RecordError as error:
@@ -155,8 +203,21 @@ def _apply(index: int, work: Callable[[], Normalized]) -> Outcome:
             index, error=RecordError(f"normalizer failed: {type(error).__name__}: {error}")
         )
     # The one choke point between the vendors and the canonical topics: no secret passes.
-    records = [scrub(record) for record in normalized.records]
-    return Outcome(index, records=records, ignored=normalized.ignored)
+    records = [scrub(record) for record in normalized.records[:limit]]
+    dropped = normalized.dropped + max(0, len(normalized.records) - limit)
+    if not dropped:
+        return Outcome(index, records=records, ignored=normalized.ignored)
+    made = len(records) + dropped
+    return Outcome(
+        index,
+        records=records,
+        error=RecordTooLarge(
+            f"this one record makes {made:,} records: the first {len(records):,} were "
+            f"produced, the other {dropped:,} dropped, over the cap of records per "
+            f"message ({CAP_SETTING})"
+        ),
+        dropped=dropped,
+    )
 
 
 def split_for_replay(format_name: str, data: bytes) -> list[tuple[int, bytes | None, str | None]]:

@@ -14,16 +14,20 @@ The raw record is the request as a collector saw it: ``{"id", "time", "method",
 "path", "body", "status"}`` (``status`` optional). Rules: a request that failed
 (status >= 400) changed nothing and is ignored; a source-side Groups request is
 ignored (directory group changes come as movers of their users); a record without
-time, method or path is dead-lettered.
+time, method or path is dead-lettered. A membership PATCH makes one event per member
+up to the message's cap (``ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE``): the members past it
+are counted, not made into events, and dead-lettered with the count.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from accessdrift.errors import RecordError
 from accessdrift.normalizers.base import (
+    MAX_RECORDS_PER_MESSAGE,
     Normalized,
+    bounded,
     dig,
     mapping,
     parse_time,
@@ -79,7 +83,9 @@ def _email(body: Mapping[str, Any]) -> str | None:
     return user_name if user_name and "@" in user_name else None
 
 
-def normalize(raw: Any, feed: ScimFeed = ScimFeed()) -> Normalized:
+def normalize(
+    raw: Any, feed: ScimFeed = ScimFeed(), limit: int = MAX_RECORDS_PER_MESSAGE
+) -> Normalized:
     request = require_object(raw, "SCIM")
     method = (text(request.get("method")) or "").upper()
     path = text(request.get("path"))
@@ -153,33 +159,39 @@ def normalize(raw: Any, feed: ScimFeed = ScimFeed()) -> Normalized:
         "outcome": "success",
     }
     if resource == "Groups":
-        events = []
-        for index, operation in enumerate(body.get("Operations") or []):
-            if not isinstance(operation, Mapping):
-                continue
-            kind = (
-                "permission_revoked"
-                if operation.get("op", "").lower() == "remove"
-                else "permission_granted"
-            )
-            value = operation.get("value")
-            members: list[Any] = value if isinstance(value, list) else []
-            for member_index, member in enumerate(members):
-                member_id = text(dig(member, "value")) if isinstance(member, Mapping) else None
-                if member_id:
-                    events.append(
-                        CloudAuditEvent(
-                            event_id=f"{event_id}#{index}.{member_index}",
-                            kind=kind,
-                            target_account_id=f"{feed.system}:{member_id}",
-                            **common,
-                        )
-                    )
-        return (
-            Normalized(events)
-            if events
-            else Normalized.ignore("scim groups request without members")
+
+        def member_changes() -> Iterator[tuple[str, str, str]]:
+            """(event id, kind, member id) of each member a membership PATCH names."""
+            for index, operation in enumerate(body.get("Operations") or []):
+                if not isinstance(operation, Mapping):
+                    continue
+                kind = (
+                    "permission_revoked"
+                    if operation.get("op", "").lower() == "remove"
+                    else "permission_granted"
+                )
+                value = operation.get("value")
+                members: list[Any] = value if isinstance(value, list) else []
+                for member_index, member in enumerate(members):
+                    member_id = text(dig(member, "value")) if isinstance(member, Mapping) else None
+                    if member_id:
+                        yield f"{event_id}#{index}.{member_index}", kind, member_id
+
+        # A group of 60,000 members is one request: past the message's cap, the members
+        # are counted (and dead-lettered by the registry), not made into events.
+        events = bounded(
+            member_changes(),
+            lambda change: CloudAuditEvent(
+                event_id=change[0],
+                kind=change[1],
+                target_account_id=f"{feed.system}:{change[2]}",
+                **common,
+            ),
+            limit,
         )
+        if events.records or events.dropped:
+            return events
+        return Normalized.ignore("scim groups request without members")
     if user_id is None:
         raise RecordError("SCIM user request names no user")
     kind = {

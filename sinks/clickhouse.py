@@ -9,19 +9,28 @@ never doubles a row.
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
+from clickhouse_connect.driver.query import QueryResult as DriverResult
 
 from accessdrift.errors import ClickHouseError, QueryRefused, RowsRefused
 from sinks.faults import INSERT, FaultSwitch
-from sinks.query_guard import plain_table_statement, refusal, unserialisable_read_only
+from sinks.query_guard import (
+    PARSER_DEPTH,
+    plain_table_statement,
+    refusal,
+    too_deep,
+    too_long,
+    unserialisable_read_only,
+)
 from sinks.rows import Columns
 
 
@@ -37,20 +46,75 @@ class QueryResult:
 
 @dataclass(frozen=True)
 class QueryLimits:
-    """What one analyst query may take (ClickHouse enforces them)."""
+    """What one analyst query may take: ClickHouse enforces them, and the worker counts
+    the bytes of the result it receives as well (``ResultBudget``)."""
 
     seconds: float = 60.0
     rows: int = 100_000
     memory_bytes: int = 4 * 1024**3
+    result_bytes: int = 64 * 1024**2
+    # Without it ClickHouse runs one thread per core: numbers_mt(1e13) took them all.
+    threads: int = 2
+    # ClickHouse refuses a read it knows to be larger before it starts: a source of
+    # 10^13 rows is refused at once instead of spinning until the timeout.
+    rows_read: int = 10_000_000_000
 
     def settings(self) -> dict[str, Any]:
         return {
             "readonly": 1,
             "max_execution_time": self.seconds,
             "max_result_rows": self.rows,
+            "max_result_bytes": self.result_bytes,
             "result_overflow_mode": "throw",
             "max_memory_usage": self.memory_bytes,
+            "max_threads": self.threads,
+            "max_rows_to_read": self.rows_read,
+            "max_parser_depth": PARSER_DEPTH,
         }
+
+
+class ResultBudget:
+    """The bytes of a result as the worker receives it, counted row by row about as
+    ClickHouse counts a block (a string's bytes and its offset, 8 for a number or a
+    time), without recursion.
+
+    ClickHouse's ``max_result_bytes`` counts a constant column once, not once per row:
+    ``SELECT repeat('x', 1000000) FROM numbers(1000)`` passed it with a gigabyte. This
+    count stops such a result one block after the cap. A value nested deeper than the
+    parser allows a statement to nest (a JSON object 900 levels deep) is refused too:
+    whatever walks it next (the worker's JSON answer) would exhaust the stack."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.used = 0
+
+    def take(self, row: Sequence[Any]) -> None:
+        stack: list[tuple[Any, int]] = [(value, 1) for value in row]
+        while stack:
+            value, depth = stack.pop()
+            if isinstance(value, str):
+                size = len(value)
+                if size <= self.cap and not value.isascii():
+                    size = len(value.encode("utf-8", "surrogatepass"))
+                self.used += 8 + size
+            elif isinstance(value, (bytes, bytearray)):
+                self.used += 8 + len(value)
+            elif isinstance(value, (list, tuple, dict)):
+                if depth >= PARSER_DEPTH:
+                    raise ClickHouseError(
+                        f"a value of the result is nested deeper than {PARSER_DEPTH} levels"
+                    )
+                self.used += 8
+                items = value.items() if isinstance(value, dict) else value
+                stack.extend((item, depth + 1) for item in items)
+            else:
+                self.used += 8
+            if self.used > self.cap:
+                raise ClickHouseError(
+                    f"the result is over {self.cap:,} bytes "
+                    "(ACCESSDRIFT_QUERY_MAX_RESULT_BYTES): select fewer rows or columns, "
+                    "or aggregate"
+                )
 
 
 class ClickHouse:
@@ -127,11 +191,13 @@ class ClickHouse:
         ``limit``: at most that many rows, by ClickHouse's ``max_result_rows`` with
         ``result_overflow_mode = 'break'`` (the SQL runs as written, no LIMIT spliced
         in); ClickHouse stops at a block boundary, the rest is cut here and the
-        result says it was."""
+        result says it was.
+
+        An analyst's result is read block by block and its bytes counted as they come
+        (``ResultBudget``), whatever ClickHouse counted."""
         client = self.client
         settings: dict[str, Any] | None = None
         if read_only:
-            self.check_query(sql)
             client = self._analyst_client()
             settings = self.limits.settings()
         if limit is not None:
@@ -141,19 +207,66 @@ class ClickHouse:
                 "max_result_rows": min(limit + 1, self.limits.rows if read_only else limit + 1),
                 "result_overflow_mode": "break",
             }
+            if read_only:
+                # 'break' stops quietly at the byte cap too, a cut no one would see:
+                # ClickHouse's is doubled, so that the worker's own count reaches the
+                # cap first and refuses the result.
+                settings["max_result_bytes"] = 2 * self.limits.result_bytes
         try:
-            result = client.query(sql, settings=settings)
+            if read_only:
+                self.check_query(sql)
+                columns, types, rows = self._read_counted(client, sql, settings, limit)
+            else:
+                result = client.query(sql, settings=settings)
+                columns = list(result.column_names)
+                types = [column_type.name for column_type in result.column_types]
+                rows = [tuple(_utc(value) for value in row) for row in result.result_rows]
         except DriverError as error:
             raise ClickHouseError(clickhouse_message(error)) from error
-        rows = [tuple(_utc(value) for value in row) for row in result.result_rows]
+        except RecursionError as error:
+            # clickhouse-connect reads a result's type and values recursively: a shape
+            # the parser's depth did not stop must not reach a caller as a crash.
+            raise ClickHouseError(
+                "the result is nested too deep for the ClickHouse client to read"
+            ) from error
         truncated = limit is not None and len(rows) > limit
         if limit is not None:
             rows = rows[:limit]
-        columns = list(result.column_names)
-        types = [column_type.name for column_type in result.column_types]
         if not rows and not columns:
             columns, types = self._columns_of(client, sql, settings)
         return QueryResult(columns, rows, types, truncated)
+
+    def _read_counted(
+        self, client: Client, sql: str, settings: dict[str, Any] | None, limit: int | None
+    ) -> tuple[list[str], list[str], list[tuple[Any, ...]]]:
+        """An analyst's result, block by block, within the byte cap; with ``limit``, the
+        reading stops one row past it (closing the stream ends the query)."""
+        budget = ResultBudget(self.limits.result_bytes)
+        rows: list[tuple[Any, ...]] = []
+        try:
+            stream = client.query_row_block_stream(sql, settings=settings)
+        except DriverError as error:
+            if "Streaming query is not supported" not in str(error):
+                raise
+            # The embedded engine streams SELECTs only: EXPLAIN, SHOW, DESCRIBE and EXISTS
+            # answer whole (their answers are about the statement, not the data).
+            whole = client.query(sql, settings=settings)
+            for row in whole.result_rows:
+                budget.take(row)
+                rows.append(tuple(_utc(value) for value in row))
+            names = [column_type.name for column_type in whole.column_types]
+            return list(whole.column_names), names, rows
+        with stream:
+            source = cast(DriverResult, stream.source)
+            columns = list(source.column_names)
+            types = [column_type.name for column_type in source.column_types]
+            for block in stream:
+                for row in block:
+                    budget.take(row)
+                    rows.append(tuple(_utc(value) for value in row))
+                if limit is not None and len(rows) > limit:
+                    break
+        return columns, types, rows
 
     @staticmethod
     def _columns_of(
@@ -183,12 +296,20 @@ class ClickHouse:
         """Refuse anything but one read-only statement (sinks/query_guard.py)."""
         if not sql.strip().strip(";").strip():
             raise QueryRefused("empty query")
+        long = too_long(sql)
+        if long is not None:
+            raise QueryRefused(long)
         try:
             parsed = self._analyst_client().query(
-                "SELECT parseQueryToJSON({sql:String})", parameters={"sql": sql}
+                "SELECT parseQueryToJSON({sql:String})",
+                parameters={"sql": sql},
+                settings={"max_parser_depth": PARSER_DEPTH},
             )
         except DriverError as error:
             message = clickhouse_message(error)
+            deep = too_deep(message)
+            if deep is not None:
+                raise QueryRefused(deep) from error
             if "Multi-statements are not allowed" in message:
                 raise QueryRefused(
                     "one statement at a time: `accessdrift query` runs a single SELECT"
@@ -262,6 +383,18 @@ def clickhouse_message(error: Exception) -> str:
     # The limits the analyst session runs with are ours, not the analyst's SQL.
     message = re.sub(r" SETTINGS readonly = '1'(, \w+ = '[^']*')*", "", message)
     return message.strip()
+
+
+def error_line(error: BaseException, limit: int = 300) -> str:
+    """An error for a log: its class and message on one line (line breaks and control
+    characters escaped), at most ``limit`` characters. A ClickHouse message echoes the
+    SQL, and a traceback of a RecursionError is thousands of lines: per request, either
+    would flood the log."""
+    text = f"{type(error).__name__}: {error}"[: limit + 1]
+    escaped = "".join(
+        character if character.isprintable() else repr(character)[1:-1] for character in text
+    )
+    return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
 
 
 def _utc(value: Any) -> Any:

@@ -8,6 +8,11 @@ module reads the tree: exactly one SELECT (``WITH``, ``UNION``, ``EXCEPT`` ...),
 OUTFILE``, no ``FORMAT`` (the client chooses it), no table function but those
 that only make rows (``numbers``, ``values``...), no function that reads files.
 The statement then runs as given, with ``readonly=1`` and the analyst limits.
+
+Before any of that, two bounds the parser itself needs: the SQL's length, and how
+deep its brackets and subqueries nest (ClickHouse's ``max_parser_depth``). A
+statement nested hundreds deep parses in ClickHouse, but the type of its result
+(``Array(Array(...))``) then exhausts Python's stack in clickhouse-connect.
 """
 
 import re
@@ -45,6 +50,32 @@ ROW_TABLE_FUNCTIONS = frozenset(
 )
 # Scalar functions that read outside the database, allowed even under readonly=1.
 OUTSIDE_FUNCTIONS = frozenset({"file"})
+# Bytes of analyst SQL. ClickHouse parses at most max_query_size (262,144) bytes of a
+# statement, and the check sends the SQL inside another statement, its quotes doubled:
+# a longer one fails there anyway, with the whole SQL echoed in the error.
+MAX_SQL_BYTES = 100_000
+# ClickHouse's max_parser_depth for analyst SQL (its default is 1,000): one level per
+# bracket, about eight per subquery; the deepest query in docs/ needs 27. Values of a
+# result nested deeper than this are refused as well (sinks/clickhouse.py).
+PARSER_DEPTH = 128
+
+
+def too_long(sql: str) -> str | None:
+    """Why this SQL is refused before it is parsed, or None."""
+    size = len(sql.encode("utf-8", "surrogatepass"))
+    if size > MAX_SQL_BYTES:
+        return f"{size:,} bytes of SQL: `accessdrift query` takes at most {MAX_SQL_BYTES:,}"
+    return None
+
+
+def too_deep(message: str) -> str | None:
+    """ClickHouse's refusal of a statement nested too deep, in the analyst's words."""
+    if "Maximum parse depth" in message or "AST is too deep" in message:
+        return (
+            f"the statement is nested too deep (brackets, calls, subqueries): at most "
+            f"{PARSER_DEPTH} levels"
+        )
+    return None
 
 
 def refusal(tree: dict[str, Any]) -> str | None:

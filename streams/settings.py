@@ -102,6 +102,24 @@ class Settings(BaseSettings):
     query_max_memory: int = Field(
         default=4 * 1024**3, ge=1024**2, description="bytes of memory one query may use"
     )
+    query_max_result_bytes: int = Field(
+        default=64 * 1024**2,
+        ge=1024,
+        description="bytes of result one analyst query returns (more is an error)",
+    )
+    query_max_threads: int = Field(
+        default=2, ge=1, description="threads one analyst query may run on (ClickHouse's)"
+    )
+    query_max_rows_read: int = Field(
+        default=10_000_000_000,
+        ge=1,
+        description="rows one analyst query may read; ClickHouse refuses a larger read at once",
+    )
+    query_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="analyst queries /query/ takes at a time, running or waiting; more: HTTP 429",
+    )
     clickhouse_database: str | None = Field(
         default=None,
         description="default: accessdrift, or accessdrift_<prefix> for a prefixed deployment",
@@ -241,6 +259,9 @@ class Settings(BaseSettings):
             seconds=self.query_timeout.total_seconds(),
             rows=self.query_max_rows,
             memory_bytes=self.query_max_memory,
+            result_bytes=self.query_max_result_bytes,
+            threads=self.query_max_threads,
+            rows_read=self.query_max_rows_read,
         )
 
     @property

@@ -8,8 +8,9 @@ a worker holds it, `accessdrift query` sends its SQL here.
 
 import asyncio
 import html
+import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import faust
@@ -21,6 +22,7 @@ from accessdrift.dashboard import collect_dashboard_async, render_dashboard
 from accessdrift.dashboard.page import evidence_path, render_error
 from accessdrift.errors import ClickHouseError, IdentityNotFound, QueryRefused
 from accessdrift.evidence import collect_evidence, to_html
+from sinks.clickhouse import QueryResult, error_line
 from streams.metrics import metrics_text
 from streams.settings import Settings
 from streams.sink_executor import SinkExecutor
@@ -37,6 +39,8 @@ from streams.web_auth import (
     valid_nonce,
     worker_proof,
 )
+
+logger = logging.getLogger(__name__)
 
 STAGES = {"ingest", "resolver", "identity", "findings", "sink", "lag"}
 ALERTS = {"deliveries", "health"}
@@ -240,6 +244,8 @@ def register_views(
                 )
             return self.json(answer)
 
+    queries = QueryGate(settings.query_concurrency)
+
     @app.page("/query/")
     class Query(View):
         async def post(self, request: Request, **kwargs: Any) -> Response:
@@ -247,28 +253,8 @@ def register_views(
                 payload = await request.json()
             except (ValueError, UnicodeDecodeError):
                 return self.json({"error": 'not JSON: send {"sql": "SELECT ..."}'}, status=400)
-            sql = payload.get("sql") if isinstance(payload, dict) else None
-            if not isinstance(sql, str):
-                return self.json({"error": 'send {"sql": "SELECT ..."}'}, status=400)
-            limit = payload.get("limit")
-            if limit is not None and (
-                not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
-            ):
-                return self.json({"error": "limit: a whole number of rows, 1 or more"}, status=400)
-            try:
-                result = await sink.query(sql, limit)
-            except QueryRefused as error:
-                return self.json({"error": str(error), "refused": True}, status=403)
-            except ClickHouseError as error:
-                return self.json({"error": str(error)}, status=400)
-            return self.json(
-                {
-                    "columns": result.columns,
-                    "types": result.types,
-                    "truncated": result.truncated,
-                    "rows": [[_jsonable(value) for value in row] for row in result.rows],
-                }
-            )
+            status, body, headers = await answer_query(payload, queries, sink.query)
+            return self.json(body, status=status, headers=headers)
 
     def html_page(text: str, status: int = 200) -> Response:
         return cast(
@@ -327,6 +313,74 @@ LOGIN_PAGE = """<!doctype html>
 <input type="hidden" name="next" value="{next}">
 <button type="submit">Log in</button></form></body></html>
 """
+
+
+class QueryGate:
+    """At most ``size`` analyst queries from /query/ at a time, running on the analysts'
+    ClickHouse thread or waiting for it; one more is refused at once rather than queued
+    without end. A slot is held until its query ends, not until its request does: the
+    query goes on when a client hangs up, and hanging up must not buy another."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.busy = 0
+
+    def start(
+        self, query: Callable[[], Awaitable[QueryResult]]
+    ) -> "asyncio.Future[QueryResult] | None":
+        if self.busy >= self.size:
+            return None
+        self.busy += 1
+        running = asyncio.ensure_future(query())
+        running.add_done_callback(self._ended)
+        return running
+
+    def _ended(self, running: "asyncio.Future[QueryResult]") -> None:
+        self.busy -= 1
+        if not running.cancelled():
+            # Its client may be gone: the outcome is taken here so that asyncio does
+            # not log it (with a traceback) as never retrieved.
+            running.exception()
+
+
+async def answer_query(
+    payload: Any,
+    gate: QueryGate,
+    query: Callable[[str, int | None], Awaitable[QueryResult]],
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """/query/'s status, JSON body and headers for a request's JSON payload."""
+    sql = payload.get("sql") if isinstance(payload, dict) else None
+    if not isinstance(sql, str):
+        return 400, {"error": 'send {"sql": "SELECT ..."}'}, {}
+    limit = payload.get("limit")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        return 400, {"error": "limit: a whole number of rows, 1 or more"}, {}
+    running = gate.start(lambda: query(sql, limit))
+    if running is None:
+        busy = (
+            f"{gate.size} analyst queries are already running or waiting "
+            "(ACCESSDRIFT_QUERY_CONCURRENCY): try again when one has ended"
+        )
+        return 429, {"error": busy, "busy": True}, {"Retry-After": "1"}
+    try:
+        result = await asyncio.shield(running)
+    except QueryRefused as error:
+        return 403, {"error": str(error), "refused": True}, {}
+    except ClickHouseError as error:
+        return 400, {"error": str(error)}, {}
+    except Exception as error:
+        # Not a refusal nor ClickHouse's error: a failure of the worker or a library on
+        # this SQL. One line, no traceback: a client can send the same SQL every second.
+        logger.error("analyst query failed: %s", error_line(error))
+        failed = f"the query failed in the worker ({type(error).__name__}): see its log"
+        return 500, {"error": failed}, {}
+    body = {
+        "columns": result.columns,
+        "types": result.types,
+        "truncated": result.truncated,
+        "rows": [[_jsonable(value) for value in row] for row in result.rows],
+    }
+    return 200, body, {}
 
 
 def _jsonable(value: Any) -> Any:

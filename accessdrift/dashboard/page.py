@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from accessdrift.dashboard.data import DashboardData, Finding, duration
+from accessdrift.dashboard.data import CHART_WINDOW, DashboardData, Finding, duration
 from accessdrift.dashboard.svg import (
     Line,
     LineSeries,
@@ -76,7 +76,8 @@ def render_dashboard(
         "<h1>accessdrift</h1>",
         f'<p class="meta">Latest event time ingested: {_e(watermark)} &middot; rendered '
         f"{_e(rendered_at.strftime('%Y-%m-%d %H:%M:%S UTC'))} &middot; refreshes every "
-        f"{REFRESH_SECONDS} s &middot; buckets: one {_e(data.bucket)}</p>",
+        f"{REFRESH_SECONDS} s &middot; buckets: one {_e(data.bucket)} &middot; charts: at most "
+        f"the {CHART_WINDOW.days} days up to the latest event time</p>",
         _counters(data),
         '<div class="charts">',
         _box("Provisioning latency per system (closed pairs, p50 and p95)", _latency(data)),

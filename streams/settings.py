@@ -100,7 +100,13 @@ class Settings(BaseSettings):
     )
     query_max_rows: int = Field(default=100_000, ge=1, description="most rows a query returns")
     query_max_memory: int = Field(
-        default=4 * 1024**3, ge=1024**2, description="bytes of memory one query may use"
+        # 512 MiB: a constant column of a gigabyte (repeat('x', 1000000) over 1,000
+        # rows) is built whole before any count of the result can stop it, and the
+        # client's copy of a block costs about three times its size; this refuses it at
+        # once, and the project's own views need a fraction of it.
+        default=512 * 1024**2,
+        ge=1024**2,
+        description="bytes of memory one query may use",
     )
     query_max_result_bytes: int = Field(
         default=64 * 1024**2,

@@ -6,11 +6,13 @@ query would return unrefused is far over its limit (a count, never a clock).
 """
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from accessdrift.errors import ClickHouseError, QueryRefused
 from sinks.clickhouse import ClickHouse, QueryLimits
+from streams.settings import Settings
 
 CAP = 1_000_000
 
@@ -109,3 +111,19 @@ def test_sql_longer_than_clickhouse_parses_is_refused_before_the_parser(
     long_sql = "SELECT 1 AS x" + " " * 300_000
     with pytest.raises(QueryRefused, match="bytes of SQL"):
         clickhouse.query(long_sql)
+
+
+def test_the_issues_gigabyte_of_one_constant_is_refused_by_the_default_memory_limit(
+    clickhouse: ClickHouse, tmp_path: Path
+) -> None:
+    """The issue's own query at its own size, with the limits a default deployment runs:
+    ClickHouse would build the gigabyte before any count of the result could stop it
+    (the worker peaked at 4.6 GB); the memory limit refuses it before it is built."""
+    limits = Settings(data_dir=tmp_path).query_limits
+    # The same engine (one per process), with the defaults' limits.
+    defaults = ClickHouse(clickhouse.dsn, clickhouse.database, limits)
+    try:
+        with pytest.raises(ClickHouseError, match="memory limit exceeded"):
+            defaults.query("SELECT repeat('x', 1000000) FROM numbers(1000)")
+    finally:
+        defaults.close()

@@ -37,6 +37,20 @@ from streams.settings import Settings
 from streams.threads import StageThread
 
 log = logging.getLogger("accessdrift.notifier")
+LOGGED_CHARS = 300
+
+
+def _one_line(value: object) -> str:
+    """A value from outside (a service's answer, the broker's or ClickHouse's error, a
+    record's) as one line of at most ``LOGGED_CHARS``: newlines and control characters
+    escaped (``\\n``, ``\\x1b``), so that no value writes log lines of its own choosing,
+    and one can still see what it tried."""
+    text = "".join(
+        character if character.isprintable() else repr(character)[1:-1]
+        for character in str(value)[: LOGGED_CHARS * 2]
+    )
+    return text if len(text) <= LOGGED_CHARS else text[: LOGGED_CHARS - 1] + "…"
+
 
 Insert = Callable[[str, Columns, str], None]
 Known = Callable[[list[str]], dict[tuple[str, str], Delivery]]
@@ -73,8 +87,10 @@ class Notifier(StageThread):
         # Posts run here, so that a service that never finishes its answer costs a thread
         # for a while, not the notifier.
         self._senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="notifier-post")
-        # slack_sdk logs the webhook URL (a secret) at DEBUG.
-        logging.getLogger("slack_sdk").setLevel(max(logging.INFO, logging.getLogger().level))
+        # slack_sdk logs the webhook URL (a secret) at DEBUG, and a service's answer as it
+        # came (newlines and all) at ERROR: the notifier logs each failed delivery itself,
+        # on one line and without the URL.
+        logging.getLogger("slack_sdk").setLevel(logging.CRITICAL)
         self.health = HealthWatch(
             HealthRules(
                 settings.health_silent_after.total_seconds(),
@@ -158,7 +174,7 @@ class Notifier(StageThread):
             try:
                 records.append(codec_for("Silence").decode_dict(value))
             except RecordError as error:
-                log.error("notifier: a silence that does not decode: %s", error)
+                log.error("notifier: a silence that does not decode: %s", _one_line(error))
         if records:
             self.silences = latest([*self.silences.values(), *records])
         return [message for message in messages if message.error() is None]
@@ -177,7 +193,7 @@ class Notifier(StageThread):
         alerts = []
         for message in messages:
             if message.error() is not None:  # a consumer event (a broker blip), not a record
-                log.warning("notifier consumer: %s", message.error())
+                log.warning("notifier consumer: %s", _one_line(message.error()))
                 continue
             partition, offset = message.partition() or 0, message.offset() or 0
             self.read_up_to[partition] = offset + 1
@@ -187,7 +203,9 @@ class Notifier(StageThread):
                     raise RecordError("empty record")
                 alerts.append((partition, offset, codec_for("Alert").decode_dict(value)))
             except RecordError as error:  # our own topic: a bug, said loudly, not a stop
-                log.error("notifier: alert at %s/%d not decoded: %s", partition, offset, error)
+                log.error(
+                    "notifier: alert at %s/%d not decoded: %s", partition, offset, _one_line(error)
+                )
                 self.counts["deliveries:undecodable"] += 1
         known = self._retrying(lambda: self.known(sorted({a["alert_id"] for _, _, a in alerts})))
         rows = []
@@ -216,11 +234,11 @@ class Notifier(StageThread):
             if answer.outcome != "sent":
                 log.warning(
                     "delivery to %s of %d alerts: %s (HTTP %s): %s",
-                    outgoing.destination,
+                    _one_line(outgoing.destination),
                     len(rows),
                     rows[0].status if rows else answer.outcome,
                     answer.http_status,
-                    answer.text[:200],
+                    _one_line(answer.text),
                 )
             self._record(rows)
         self.counts["deliveries:waiting"] = self.dispatcher.waiting
@@ -235,7 +253,7 @@ class Notifier(StageThread):
         except FutureTimeout:
             return Answer("retry", None, f"no whole answer within {SEND_DEADLINE_SECONDS:.0f} s")
         except Exception as error:  # a bug in rendering or sending: one delivery, not the worker
-            log.exception("delivery to %s failed in accessdrift", outgoing.destination)
+            log.exception("delivery to %s failed in accessdrift", _one_line(outgoing.destination))
             return Answer("retry", None, f"{type(error).__name__} in accessdrift")
 
     def _check_health(self) -> None:
@@ -255,8 +273,8 @@ class Notifier(StageThread):
                     "health notice %s %s on %s to %s: %s (HTTP %s)",
                     notice.state,
                     notice.condition,
-                    notice.subject,
-                    name,
+                    _one_line(notice.subject),
+                    _one_line(name),
                     answer.outcome,
                     answer.http_status,
                 )
@@ -299,7 +317,7 @@ class Notifier(StageThread):
         try:
             consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as error:  # lost to a rebalance: read again, folded by state
-            log.warning("notifier: offsets not committed (%s)", error)
+            log.warning("notifier: offsets not committed (%s)", _one_line(error))
 
     def _retrying(
         self, action: Callable[[], Any], errors: tuple[type[Exception], ...] = (ClickHouseError,)
@@ -313,6 +331,6 @@ class Notifier(StageThread):
             except errors as error:
                 if self.stopping.is_set():
                     raise
-                log.error("notifier: %s, retrying in %.1fs", error, delay)
+                log.error("notifier: %s, retrying in %.1fs", _one_line(error), delay)
                 self.stopping.wait(delay)
                 delay = min(delay * 2, 30.0)

@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
+from accessdrift.alerts.render import one_line
 from accessdrift.alerts.sign import signed_headers
 
 Outcome = Literal["sent", "retry", "failed"]
@@ -31,6 +32,13 @@ class Answer:
     http_status: int | None
     text: str  # the service's answer, or the network error, without the URL
     retry_after: float | None = None
+
+    def __post_init__(self) -> None:
+        # Whatever a service says goes to a log, to alert_deliveries and to the terminal
+        # of `alerts test`: one line (a Slack `error` with a newline would write a log
+        # line of its choosing; an escape sequence would move a terminal's cursor), of
+        # bounded length.
+        object.__setattr__(self, "text", one_line(self.text, ANSWER_CHARS))
 
 
 def classify(status: int, text: str, retry_after: str | None = None) -> Answer:

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, Self
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -305,11 +305,16 @@ def url_refusal(url: str) -> str | None:
         return "the URL carries a user name or password"
     if not host:
         return "the URL names no host"
+    host = unquote(host)  # as urllib does before it connects: %31%36%39.254.169.254
+    if _CONTROL.search(host):
+        return "the URL's host holds spaces or control characters"
     address, name = _host(host)
     if address is None and name is None:
         return "the URL's host is not a host name"
-    if name is not None and (name in METADATA_NAMES or name.endswith(".metadata.google.internal")):
+    bare = (name or "").rstrip(".")
+    if bare in METADATA_NAMES or bare.endswith(".metadata.google.internal"):
         return "the URL's host is a cloud metadata service"
+    # "localhost" exactly: "localhost." may be asked of DNS, whose answer is anyone's.
     loopback = name == "localhost"
     for each in _addresses(address):
         if each in METADATA_ADDRESSES:
@@ -335,15 +340,15 @@ def _host(
     except ValueError:
         pass
     try:
-        name = host.encode("idna").decode("ascii").lower().rstrip(".")
+        name = host.encode("idna").decode("ascii").lower()
     except UnicodeError:
         return None, None
     try:
-        return ipaddress.ip_address(name), None
+        return ipaddress.ip_address(name.rstrip(".")), None
     except ValueError:
         pass
     try:
-        return ipaddress.IPv4Address(socket.inet_aton(name)), None
+        return ipaddress.IPv4Address(socket.inet_aton(name.rstrip("."))), None
     except OSError:
         return None, name
 

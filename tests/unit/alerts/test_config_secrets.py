@@ -147,6 +147,10 @@ def test_the_default_folders_are_the_secret_mounts_not_the_routing_files_own(
         "https://169.254.43518/x",
         "https://user:s3cr3t@hooks.example/x",
         "https://hooks.slack.com@169.254.169.254/x",
+        "https://%31%36%39.254.169.254/x",  # urllib unquotes the host before it connects
+        "http://localhost./x",  # may be asked of DNS
+        "http://localhost.evil.example/x",
+        "https://[fe80::1%25%0a]/x",
         "https:///no-host",
         "not a url at all",
         "https://hooks.example/x\r\nX-Injected: 1",

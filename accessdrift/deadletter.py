@@ -2,7 +2,10 @@
 
 Everything a dead letter stores passes ``accessdrift.redact`` first: the record
 (a CloudTrail ``AssumeRole`` response holds a session's secret key), its key and
-the error text (which may quote the input)."""
+the error text (which may quote the input). An HR CSV line is judged by its file's
+header row (the message's ``csv-header``): a column named ``temp_password`` holds
+secrets whatever its values look like. The message's headers themselves are not
+stored."""
 
 from datetime import UTC, datetime
 
@@ -22,15 +25,17 @@ def dead_letter_bytes(
     offset: int | None = None,
     key: bytes | None = None,
     failed_at: datetime | None = None,
+    csv_header: bytes | None = None,
 ) -> bytes:
-    """The Avro value of a ``DeadLetter`` record for ``drift.deadletter``."""
+    """The Avro value of a ``DeadLetter`` record for ``drift.deadletter``; with
+    ``csv_header``, ``value`` is judged as CSV lines under that header."""
     return codec_for("DeadLetter").encode_dict(
         {
             "source_topic": source_topic,
             "partition": partition,
             "offset": offset,
             "key": redact_bytes(key) if key else key,
-            "value": redact_bytes(value) if value else value,
+            "value": redact_bytes(value, csv_header=csv_header) if value else value,
             "error": redact_text(error),
             "error_type": error_type,
             "stage": stage,

@@ -54,6 +54,7 @@ def replay_raw(settings: Settings, format_name: str, paths: list[str]) -> Replay
             data = read_bytes(path)
             origin = "stdin" if path == "-" else path
             headers: list[tuple[str, str | bytes | None]] | None = None
+            header: bytes | None = None  # an HR CSV line's letter is redacted by it
             if format_name == "hr-csv":
                 header, lines = hr_csv.rows_of(data)
                 headers = [(CSV_HEADER, header)]
@@ -67,7 +68,9 @@ def replay_raw(settings: Settings, format_name: str, paths: list[str]) -> Replay
                 if message is not None and error is None and len(message) > cap:
                     error = f"record of {len(message)} bytes over the cap of {cap}"
                 if error is not None:
-                    _dead_letter(producer, summary, origin, number, message or b"", error, "decode")
+                    _dead_letter(
+                        producer, summary, origin, number, message or b"", error, "decode", header
+                    )
                     continue
                 assert message is not None
                 producer.send(raw_topic, message, headers=headers)
@@ -83,6 +86,7 @@ def _dead_letter(
     value: bytes,
     error: str,
     error_type: str,
+    csv_header: bytes | None = None,
 ) -> None:
     source = f"file:{origin}"
     producer.send(
@@ -94,6 +98,7 @@ def _dead_letter(
             error=error,
             error_type=error_type,
             stage="replay",
+            csv_header=csv_header,
         ),
         key=source.encode(),
     )

@@ -231,7 +231,7 @@ def _redact(value: Any, depth: int) -> Any:
     if isinstance(value, dict):
         names_a_secret = _names_a_secret(value)
         return {
-            key: (
+            _key(key): (
                 _blank(item, depth + 1)
                 if is_secret_name(str(key)) or (names_a_secret and _is_value_key(str(key)))
                 else _redact(item, depth + 1)
@@ -244,6 +244,12 @@ def _redact(value: Any, depth: int) -> Any:
             return [value[0], _blank(value[1], depth + 1)]
         return [_redact(item, depth + 1) for item in value]
     return value
+
+
+def _key(key: Any) -> Any:
+    """A key may hold a secret too ({"Authorization: Bearer ...": true}): it is judged
+    as it was written, and kept redacted."""
+    return redact_text(key) if isinstance(key, str) else key
 
 
 def _names_a_secret(document: dict[Any, Any]) -> bool:
@@ -282,7 +288,7 @@ def _blank(value: Any, depth: int) -> Any:
         return value
     if isinstance(value, dict):
         return {
-            key: (
+            _key(key): (
                 _redact(item, depth + 1)
                 if _is_descriptive_name(str(key))
                 else _blank(item, depth + 1)
@@ -377,44 +383,29 @@ _STEMS = rb"(?i:pass|pwd|secret|token|key|auth|sig|cookie|credential|saml|assert
 _NAME_CHARACTERS = rb"[A-Za-z0-9_.-]*"
 _QUOTED_NAME_CHARACTERS = rb"[^\"'\\\r\n:=,{}\[\]]*"
 _SPACE = rb"[ \t\r\n]*"
-_VALUE_KEY = rb"\\*\"[A-Za-z_]*(?i:value)s?\\*\"" + _SPACE + rb":" + _SPACE
-_PAIRS = (
-    # "name": "X-Api-Key", "value": ... (broken JSON of a name/value pair; the name's
-    # string is bounded, since pairs may complete inside a long string)
+_COLON = _SPACE + rb":" + _SPACE
+_SEPARATOR = _SPACE + rb"[:=]" + _SPACE
+_VALUE_KEY = rb"\\*\"[A-Za-z_]*(?i:value)s?\\*\"" + _COLON
+_NAMING_KEY = (
     rb"\\*\"[A-Za-z_]*(?i:name|key|path|field|attribute|property|parameter|param|header)"
     rb"\\*\""
-    + _SPACE
-    + rb":"
-    + _SPACE
-    + rb"\\*\"[^\"\\\r\n]{1,128}\\*\""
-    + _SPACE
-    + rb","
-    + _SPACE
-    + _VALUE_KEY
-    # "name": value, 'name' = value, \"name\": value
-    + rb"|\\*\""
-    + _QUOTED_NAME_CHARACTERS
-    + _STEMS
-    + _QUOTED_NAME_CHARACTERS
-    + rb"\\*\""
-    + _SPACE
-    + rb"[:=]"
-    + _SPACE
-    + rb"|'"
-    + _QUOTED_NAME_CHARACTERS
-    + _STEMS
-    + _QUOTED_NAME_CHARACTERS
-    + rb"'"
-    + _SPACE
-    + rb"[:=]"
-    + _SPACE
-    # name=value (a query string, a form, a connection string); an unquoted name
-    # followed by a colon is prose ("SecretUsageEvent: no C3 01 marker"), left alone.
-    + rb"|\b"
-    + _NAME_CHARACTERS
-    + _STEMS
-    + _NAME_CHARACTERS
-    + rb"[ \t]*=[ \t]*"
+)
+_NAMED = rb"\\*\"[^\"\\\r\n]{1,128}\\*\""  # the name's string, bounded: pairs may be in a long one
+_SECRET_NAME = _NAME_CHARACTERS + _STEMS + _NAME_CHARACTERS
+_SECRET_QUOTED_NAME = _QUOTED_NAME_CHARACTERS + _STEMS + _QUOTED_NAME_CHARACTERS
+_PAIRS = rb"|".join(
+    (
+        # "name": "X-Api-Key", "value": ... (broken JSON of a name/value pair)
+        _NAMING_KEY + _COLON + _NAMED + _SPACE + rb"," + _SPACE + _VALUE_KEY,
+        # "name": value, 'name' = value, \"name\": value
+        rb"\\*\"" + _SECRET_QUOTED_NAME + rb"\\*\"" + _SEPARATOR,
+        rb"'" + _SECRET_QUOTED_NAME + rb"'" + _SEPARATOR,
+        # name=value (a query string, a form, a connection string); an unquoted name
+        # followed by a colon is prose ("SecretUsageEvent: no C3 01 marker"), left alone.
+        rb"\b" + _SECRET_NAME + rb"[ \t]*=[ \t]*",
+        # <Password>value</Password> (XML: a SOAP body, a SAML assertion's attribute)
+        rb"<" + _SECRET_NAME + rb">",
+    )
 )
 _NEXT_VALUE = _compile(_SPACE + rb"," + _SPACE + _VALUE_KEY)
 _MAX_NEXT_VALUES = 3  # {"displayName": "Password", "oldValue": ..., "newValue": ...}
@@ -558,6 +549,15 @@ def _redact_pairs_from(data: bytes, position: int, out: _Spans) -> int | None:
                 value_start = following.end()
             if out.cursor > end:
                 return out.cursor
+            continue
+        if found.startswith(b"<"):
+            if is_secret_name(found[1:-1].decode("latin-1")):
+                # The element's text, to the next tag (or the end).
+                value_end = data.find(b"<", end)
+                value_end = len(data) if value_end < 0 else value_end
+                if value_end > end:
+                    out.replace(end, value_end, _REDACTED)
+                    return value_end
             continue
         if found[:1] in (b'"', b"'", b"\\"):
             (name,) = _quoted(found)[:1]

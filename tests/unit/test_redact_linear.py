@@ -65,6 +65,8 @@ FRAGMENTS = [
     b"=",
     b"@",
     b"sig=",
+    b"<password>",
+    b"<a",
     b"\\u00e9",
     "é".encode(),
     b"\xff",
@@ -98,9 +100,10 @@ def test_a_megabyte_of_one_pathological_shape(fragment: bytes) -> None:
         b"a" * MB + b"=1",
         b"a." * (MB // 2) + b"=1",
         b"x" * MB + b"@",
+        json.dumps({f"k{i}": [f"password={i}"] for i in range(MB // 24)}).encode(),
     ],
     ids=["url-tail", "newlines-then-header", "unclosed-quote", "pem-no-end", "bearer-long",
-         "long-name", "dotted-name", "no-at-sign"],
+         "long-name", "dotted-name", "no-at-sign", "json-many-keys"],
 )  # fmt: skip
 def test_a_megabyte_of_the_reported_shapes(data: bytes) -> None:
     check(data)

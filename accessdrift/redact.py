@@ -279,7 +279,12 @@ def _embedded(text: str, depth: int) -> Any:
         except DecodeError:
             return redact_text(text)
         redacted = _redact(inner, depth + 1)
-        return text if redacted == inner else json.dumps(redacted, ensure_ascii=False)
+        if redacted == inner:
+            # Nothing in what the parser kept; but a key written twice keeps only its
+            # last value ({"Authorization": "Bearer ...", "Authorization": null}), and
+            # the text is stored as written: read as text too.
+            return redact_text(text)
+        return json.dumps(redacted, ensure_ascii=False)
     return redact_text(text)
 
 
@@ -743,7 +748,9 @@ def redact_bytes(data: bytes, *, csv_header: bytes | None = None) -> bytes:
 def _json_as_it_was(data: bytes, document: Any, *, ascii_only: bool = False) -> bytes:
     redacted = redact_value(document)
     if redacted == document:
-        return data
+        # Kept as written, so read as text too: a key written twice keeps only its last
+        # value in the parsed document ({"password": "...", "password": null}).
+        return _redact_text_bytes(data)
     text = json.dumps(redacted, ensure_ascii=ascii_only)
     return text.encode("utf-8", "surrogateescape")
 

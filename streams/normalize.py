@@ -1,5 +1,6 @@
 """One thin agent per raw.<format> topic: vendor records in, canonical records out."""
 
+import asyncio
 import logging
 from collections import Counter
 from typing import Any
@@ -21,6 +22,10 @@ from streams.deadletters import send_dead_letter
 from streams.settings import Settings
 
 log = logging.getLogger("accessdrift.normalize")
+
+# Messages larger than this are normalized on a thread (a vendor record is a few KB; a
+# CloudTrail file of many records, or a hostile one, can be up to max_record_bytes).
+OFF_LOOP_BYTES = 64 * 1024
 
 
 def normalizer_config(settings: Settings) -> NormalizerConfig:
@@ -66,7 +71,15 @@ def register_normalizers(app: faust.App, settings: Settings, counts: Counter[str
                     )
                     await send_dead_letter(deadletter, event, too_large, stage)
                     continue
-                outcomes = normalize_message(format_name, value, headers, config)
+                if len(value) > OFF_LOOP_BYTES:
+                    # Parsing, normalizing and redacting a large message is linear but
+                    # may take a second at the 1 MB record cap: on a thread, so the
+                    # event loop (every other agent, /live/) goes on meanwhile.
+                    outcomes = await asyncio.get_running_loop().run_in_executor(
+                        None, normalize_message, format_name, value, headers, config
+                    )
+                else:
+                    outcomes = normalize_message(format_name, value, headers, config)
                 for rejection in rejections(outcomes, value):
                     await send_dead_letter(
                         deadletter,

@@ -1,0 +1,79 @@
+"""A large raw message is normalized (parsed, redacted) on a thread: the event loop,
+and with it every other agent and /live/, goes on meanwhile (issue 23, item 1: one
+hostile line must not stall the worker). A small one is normalized in place."""
+
+import asyncio
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import faust
+import pytest
+
+import streams.normalize
+from accessdrift.normalizers.registry import normalize_message
+from streams.normalize import OFF_LOOP_BYTES, register_normalizers
+from streams.settings import Settings
+
+
+def cloudtrail_record(event_id: str, user_agent: str) -> dict[str, Any]:
+    return {
+        "eventVersion": "1.08",
+        "eventID": event_id,
+        "eventTime": "2026-11-02T10:00:00Z",
+        "eventSource": "sts.amazonaws.com",
+        "eventName": "GetCallerIdentity",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.7",
+        "userAgent": user_agent,
+        "userIdentity": {
+            "type": "IAMUser",
+            "arn": "arn:aws:iam::123456789012:user/alice",
+            "accountId": "123456789012",
+            "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
+            "userName": "alice",
+        },
+    }
+
+
+@pytest.fixture
+def sent() -> Iterator[list[tuple[str, bytes]]]:
+    captured: list[tuple[str, bytes]] = []
+
+    async def capture(self: faust.Topic, *args: Any, **kwargs: Any) -> None:
+        captured.append((self.get_topic_name(), kwargs["value"]))
+
+    with mock.patch("faust.topics.Topic.send", capture):
+        yield captured
+
+
+async def test_a_large_message_is_normalized_off_the_event_loop(
+    tmp_path: Path, sent: list[tuple[str, bytes]]
+) -> None:
+    threads: list[tuple[int, bool]] = []
+
+    def recording(*args: Any) -> Any:
+        threads.append((len(args[1]), threading.current_thread() is threading.main_thread()))
+        return normalize_message(*args)
+
+    settings = Settings(data_dir=tmp_path, topic_prefix="test.")
+    app = faust.App("off-loop-test", store="memory://", datadir=str(tmp_path))
+    register_normalizers(app, settings, Counter())
+    app.finalize()
+    small = json.dumps(cloudtrail_record("e-small", "aws-cli/2.15")).encode()
+    large = json.dumps(cloudtrail_record("e-large", "a=b&" * (OFF_LOOP_BYTES // 2))).encode()
+    assert len(small) < OFF_LOOP_BYTES < len(large)
+    with mock.patch.object(streams.normalize, "normalize_message", recording):
+        async with app.agents["normalize_cloudtrail"].test_context() as agent:
+            await agent.put(value=small)
+            await agent.put(value=large)
+            for _ in range(2000):
+                if sum(1 for topic, _ in sent if topic == "test.cloud.audit") == 2:
+                    break
+                await asyncio.sleep(0.005)
+    assert threads == [(len(small), True), (len(large), False)]
+    assert sum(1 for topic, _ in sent if topic == "test.cloud.audit") == 2

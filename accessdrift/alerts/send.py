@@ -3,23 +3,31 @@
 Slack goes through ``slack_sdk``'s webhook client; Teams Workflows and signed
 webhooks are one JSON POST each. The URL is a secret (a webhook URL is its own
 credential): it never appears in an answer, an error or a log.
+
+No destination follows a redirect: the URL checks (``config.url_refusal``) are on the URL
+the operator gave, and urllib would carry the request (a Slack bot token's
+``Authorization`` header too) wherever a 30x points, and take that host's answer for the
+service's. A 30x is a failed delivery, ``redirect refused: 302``.
 """
 
 import json
 import random
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Literal
+from email.message import Message
+from typing import IO, Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.webhook import WebhookClient
+from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from accessdrift.alerts.render import one_line
 from accessdrift.alerts.sign import signed_headers
+from accessdrift.errors import AccessDriftError
 
 Outcome = Literal["sent", "retry", "failed"]
 TIMEOUT_SECONDS = 10.0
@@ -74,12 +82,95 @@ def backoff(attempts: int, base: float = 1.0, cap: float = 600.0) -> float:
     return random.uniform(0, min(cap, base * 2 ** max(attempts - 1, 0)))
 
 
+class _Redirected(AccessDriftError):
+    """A 30x from a destination, raised where urllib would follow it."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"redirect refused: {code}")
+        self.code = code
+
+
+def _redirect_refused(code: int) -> Answer:
+    # Not the body: it is the redirecting host's, and says nothing an operator needs.
+    return Answer("failed", code, f"redirect refused: {code}")
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Every redirect urllib would follow (301, 302, 303, 307, 308) raises instead, before
+    any request to the ``Location``. slack_sdk's retry handlers retry URLError only: this
+    is not one, so the redirect is not asked again either."""
+
+    def http_error_302(
+        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Message
+    ) -> NoReturn:
+        fp.close()
+        raise _Redirected(code)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+def _opener(
+    context: ssl.SSLContext | None = None, proxy: str | None = None
+) -> urllib.request.OpenerDirector:
+    """urllib's opener with redirects refused; with slack_sdk's TLS context and proxy
+    (``HTTPS_PROXY``), as its own opener would have them."""
+    handlers: list[urllib.request.BaseHandler] = [
+        _RefuseRedirects(),
+        urllib.request.HTTPSHandler(context=context),
+    ]
+    if proxy:
+        handlers.append(urllib.request.ProxyHandler({"http": proxy, "https": proxy}))
+    return urllib.request.build_opener(*handlers)
+
+
+SLACK_ANSWER_BYTES = 1024 * 1024
+"""Read of a Slack answer: ``chat.postMessage`` echoes the message (50 blocks at most)."""
+
+
+def _read_text(response: Any) -> str:
+    charset = response.headers.get_content_charset() or "utf-8"
+    return str(response.read(SLACK_ANSWER_BYTES).decode(charset, "replace"))
+
+
+class _SlackWebhook(WebhookClient):
+    """slack_sdk's webhook client, its request made through ``_opener``: slack_sdk takes
+    no opener nor handlers (3.48: ``urlopen``, or a proxy's opener, that follows
+    redirects). Its retries and answers are left as they are."""
+
+    def _perform_http_request_internal(
+        self, url: str, req: urllib.request.Request
+    ) -> WebhookResponse:
+        with _opener(self.ssl, self.proxy).open(req, timeout=self.timeout) as response:
+            return WebhookResponse(
+                url=url,
+                status_code=response.status,
+                body=_read_text(response),
+                headers=dict(response.headers.items()),
+            )
+
+
+class _SlackApi(WebClient):
+    """slack_sdk's Web API client, its request made through ``_opener`` (see
+    ``_SlackWebhook``)."""
+
+    def _perform_urllib_http_request_internal(
+        self, url: str, req: urllib.request.Request
+    ) -> dict[str, Any]:
+        with _opener(self.ssl, self.proxy).open(req, timeout=self.timeout) as response:
+            return {"status": response.status, "headers": response.headers,
+                    "body": _read_text(response)}  # fmt: skip
+
+
 def post_slack(url: SecretStr, message: dict[str, Any]) -> Answer:
-    client = WebhookClient(url.get_secret_value(), timeout=int(TIMEOUT_SECONDS))
+    client = _SlackWebhook(url.get_secret_value(), timeout=int(TIMEOUT_SECONDS))
     try:
         response = client.send_dict(message)
+    except _Redirected as redirect:
+        return _redirect_refused(redirect.code)
     except Exception as error:
         return Answer("retry", None, _without(f"{type(error).__name__}: {error}", url))
+    if 300 <= response.status_code < 400:  # one urllib does not follow (300, 304...)
+        return _redirect_refused(response.status_code)
     headers = {key.lower(): value for key, value in (response.headers or {}).items()}
     retry_after = headers.get("retry-after")
     if isinstance(retry_after, list):
@@ -100,7 +191,7 @@ def post_slack_api(
 ) -> Answer:
     """``chat.postMessage`` with a bot token (slack_sdk's WebClient)."""
     base = base_url.get_secret_value()
-    client = WebClient(
+    client = _SlackApi(
         token=token.get_secret_value(),
         base_url=base if base.endswith("/") else base + "/",
         timeout=int(TIMEOUT_SECONDS),
@@ -110,8 +201,12 @@ def post_slack_api(
             channel=channel, text=message["text"], blocks=message["blocks"]
         )
         return Answer("sent", response.status_code, "ok")
+    except _Redirected as redirect:
+        return _redirect_refused(redirect.code)
     except SlackApiError as error:
         status = error.response.status_code
+        if 300 <= status < 400:
+            return _redirect_refused(status)
         code = str(error.response.get("error", ""))[:ANSWER_CHARS]
         headers = {key.lower(): value for key, value in (error.response.headers or {}).items()}
         if status == 429 or code in SLACK_API_RETRY or status >= 500:
@@ -128,15 +223,7 @@ def _first(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """urllib would follow a 30x on a POST with a GET and no body, and take the 200 there
-    for a delivery: a redirect is an answer of its own."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
+_OPENER = _opener()
 
 
 def post_json(
@@ -154,9 +241,11 @@ def post_json(
         )
         with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
             return classify(response.status, _without(_clean(response.read(ANSWER_CHARS)), url))
+    except _Redirected as redirect:
+        return _redirect_refused(redirect.code)
     except urllib.error.HTTPError as error:
         if 300 <= error.code < 400:
-            return Answer("failed", error.code, "redirected: the URL is not the service's own")
+            return _redirect_refused(error.code)
         return classify(
             error.code, _clean(error.read(ANSWER_CHARS)), error.headers.get("Retry-After")
         )

@@ -3,6 +3,7 @@
 import hmac
 import http.client
 import io
+import ipaddress
 import json
 import secrets
 import signal
@@ -16,14 +17,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from accessdrift.errors import WorkerImpostor
-from streams.web_auth import worker_proof
+from streams.web_auth import socket_address, worker_proof
 
 
 class WorkerClient:
     """With a token, every request goes on a connection whose server first proved it holds
     that token (``/ready/?nonce=...``, streams/web_auth.py): a local user who binds the
-    worker's port while the worker is down gets a challenge, never the token. Without a
-    token there is no secret to keep, and nothing to prove."""
+    worker's port while the worker is down gets a challenge, never the token; one who binds
+    another loopback address of the port and relays to the worker gets a proof for the
+    worker's address, not the one dialled, and no token either. Without a token there is
+    no secret to keep, and nothing to prove."""
 
     def __init__(self, base_url: str, timeout: float = 60.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
@@ -133,6 +136,7 @@ class WorkerClient:
         )
         try:
             connection.request("GET", f"/ready/?nonce={nonce}")
+            dialled = _dialled(connection)
             response = connection.getresponse()
             data = response.read()
         except (http.client.HTTPException, ValueError) as error:
@@ -145,11 +149,36 @@ class WorkerClient:
             answer = None
         proof = answer.get("proof") if isinstance(answer, dict) else None
         deployment = answer.get("deployment") if isinstance(answer, dict) else None
+        address = answer.get("address") if isinstance(answer, dict) else None
         if not isinstance(proof, str) or not isinstance(deployment, str):
             raise impostor
-        expected = worker_proof(token, nonce, self._port, deployment)
+        if not isinstance(address, str):
+            raise impostor
+        if _loopback(dialled) and address != dialled:
+            # On loopback a relay is the threat: another local user on 127.0.0.1 in front
+            # of a worker on [::1] (or 127.0.0.2) reaches it through that other address,
+            # which the worker's proof names. Elsewhere the worker cannot know the address
+            # its client dialled (a proxy, NAT), so the proof names the port alone there.
+            raise impostor
+        expected = worker_proof(token, nonce, self._port, deployment, address)
         if not hmac.compare_digest(proof.encode("utf-8", "replace"), expected.encode()):
             raise impostor
+
+
+def _dialled(connection: http.client.HTTPConnection) -> str:
+    """The address this connection reached (the one name resolution gave and the socket
+    connected to, ``localhost`` resolved): what the proof must name on loopback."""
+    sock = connection.sock
+    if sock is None:
+        raise ConnectionResetError("the worker closed the connection")
+    return socket_address(str(sock.getpeername()[0]))
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def _message(headers: list[tuple[str, str]]) -> Message:

@@ -4,6 +4,7 @@ A ``.env`` file in the working directory adds to them. Secrets are ``SecretStr``
 so they never show in logs, reprs or tracebacks.
 """
 
+import ipaddress
 import json
 import re
 from datetime import timedelta
@@ -319,9 +320,18 @@ class Settings(BaseSettings):
 
     @property
     def worker_url(self) -> str:
-        host = self.worker_web_host
-        if host in ("0.0.0.0", "::", ""):  # bound to every address: reach it on loopback
-            host = "127.0.0.1"
+        host = self.worker_web_host.strip().removeprefix("[").removesuffix("]")
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            ip = None
+        if not host or (ip is not None and ip.is_unspecified):
+            # Bound to every address: reach it on loopback of the same family. asyncio
+            # binds ``::`` IPv6 only, so 127.0.0.1 on the port is not the worker's (and
+            # another local user may listen there).
+            host = "::1" if ip is not None and ip.version == 6 else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 literal in a URL
         return f"http://{host}:{self.worker_web_port}"
 
     def deprovision_sla_for(self, system: str, identity_kind: str) -> timedelta:

@@ -36,6 +36,7 @@ from streams.web_auth import (
     forwarded_https,
     safe_next,
     same,
+    socket_address,
     valid_nonce,
     worker_proof,
 )
@@ -239,8 +240,15 @@ def register_views(
             }
             nonce = request.query.get("nonce")
             if token is not None and valid_nonce(nonce):
+                # The address this connection reached, as this socket sees it: a relay
+                # on another address (127.0.0.1 in front of [::1]) reaches it here, and
+                # its client, who dialled the relay's, refuses the proof.
+                transport = cast(aiohttp_web.Request, request).transport  # the driver's
+                sockname = transport.get_extra_info("sockname") if transport else None
+                address = socket_address(str(sockname[0])) if sockname else ""
+                answer["address"] = address
                 answer["proof"] = worker_proof(
-                    token, str(nonce), settings.worker_web_port, settings.topic_prefix
+                    token, str(nonce), settings.worker_web_port, settings.topic_prefix, address
                 )
             return self.json(answer)
 

@@ -12,6 +12,7 @@ from streams.web_auth import (
     decide,
     needs_token,
     safe_next,
+    socket_address,
     valid_nonce,
     worker_proof,
 )
@@ -92,18 +93,20 @@ def test_the_client_of_the_limit_is_the_proxys_last_address_when_trusted() -> No
     assert client_address("10.0.0.1", {}, trust_forwarded=True) == "10.0.0.1"
 
 
-def test_the_proof_names_the_nonce_the_port_the_deployment_and_needs_the_token() -> None:
+def test_the_proof_names_nonce_port_deployment_address_and_needs_the_token() -> None:
     nonce = "n" * 64
-    proof = worker_proof(TOKEN, nonce, 6066, "team-a.")
+    proof = worker_proof(TOKEN, nonce, 6066, "team-a.", "::1")
     assert len(proof) == 64 and TOKEN not in proof
     others = {
-        worker_proof("another-token-of-16+", nonce, 6066, "team-a."),
-        worker_proof(TOKEN, "m" * 64, 6066, "team-a."),
-        worker_proof(TOKEN, nonce, 6067, "team-a."),
-        worker_proof(TOKEN, nonce, 6066, "team-b."),
-        worker_proof(TOKEN, nonce + "\n6066", 6066, "team-a."),
+        worker_proof("another-token-of-16+", nonce, 6066, "team-a.", "::1"),
+        worker_proof(TOKEN, "m" * 64, 6066, "team-a.", "::1"),
+        worker_proof(TOKEN, nonce, 6067, "team-a.", "::1"),
+        worker_proof(TOKEN, nonce, 6066, "team-b.", "::1"),
+        worker_proof(TOKEN, nonce, 6066, "team-a.", "127.0.0.1"),
+        worker_proof(TOKEN, nonce + "\n6066", 6066, "team-a.", "::1"),
+        worker_proof(TOKEN, nonce, 6066, "team-a.\n::1", ""),
     }
-    assert proof not in others and len(others) == 5
+    assert proof not in others and len(others) == 7
     assert valid_nonce("a" * 32) and valid_nonce("A-_9" * 32)
     for bad in (None, "", "a" * 31, "a" * 129, "a" * 31 + "\n", "a" * 32 + "/"):
         assert not valid_nonce(bad)
@@ -173,3 +176,11 @@ def test_an_empty_token_is_no_token_and_a_short_one_is_refused() -> None:
     assert Settings(worker_token="  ").worker_token is None
     with pytest.raises(ValidationError, match="16 characters"):
         Settings(worker_token="short")
+
+
+def test_both_ends_spell_a_socket_address_the_same_way() -> None:
+    assert socket_address("::ffff:127.0.0.1") == "127.0.0.1"  # a dual-stack socket's
+    assert socket_address("0:0::1") == "::1"
+    assert socket_address("fe80::1%eth0") == "fe80::1"
+    assert socket_address("127.0.0.2") == "127.0.0.2"
+    assert socket_address("not-an-ip") == "not-an-ip"

@@ -15,7 +15,8 @@ import pytest
 from accessdrift.errors import ClickHouseError, WorkerImpostor
 from accessdrift.query import run_query
 from accessdrift.worker_client import WorkerClient
-from tests.unit.web_harness import TOKEN, http_response, impostor, serving
+from streams.settings import Settings
+from tests.unit.web_harness import TOKEN, http_response, impostor, relay, serving
 
 REPO = Path(__file__).resolve().parents[2]
 PLAUSIBLE = {"ready": True, "consuming": True, "sinking": True, "deployment": ""}
@@ -77,6 +78,60 @@ async def test_an_impostor_relaying_to_the_real_worker_gets_nothing() -> None:
         assert relayed and all(b'"proof"' in answer for answer in relayed), "the worker answered"
         assert TOKEN.encode() not in fake.everything()
         assert worker.sink.queries == []
+
+
+async def test_an_impostor_relaying_from_another_loopback_address_gets_nothing() -> None:
+    """The worker binds ``::`` (IPv6 only, as asyncio binds it), so 127.0.0.1 on its port
+    stays free: a local user binds it and pipes every byte to [::1] on the same port. The
+    proof the worker gives names the address it was reached on, [::1], not the one the
+    client dialled."""
+    async with serving(host="::", worker_web_host="::") as worker:
+        with relay(("127.0.0.1", worker.port), ("::1", worker.port)) as fake:
+            for call in ("deployment", "query", "get"):
+                await asyncio.to_thread(refused_without_the_token, worker.port, call)
+        assert b"GET /ready/?nonce=" in fake.everything(), "the relay passed the challenge on"
+        assert TOKEN.encode() not in fake.everything()
+        assert b"Authorization" not in fake.everything()
+        assert worker.sink.queries == []
+
+
+async def test_two_ipv4_loopback_addresses_are_two_addresses_too() -> None:
+    """The same relay between 127.0.0.2, where the worker is bound, and 127.0.0.1."""
+    async with serving(host="127.0.0.2", worker_web_host="127.0.0.2") as worker:
+        with relay(("127.0.0.1", worker.port), ("127.0.0.2", worker.port)) as fake:
+            await asyncio.to_thread(refused_without_the_token, worker.port, "query")
+        assert b"GET /ready/?nonce=" in fake.everything()
+        assert TOKEN.encode() not in fake.everything()
+        client = WorkerClient(worker.url, timeout=10, token=TOKEN)  # dialled where it is
+        assert (await asyncio.to_thread(client.post_query, "SELECT 1"))["rows"] == [[1]]
+
+
+async def test_accessdrift_query_reaches_a_worker_bound_to_every_ipv6_address() -> None:
+    """``::`` is reached on [::1] (127.0.0.1 is not the worker's: it may be anyone's)."""
+    async with serving(host="::", worker_web_host="::") as worker:
+        with relay(("127.0.0.1", worker.port), ("::1", worker.port)) as fake:
+            result = await asyncio.to_thread(run_query, worker.settings, "SELECT 1 AS n")
+        assert result.rows == [(1,)] and worker.sink.queries == ["SELECT 1 AS n"]
+        assert fake.everything() == b""
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("::", "http://[::1]:7000"),
+        ("0:0::0", "http://[::1]:7000"),
+        ("[::]", "http://[::1]:7000"),
+        ("::1", "http://[::1]:7000"),
+        ("fd00::5", "http://[fd00::5]:7000"),
+        ("0.0.0.0", "http://127.0.0.1:7000"),
+        ("", "http://127.0.0.1:7000"),
+        ("127.0.0.1", "http://127.0.0.1:7000"),
+        ("localhost", "http://localhost:7000"),
+        ("worker.internal", "http://worker.internal:7000"),
+    ],
+)
+def test_the_worker_url_reaches_the_bound_address(host: str, url: str) -> None:
+    assert Settings(worker_web_host=host, worker_web_port=7000).worker_url == url
 
 
 async def test_the_real_worker_proves_itself_and_then_gets_the_token() -> None:

@@ -8,12 +8,12 @@ import socketserver
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
-from aiohttp.test_utils import TestServer
+from aiohttp import web
 
 from sinks.clickhouse import QueryResult
 from streams.settings import Settings
@@ -23,9 +23,10 @@ from streams.web import register_views
 TOKEN = "the-worker-token-of-this-test"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.bind((host, 0))
         return int(probe.getsockname()[1])
 
 
@@ -50,17 +51,22 @@ class Served:
     port: int
     settings: Settings
     sink: SinkStandIn
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
 
 @asynccontextmanager
-async def serving(sink: SinkStandIn | None = None, **overrides: Any) -> AsyncIterator[Served]:
-    """The worker's views on a free port; ``overrides`` are Settings fields (the token is
-    TOKEN unless one is given, ``worker_token=None`` for none)."""
-    port = free_port()
+async def serving(
+    sink: SinkStandIn | None = None, host: str = "127.0.0.1", **overrides: Any
+) -> AsyncIterator[Served]:
+    """The worker's views on a free port of ``host`` (``::`` binds IPv6 only, as Faust's
+    aiohttp driver does); ``overrides`` are Settings fields (the token is TOKEN unless
+    one is given, ``worker_token=None`` for none)."""
+    port = free_port("::1" if host == "::" else host)
     fields: dict[str, Any] = {"worker_token": TOKEN, "worker_web_port": port, **overrides}
     settings = Settings(**fields)
     sink = sink or SinkStandIn()
@@ -68,12 +74,14 @@ async def serving(sink: SinkStandIn | None = None, **overrides: Any) -> AsyncIte
     register_views(app, settings, sink, Counter(), lambda: True)  # type: ignore[arg-type]
     app.web.init_server()
     web_app = app.web.web_app  # type: ignore[attr-defined]  # the aiohttp driver's
-    server = TestServer(web_app, host="127.0.0.1", port=port)
-    await server.start_server()
+    # As Faust's aiohttp driver serves it (a TCPSite: asyncio binds ``::`` IPv6 only).
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
     try:
-        yield Served(port, settings, sink)
+        yield Served(port, settings, sink, "::1" if host == "::" else host)
     finally:
-        await server.close()
+        await runner.cleanup()
 
 
 @dataclass
@@ -136,3 +144,58 @@ def impostor(answer: Callable[[bytes], bytes]) -> Iterator[Impostor]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class Relay:
+    """What a relay was sent by its clients, every byte, in order."""
+
+    sent: list[bytes] = field(default_factory=list)
+
+    def everything(self) -> bytes:
+        return b"".join(self.sent)
+
+
+@contextmanager
+def relay(listen: tuple[str, int], target: tuple[str, int]) -> Iterator[Relay]:
+    """A local impostor that binds ``listen`` and pipes every connection's bytes both ways
+    to ``target`` (the real worker, reached through another address), recording what the
+    client sends: the token, if the client ever sends it here."""
+    found = Relay()
+    family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
+    server = socket.socket(family)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(listen)
+    server.listen(8)
+
+    def pipe(source: socket.socket, sink: socket.socket, record: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if record:
+                    found.sent.append(data)
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def accept() -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return  # closed: the test is over
+            upstream = socket.create_connection(target, timeout=10)
+            threading.Thread(target=pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=pipe, args=(upstream, client, False), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield found
+    finally:
+        server.shutdown(socket.SHUT_RDWR)
+        server.close()
+        thread.join(timeout=10)

@@ -6,7 +6,8 @@ destination names the environment variable (or file) that holds them.
 
 Whoever writes the routing file chooses where alerts go, not what the process holds:
 a destination may not read the project's own variables (``ACCESSDRIFT_*``, the worker
-token, the ClickHouse and Kafka passwords) nor files outside the secret folders
+token, the ClickHouse and Kafka passwords), nor the platform's credentials (``AWS_*``,
+``GITHUB_TOKEN``: ``PLATFORM_PREFIXES``, ``PLATFORM_NAMES``), nor files outside the secret folders
 (``ACCESSDRIFT_ALERT_SECRETS_DIRS``), and its URL is https (plain http to loopback only),
 never a link-local address or a cloud metadata service. Checked at start with the line,
 and again at every send (a variable or a file may change after the start).
@@ -221,6 +222,46 @@ NEVER_READ = (
     Path("/var/run/secrets/azure"),
 )
 OWN_PREFIX = "ACCESSDRIFT_"
+# The platform's own credentials, which the environment of a worker on a cloud, in a pod
+# or in CI holds beside the variables its operator set for the destinations: the routing
+# file chooses where alerts go, not which of the process's secrets go with them. A
+# denylist, kept short and well known: the operator names a destination's variables
+# (SLACK_SOC_WEBHOOK, SIEM_SIGNING_SECRET), and these are never among them.
+PLATFORM_PREFIXES = (
+    "AWS_",  # AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_CONTAINER_CREDENTIALS_*_URI
+    "AZURE_",  # AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE
+    "ARM_",  # Terraform's azurerm: ARM_CLIENT_SECRET
+    "IDENTITY_",  # Azure App Service managed identity: IDENTITY_ENDPOINT, IDENTITY_HEADER
+    "MSI_",  # its former names: MSI_ENDPOINT, MSI_SECRET
+    "GOOGLE_",  # GOOGLE_APPLICATION_CREDENTIALS, GOOGLE_OAUTH_ACCESS_TOKEN
+    "GCP_",
+    "GCLOUD_",
+    "CLOUDSDK_",  # CLOUDSDK_AUTH_ACCESS_TOKEN
+    "ALIBABA_CLOUD_",  # ALIBABA_CLOUD_ACCESS_KEY_SECRET
+    "KUBERNETES_",  # the API server of the pod's cluster
+    "VAULT_",  # VAULT_TOKEN
+    "ECS_",  # ECS_CONTAINER_METADATA_URI
+    "ACTIONS_",  # GitHub Actions: ACTIONS_ID_TOKEN_REQUEST_TOKEN, ACTIONS_RUNTIME_TOKEN
+)
+PLATFORM_NAMES = frozenset(
+    {
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "GH_ENTERPRISE_TOKEN",
+        "GITHUB_ENTERPRISE_TOKEN",
+        "CI_JOB_TOKEN",  # GitLab CI
+        "CI_JOB_JWT",
+        "CI_JOB_JWT_V2",
+        "CI_REGISTRY_PASSWORD",
+        "CI_DEPLOY_PASSWORD",
+        "SYSTEM_ACCESSTOKEN",  # Azure Pipelines
+        "BUILDKITE_AGENT_ACCESS_TOKEN",
+        "CIRCLE_OIDC_TOKEN",
+        "CIRCLE_OIDC_TOKEN_V2",
+        "DOCKER_AUTH_CONFIG",
+        "DATABASE_URL",  # Heroku, Render, Fly: the database's password in a URL
+    }
+)
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -233,6 +274,12 @@ def variable_refusal(variable: str) -> str | None:
         return (
             f"{variable} is accessdrift's own setting: a destination's URL or secret comes "
             f"from a variable of its own, never from an {OWN_PREFIX}* one"
+        )
+    name = variable.upper()  # Windows' names are case-insensitive: so is the refusal
+    if name in PLATFORM_NAMES or name.startswith(PLATFORM_PREFIXES):
+        return (
+            f"{variable} holds the platform's credentials (cloud, cluster or CI): "
+            "a destination's URL or secret comes from a variable named for it"
         )
     return None
 

@@ -65,6 +65,69 @@ def test_a_destination_cannot_read_the_projects_own_variables(
 
 
 @pytest.mark.parametrize(
+    "key, variable",
+    [
+        ("token_env", "AWS_SECRET_ACCESS_KEY"),
+        ("secret_env", "aws_session_token"),  # env names are case-insensitive on Windows
+        ("url_env", "AZURE_CLIENT_SECRET"),
+        ("secret_env", "ARM_CLIENT_SECRET"),
+        ("secret_env", "Google_Application_Credentials"),
+        ("secret_env", "GCP_SERVICE_ACCOUNT_KEY"),
+        ("secret_env", "CLOUDSDK_AUTH_ACCESS_TOKEN"),
+        ("url_env", "KUBERNETES_SERVICE_HOST"),
+        ("token_env", "VAULT_TOKEN"),
+        ("url_env", "ECS_CONTAINER_METADATA_URI_V4"),
+        ("token_env", "GITHUB_TOKEN"),
+        ("token_env", "gh_token"),
+        ("token_env", "CI_JOB_TOKEN"),
+        ("token_env", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+        ("url_env", "ACTIONS_ID_TOKEN_REQUEST_URL"),
+        ("secret_env", "DATABASE_URL"),
+        ("url_env", "AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+    ],
+)
+def test_a_destination_cannot_read_the_platforms_credentials(
+    tmp_path: Path, key: str, variable: str
+) -> None:
+    destination = {
+        "token_env": "{type: slack, url_env: LISTENER, channel: C1, token_env: %s}",
+        "url_env": "{type: teams, url_env: %s}",
+        "secret_env": "{type: webhook, url_env: SIEM_URL, secret_env: %s}",
+    }[key] % variable
+    path = write(tmp_path, f"max_age: 1h\ndestinations:\n  leak: {destination}\n")
+    said = refused(path, {**ENV, variable: "https://hooks.example/the-cloud-secret"})
+    assert "routes.yaml:3:" in said and f"destinations.leak.{key}" in said
+    assert "platform" in said and "the-cloud-secret" not in said
+
+
+def test_a_destination_reads_the_variables_its_operator_names(tmp_path: Path) -> None:
+    # CONTRACT.md's examples, and names that only look like the refused ones.
+    environ = {
+        **ENV,
+        "SLACK_SOC_WEBHOOK": "https://hooks.slack.com/services/T/B/x",
+        "TEAMS_SOC_WORKFLOW": "https://prod.westeurope.logic.azure.com/workflows/x",
+        "SIEM_URL": "https://siem.example/ingest",
+        "SIEM_SIGNING_SECRET": "s" * 32,
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "PAGERDUTY_ROUTING_KEY": "r" * 32,
+        "AWSOME_HOOK": "https://hooks.example/a",
+        "MY_AWS_ALERTS_URL": "https://hooks.example/b",
+        "GITHUB_TOKEN_FOR_ALERTS": "t" * 8,
+    }
+    text = (
+        "destinations:\n"
+        "  slack: {type: slack, url_env: SLACK_SOC_WEBHOOK}\n"
+        "  bot: {type: slack, token_env: SLACK_BOT_TOKEN, channel: C1}\n"
+        "  teams: {type: teams, url_env: TEAMS_SOC_WORKFLOW}\n"
+        "  siem: {type: webhook, url_env: SIEM_URL, secret_env: SIEM_SIGNING_SECRET}\n"
+        "  pd: {type: pagerduty, secret_env: PAGERDUTY_ROUTING_KEY}\n"
+        "  a: {type: teams, url_env: AWSOME_HOOK}\n"
+        "  b: {type: webhook, url_env: MY_AWS_ALERTS_URL, secret_env: GITHUB_TOKEN_FOR_ALERTS}\n"
+    )
+    assert len(load_routing(write(tmp_path, text), environ).destinations) == 7
+
+
+@pytest.mark.parametrize(
     "file",
     [
         "/proc/self/cmdline",

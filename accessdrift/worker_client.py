@@ -154,11 +154,14 @@ class WorkerClient:
             raise impostor
         if not isinstance(address, str):
             raise impostor
-        if _loopback(dialled) and address != dialled:
+        if _loopback(dialled) and _loopback(address) and address != dialled:
             # On loopback a relay is the threat: another local user on 127.0.0.1 in front
             # of a worker on [::1] (or 127.0.0.2) reaches it through that other address,
             # which the worker's proof names. Elsewhere the worker cannot know the address
-            # its client dialled (a proxy, NAT), so the proof names the port alone there.
+            # its client dialled (a proxy, NAT, Docker's port forwarding to a container's
+            # address), so the proof names the port alone there; a worker on loopback
+            # holds the address its client dials (worker_url dials [::1] for "::"), so
+            # no local user can stand in front of it there.
             raise impostor
         expected = worker_proof(token, nonce, self._port, deployment, address)
         if not hmac.compare_digest(proof.encode("utf-8", "replace"), expected.encode()):

@@ -54,3 +54,24 @@ def http_requests(relative: str) -> list[dict[str, Any]]:
             }
         )
     return requests
+
+
+def cloudtrail_record(event_id: str, user_agent: str) -> dict[str, Any]:
+    """A CloudTrail record of the shape AWS publishes (an IAM user's GetCallerIdentity)."""
+    return {
+        "eventVersion": "1.08",
+        "eventID": event_id,
+        "eventTime": "2026-11-02T10:00:00Z",
+        "eventSource": "sts.amazonaws.com",
+        "eventName": "GetCallerIdentity",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.7",
+        "userAgent": user_agent,
+        "userIdentity": {
+            "type": "IAMUser",
+            "arn": "arn:aws:iam::123456789012:user/alice",
+            "accountId": "123456789012",
+            "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
+            "userName": "alice",
+        },
+    }

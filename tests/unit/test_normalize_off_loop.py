@@ -6,49 +6,20 @@ import asyncio
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import faust
-import pytest
 
 import streams.normalize
 from accessdrift.normalizers.registry import normalize_message
 from streams.normalize import OFF_LOOP_BYTES, register_normalizers
 from streams.settings import Settings
+from tests.unit.samples import cloudtrail_record
+from tests.unit.test_fan_out import sent
 
-
-def cloudtrail_record(event_id: str, user_agent: str) -> dict[str, Any]:
-    return {
-        "eventVersion": "1.08",
-        "eventID": event_id,
-        "eventTime": "2026-11-02T10:00:00Z",
-        "eventSource": "sts.amazonaws.com",
-        "eventName": "GetCallerIdentity",
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": "198.51.100.7",
-        "userAgent": user_agent,
-        "userIdentity": {
-            "type": "IAMUser",
-            "arn": "arn:aws:iam::123456789012:user/alice",
-            "accountId": "123456789012",
-            "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
-            "userName": "alice",
-        },
-    }
-
-
-@pytest.fixture
-def sent() -> Iterator[list[tuple[str, bytes]]]:
-    captured: list[tuple[str, bytes]] = []
-
-    async def capture(self: faust.Topic, *args: Any, **kwargs: Any) -> None:
-        captured.append((self.get_topic_name(), kwargs["value"]))
-
-    with mock.patch("faust.topics.Topic.send", capture):
-        yield captured
+__all__ = ["sent"]  # the fixture: Topic.send captured
 
 
 async def test_a_large_message_is_normalized_off_the_event_loop(

@@ -9,6 +9,7 @@ import pytest
 from accessdrift.normalizers.registry import normalize_message
 from accessdrift.redact import redact_bytes, redact_value
 from schemas.codec import encode
+from tests.unit.samples import cloudtrail_record
 
 LEAKS = [
     b'{"password":"S3CR3T-1","password":null}',
@@ -36,23 +37,8 @@ def test_a_user_agent_that_is_json_with_a_duplicate_key_is_redacted() -> None:
 
 
 def test_no_canonical_record_keeps_a_token_behind_a_duplicate_key() -> None:
-    record = {
-        "eventVersion": "1.08",
-        "eventID": "5c1f6b8e-0000-4000-8000-000000000001",
-        "eventTime": "2026-11-02T10:00:00Z",
-        "eventSource": "sts.amazonaws.com",
-        "eventName": "GetCallerIdentity",
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": "198.51.100.7",
-        "userAgent": '{"Authorization":"Bearer abcdef0123456789abcdef","Authorization":null}',
-        "userIdentity": {
-            "type": "IAMUser",
-            "arn": "arn:aws:iam::123456789012:user/alice",
-            "accountId": "123456789012",
-            "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
-            "userName": "alice",
-        },
-    }
+    agent = '{"Authorization":"Bearer abcdef0123456789abcdef","Authorization":null}'
+    record = cloudtrail_record("5c1f6b8e-0000-4000-8000-000000000001", agent)
     outcomes = normalize_message("cloudtrail", json.dumps(record).encode())
     records = [item for outcome in outcomes for item in outcome.records]
     assert records, outcomes

@@ -6,17 +6,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from accessdrift import jsontext
+from accessdrift.catalog import INPUT_TOPICS, INPUTS
 from accessdrift.errors import RecordError
 from accessdrift.normalizers.scrub import scrub
 from schemas.models import (
     CANONICAL_INPUTS,
-    CloudAuditEvent,
-    DirectoryChange,
     IdentityLink,
     Record,
-    SecretUsageEvent,
 )
-from streams.topics import CANONICAL_TOPIC_OF_RECORD
 
 
 @dataclass(frozen=True)
@@ -29,16 +26,11 @@ class Routed:
 
 
 def record_key(record: Record) -> str:
-    """The contract's message key of each canonical record."""
-    if isinstance(record, DirectoryChange):
-        return record.identity_id
-    if isinstance(record, CloudAuditEvent):
-        return record.credential_id or record.account_id
-    if isinstance(record, SecretUsageEvent):
-        return record.credential_id
-    if isinstance(record, IdentityLink):
-        return record.credential_id or record.account_id or record.identity_id
-    raise TypeError(f"no key rule for {type(record).__name__}")
+    """The contract's message key of each canonical record (``accessdrift/catalog.py``)."""
+    spec = INPUTS.get(type(record).__name__)
+    if spec is None:
+        raise TypeError(f"no key rule for {type(record).__name__}")
+    return spec.key_of(record.__dict__)
 
 
 def parse_object(payload: Any) -> Routed:
@@ -65,7 +57,7 @@ def parse_object(payload: Any) -> Routed:
         )
     # What a replay produces passes the same scrub as what the normalizers produce.
     record = scrub(record)
-    return Routed(record, CANONICAL_TOPIC_OF_RECORD[name], record_key(record))
+    return Routed(record, INPUT_TOPICS[name], record_key(record))
 
 
 def parse_line(data: bytes) -> Routed:

@@ -13,7 +13,7 @@ import typer
 from accessdrift.errors import AccessDriftError, ConfigError
 
 if TYPE_CHECKING:
-    from streams.settings import Settings
+    from accessdrift.settings import Settings
 
 app = typer.Typer(
     help="accessdrift: catch credentials that outlive the identities they belong to.",
@@ -28,7 +28,7 @@ app.add_typer(alerts_app, name="alerts")
 
 
 def _settings() -> "Settings":
-    from streams.settings import load_settings
+    from accessdrift.settings import load_settings
 
     return load_settings()
 
@@ -45,8 +45,8 @@ def kafka_up(
     ] = 1,
 ) -> None:
     """Fetch the broker jars if needed, start the broker(s), wait until they answer."""
-    from accessdrift.local_cluster import LocalCluster
-    from accessdrift.local_kafka import LocalKafka
+    from accessdrift.kafka.cluster import LocalCluster
+    from accessdrift.kafka.local import LocalKafka
 
     settings = _settings()
     if brokers == 1:
@@ -62,8 +62,8 @@ def kafka_up(
 @kafka_app.command("down")
 def kafka_down() -> None:
     """Stop the local broker, or every node of the local cluster."""
-    from accessdrift.local_cluster import LocalCluster
-    from accessdrift.local_kafka import LocalKafka
+    from accessdrift.kafka.cluster import LocalCluster
+    from accessdrift.kafka.local import LocalKafka
 
     settings = _settings()
     typer.echo(LocalKafka(settings).down())
@@ -74,8 +74,8 @@ def kafka_down() -> None:
 @kafka_app.command("status")
 def kafka_status() -> None:
     """Say whether the local broker (or each node of the local cluster) runs and answers."""
-    from accessdrift.local_cluster import LocalCluster
-    from accessdrift.local_kafka import LocalKafka
+    from accessdrift.kafka.cluster import LocalCluster
+    from accessdrift.kafka.local import LocalKafka
 
     settings = _settings()
     nodes = LocalCluster.present(settings)

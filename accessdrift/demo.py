@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from accessdrift.evaluate import ALERTS_SQL, DUPLICATES_SQL, LAGS_SQL, by_system, evaluate
-from accessdrift.kafka_admin import delete_topics
+from accessdrift.kafka.admin import delete_topics
+from accessdrift.settings import Settings
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from accessdrift.simulate.output import send_to_kafka, write_truth
 from accessdrift.worker_client import WorkerClient, WorkerProcess
-from streams.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DATA = REPO / ".accessdrift" / "demo"

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from accessdrift.errors import ClickHouseError, QueryRefused
+from accessdrift.settings import Settings
 from accessdrift.worker_client import WorkerClient
 from sinks.clickhouse import ClickHouse, QueryResult
-from streams.settings import Settings
 
 
 def run_query(settings: Settings, sql: str, limit: int | None = None) -> QueryResult:

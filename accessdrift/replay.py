@@ -5,17 +5,17 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from accessdrift import catalog
 from accessdrift.canonical import parse_line
 from accessdrift.deadletter import classify, dead_letter_bytes
 from accessdrift.errors import ConfigError, KafkaError, RecordError, RecordTooLarge
-from accessdrift.kafka_admin import ensure_topics
+from accessdrift.kafka.admin import ensure_topics
+from accessdrift.kafka.producer import CheckedProducer
 from accessdrift.normalizers import hr_csv
 from accessdrift.normalizers.registry import CSV_HEADER, FORMATS, split_for_replay
-from accessdrift.producer import CheckedProducer
+from accessdrift.settings import Settings
 from accessdrift.sources import expand_paths, read_bytes, read_lines
 from schemas.codec import codec_for, encode
-from streams import topics
-from streams.settings import Settings
 
 
 @dataclass
@@ -46,8 +46,8 @@ def replay_raw(settings: Settings, format_name: str, paths: list[str]) -> Replay
     if format_name not in FORMATS:
         raise ConfigError(f"unknown format {format_name!r}: one of canonical, {', '.join(FORMATS)}")
     ensure_topics(settings)
-    deadletter_topic = settings.topic(topics.DEADLETTER)
-    raw_topic = settings.topic(topics.raw_topic(format_name))
+    deadletter_topic = settings.topic(catalog.DEADLETTER)
+    raw_topic = settings.topic(catalog.raw_topic(format_name))
     summary = ReplaySummary(deadletter_topic)
     with CheckedProducer(settings) as producer:
         for path in expand_paths(paths):
@@ -108,7 +108,7 @@ def _dead_letter(
 
 def replay_canonical(settings: Settings, paths: list[str]) -> ReplaySummary:
     ensure_topics(settings)
-    deadletter_topic = settings.topic(topics.DEADLETTER)
+    deadletter_topic = settings.topic(catalog.DEADLETTER)
     summary = ReplaySummary(deadletter_topic)
     with CheckedProducer(settings) as producer:
         for path in expand_paths(paths):
@@ -142,9 +142,9 @@ def replay_dead_letters(settings: Settings, only_topic: str | None = None) -> Re
     """Send what ``drift.deadletter`` holds now back to the topic it came from, once the
     cause is fixed (a normalizer or a mapping). Letters of files (``file:...``) name no
     topic: replay the file again. Letters redacted of secrets go back redacted."""
-    deadletter_topic = settings.topic(topics.DEADLETTER)
+    deadletter_topic = settings.topic(catalog.DEADLETTER)
     summary = ReplaySummary(deadletter_topic)
-    ours = {settings.topic(name) for name in topics.all_topics()}
+    ours = {settings.topic(name) for name in catalog.all_topics()}
     codec = codec_for("DeadLetter")
     consumer = Consumer(
         {
@@ -185,7 +185,7 @@ def replay_dead_letters(settings: Settings, only_topic: str | None = None) -> Re
                 if source not in ours or source == deadletter_topic:
                     summary.reasons[f"from {source.split(':', 1)[0]}: replay the file"] += 1
                     continue
-                if source == settings.topic(topics.raw_topic("hr-csv")):
+                if source == settings.topic(catalog.raw_topic("hr-csv")):
                     # A CSV line is read with its file's header, which the letter lacks.
                     summary.reasons["an HR CSV line: replay its file again"] += 1
                     continue

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from accessdrift.errors import WorkerImpostor
-from streams.web_auth import socket_address, worker_proof
+from accessdrift.worker_proof import socket_address, worker_proof
 
 
 class WorkerClient:

@@ -20,9 +20,11 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from accessdrift import catalog
 from accessdrift.canonical import record_key
-from accessdrift.kafka_admin import delete_topics, ensure_topics
-from accessdrift.producer import CheckedProducer
+from accessdrift.kafka.admin import delete_topics, ensure_topics
+from accessdrift.kafka.producer import CheckedProducer
+from accessdrift.settings import Settings
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from accessdrift.simulate.output import send_to_kafka
 from bench.pipeline import (
@@ -35,8 +37,6 @@ from bench.pipeline import (
 from bench.stages import stage_costs
 from schemas.codec import encode
 from schemas.models import CloudAuditEvent, DirectoryChange, IdentityLink
-from streams import topics
-from streams.settings import Settings
 from tests.receivers import Received, Receiver, receiving
 
 SCALE = float(os.environ.get("ACCESSDRIFT_BENCH_SCALE", "1"))
@@ -59,7 +59,7 @@ def raw_consume_rate(settings: Settings, expected: int) -> float:
             "auto.offset.reset": "earliest",
         }
     )
-    names = [settings.topic(name) for name in topics.CANONICAL_TOPIC_OF_RECORD.values()]
+    names = [settings.topic(name) for name in catalog.INPUT_TOPICS.values()]
     metadata = consumer.list_topics(timeout=10)
     consumer.assign(
         [
@@ -184,7 +184,7 @@ def latency(
             def send(record: Any) -> None:
                 name = type(record).__name__
                 producer.send(
-                    settings.topic(topics.CANONICAL_TOPIC_OF_RECORD[name]),
+                    settings.topic(catalog.INPUT_TOPICS[name]),
                     encode(record),
                     key=record_key(record).encode(),
                 )
@@ -239,7 +239,7 @@ def latency(
                     "enable.auto.commit": False,
                 }
             )
-            consumer.subscribe([settings.topic(topics.DRIFT_ALERTS)])
+            consumer.subscribe([settings.topic(catalog.DRIFT_ALERTS)])
             from schemas.codec import codec_for
 
             while not stop.is_set():
@@ -291,7 +291,7 @@ def latency(
                         credential,
                     )
                     producer.send(
-                        settings.topic(topics.CLOUD_AUDIT), encode(record), key=credential.encode()
+                        settings.topic(catalog.CLOUD_AUDIT), encode(record), key=credential.encode()
                     )
                     producer._producer.poll(0)
                     produced_at[credential] = time.monotonic()
@@ -305,7 +305,7 @@ def latency(
                         load_key,
                     )
                     producer.send(
-                        settings.topic(topics.CLOUD_AUDIT), encode(record), key=load_key.encode()
+                        settings.topic(catalog.CLOUD_AUDIT), encode(record), key=load_key.encode()
                     )
                 sent_events += 1
         achieved = sent_events / (time.monotonic() - started)
@@ -384,7 +384,7 @@ def memory(credentials: int) -> dict[str, Any]:
                     credential_id=f"aws:AKIAMEM{index:010d}",
                 )
                 producer.send(
-                    settings.topic(topics.IDENTITY_LINKS),
+                    settings.topic(catalog.IDENTITY_LINKS),
                     encode(link),
                     key=record_key(link).encode(),
                 )
@@ -395,7 +395,7 @@ def memory(credentials: int) -> dict[str, Any]:
                     f"aws:AKIAMEM{index:010d}",
                 )
                 producer.send(
-                    settings.topic(topics.CLOUD_AUDIT), encode(use), key=record_key(use).encode()
+                    settings.topic(catalog.CLOUD_AUDIT), encode(use), key=record_key(use).encode()
                 )
 
     chunk = max(1000, credentials // 20)

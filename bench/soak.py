@@ -21,15 +21,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from accessdrift import catalog
 from accessdrift.canonical import record_key
-from accessdrift.kafka_admin import delete_topics, ensure_topics
-from accessdrift.producer import CheckedProducer
+from accessdrift.kafka.admin import delete_topics, ensure_topics
+from accessdrift.kafka.producer import CheckedProducer
+from accessdrift.settings import Settings
 from bench.pipeline import REPO, BenchWorker
 from bench.run import machine
 from schemas.codec import codec_for, encode
 from schemas.models import DirectoryChange, IdentityLink
-from streams import topics
-from streams.settings import Settings
 
 SCALE = float(os.environ.get("ACCESSDRIFT_BENCH_SCALE", "1"))
 RESULTS = REPO / "bench" / "results"
@@ -109,7 +109,7 @@ def produce(
 ) -> None:
     count = 0
     with CheckedProducer(settings) as producer:
-        use_topic = settings.topic(topics.CLOUD_AUDIT)
+        use_topic = settings.topic(catalog.CLOUD_AUDIT)
         use_codec = codec_for("CloudAuditEvent")
         for record in organisation_events(identities, uses):
             if count % 10_000 == 0 and stop.is_set():
@@ -120,7 +120,7 @@ def produce(
                 )
             else:
                 producer.send(
-                    settings.topic(topics.CANONICAL_TOPIC_OF_RECORD[type(record).__name__]),
+                    settings.topic(catalog.INPUT_TOPICS[type(record).__name__]),
                     encode(record),
                     key=record_key(record).encode(),
                 )

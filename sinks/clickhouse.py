@@ -51,7 +51,9 @@ class QueryLimits:
 
     seconds: float = 60.0
     rows: int = 100_000
-    memory_bytes: int = 512 * 1024**2  # ACCESSDRIFT_QUERY_MAX_MEMORY: why, in streams/settings.py
+    memory_bytes: int = (
+        512 * 1024**2
+    )  # ACCESSDRIFT_QUERY_MAX_MEMORY: why in accessdrift/settings.py
     result_bytes: int = 64 * 1024**2
     # Without it ClickHouse runs one thread per core: numbers_mt(1e13) took them all.
     threads: int = 2

@@ -5,6 +5,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from accessdrift import catalog
+from accessdrift.catalog import RecordSpec
 from schemas.codec import load_schema_json
 
 
@@ -17,31 +19,19 @@ class TableSpec:
     empty_when_null: Mapping[str, Any]
 
 
-def _spec(table: str, record: str, empty_when_null: Mapping[str, Any] | None = None) -> TableSpec:
-    columns = tuple(field["name"] for field in load_schema_json(record)["fields"])
-    return TableSpec(table, record, columns, empty_when_null or {})
+def _spec(record: RecordSpec) -> TableSpec:
+    assert record.table is not None
+    columns = tuple(field["name"] for field in load_schema_json(record.record)["fields"])
+    return TableSpec(record.table, record.record, columns, record.empty_when_null)
 
 
 EVENT_TABLES: dict[str, TableSpec] = {
-    spec.record: spec
-    for spec in (
-        _spec("directory_changes", "DirectoryChange", {"accounts": [], "attributes": {}}),
-        _spec("cloud_audit", "CloudAuditEvent"),
-        _spec("secret_usage", "SecretUsageEvent"),
-        _spec("identity_links", "IdentityLink"),
-    )
+    name: _spec(spec) for name, spec in catalog.TABLES.items() if spec.role == "input"
 }
 """Normalized input events: one table per canonical input record."""
 
 FINDING_TABLES: dict[str, TableSpec] = {
-    spec.record: spec
-    for spec in (
-        _spec("provisioning_lag", "ProvisioningLag"),
-        _spec("alerts", "Alert"),
-        _spec("alert_silences", "Silence", {"matchers": {}}),
-        _spec("ownership", "Ownership"),
-        _spec("deprovision_pairs", "DeprovisionPair"),
-    )
+    name: _spec(spec) for name, spec in catalog.TABLES.items() if spec.role == "finding"
 }
 """What the detection core found."""
 

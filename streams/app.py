@@ -16,11 +16,11 @@ import faust
 import mode
 
 from accessdrift.alerts.config import Routing
+from accessdrift.settings import Settings
 from streams.detection import register_detection, resolve_topic_name
 from streams.ingest import BatchIngest
 from streams.normalize import register_normalizers
 from streams.notifier import Notifier
-from streams.settings import Settings
 from streams.sink_executor import SinkExecutor
 from streams.threads import StageThread
 from streams.web import register_views

@@ -23,11 +23,12 @@ from typing import Any, cast
 
 import faust
 
+from accessdrift import catalog
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.messages import WatermarkMessage
 from accessdrift.core.timeutil import MICROS, span_micros
 from accessdrift.core.watermark import Watermark
-from streams import topics
+from accessdrift.settings import Settings
 from streams.batching import ReadCache, delivered
 from streams.bundles import (
     pack_messages,
@@ -35,13 +36,10 @@ from streams.bundles import (
 from streams.identity_bundles import IdentityBundles
 from streams.identity_stage import FindingTopics, IdentityStage
 from streams.resolver_stage import ResolverStage
-from streams.settings import Settings
 from streams.stage_output import StageOutput
 
 log = logging.getLogger("accessdrift.detection")
 
-RESOLVE_TOPIC = "accessdrift-resolve"
-IDENTITY_TOPIC = "accessdrift-identity"
 TICK_SECONDS = 1.0
 IDLE_US = 5 * MICROS  # an input silent this long no longer holds the watermark
 BATCH_SIZE = 1000
@@ -65,7 +63,7 @@ def wall_micros() -> int:
 
 def resolve_topic_name(settings: Settings) -> str:
     """The resolve topic of the configured resolver layout, prefix included."""
-    return settings.topic(RESOLVE_TOPIC) + settings.resolver_layout
+    return settings.topic(catalog.RESOLVE) + settings.resolver_layout
 
 
 def register_detection(app: faust.App, settings: Settings, counts: Counter[str]) -> None:
@@ -79,7 +77,7 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         value_serializer="raw",
     )
     identity_topic = app.topic(
-        settings.topic(IDENTITY_TOPIC),
+        settings.topic(catalog.IDENTITY),
         partitions=settings.topic_partitions,
         internal=True,
         key_serializer="raw",
@@ -102,7 +100,7 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
     identities = app.Table(
         "identities", partitions=settings.topic_partitions, key_type=str, options=store_options
     )
-    bundles = IdentityBundles(settings.topic(IDENTITY_TOPIC), settings.topic_partitions)
+    bundles = IdentityBundles(settings.topic(catalog.IDENTITY), settings.topic_partitions)
     lateness_us = span_micros(settings.allowed_lateness)
     resolver = ResolverStage(
         subjects,
@@ -112,7 +110,7 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         bundles,
         resolve_topic_name(settings),
         resolver_partitions,
-        settings.topic(topics.OWNERSHIP),
+        settings.topic(catalog.OWNERSHIP),
         counts,
         settings.link_by_email,
     )
@@ -122,9 +120,9 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         StageOutput(settings, "identities"),
         bundles,
         FindingTopics(
-            lag=settings.topic(topics.DRIFT_LAG),
-            alerts=settings.topic(topics.DRIFT_ALERTS),
-            pairs=settings.topic(topics.PAIRS),
+            lag=settings.topic(catalog.DRIFT_LAG),
+            alerts=settings.topic(catalog.DRIFT_ALERTS),
+            pairs=settings.topic(catalog.PAIRS),
         ),
         detection_config(settings),
         counts,

@@ -40,6 +40,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from accessdrift import catalog
 from accessdrift.core.resolver import partition_of
 from accessdrift.core.routing import subjects_of
 from accessdrift.core.timeutil import to_micros
@@ -51,13 +52,13 @@ from accessdrift.errors import (
     RecordTooLarge,
     RowsRefused,
 )
+from accessdrift.settings import Settings
 from schemas.codec import codec_for
 from sinks.positions import POSITION_COLUMNS, POSITIONS_TABLE, Positions, position_rows
 from sinks.rows import ALL_TABLES, EVENT_TABLES, Columns, dedup_token, to_columns
-from streams import resolve_records, topics
+from streams import resolve_records
 from streams.bundles import pack_records, pack_records_chunks
 from streams.progress import PROGRESS_SOURCE, InputProgress, Report, encode_report
-from streams.settings import Settings
 from streams.sink_health import SinkHealth
 from streams.threads import StageThread
 
@@ -131,19 +132,14 @@ class BatchIngest(StageThread):
         if forward:
             self.group = settings.canonical_group
             self.record_of_topic = {
-                settings.topic(topic): record
-                for record, topic in topics.CANONICAL_TOPIC_OF_RECORD.items()
+                settings.topic(spec.topic): record for record, spec in catalog.INPUTS.items()
             }
         else:
             self.group = settings.findings_group
             self.record_of_topic = {
-                settings.topic(topics.DRIFT_LAG): "ProvisioningLag",
-                settings.topic(topics.DRIFT_ALERTS): "Alert",
-                settings.topic(topics.SILENCES): "Silence",
-                settings.topic(topics.OWNERSHIP): "Ownership",
-                settings.topic(topics.PAIRS): "DeprovisionPair",
+                settings.topic(spec.topic): record for record, spec in catalog.FINDINGS.items()
             }
-        self.deadletter_topic = settings.topic(topics.DEADLETTER)
+        self.deadletter_topic = settings.topic(catalog.DEADLETTER)
         self.progress = InputProgress()
         # Where each assigned partition started (its committed offset): a partition
         # not read since its assignment is at its end when that is its high offset.

@@ -25,8 +25,8 @@ from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka import KafkaException, TopicCollection
 
 from accessdrift.errors import KafkaError
-from accessdrift.kafka_admin import admin_client
-from streams.settings import Settings
+from accessdrift.kafka.admin import admin_client
+from accessdrift.settings import Settings
 
 log = logging.getLogger("accessdrift.worker")
 

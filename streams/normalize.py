@@ -7,6 +7,7 @@ from typing import Any
 
 import faust
 
+from accessdrift import catalog
 from accessdrift.canonical import record_key
 from accessdrift.errors import RecordError, RecordTooLarge
 from accessdrift.normalizers import hr_csv, scim
@@ -16,10 +17,9 @@ from accessdrift.normalizers.registry import (
     normalize_message,
     rejections,
 )
+from accessdrift.settings import Settings
 from schemas.codec import encode
-from streams import topics
 from streams.deadletters import send_dead_letter
-from streams.settings import Settings
 
 log = logging.getLogger("accessdrift.normalize")
 
@@ -44,15 +44,15 @@ def register_normalizers(app: faust.App, settings: Settings, counts: Counter[str
     config = normalizer_config(settings)
     canonical = {
         record: app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
-        for record, name in topics.CANONICAL_TOPIC_OF_RECORD.items()
+        for record, name in catalog.INPUT_TOPICS.items()
     }
     deadletter = app.topic(
-        settings.topic(topics.DEADLETTER), key_serializer="raw", value_serializer="raw"
+        settings.topic(catalog.DEADLETTER), key_serializer="raw", value_serializer="raw"
     )
 
     def make_agent(format_name: str) -> None:
         source = app.topic(
-            settings.topic(topics.raw_topic(format_name)),
+            settings.topic(catalog.raw_topic(format_name)),
             key_serializer="raw",
             value_serializer="raw",
         )

@@ -21,6 +21,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
+from accessdrift import catalog
 from accessdrift.alerts.config import Routing
 from accessdrift.alerts.deliver import post_alerts, post_notice
 from accessdrift.alerts.dispatch import TERMINAL, Delivery, Dispatcher
@@ -29,11 +30,10 @@ from accessdrift.alerts.health import HealthRules, HealthWatch
 from accessdrift.alerts.send import Answer
 from accessdrift.alerts.silences import Silence, latest, silencing
 from accessdrift.errors import ClickHouseError, RecordError
+from accessdrift.settings import Settings
 from schemas.codec import codec_for
 from sinks.deliveries import DELIVERIES_TABLE, DELIVERY_COLUMNS, delivery_rows
 from sinks.rows import Columns
-from streams import topics
-from streams.settings import Settings
 from streams.threads import StageThread
 
 log = logging.getLogger("accessdrift.notifier")
@@ -79,7 +79,7 @@ class Notifier(StageThread):
         self.environ = environ
         self.post = post or self._post
         self.dispatcher = Dispatcher(routing, settings.alert_retry_window.total_seconds())
-        self.topic = settings.topic(topics.DRIFT_ALERTS)
+        self.topic = settings.topic(catalog.DRIFT_ALERTS)
         # Per partition: offset -> deliveries it started that have not ended.
         self.open: dict[int, dict[int, set[tuple[str, str]]]] = {}
         self.read_up_to: dict[int, int] = {}
@@ -100,7 +100,7 @@ class Notifier(StageThread):
             started=time.time(),
         )
         self.health_checked = 0.0
-        self.silences_topic = settings.topic(topics.SILENCES)
+        self.silences_topic = settings.topic(catalog.SILENCES)
         self.silences: dict[str, Silence] = {}
         for status in ("pending", "sent", "retrying", "failed", "skipped", "silenced"):
             counts[f"deliveries:{status}"] += 0

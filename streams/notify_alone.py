@@ -16,11 +16,11 @@ from collections import Counter
 from typing import Any
 
 from accessdrift.errors import ClickHouseError, ConfigError
-from accessdrift.kafka_admin import ensure_topics, wait_for_broker
+from accessdrift.kafka.admin import ensure_topics, wait_for_broker
+from accessdrift.settings import Settings
 from sinks.clickhouse import ClickHouse
 from sinks.migrate import migrate
 from streams.notifier import Notifier
-from streams.settings import Settings
 from streams.sink_executor import SinkExecutor
 
 log = logging.getLogger("accessdrift.notifier")

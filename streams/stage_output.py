@@ -32,7 +32,7 @@ from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka import Message, Producer
 
 from accessdrift.errors import KafkaError
-from streams.settings import Settings
+from accessdrift.settings import Settings
 
 # Kafka's and aiokafka's default partitioner for keyed records (murmur2): a key goes
 # to the partition Faust and every Java client would have chosen for it.

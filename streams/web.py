@@ -22,9 +22,10 @@ from accessdrift.dashboard import collect_dashboard_async, render_dashboard
 from accessdrift.dashboard.page import evidence_path, render_error
 from accessdrift.errors import ClickHouseError, IdentityNotFound, QueryRefused
 from accessdrift.evidence import collect_evidence, to_html
+from accessdrift.settings import Settings
+from accessdrift.worker_proof import socket_address, worker_proof
 from sinks.clickhouse import QueryResult, error_line
 from streams.metrics import metrics_text
-from streams.settings import Settings
 from streams.sink_executor import SinkExecutor
 from streams.web_auth import (
     SESSION_COOKIE,
@@ -36,9 +37,7 @@ from streams.web_auth import (
     forwarded_https,
     safe_next,
     same,
-    socket_address,
     valid_nonce,
-    worker_proof,
 )
 
 logger = logging.getLogger(__name__)
@@ -225,7 +224,7 @@ def register_views(
     class Ready(View):
         """Open to probes: booleans and the deployment's name only (the sink's error, which
         may quote a row, is on /stats/). ``?nonce=`` asks the worker to prove it holds the
-        token before a client sends it (streams/web_auth.py ``worker_proof``)."""
+        token before a client sends it (``accessdrift/worker_proof.py``)."""
 
         async def get(self, request: Request, **kwargs: Any) -> Response:
             # Which deployment answers: a client of another deployment that finds this

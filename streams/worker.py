@@ -7,16 +7,17 @@ from typing import Any
 
 import faust
 
+from accessdrift import catalog
 from accessdrift.alerts.config import load_routing
 from accessdrift.errors import ConfigError, KafkaError
-from accessdrift.kafka_admin import TopicSpec, create_topics, ensure_topics, wait_for_broker
+from accessdrift.kafka.admin import TopicSpec, create_topics, ensure_topics, wait_for_broker
+from accessdrift.settings import Settings
 from sinks.clickhouse import ClickHouse
 from sinks.faults import FaultSwitch
 from sinks.migrate import apply_retention, migrate
 from streams.app import create_app
-from streams.detection import IDENTITY_TOPIC, resolve_topic_name
+from streams.detection import resolve_topic_name
 from streams.local_state import check_local_state, record_changelogs
-from streams.settings import Settings
 from streams.sink_executor import SinkExecutor
 from streams.web_auth import needs_token
 
@@ -29,7 +30,7 @@ def internal_topics(settings: Settings, app: faust.App) -> list[TopicSpec]:
     the broker's metadata does not show yet is left out of it (``create_topics``)."""
     specs = [
         TopicSpec(resolve_topic_name(settings), settings.resolver_partitions),
-        TopicSpec(settings.topic(IDENTITY_TOPIC), settings.topic_partitions),
+        TopicSpec(settings.topic(catalog.IDENTITY), settings.topic_partitions),
         TopicSpec(f"{settings.app_id}-__assignor-__leader", 1),
     ]
     for table in app.tables.values():

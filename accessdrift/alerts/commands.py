@@ -5,6 +5,7 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 
+from accessdrift import catalog
 from accessdrift.alerts.config import Routing, load_routing
 from accessdrift.alerts.deliver import post_alerts
 from accessdrift.alerts.route import targets
@@ -12,12 +13,11 @@ from accessdrift.alerts.send import Answer
 from accessdrift.alerts.silences import Silence, expired, latest, new_silence, parse_matchers
 from accessdrift.durations import parse_duration
 from accessdrift.errors import ConfigError
-from accessdrift.kafka_admin import ensure_topics
+from accessdrift.kafka.admin import ensure_topics
 from accessdrift.query import run_query
+from accessdrift.settings import Settings
 from schemas.codec import codec_for
 from sinks.clickhouse import QueryResult
-from streams import topics
-from streams.settings import Settings
 
 
 def routing_of(settings: Settings) -> Routing:
@@ -72,12 +72,12 @@ def delivery_status(settings: Settings) -> QueryResult:
 
 
 def publish_silence(settings: Settings, silence: Silence) -> None:
-    from accessdrift.producer import CheckedProducer
+    from accessdrift.kafka.producer import CheckedProducer
 
-    ensure_topics(settings, [topics.SILENCES])
+    ensure_topics(settings, [catalog.SILENCES])
     with CheckedProducer(settings) as producer:
         producer.send(
-            settings.topic(topics.SILENCES),
+            settings.topic(catalog.SILENCES),
             codec_for("Silence").encode_dict(silence),
             key=silence["silence_id"].encode(),
         )
@@ -87,7 +87,7 @@ def read_silences(settings: Settings) -> dict[str, Silence]:
     """Every silence the deployment has (latest version of each), from its topic."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    name = settings.topic(topics.SILENCES)
+    name = settings.topic(catalog.SILENCES)
     consumer = Consumer(
         {
             **settings.kafka_client_config(),

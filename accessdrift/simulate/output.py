@@ -9,16 +9,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from accessdrift import catalog
 from accessdrift.canonical import record_key
-from accessdrift.kafka_admin import ensure_topics
+from accessdrift.kafka.admin import ensure_topics
+from accessdrift.kafka.producer import CheckedProducer
 from accessdrift.normalizers.registry import CSV_HEADER
-from accessdrift.producer import CheckedProducer
+from accessdrift.settings import Settings
 from accessdrift.simulate.organisation import Simulation, SimulationOptions
 from accessdrift.simulate.vendors import CANONICAL, FILE_OF_FORMAT, HR_HEADER, render
 from schemas.codec import encode
 from schemas.models import CANONICAL_INPUTS
-from streams import topics
-from streams.settings import Settings
 
 
 def _json_default(value: Any) -> Any:
@@ -157,7 +157,7 @@ Outbound = tuple[datetime, str, bytes, bytes | None, list[tuple[str, str | bytes
 def _outbound(simulation: Simulation, settings: Settings) -> Iterator[Outbound]:
     for arrival, name, line in lines(simulation):
         if name == "malformed":
-            yield arrival, settings.topic(topics.CLOUD_AUDIT), line or b"", b"malformed", None
+            yield arrival, settings.topic(catalog.CLOUD_AUDIT), line or b"", b"malformed", None
             continue
         yield arrival, *_canonical(name, line or b"{}", settings), None
 
@@ -166,7 +166,7 @@ def _canonical(name: str, line: bytes, settings: Settings) -> tuple[str, bytes, 
     payload = json.loads(line)
     payload.pop("record")
     record = CANONICAL_INPUTS[name].model_validate(payload)
-    topic = settings.topic(topics.CANONICAL_TOPIC_OF_RECORD[name])
+    topic = settings.topic(catalog.INPUT_TOPICS[name])
     return topic, encode(record), record_key(record).encode()
 
 
@@ -179,4 +179,4 @@ def _raw_outbound(simulation: Simulation, settings: Settings) -> Iterator[Outbou
         headers: list[tuple[str, str | bytes | None]] | None = (
             [(CSV_HEADER, HR_HEADER)] if format_name == "hr-csv" else None
         )
-        yield arrival, settings.topic(topics.raw_topic(format_name)), message, key, headers
+        yield arrival, settings.topic(catalog.raw_topic(format_name)), message, key, headers

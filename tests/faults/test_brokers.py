@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from accessdrift.local_cluster import LocalCluster
-from accessdrift.local_kafka import KAFKA_VERSION, LocalKafka
-from streams.settings import Settings
+from accessdrift.kafka.cluster import LocalCluster
+from accessdrift.kafka.local import KAFKA_VERSION, LocalKafka
+from accessdrift.settings import Settings
 from tests.faults.scenario import judge, organisation, replay, say
 from tests.helpers import REPO, Isolated, Worker, free_port_pair, free_port_run
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from accessdrift.kafka_admin import delete_topics
-from accessdrift.local_kafka import LocalKafka
-from streams.settings import Settings
+from accessdrift.kafka.admin import delete_topics
+from accessdrift.kafka.local import LocalKafka
+from accessdrift.settings import Settings
 from tests.helpers import REPO, Isolated, Worker
 
 

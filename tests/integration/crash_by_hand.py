@@ -10,8 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from accessdrift.kafka_admin import delete_topics
-from streams.settings import Settings
+from accessdrift.kafka.admin import delete_topics
+from accessdrift.settings import Settings
 from tests.helpers import Isolated
 from tests.integration.test_crash_recovery import Kill, run_crash_scenario
 

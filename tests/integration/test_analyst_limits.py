@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from accessdrift.errors import ClickHouseError, QueryRefused
+from accessdrift.settings import Settings
 from sinks.clickhouse import ClickHouse, QueryLimits
-from streams.settings import Settings
 
 CAP = 1_000_000
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from accessdrift.kafka_admin import delete_topics
-from streams.settings import Settings
+from accessdrift.kafka.admin import delete_topics
+from accessdrift.settings import Settings
 from tests.helpers import Isolated, Worker, read_topic, wait_until
 
 

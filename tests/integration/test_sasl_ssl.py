@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from accessdrift.local_kafka import KAFKA_VERSION, LocalKafka
-from streams.settings import Settings
+from accessdrift.kafka.local import KAFKA_VERSION, LocalKafka
+from accessdrift.settings import Settings
 from tests.helpers import REPO, Isolated, Worker, free_port, free_port_pair, wait_until
 
 USER, PASSWORD = "accessdrift-worker", "scram-secret-of-this-test"

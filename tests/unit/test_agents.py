@@ -23,6 +23,7 @@ from confluent_kafka import (
 
 from accessdrift.core.timeutil import to_micros
 from accessdrift.errors import RowsRefused
+from accessdrift.settings import Settings
 from schemas.codec import codec_for
 from sinks.positions import POSITIONS_TABLE, Positions
 from sinks.rows import Columns
@@ -31,7 +32,6 @@ from streams.app import create_app
 from streams.bundles import pack_messages, pack_records, unpack_messages, unpack_records
 from streams.ingest import BatchIngest, Pending
 from streams.progress import PROGRESS_SOURCE, parse_report
-from streams.settings import Settings
 from streams.sink_health import SinkHealth
 from streams.stage_output import Deliveries, StageOutput
 from tests.unit.core_builders import ALICE_AWS, ALICE_KEY, at, use

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.settings import Settings
+from accessdrift.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 

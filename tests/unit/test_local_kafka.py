@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from accessdrift.errors import LocalKafkaError
-from accessdrift.local_kafka import LocalKafka
-from streams.settings import Settings
+from accessdrift.kafka.local import LocalKafka
+from accessdrift.settings import Settings
 
 
 def test_config_is_a_single_kraft_node_with_replication_factor_one(tmp_path: Path) -> None:
@@ -26,7 +26,7 @@ def test_config_is_a_single_kraft_node_with_replication_factor_one(tmp_path: Pat
 
 def test_missing_java_is_said_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     local = LocalKafka(Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1"))
-    monkeypatch.setattr("accessdrift.local_kafka.shutil.which", lambda program: None)
+    monkeypatch.setattr("accessdrift.kafka.local.shutil.which", lambda program: None)
     with pytest.raises(LocalKafkaError, match=r"`java` is not on PATH.*Java 17"):
         local.up()
 
@@ -34,7 +34,7 @@ def test_missing_java_is_said_clearly(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_missing_maven_is_said_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     local = LocalKafka(Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1"))
     monkeypatch.setattr(
-        "accessdrift.local_kafka.shutil.which",
+        "accessdrift.kafka.local.shutil.which",
         lambda program: "/usr/bin/java" if program == "java" else None,
     )
     with pytest.raises(LocalKafkaError, match=r"`mvn` is not on PATH.*Maven"):
@@ -55,7 +55,7 @@ def test_status_and_down_when_nothing_runs(tmp_path: Path) -> None:
 def test_a_cluster_is_n_nodes_on_loopback_with_three_replicas_and_two_in_sync(
     tmp_path: Path,
 ) -> None:
-    from accessdrift.local_cluster import LocalCluster
+    from accessdrift.kafka.cluster import LocalCluster
 
     cluster = LocalCluster(Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:19092"), 3)
     assert cluster.bootstrap == "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"

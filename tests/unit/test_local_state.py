@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from accessdrift.settings import Settings
 from streams.local_state import (
     check_local_state,
     has_state,
@@ -12,7 +13,6 @@ from streams.local_state import (
     stale_reason,
     write_marker,
 )
-from streams.settings import Settings
 
 CHANGELOGS = ["p.accessdrift-identities-changelog", "p.accessdrift-subjects-changelog"]
 IDS = {CHANGELOGS[0]: "id-a", CHANGELOGS[1]: "id-b"}

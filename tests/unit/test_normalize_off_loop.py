@@ -14,8 +14,8 @@ import faust
 
 import streams.normalize
 from accessdrift.normalizers.registry import normalize_message
+from accessdrift.settings import Settings
 from streams.normalize import OFF_LOOP_BYTES, register_normalizers
-from streams.settings import Settings
 from tests.unit.samples import cloudtrail_record
 from tests.unit.test_fan_out import sent
 

@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from accessdrift.errors import ClickHouseError, QueryRefused
+from accessdrift.settings import Settings
 from sinks.clickhouse import QueryLimits, QueryResult, error_line
-from streams.settings import Settings
 from streams.web import QueryGate, answer_query
 
 ONE = QueryResult(["n"], [(1,)], ["UInt8"])

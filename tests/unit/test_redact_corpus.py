@@ -183,7 +183,7 @@ def test_replay_redacts_an_oversized_hr_csv_line_by_its_header(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from accessdrift import replay
-    from streams.settings import Settings
+    from accessdrift.settings import Settings
 
     monkeypatch.setattr(replay, "ensure_topics", lambda settings: None)
     monkeypatch.setattr(replay, "CheckedProducer", _Producer)

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from streams.settings import Settings
+from accessdrift.settings import Settings
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +89,7 @@ def test_bad_settings_are_refused(
 
 def test_load_settings_names_the_variable_in_its_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from accessdrift.errors import ConfigError
-    from streams.settings import load_settings
+    from accessdrift.settings import load_settings
 
     monkeypatch.setenv("ACCESSDRIFT_LOOKBACK", "a week")
     with pytest.raises(ConfigError, match=r"ACCESSDRIFT_LOOKBACK: .*not a duration"):

@@ -2,6 +2,7 @@
 
 import pytest
 
+from accessdrift.worker_proof import socket_address, worker_proof
 from streams.web_auth import (
     SESSION_COOKIE,
     LoginLimiter,
@@ -12,9 +13,7 @@ from streams.web_auth import (
     decide,
     needs_token,
     safe_next,
-    socket_address,
     valid_nonce,
-    worker_proof,
 )
 
 TOKEN = "s3cret-token-of-the-worker"
@@ -170,7 +169,7 @@ def test_credentials_in_any_characters_are_refused_not_a_crash() -> None:
 def test_an_empty_token_is_no_token_and_a_short_one_is_refused() -> None:
     from pydantic import ValidationError
 
-    from streams.settings import Settings
+    from accessdrift.settings import Settings
 
     assert Settings(worker_token="").worker_token is None
     assert Settings(worker_token="  ").worker_token is None

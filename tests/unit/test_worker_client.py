@@ -14,8 +14,8 @@ import pytest
 
 from accessdrift.errors import ClickHouseError, WorkerImpostor
 from accessdrift.query import run_query
+from accessdrift.settings import Settings
 from accessdrift.worker_client import WorkerClient
-from streams.settings import Settings
 from tests.unit.web_harness import TOKEN, http_response, impostor, relay, serving
 
 REPO = Path(__file__).resolve().parents[2]

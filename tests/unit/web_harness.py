@@ -15,8 +15,8 @@ from typing import Any
 import faust
 from aiohttp import web
 
+from accessdrift.settings import Settings
 from sinks.clickhouse import QueryResult
-from streams.settings import Settings
 from streams.sink_health import SinkHealth
 from streams.web import register_views
 

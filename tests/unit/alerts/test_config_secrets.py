@@ -327,7 +327,7 @@ def test_the_setting_names_the_folders_and_the_commands_use_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from accessdrift.alerts.commands import routing_of
-    from streams.settings import Settings
+    from accessdrift.settings import Settings
 
     assert Settings().alert_secrets_dirs == [Path("/run/secrets"), Path("/run/credentials")]
     secrets = tmp_path / "team secrets"

@@ -7,7 +7,7 @@ from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka import Message, Producer
 
 from accessdrift.errors import KafkaError
-from streams.settings import Settings
+from accessdrift.settings import Settings
 
 
 class CheckedProducer:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from accessdrift.errors import LocalKafkaError
-from accessdrift.kafka_admin import broker_answers, coordinator_ready
-from accessdrift.local_kafka import KAFKA_VERSION, START_TIMEOUT_SECONDS, LocalKafka
-from streams.settings import Settings
+from accessdrift.kafka.admin import broker_answers, coordinator_ready
+from accessdrift.kafka.local import KAFKA_VERSION, START_TIMEOUT_SECONDS, LocalKafka
+from accessdrift.settings import Settings
 
 NODE_HEAP = "512m"  # three JVMs on a two-core CI machine
 

@@ -1,5 +1,5 @@
 """A local Apache Kafka (KRaft) for development and CI: one node, or one node of a
-loopback cluster (accessdrift/local_cluster.py).
+loopback cluster (accessdrift/kafka/cluster.py).
 
 The broker jars come from Maven Central (``org.apache.kafka:kafka_2.13`` and its
 runtime dependencies, resolved by Maven from ``kafka_dist/pom.xml``) and are
@@ -19,8 +19,8 @@ from importlib import resources
 from pathlib import Path
 
 from accessdrift.errors import LocalKafkaError
-from accessdrift.kafka_admin import broker_answers, coordinator_ready
-from streams.settings import Settings
+from accessdrift.kafka.admin import broker_answers, coordinator_ready
+from accessdrift.settings import Settings
 
 KAFKA_VERSION = "4.4.0"
 START_TIMEOUT_SECONDS = 90.0

@@ -11,9 +11,9 @@ from confluent_kafka import KafkaException
 from confluent_kafka import admin as confluent_admin
 from confluent_kafka.admin import AdminClient
 
+from accessdrift import catalog
 from accessdrift.errors import KafkaError
-from streams import topics
-from streams.settings import Settings
+from accessdrift.settings import Settings
 
 
 def admin_client(settings: Settings) -> AdminClient:
@@ -114,11 +114,11 @@ class TopicSpec:
 
 def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
     """Create the contract's topics that do not exist yet; return the ones created."""
-    wanted = names if names is not None else topics.all_topics()
+    wanted = names if names is not None else catalog.all_topics()
     return create_topics(
         settings,
         [
-            TopicSpec(settings.topic(name), settings.topic_partitions, name in topics.COMPACTED)
+            TopicSpec(settings.topic(name), settings.topic_partitions, name in catalog.COMPACTED)
             for name in wanted
         ],
     )

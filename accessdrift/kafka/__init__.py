@@ -1,0 +1,1 @@
+"""Kafka plumbing: topics created, a local broker or cluster started, records produced."""

@@ -6,8 +6,10 @@ person or a vendor; records decoded from Avro are trusted and built with
 ``model_construct``.
 """
 
+import json
 from datetime import UTC, datetime
-from typing import Literal
+from importlib import resources
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
 
@@ -25,13 +27,21 @@ CloudEventKind = Literal[
 ]
 Outcome = Literal["success", "failure"]
 LagStatus = Literal["closed", "preceded", "overdue"]
-AlertKind = Literal[
-    "used_after_deprovision",
-    "used_after_revocation",
-    "attempted_after_deprovision",
-    "deprovision_overdue",
-    "orphaned_nhi",
-]
+
+
+def _enum_symbols(record: str, field: str) -> tuple[str, ...]:
+    schema = json.loads(resources.files("schemas").joinpath(f"{record}.avsc").read_text("utf-8"))
+    (avro_type,) = (entry["type"] for entry in schema["fields"] if entry["name"] == field)
+    return tuple(avro_type["symbols"])
+
+
+ALERT_KINDS = _enum_symbols("Alert", "kind")
+"""The alert kinds, read from ``Alert.avsc``: a new detection adds its kind to that enum
+alone (the detector registry, ``accessdrift/core/detectors``, declares what it means)."""
+if TYPE_CHECKING:
+    AlertKind = str
+else:
+    AlertKind = Literal[ALERT_KINDS]
 Severity = Literal["critical", "high", "medium", "low", "info"]
 
 

@@ -1,16 +1,13 @@
-"""The worker's HTTP views: liveness, readiness, statistics, read-only SQL for
-`accessdrift query`, the login page, the dashboard and one identity's evidence;
-every route behind one guard (streams/web_auth.py).
-
-With the embedded engine only one process may open the database folder; while
-a worker holds it, `accessdrift query` sends its SQL here.
+"""The worker's HTTP views, registered page by page: the probes (liveness,
+readiness), the login and logout forms, the counters (statistics, Prometheus), the
+read-only SQL of `accessdrift query` (streams/web_query.py), the dashboard and one
+identity's evidence; every route behind one guard (streams/web_auth.py).
 """
 
 import asyncio
 import html
-import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, cast
 
 import faust
@@ -20,11 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from accessdrift.dashboard import collect_dashboard_async, render_dashboard
 from accessdrift.dashboard.page import evidence_path, render_error
-from accessdrift.errors import ClickHouseError, IdentityNotFound, QueryRefused
+from accessdrift.errors import ClickHouseError, IdentityNotFound
 from accessdrift.evidence import collect_evidence, to_html
 from accessdrift.settings import Settings
 from accessdrift.worker_proof import socket_address, worker_proof
-from sinks.clickhouse import QueryResult, error_line
 from streams.metrics import metrics_text
 from streams.sink_executor import SinkExecutor
 from streams.web_auth import (
@@ -39,8 +35,7 @@ from streams.web_auth import (
     same,
     valid_nonce,
 )
-
-logger = logging.getLogger(__name__)
+from streams.web_query import register_query
 
 STAGES = {"ingest", "resolver", "identity", "findings", "sink", "lag"}
 ALERTS = {"deliveries", "health"}
@@ -71,10 +66,22 @@ def register_views(
     counts: Counter[str],
     ingest_running: Callable[[], bool],
 ) -> None:
+    """Every view of the worker, each page's in its own function below."""
     token = settings.worker_token.get_secret_value() if settings.worker_token is not None else None
     sessions = Sessions(settings.worker_session_ttl.total_seconds())
-    logins = LoginLimiter()
     hosts = allowed_hosts(settings.worker_web_host, settings.worker_allowed_hosts)
+    guard_every_route(app, token, sessions, hosts)
+    register_probes(app, settings, sink, ingest_running, token)
+    register_login(app, settings, token, sessions)
+    register_counters(app, settings, sink, counts)
+    register_query(app, settings, sink)
+    register_pages(app, sink)
+
+
+def guard_every_route(
+    app: faust.App, token: str | None, sessions: Sessions, hosts: frozenset[str]
+) -> None:
+    """``decide`` (streams/web_auth.py) before every handler, Faust's own included."""
 
     @aiohttp_web.middleware
     async def guard(request: aiohttp_web.Request, handler: Any) -> aiohttp_web.StreamResponse:
@@ -102,12 +109,60 @@ def register_views(
 
     app.on_webserver_init = on_webserver_init  # type: ignore[method-assign]
 
+
+def register_probes(
+    app: faust.App,
+    settings: Settings,
+    sink: SinkExecutor,
+    ingest_running: Callable[[], bool],
+    token: str | None,
+) -> None:
+    """``/live/`` and ``/ready/``: open to probes (streams/web_auth.py OPEN_PATHS)."""
+
     @app.page("/live/")
     class Live(View):
         """200 while the worker's event loop runs (for a liveness probe)."""
 
         async def get(self, request: Request, **kwargs: Any) -> Response:
             return self.json({"live": True})
+
+    @app.page("/ready/")
+    class Ready(View):
+        """Open to probes: booleans and the deployment's name only (the sink's error, which
+        may quote a row, is on /stats/). ``?nonce=`` asks the worker to prove it holds the
+        token before a client sends it (``accessdrift/worker_proof.py``)."""
+
+        async def get(self, request: Request, **kwargs: Any) -> Response:
+            # Which deployment answers: a client of another deployment that finds this
+            # worker on its port must not read this one's data.
+            running = ingest_running()
+            sinking = bool(sink.health.as_dict()["sinking"])
+            answer: dict[str, Any] = {
+                "ready": running and sinking,
+                "consuming": running,
+                "sinking": sinking,
+                "deployment": settings.topic_prefix,
+            }
+            nonce = request.query.get("nonce")
+            if token is not None and valid_nonce(nonce):
+                # The address this connection reached, as this socket sees it: a relay
+                # on another address (127.0.0.1 in front of [::1]) reaches it here, and
+                # its client, who dialled the relay's, refuses the proof.
+                transport = cast(aiohttp_web.Request, request).transport  # the driver's
+                sockname = transport.get_extra_info("sockname") if transport else None
+                address = socket_address(str(sockname[0])) if sockname else ""
+                answer["address"] = address
+                answer["proof"] = worker_proof(
+                    token, str(nonce), settings.worker_web_port, settings.topic_prefix, address
+                )
+            return self.json(answer)
+
+
+def register_login(
+    app: faust.App, settings: Settings, token: str | None, sessions: Sessions
+) -> None:
+    """``/login/`` and ``/logout/``: a browser's session, opened with the token once."""
+    logins = LoginLimiter()
 
     def login_page(target: str, message: str = "", status: int = 200, **extra: str) -> Response:
         page = LOGIN_PAGE.format(next=html.escape(target, quote=True), message=message)
@@ -169,6 +224,12 @@ def register_views(
         async def post(self, request: Request, **kwargs: Any) -> Response:
             return await self.get(request, **kwargs)
 
+
+def register_counters(
+    app: faust.App, settings: Settings, sink: SinkExecutor, counts: Counter[str]
+) -> None:
+    """``/stats/`` (JSON) and ``/metrics/`` (Prometheus): the worker's counters."""
+
     @app.page("/stats/")
     class Stats(View):
         """What the normalizers made of raw records: produced, ignored by rule, dead-lettered."""
@@ -220,53 +281,16 @@ def register_views(
                 ),
             )
 
-    @app.page("/ready/")
-    class Ready(View):
-        """Open to probes: booleans and the deployment's name only (the sink's error, which
-        may quote a row, is on /stats/). ``?nonce=`` asks the worker to prove it holds the
-        token before a client sends it (``accessdrift/worker_proof.py``)."""
 
-        async def get(self, request: Request, **kwargs: Any) -> Response:
-            # Which deployment answers: a client of another deployment that finds this
-            # worker on its port must not read this one's data.
-            running = ingest_running()
-            sinking = bool(sink.health.as_dict()["sinking"])
-            answer: dict[str, Any] = {
-                "ready": running and sinking,
-                "consuming": running,
-                "sinking": sinking,
-                "deployment": settings.topic_prefix,
-            }
-            nonce = request.query.get("nonce")
-            if token is not None and valid_nonce(nonce):
-                # The address this connection reached, as this socket sees it: a relay
-                # on another address (127.0.0.1 in front of [::1]) reaches it here, and
-                # its client, who dialled the relay's, refuses the proof.
-                transport = cast(aiohttp_web.Request, request).transport  # the driver's
-                sockname = transport.get_extra_info("sockname") if transport else None
-                address = socket_address(str(sockname[0])) if sockname else ""
-                answer["address"] = address
-                answer["proof"] = worker_proof(
-                    token, str(nonce), settings.worker_web_port, settings.topic_prefix, address
-                )
-            return self.json(answer)
+def html_page(text: str, status: int = 200) -> Response:
+    """A page of the dashboard or the evidence, with HTML_HEADERS."""
+    return cast(
+        Response, aiohttp_web.Response(text=text, status=status, headers=dict(HTML_HEADERS))
+    )
 
-    queries = QueryGate(settings.query_concurrency)
 
-    @app.page("/query/")
-    class Query(View):
-        async def post(self, request: Request, **kwargs: Any) -> Response:
-            try:
-                payload = await request.json()
-            except (ValueError, UnicodeDecodeError):
-                return self.json({"error": 'not JSON: send {"sql": "SELECT ..."}'}, status=400)
-            status, body, headers = await answer_query(payload, queries, sink.query)
-            return self.json(body, status=status, headers=headers)
-
-    def html_page(text: str, status: int = 200) -> Response:
-        return cast(
-            Response, aiohttp_web.Response(text=text, status=status, headers=dict(HTML_HEADERS))
-        )
+def register_pages(app: faust.App, sink: SinkExecutor) -> None:
+    """``/dashboard/`` and ``/evidence/{identity_id}``: HTML for a person, queried afresh."""
 
     @app.page("/dashboard/")
     class Dashboard(View):
@@ -320,83 +344,3 @@ LOGIN_PAGE = """<!doctype html>
 <input type="hidden" name="next" value="{next}">
 <button type="submit">Log in</button></form></body></html>
 """
-
-
-class QueryGate:
-    """At most ``size`` analyst queries from /query/ at a time, running on the analysts'
-    ClickHouse thread or waiting for it; one more is refused at once rather than queued
-    without end. A slot is held until its query ends, not until its request does: the
-    query goes on when a client hangs up, and hanging up must not buy another."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.busy = 0
-
-    def start(
-        self, query: Callable[[], Awaitable[QueryResult]]
-    ) -> "asyncio.Future[QueryResult] | None":
-        if self.busy >= self.size:
-            return None
-        self.busy += 1
-        running = asyncio.ensure_future(query())
-        running.add_done_callback(self._ended)
-        return running
-
-    def _ended(self, running: "asyncio.Future[QueryResult]") -> None:
-        self.busy -= 1
-        if not running.cancelled():
-            # Its client may be gone: the outcome is taken here so that asyncio does
-            # not log it (with a traceback) as never retrieved.
-            running.exception()
-
-
-async def answer_query(
-    payload: Any,
-    gate: QueryGate,
-    query: Callable[[str, int | None], Awaitable[QueryResult]],
-) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """/query/'s status, JSON body and headers for a request's JSON payload."""
-    sql = payload.get("sql") if isinstance(payload, dict) else None
-    if not isinstance(sql, str):
-        return 400, {"error": 'send {"sql": "SELECT ..."}'}, {}
-    limit = payload.get("limit")
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        return 400, {"error": "limit: a whole number of rows, 1 or more"}, {}
-    running = gate.start(lambda: query(sql, limit))
-    if running is None:
-        busy = (
-            f"{gate.size} analyst queries are already running or waiting "
-            "(ACCESSDRIFT_QUERY_CONCURRENCY): try again when one has ended"
-        )
-        return 429, {"error": busy, "busy": True}, {"Retry-After": "1"}
-    try:
-        result = await asyncio.shield(running)
-    except QueryRefused as error:
-        return 403, {"error": str(error), "refused": True}, {}
-    except ClickHouseError as error:
-        return 400, {"error": str(error)}, {}
-    except Exception as error:
-        # Not a refusal nor ClickHouse's error: a failure of the worker or a library on
-        # this SQL. One line, no traceback: a client can send the same SQL every second.
-        logger.error("analyst query failed: %s", error_line(error))
-        failed = f"the query failed in the worker ({type(error).__name__}): see its log"
-        return 500, {"error": failed}, {}
-    body = {
-        "columns": result.columns,
-        "types": result.types,
-        "truncated": result.truncated,
-        "rows": [[_jsonable(value) for value in row] for row in result.rows],
-    }
-    return 200, body, {}
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    return value

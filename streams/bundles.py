@@ -5,13 +5,12 @@ far more per message than the core spends per event, so a hop that moves a
 thousand events in one message costs a thousandth. Order is kept: a bundle
 holds its events in order, and bundles follow each other on their partition.
 
-Identity bundles go to the partition of the identities they hold, computed here
-(CRC-32 of the identity id), so that the identity table's changelog partitions
-line up with the events that write them.
+Identity bundles go to the partition of the identities they hold
+(``accessdrift.core.partitions``), so that the identity table's changelog
+partitions line up with the events that write them.
 """
 
 import struct
-import zlib
 from collections.abc import Iterable, Sequence
 
 import orjson
@@ -66,10 +65,6 @@ def unpack_records(bundle: bytes) -> list[tuple[str, bytes]]:
         items.append((source, bytes(view[position : position + value_length])))
         position += value_length
     return items
-
-
-def identity_partition(identity_id: str, partitions: int) -> int:
-    return zlib.crc32(identity_id.encode()) % partitions
 
 
 def pack_messages(messages: Sequence[tuple[str, IdentityMessage]]) -> bytes:

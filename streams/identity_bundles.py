@@ -3,8 +3,9 @@
 from collections.abc import Iterable
 
 from accessdrift.core.messages import IdentityMessage
+from accessdrift.core.partitions import partition_of
 from accessdrift.core.resolver import Outbound
-from streams.bundles import identity_partition, pack_messages_chunks
+from streams.bundles import pack_messages_chunks
 from streams.stage_output import StageOutput
 
 
@@ -34,7 +35,7 @@ class IdentityBundles:
                 message["wm"] = watermark
             if resolver_partition is not None:
                 message["rp"] = resolver_partition
-            partition = identity_partition(item.identity_id, self.partitions)
+            partition = partition_of(item.identity_id, self.partitions)
             by_partition.setdefault(partition, []).append((item.identity_id, message))
         for partition, messages in by_partition.items():
             for bundle in pack_messages_chunks(messages):

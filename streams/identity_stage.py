@@ -17,14 +17,15 @@ from typing import Any, cast
 
 from faust.types import EventT, TableT
 
-from accessdrift.core import identity, rules
+from accessdrift.core import detectors, identity
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.messages import TickMessage
+from accessdrift.core.partitions import partition_of
 from accessdrift.core.resolver import Outbound
 from accessdrift.core.state import Result
 from schemas.codec import codec_for
 from streams.batching import ReadCache
-from streams.bundles import identity_partition, pack_messages_chunks, unpack_messages
+from streams.bundles import pack_messages_chunks, unpack_messages
 from streams.identity_bundles import IdentityBundles
 from streams.stage_output import StageOutput, read_state
 
@@ -46,7 +47,7 @@ class Deadlines:
             return
         if self.current.get(identity_id) != deadline:
             self.current[identity_id] = deadline
-            heap = self.heaps.setdefault(identity_partition(identity_id, self.partitions), [])
+            heap = self.heaps.setdefault(partition_of(identity_id, self.partitions), [])
             heapq.heappush(heap, (deadline, identity_id))
 
     def clear(self) -> None:
@@ -241,7 +242,7 @@ class IdentityStage:
 
 def deadline_of(identity_id: str, state: Any, config: DetectionConfig) -> int | None:
     try:
-        return rules.next_deadline(identity_id, state, config)
+        return detectors.next_deadline(identity_id, state, config)
     except (KeyError, TypeError, IndexError) as error:
         log.error("cannot read the state of %s: %s", identity_id, error)
         return None

@@ -41,7 +41,7 @@ from confluent_kafka import (
 )
 
 from accessdrift import catalog
-from accessdrift.core.resolver import partition_of
+from accessdrift.core.partitions import partition_of
 from accessdrift.core.routing import subjects_of
 from accessdrift.core.timeutil import to_micros
 from accessdrift.deadletter import classify, dead_letter_bytes

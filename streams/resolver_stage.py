@@ -18,7 +18,8 @@ from typing import Any, cast
 import orjson
 from faust.types import EventT, TableT
 
-from accessdrift.core.resolver import Hop, Node, Outbound, Resolver, partition_of
+from accessdrift.core.partitions import partition_of
+from accessdrift.core.resolver import Hop, Node, Outbound, Resolver
 from accessdrift.core.routing import route_record
 from accessdrift.core.watermark import Watermark
 from accessdrift.errors import RecordError

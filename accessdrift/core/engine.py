@@ -7,7 +7,6 @@ independence tests and the per-stage profile of the benchmarks.
 
 import heapq
 import random
-import zlib
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,7 +15,8 @@ from typing import Any
 from accessdrift.core import identity
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.messages import TickMessage
-from accessdrift.core.resolver import Hop, Node, Outbound, Resolver, partition_of
+from accessdrift.core.partitions import partition_of
+from accessdrift.core.resolver import Hop, Node, Outbound, Resolver
 from accessdrift.core.routing import route_record, subjects_of
 from accessdrift.core.state import Result, State
 from accessdrift.core.timeutil import to_micros
@@ -226,7 +226,7 @@ class Engine:
 
     def _enqueue(self, outbound: list[Outbound]) -> None:
         for item in outbound:
-            partition = zlib.crc32(item.identity_id.encode()) % self.partitions
+            partition = partition_of(item.identity_id, self.partitions)
             self.pending[partition].append(item)
 
     def _deliver_some(self, count: int | None, wall_us: int) -> None:

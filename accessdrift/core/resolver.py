@@ -30,13 +30,13 @@ MAX_CHAIN stops where it loops, as the walk on one partition does.
 """
 
 import re
-import zlib
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from accessdrift.core.ids import system_of
 from accessdrift.core.messages import Fact, HopMessage, IdentityMessage, MoveMessage
+from accessdrift.core.partitions import partition_of
 from accessdrift.core.timeutil import from_micros
 
 Node = dict[str, Any]
@@ -87,11 +87,6 @@ class Hop:
 
     subject: str
     message: HopMessage
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition of a subject on the resolve topic, of an identity on the identity topic."""
-    return zlib.crc32(key.encode()) % partitions
 
 
 def guess_kind(subject: str) -> str:

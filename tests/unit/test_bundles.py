@@ -1,5 +1,5 @@
+from accessdrift.core.partitions import partition_of
 from streams.bundles import (
-    identity_partition,
     pack_messages,
     pack_messages_chunks,
     pack_records,
@@ -25,8 +25,8 @@ def test_message_bundles_round_trip() -> None:
 
 
 def test_identity_partition_is_stable_and_spread() -> None:
-    assert identity_partition("E1", 4) == identity_partition("E1", 4)
-    assert len({identity_partition(f"E{n}", 4) for n in range(100)}) == 4
+    assert partition_of("E1", 4) == partition_of("E1", 4)
+    assert len({partition_of(f"E{n}", 4) for n in range(100)}) == 4
 
 
 def test_big_batches_are_cut_into_bundles_under_the_limit_in_order() -> None:

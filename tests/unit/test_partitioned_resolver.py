@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from accessdrift.core.engine import Engine
-from accessdrift.core.resolver import Resolver, partition_of
+from accessdrift.core.partitions import partition_of
+from accessdrift.core.resolver import Resolver
 from accessdrift.core.routing import route_record, subjects_of
 from tests.unit.core_builders import cloud, directory, use
 from tests.unit.test_detection import HOUR, Event, alerts, run_unordered, scenario

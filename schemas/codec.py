@@ -42,7 +42,9 @@ class Codec:
         self.fingerprint = bytes.fromhex(fingerprint(canonical_form, "CRC-64-AVRO"))
         self.header = SINGLE_OBJECT_MARKER + self.fingerprint
         # Writers' schemas this reader can resolve, by fingerprint. Older
-        # versions of a schema are registered here when a schema evolves.
+        # versions of a schema are registered here when a schema evolves; a newer
+        # one registered here reads too, an enum symbol this reader lacks as that
+        # enum's default. There is no registry: an unregistered one is a DecodeError.
         self.writers: dict[bytes, Any] = {self.fingerprint: self.schema}
 
     def encode_dict(self, record: dict[str, Any]) -> bytes:

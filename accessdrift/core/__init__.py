@@ -6,6 +6,6 @@ Two stages, each a function of (state, message) -> (state, outputs):
   into facts addressed to an identity, and moves facts when a late link or
   creation event changes an owner.
 - ``identity``: everything about one identity (its directory changes, accounts,
-  credentials, downstream changes and uses), from which ``rules`` derive lag rows
+  credentials, downstream changes and uses), from which the ``detectors`` derive lag rows
   and alerts deterministically, whatever order the facts arrived in.
 """

@@ -1,7 +1,7 @@
 """The identity stage: one identity's facts in, lag rows and alerts out.
 
 State is a plain JSON-able dict per identity. ``handle`` applies one message
-and then asks ``rules`` what the facts now prove; only findings that are new or
+and then asks the ``detectors`` what the facts now prove; only findings that are new or
 better than what was already emitted come out, so a repeated use never repeats
 an alert and a replay never doubles a row.
 """
@@ -11,7 +11,7 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
-from accessdrift.core import rules
+from accessdrift.core import detectors
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.facts import (
     CHG_ID,
@@ -99,9 +99,9 @@ def handle(
         raise ValueError(f"unknown identity-stage message type {kind!r}")
     if state["fb"] and not message.get("fb", True) and kind in ("dir", "claim"):
         state["fb"] = False  # a real directory record now speaks for this id
-    rules.evaluate(identity_id, state, watermark_us, now_us, config, result)
+    detectors.evaluate(identity_id, state, watermark_us, now_us, config, result)
     _prune(state, watermark_us, config)
-    result.next_deadline_us = rules.next_deadline(identity_id, state, config, watermark_us)
+    result.next_deadline_us = detectors.next_deadline(identity_id, state, config, watermark_us)
     return state, result
 
 
@@ -266,13 +266,13 @@ def _on_use(
         bisect.insort(uses, entry, key=_use_order)
         state["use"] = uses
     result = Result()
-    rules.evaluate_use(identity_id, state, entry, now_us, config, result)
+    detectors.judge_use(identity_id, state, entry, now_us, config, result)
     if known and not (place.keep or place.learned or result.alerts):
         # Judging found nothing new (so ``emitted`` is as it was), nothing was kept.
-        result.next_deadline_us = rules.next_deadline(identity_id, given, config)
+        result.next_deadline_us = detectors.next_deadline(identity_id, given, config)
         return given, result
     _prune(state, watermark_us, config)
-    result.next_deadline_us = rules.next_deadline(identity_id, state, config)
+    result.next_deadline_us = detectors.next_deadline(identity_id, state, config)
     return state, result
 
 

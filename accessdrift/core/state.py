@@ -1,5 +1,5 @@
 """One identity's state and what handling a message yields: the plain data that the
-identity stage (``identity``) and the detections (``rules``) share.
+identity stage (``identity``) and the ``detectors`` share.
 
 State is a JSON-able dict per identity (it goes to the changelog as it is); its
 lists hold facts as positional rows whose columns ``facts`` names.

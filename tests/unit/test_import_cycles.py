@@ -45,16 +45,16 @@ def test_the_import_graph_has_no_cycle() -> None:
 
 def test_a_cycle_is_found_when_there_is_one() -> None:
     graph = import_graph()
-    graph["accessdrift.core.rules"].add("accessdrift.core.identity")
+    graph["accessdrift.core.detectors"].add("accessdrift.core.identity")
     try:
         tuple(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as error:
-        assert "accessdrift.core.rules" in error.args[1]
+        assert "accessdrift.core.detectors" in error.args[1]
     else:
-        raise AssertionError("the cycle rules -> identity -> rules was not found")
+        raise AssertionError("the cycle detectors -> identity -> detectors was not found")
 
 
 def test_the_pairs_named_in_the_performance_issue_are_apart() -> None:
     graph = import_graph()
-    assert "accessdrift.core.identity" not in graph["accessdrift.core.rules"]
+    assert "accessdrift.core.identity" not in graph["accessdrift.core.detectors"]
     assert "streams.app" not in graph["streams.web"]

@@ -1,18 +1,21 @@
 """Charts as inline SVG text, drawn on the server: the page needs no script, no font
 and no file from anywhere (its CSP forbids them all).
 
-Pure functions of plain values. Every text that reaches the markup (series names,
-labels, titles) goes through ``html.escape``; every number is formatted here, so
-no value can add an attribute or an element. Each data point is a ``<circle
-class="point" data-series="...">`` and each bar a ``<rect class="bar" ...>``, so
-a test (or a person with the inspector) can count them.
+Pure functions of plain values. Every chart is ``Markup`` built only with
+``Markup(...).format(...)`` and ``Markup.join``, which escape every value put in
+that is not itself ``Markup`` (as Jinja2's autoescape does): a series name, label
+or title is text, whatever it holds, and no value can add an attribute or an
+element. The page's template takes a chart as it is for that reason. Each data
+point is a ``<circle class="point" data-series="...">`` and each bar a ``<rect
+class="bar" ...>``, so a test (or a person with the inspector) can count them.
 """
 
-import html
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from markupsafe import Markup
 
 # Colour-blind-safe (Okabe-Ito, then Tol's muted), in the order series are drawn.
 PALETTE = (
@@ -43,10 +46,6 @@ class Line:
 
     label: str
     value: float
-
-
-def esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def number(value: float) -> str:
@@ -91,13 +90,19 @@ def duration_ticks(top: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def no_data(title: str, chart_id: str) -> str:
-    return (
-        f'<svg id="{esc(chart_id)}" class="chart empty" role="img" viewBox="0 0 {WIDTH} 80" '
-        f'width="{WIDTH}" height="80">'
-        f"<title>{esc(title)}</title>"
-        f'<text x="{WIDTH // 2}" y="44" text-anchor="middle" class="no-data">no data</text></svg>'
-    )
+def no_data(title: str, chart_id: str) -> Markup:
+    return Markup(
+        '<svg id="{chart_id}" class="chart empty" role="img" viewBox="0 0 {width} 80" '
+        'width="{width}" height="80"><title>{title}</title>'
+        '<text x="{middle}" y="44" text-anchor="middle" class="no-data">no data</text></svg>'
+    ).format(chart_id=chart_id, width=WIDTH, title=title, middle=WIDTH // 2)
+
+
+def _svg_start(chart_id: str, title: str, height: int) -> Markup:
+    return Markup(
+        '<svg id="{chart_id}" class="chart" role="img" viewBox="0 0 {width} {height}" '
+        'width="{width}" height="{height}"><title>{title}</title>'
+    ).format(chart_id=chart_id, width=WIDTH, height=height, title=title)
 
 
 def line_chart(
@@ -109,7 +114,7 @@ def line_chart(
     format_value: Format = plain,
     tick_values: Ticks = nice_ticks,
     y_label: str = "",
-) -> str:
+) -> Markup:
     """Series over time, with axes, ticks, a legend and horizontal threshold lines."""
     drawn = [item for item in series if item.points]
     if not drawn:
@@ -130,22 +135,24 @@ def line_chart(
         return TOP + plot_h - (value / top) * plot_h
 
     legend_rows = math.ceil((len(drawn) + len(lines)) / 4)
-    height = HEIGHT + 18 * legend_rows
-    parts = [
-        f'<svg id="{esc(chart_id)}" class="chart" role="img" viewBox="0 0 {WIDTH} {height}" '
-        f'width="{WIDTH}" height="{height}">',
-        f"<title>{esc(title)}</title>",
-    ]
+    parts = [_svg_start(chart_id, title, HEIGHT + 18 * legend_rows)]
     parts += _y_axis(ticks, y, format_value, y_label)
     parts += _time_axis(start, end, x)
     for index, line in enumerate(lines):
         level = number(y(line.value))
         parts.append(
-            f'<line class="threshold" data-label="{esc(line.label)}" x1="{LEFT}" '
-            f'x2="{LEFT + plot_w}" y1="{level}" y2="{level}" '
-            f'stroke="{_colour(len(drawn) + index)}" '
-            f'stroke-dasharray="6 4"><title>{esc(line.label)}: '
-            f"{esc(format_value(line.value))}</title></line>"
+            Markup(
+                '<line class="threshold" data-label="{label}" x1="{x1}" x2="{x2}" '
+                'y1="{level}" y2="{level}" stroke="{colour}" stroke-dasharray="6 4">'
+                "<title>{label}: {value}</title></line>"
+            ).format(
+                label=line.label,
+                x1=LEFT,
+                x2=LEFT + plot_w,
+                level=level,
+                colour=_colour(len(drawn) + index),
+                value=format_value(line.value),
+            )
         )
     for index, item in enumerate(drawn):
         colour = _colour(index)
@@ -155,21 +162,30 @@ def line_chart(
             for position, (at, value) in enumerate(ordered)
         )
         parts.append(
-            f'<path class="series" data-series="{esc(item.name)}" d="{path}" fill="none" '
-            f'stroke="{colour}" stroke-width="2"/>'
+            Markup(
+                '<path class="series" data-series="{name}" d="{path}" fill="none" '
+                'stroke="{colour}" stroke-width="2"/>'
+            ).format(name=item.name, path=path, colour=colour)
         )
         for at, value in ordered:
             parts.append(
-                f'<circle class="point" data-series="{esc(item.name)}" '
-                f'cx="{number(x(at.timestamp()))}" cy="{number(y(value))}" r="3" '
-                f'fill="{colour}"><title>{esc(item.name)} {esc(_when(at))}: '
-                f"{esc(format_value(value))}</title></circle>"
+                Markup(
+                    '<circle class="point" data-series="{name}" cx="{cx}" cy="{cy}" r="3" '
+                    'fill="{colour}"><title>{name} {when}: {value}</title></circle>'
+                ).format(
+                    name=item.name,
+                    cx=number(x(at.timestamp())),
+                    cy=number(y(value)),
+                    colour=colour,
+                    when=_when(at),
+                    value=format_value(value),
+                )
             )
     labels = [(item.name, _colour(index), False) for index, item in enumerate(drawn)]
     labels += [(line.label, _colour(len(drawn) + i), True) for i, line in enumerate(lines)]
     parts += _legend(labels, HEIGHT)
-    parts.append("</svg>")
-    return "".join(parts)
+    parts.append(Markup("</svg>"))
+    return Markup("").join(parts)
 
 
 def bar_chart(
@@ -182,7 +198,7 @@ def bar_chart(
     tick_values: Ticks = nice_ticks,
     y_label: str = "",
     top: float | None = None,
-) -> str:
+) -> Markup:
     """Grouped bars: one group per category, one bar per series (``None``: no bar)."""
     present = [value for _, values in series for value in values if value is not None]
     if not categories or not present:
@@ -197,19 +213,15 @@ def bar_chart(
         return TOP + plot_h - (value / ceiling) * plot_h
 
     legend_rows = math.ceil(len(series) / 4)
-    height = HEIGHT + 18 * legend_rows
-    parts = [
-        f'<svg id="{esc(chart_id)}" class="chart" role="img" viewBox="0 0 {WIDTH} {height}" '
-        f'width="{WIDTH}" height="{height}">',
-        f"<title>{esc(title)}</title>",
-    ]
+    parts = [_svg_start(chart_id, title, HEIGHT + 18 * legend_rows)]
     parts += _y_axis(ticks, y, format_value, y_label)
     base = TOP + plot_h
     for position, category in enumerate(categories):
         centre = LEFT + group_w * (position + 0.5)
         parts.append(
-            f'<text class="tick" x="{number(centre)}" y="{base + 16}" '
-            f'text-anchor="middle">{esc(category)}</text>'
+            Markup('<text class="tick" x="{x}" y="{y}" text-anchor="middle">{text}</text>').format(
+                x=number(centre), y=base + 16, text=category
+            )
         )
         for index, (name, values) in enumerate(series):
             value = values[position] if position < len(values) else None
@@ -217,42 +229,62 @@ def bar_chart(
                 continue
             left = LEFT + group_w * position + group_w * 0.1 + bar_w * index
             parts.append(
-                f'<rect class="bar" data-series="{esc(name)}" data-category="{esc(category)}" '
-                f'x="{number(left)}" y="{number(y(value))}" width="{number(bar_w)}" '
-                f'height="{number(base - y(value))}" fill="{_colour(index)}">'
-                f"<title>{esc(category)} {esc(name)}: {esc(format_value(value))}</title></rect>"
+                Markup(
+                    '<rect class="bar" data-series="{name}" data-category="{category}" '
+                    'x="{x}" y="{y}" width="{width}" height="{height}" fill="{colour}">'
+                    "<title>{category} {name}: {value}</title></rect>"
+                ).format(
+                    name=name,
+                    category=category,
+                    x=number(left),
+                    y=number(y(value)),
+                    width=number(bar_w),
+                    height=number(base - y(value)),
+                    colour=_colour(index),
+                    value=format_value(value),
+                )
             )
     parts += _legend([(name, _colour(index), False) for index, (name, _) in enumerate(series)],
                      HEIGHT)  # fmt: skip
-    parts.append("</svg>")
-    return "".join(parts)
+    parts.append(Markup("</svg>"))
+    return Markup("").join(parts)
 
 
 def _y_axis(
     ticks: Sequence[float], y: Callable[[float], float], format_value: Format, label: str
-) -> list[str]:
+) -> list[Markup]:
     parts = [
-        f'<line class="axis" x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{HEIGHT - BOTTOM}"/>',
-        f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{HEIGHT - BOTTOM}" '
-        f'y2="{HEIGHT - BOTTOM}"/>',
+        Markup(
+            '<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{bottom}"/>'
+            '<line class="axis" x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}"/>'
+        ).format(left=LEFT, right=WIDTH - RIGHT, top=TOP, bottom=HEIGHT - BOTTOM)
     ]
     for tick in ticks:
-        at = number(y(tick))
         parts.append(
-            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{at}" y2="{at}"/>'
-            f'<text class="tick" x="{LEFT - 6}" y="{at}" text-anchor="end" '
-            f'dominant-baseline="middle">{esc(format_value(tick))}</text>'
+            Markup(
+                '<line class="grid" x1="{left}" x2="{right}" y1="{at}" y2="{at}"/>'
+                '<text class="tick" x="{text_x}" y="{at}" text-anchor="end" '
+                'dominant-baseline="middle">{text}</text>'
+            ).format(
+                left=LEFT,
+                right=WIDTH - RIGHT,
+                at=number(y(tick)),
+                text_x=LEFT - 6,
+                text=format_value(tick),
+            )
         )
     if label:
+        middle = f"{TOP + (HEIGHT - TOP - BOTTOM) / 2:.0f}"
         parts.append(
-            f'<text class="axis-label" x="12" y="{TOP + (HEIGHT - TOP - BOTTOM) / 2:.0f}" '
-            f'transform="rotate(-90 12 {TOP + (HEIGHT - TOP - BOTTOM) / 2:.0f})" '
-            f'text-anchor="middle">{esc(label)}</text>'
+            Markup(
+                '<text class="axis-label" x="12" y="{middle}" '
+                'transform="rotate(-90 12 {middle})" text-anchor="middle">{label}</text>'
+            ).format(middle=middle, label=label)
         )
     return parts
 
 
-def _time_axis(start: float, end: float, x: Callable[[float], float]) -> list[str]:
+def _time_axis(start: float, end: float, x: Callable[[float], float]) -> list[Markup]:
     """Five labelled instants, evenly spaced; the date shown when the range spans days."""
     parts = []
     span_days = (end - start) / 86400
@@ -262,22 +294,34 @@ def _time_axis(start: float, end: float, x: Callable[[float], float]) -> list[st
         text = at.strftime("%m-%d %H:%M") if span_days < 4 else at.strftime("%Y-%m-%d")
         anchor = "start" if index == 0 else "end" if index == 4 else "middle"
         parts.append(
-            f'<text class="tick" x="{number(x(seconds))}" y="{HEIGHT - BOTTOM + 16}" '
-            f'text-anchor="{anchor}">{esc(text)}</text>'
+            Markup(
+                '<text class="tick" x="{x}" y="{y}" text-anchor="{anchor}">{text}</text>'
+            ).format(x=number(x(seconds)), y=HEIGHT - BOTTOM + 16, anchor=anchor, text=text)
         )
     return parts
 
 
-def _legend(labels: Sequence[tuple[str, str, bool]], top: float) -> list[str]:
+def _legend(labels: Sequence[tuple[str, str, bool]], top: float) -> list[Markup]:
     parts = []
     for index, (name, colour, dashed) in enumerate(labels):
         column, row = index % 4, index // 4
         left, baseline = LEFT + column * 170, top - 4 + row * 18
-        dash = ' stroke-dasharray="6 4"' if dashed else ""
+        dash = Markup(' stroke-dasharray="6 4"') if dashed else Markup("")
         parts.append(
-            f'<g class="legend-item"><line x1="{left}" x2="{left + 18}" y1="{baseline - 4}" '
-            f'y2="{baseline - 4}" stroke="{colour}" stroke-width="3"{dash}/>'
-            f'<text x="{left + 24}" y="{baseline}">{esc(name)}</text></g>'
+            Markup(
+                '<g class="legend-item"><line x1="{left}" x2="{line_end}" y1="{line_y}" '
+                'y2="{line_y}" stroke="{colour}" stroke-width="3"{dash}/>'
+                '<text x="{text_x}" y="{baseline}">{name}</text></g>'
+            ).format(
+                left=left,
+                line_end=left + 18,
+                line_y=baseline - 4,
+                colour=colour,
+                dash=dash,
+                text_x=left + 24,
+                baseline=baseline,
+                name=name,
+            )
         )
     return parts
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from accessdrift.catalog import RAW_FORMATS
 from accessdrift.errors import AccessDriftError, ConfigError
 
 if TYPE_CHECKING:
@@ -134,15 +135,11 @@ def notify() -> None:
     raise typer.Exit(run_notifier(_settings(), dict(os.environ)))
 
 
-class ReplayFormat(StrEnum):
-    canonical = "canonical"
-    cloudtrail = "cloudtrail"
-    okta = "okta"
-    vault = "vault"
-    gcp_audit = "gcp-audit"
-    entra_audit = "entra-audit"
-    scim = "scim"
-    hr_csv = "hr-csv"
+REPLAY_FORMATS = ("canonical", *RAW_FORMATS)
+# The choices of ``replay --format``, from the catalogue: a new raw format's module adds
+# one. Built from data, so mypy cannot list the members (it still types the class).
+ReplayFormat = StrEnum("ReplayFormat", {name: name for name in REPLAY_FORMATS})  # type: ignore[misc]
+DEFAULT_REPLAY_FORMAT = ReplayFormat("canonical")
 
 
 @app.command()
@@ -150,7 +147,7 @@ def replay(
     files: Annotated[
         list[str] | None, typer.Argument(help="files, folders, .gz, or - for stdin")
     ] = None,
-    format: Annotated[ReplayFormat, typer.Option("--format", "-f")] = ReplayFormat.canonical,
+    format: Annotated[ReplayFormat, typer.Option("--format", "-f")] = DEFAULT_REPLAY_FORMAT,
     from_deadletters: Annotated[
         bool,
         typer.Option(

@@ -11,8 +11,7 @@ from accessdrift.deadletter import classify, dead_letter_bytes
 from accessdrift.errors import ConfigError, KafkaError, RecordError, RecordTooLarge
 from accessdrift.kafka.admin import ensure_topics
 from accessdrift.kafka.producer import CheckedProducer
-from accessdrift.normalizers import hr_csv
-from accessdrift.normalizers.registry import CSV_HEADER, FORMATS, split_for_replay
+from accessdrift.normalizers.registry import FORMATS, replay_file
 from accessdrift.settings import Settings
 from accessdrift.sources import expand_paths, read_bytes, read_lines
 from schemas.codec import codec_for, encode
@@ -43,8 +42,9 @@ def replay(settings: Settings, format_name: str, paths: list[str]) -> ReplaySumm
 
 def replay_raw(settings: Settings, format_name: str, paths: list[str]) -> ReplaySummary:
     """Vendor files to ``raw.<format>``, one vendor record per message."""
-    if format_name not in FORMATS:
-        raise ConfigError(f"unknown format {format_name!r}: one of canonical, {', '.join(FORMATS)}")
+    if format_name not in catalog.RAW_FORMATS:
+        known = ", ".join(catalog.RAW_FORMATS)
+        raise ConfigError(f"unknown format {format_name!r}: one of canonical, {known}")
     ensure_topics(settings)
     deadletter_topic = settings.topic(catalog.DEADLETTER)
     raw_topic = settings.topic(catalog.raw_topic(format_name))
@@ -53,18 +53,10 @@ def replay_raw(settings: Settings, format_name: str, paths: list[str]) -> Replay
         for path in expand_paths(paths):
             data = read_bytes(path)
             origin = "stdin" if path == "-" else path
-            headers: list[tuple[str, str | bytes | None]] | None = None
-            header: bytes | None = None  # an HR CSV line's letter is redacted by it
-            if format_name == "hr-csv":
-                header, lines = hr_csv.rows_of(data)
-                headers = [(CSV_HEADER, header)]
-                items: list[tuple[int, bytes | None, str | None]] = [
-                    (number, line, None) for number, line in lines
-                ]
-            else:
-                items = split_for_replay(format_name, data)
+            replayed = replay_file(format_name, data)
+            header = replayed.csv_header  # a CSV line's letter is redacted by it
             cap = settings.max_record_bytes
-            for number, message, error in items:
+            for number, message, error in replayed.messages:
                 if message is not None and error is None and len(message) > cap:
                     error = f"record of {len(message)} bytes over the cap of {cap}"
                 if error is not None:
@@ -73,7 +65,7 @@ def replay_raw(settings: Settings, format_name: str, paths: list[str]) -> Replay
                     )
                     continue
                 assert message is not None
-                producer.send(raw_topic, message, headers=headers)
+                producer.send(raw_topic, message, headers=replayed.headers)
                 summary.sent[raw_topic] += 1
     return summary
 
@@ -145,6 +137,11 @@ def replay_dead_letters(settings: Settings, only_topic: str | None = None) -> Re
     deadletter_topic = settings.topic(catalog.DEADLETTER)
     summary = ReplaySummary(deadletter_topic)
     ours = {settings.topic(name) for name in catalog.all_topics()}
+    csv_topics = {
+        settings.topic(catalog.raw_topic(name))
+        for name, raw_format in FORMATS.items()
+        if raw_format.document == "csv-line"
+    }
     codec = codec_for("DeadLetter")
     consumer = Consumer(
         {
@@ -185,9 +182,9 @@ def replay_dead_letters(settings: Settings, only_topic: str | None = None) -> Re
                 if source not in ours or source == deadletter_topic:
                     summary.reasons[f"from {source.split(':', 1)[0]}: replay the file"] += 1
                     continue
-                if source == settings.topic(catalog.raw_topic("hr-csv")):
+                if source in csv_topics:
                     # A CSV line is read with its file's header, which the letter lacks.
-                    summary.reasons["an HR CSV line: replay its file again"] += 1
+                    summary.reasons["a CSV line: replay its file again"] += 1
                     continue
                 producer.send(source, letter["value"], key=letter.get("key"))
                 summary.sent[source] += 1

@@ -10,13 +10,8 @@ import faust
 from accessdrift import catalog
 from accessdrift.canonical import record_key
 from accessdrift.errors import RecordError, RecordTooLarge
-from accessdrift.normalizers import hr_csv, scim
-from accessdrift.normalizers.registry import (
-    FORMATS,
-    NormalizerConfig,
-    normalize_message,
-    rejections,
-)
+from accessdrift.normalizers.config import HrMapping, NormalizerConfig, ScimFeed
+from accessdrift.normalizers.registry import normalize_message, rejections
 from accessdrift.settings import Settings
 from schemas.codec import encode
 from streams.deadletters import send_dead_letter
@@ -30,12 +25,12 @@ OFF_LOOP_BYTES = 64 * 1024
 
 def normalizer_config(settings: Settings) -> NormalizerConfig:
     return NormalizerConfig(
-        scim_feed=scim.ScimFeed(settings.scim_side, settings.scim_system),
+        scim_feed=ScimFeed(settings.scim_side, settings.scim_system),
         scim_feeds={
-            name: scim.ScimFeed(feed.get("side", "source"), feed.get("system", name))
+            name: ScimFeed(feed.get("side", "source"), feed.get("system", name))
             for name, feed in settings.scim_feeds.items()
         },
-        hr_mapping=hr_csv.HrMapping.load(settings.hr_csv_mapping),
+        hr_mapping=HrMapping.load(settings.hr_csv_mapping),
         max_records=settings.max_records_per_message,
     )
 
@@ -115,7 +110,7 @@ def register_normalizers(app: faust.App, settings: Settings, counts: Counter[str
         normalize_agent.__name__ = name
         app.agent(source, name=name, concurrency=1)(normalize_agent)
 
-    for format_name in FORMATS:
+    for format_name in catalog.RAW_FORMATS:
         make_agent(format_name)
 
 

@@ -1,4 +1,5 @@
-"""What every normalizer shares: the result type and the field helpers."""
+"""What every normalizer shares: the declaration of a raw format, the result type and
+the field helpers."""
 
 import hashlib
 import itertools
@@ -6,16 +7,17 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from accessdrift.errors import RecordError
+from accessdrift.normalizers.config import MAX_RECORDS_PER_MESSAGE as MAX_RECORDS_PER_MESSAGE
+from accessdrift.normalizers.config import NormalizerConfig
 from schemas.models import Record
 
-# Records one raw message may make, and vendor records it may hold (the default of
-# ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE). A CloudTrail file under the 1 MB message cap
-# holds about a thousand records; a SCIM PATCH of 60,000 members, or 100,000 broken
-# records in one message, would otherwise be that many records' work and memory.
-MAX_RECORDS_PER_MESSAGE = 10_000
+# The Kafka headers a raw message may come with: a CSV line's file header (a line is read
+# with it), and the feed it came from (a SCIM feed's side, set per feed).
+CSV_HEADER = "csv-header"
+FEED_HEADER = "accessdrift-feed"
 
 Spec = TypeVar("Spec")
 
@@ -29,6 +31,57 @@ class Normalized:
     @staticmethod
     def ignore(rule: str) -> "Normalized":
         return Normalized([], rule)
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    """What a raw message is read with besides its bytes: its Kafka headers and the
+    deployment's settings of the normalizers."""
+
+    headers: Mapping[str, bytes] = field(default_factory=dict)
+    config: NormalizerConfig = field(default_factory=NormalizerConfig)
+
+
+RecordNormalizer = Callable[[Any, int, MessageContext], Normalized]
+"""A vendor record, the canonical records it may make (what the message's cap has left),
+and its message's context -> what it became. Raises ``RecordError`` for a bad record."""
+
+
+def whole(document: Any) -> list[Any]:
+    """A message that is one vendor record."""
+    return [document]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RawFormat:
+    """A raw log format, declared by its normalizer module as ``FORMAT = RawFormat(...)``:
+    the registry finds it there, and ``raw.<name>`` is its topic, ``replay --format <name>``
+    sends its files, one agent of the worker normalizes it."""
+
+    name: str
+    summary: str  # what it reads and what it makes, in a line
+    # Where it is listed among the formats (the topics created, ``replay --help``):
+    # the formats are listed by this number, then by name.
+    order: int
+    normalize: RecordNormalizer
+    # A message's document -> its vendor records (a CloudTrail file's ``Records``, an
+    # Okta event hook's events); a JSON document unless ``document`` says otherwise.
+    unwrap: Callable[[Any], list[Any]] = whole
+    # "json": a message is a JSON document (a replayed file is a document or JSON lines);
+    # "csv-line": a message is one CSV line, its file's header line in the CSV_HEADER
+    # Kafka header (a replayed file is a CSV file, its first line the header).
+    document: Literal["json", "csv-line"] = "json"
+
+
+def csv_rows(data: bytes) -> tuple[bytes, list[tuple[int, bytes]]]:
+    """A whole CSV file -> (header line, [(line number, line)]), blank lines left out: a
+    file of a ``csv-line`` format, to replay line by line with its header."""
+    lines = data.splitlines()
+    if not lines:
+        return b"", []
+    return lines[0], [
+        (number, line) for number, line in enumerate(lines[1:], start=2) if line.strip()
+    ]
 
 
 def bounded(specs: Iterable[Spec], build: Callable[[Spec], Record], limit: int) -> Normalized:

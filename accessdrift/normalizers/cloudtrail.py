@@ -25,6 +25,7 @@ from typing import Any
 from accessdrift.errors import RecordError
 from accessdrift.normalizers.base import (
     Normalized,
+    RawFormat,
     dig,
     mapping,
     parse_time,
@@ -293,3 +294,12 @@ def _first_secret(request: Mapping[str, Any]) -> str | None:
     if isinstance(ids, list) and ids:
         return text(ids[0])
     return None
+
+
+FORMAT = RawFormat(
+    name="cloudtrail",
+    summary="AWS CloudTrail records -> CloudAuditEvent / SecretUsageEvent",
+    order=10,
+    unwrap=unwrap,
+    normalize=lambda record, _limit, _context: normalize(record),
+)

@@ -26,6 +26,7 @@ from accessdrift.errors import DecodeError, RecordError
 from accessdrift.normalizers.base import (
     MAX_RECORDS_PER_MESSAGE,
     Normalized,
+    RawFormat,
     bounded,
     dig,
     mapping,
@@ -279,3 +280,13 @@ def _provisioning(record: Mapping[str, Any], properties: Mapping[str, Any]) -> N
             )
         ]
     )
+
+
+FORMAT = RawFormat(
+    name="entra-audit",
+    summary="Microsoft Entra ID audit, sign-in and provisioning logs -> CloudAuditEvent",
+    order=50,
+    unwrap=unwrap,
+    # A credential change makes a record per key: as many as the message's cap allows.
+    normalize=lambda record, limit, _context: normalize(record, limit),
+)

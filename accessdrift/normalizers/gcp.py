@@ -23,6 +23,7 @@ from accessdrift.errors import RecordError
 from accessdrift.normalizers.base import (
     MAX_RECORDS_PER_MESSAGE,
     Normalized,
+    RawFormat,
     bounded,
     dig,
     parse_time,
@@ -223,3 +224,13 @@ def _created_account(payload: Mapping[str, Any]) -> str | None:
 
 def _one(event_id: str, common: dict[str, Any], kind: str, **targets: Any) -> Normalized:
     return Normalized([CloudAuditEvent(event_id=event_id, kind=kind, **common, **targets)])
+
+
+FORMAT = RawFormat(
+    name="gcp-audit",
+    summary="Google Cloud Audit Logs (LogEntry with an AuditLog protoPayload) -> CloudAuditEvent",
+    order=40,
+    unwrap=unwrap,
+    # A policy change makes a record per member delta: as many as the message's cap allows.
+    normalize=lambda record, limit, _context: normalize(record, limit),
+)

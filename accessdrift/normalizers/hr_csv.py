@@ -24,78 +24,22 @@ known; a row without identity, action or date is dead-lettered.
 import csv
 import io
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, time
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
-from accessdrift.errors import ConfigError, RecordError
-from accessdrift.normalizers.base import Normalized, stable_id, text
+from accessdrift.errors import RecordError
+from accessdrift.normalizers.base import (
+    CSV_HEADER,
+    MessageContext,
+    Normalized,
+    RawFormat,
+    csv_rows,
+    stable_id,
+    text,
+)
+from accessdrift.normalizers.config import HrMapping as HrMapping  # the mapping is an HR CSV thing
 from schemas.models import DirectoryChange
-
-DEFAULT_CHANGE_TYPES = {
-    "hire": "joiner",
-    "new hire": "joiner",
-    "rehire": "joiner",
-    "joiner": "joiner",
-    "transfer": "mover",
-    "promotion": "mover",
-    "role change": "mover",
-    "job change": "mover",
-    "mover": "mover",
-    "termination": "leaver",
-    "terminate": "leaver",
-    "resignation": "leaver",
-    "leaver": "leaver",
-    "leave of absence": "suspend",
-    "suspend": "suspend",
-    "return from leave": "reactivate",
-    "reactivate": "reactivate",
-    "owner change": "owner_change",
-}
-
-
-@dataclass(frozen=True)
-class HrMapping:
-    columns: Mapping[str, str] = field(
-        default_factory=lambda: {
-            "identity_id": "employee_id",
-            "change_type": "action",
-            "event_time": "effective_date",
-            "email": "email",
-            "identity_kind": "worker_type",
-            "owner_id": "owner_id",
-            "accounts": "accounts",
-            "event_id": "record_id",
-        }
-    )
-    attributes: tuple[str, ...] = ("department", "title", "manager")
-    change_types: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_CHANGE_TYPES))
-    timezone: str = "UTC"
-    effective_time: str = "00:00"
-
-    @staticmethod
-    def load(path: Path | None) -> "HrMapping":
-        if path is None:
-            return HrMapping()
-        try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise ConfigError(f"cannot read the HR CSV mapping {path}: {error}") from error
-        base = HrMapping()
-        return HrMapping(
-            columns={**base.columns, **(loaded.get("columns") or {})},
-            attributes=tuple(loaded.get("attributes") or base.attributes),
-            change_types={
-                str(key).lower(): str(value)
-                for key, value in (loaded.get("change_types") or base.change_types).items()
-            },
-            timezone=str(loaded.get("timezone") or base.timezone),
-            effective_time=str(loaded.get("effective_time") or base.effective_time),
-        )
 
 
 def parse_row(line: bytes, header: bytes) -> dict[str, str]:
@@ -124,7 +68,10 @@ def _time(value: str, mapping: HrMapping) -> datetime:
     return parsed
 
 
-def normalize(row: Mapping[str, str], mapping: HrMapping = HrMapping()) -> Normalized:
+DEFAULT_MAPPING = HrMapping()
+
+
+def normalize(row: Mapping[str, str], mapping: HrMapping = DEFAULT_MAPPING) -> Normalized:
     def column(name: str) -> str | None:
         source = mapping.columns.get(name)
         return text(row.get(source)) if source else None
@@ -172,15 +119,25 @@ def normalize(row: Mapping[str, str], mapping: HrMapping = HrMapping()) -> Norma
     )
 
 
-def rows_of(data: bytes) -> tuple[bytes, list[tuple[int, bytes]]]:
-    """A whole export -> (header line, [(line number, line)]) for replay."""
-    lines = data.splitlines()
-    if not lines:
-        return b"", []
-    return lines[0], [
-        (number, line) for number, line in enumerate(lines[1:], start=2) if line.strip()
-    ]
+rows_of = csv_rows  # a whole export -> (header line, [(line number, line)]) for replay
 
 
 def first(values: list[Any]) -> Any:
     return values[0] if values else None
+
+
+def _normalize_line(line: bytes, _limit: int, context: MessageContext) -> Normalized:
+    """One line of an export, read with its file's header line (the CSV_HEADER header)."""
+    header = context.headers.get(CSV_HEADER)
+    if not header:
+        raise RecordError(f"HR CSV line without its {CSV_HEADER} header")
+    return normalize(parse_row(line, header), context.config.hr_mapping)
+
+
+FORMAT = RawFormat(
+    name="hr-csv",
+    summary="HR exports as CSV -> DirectoryChange, columns mapped by a small YAML file",
+    order=70,
+    document="csv-line",
+    normalize=_normalize_line,
+)

@@ -20,6 +20,7 @@ from typing import Any
 from accessdrift.errors import RecordError
 from accessdrift.normalizers.base import (
     Normalized,
+    RawFormat,
     dig,
     parse_time,
     require_object,
@@ -115,3 +116,12 @@ def normalize(raw: Any) -> Normalized:
                 ]
             )
     return Normalized([CloudAuditEvent(kind="usage", **common)])
+
+
+FORMAT = RawFormat(
+    name="okta",
+    summary="Okta System Log events and event hooks -> CloudAuditEvent",
+    order=20,
+    unwrap=unwrap,
+    normalize=lambda record, _limit, _context: normalize(record),
+)

@@ -1,44 +1,66 @@
-"""Every raw format by its topic name, and one raw message -> outcomes.
+"""Every raw format, found in the normalizer modules that declare one, and one raw
+message -> outcomes.
 
-Every record made passes ``scrub`` (no secret reaches a canonical topic), and one
-message reads and makes at most ``NormalizerConfig.max_records`` records: a message
-of 100,000 broken records, or a SCIM PATCH of 60,000 members, is that many records'
-work no more; what is past the cap is dead-lettered, with how many and why.
+A raw format is its module: ``FORMAT = RawFormat(...)`` in a module of this package makes
+it a ``raw.<name>`` topic, a ``replay --format`` choice and a worker agent; nothing here
+names a format. Every record made passes ``scrub`` (no secret reaches a canonical topic),
+and one message reads and makes at most ``NormalizerConfig.max_records`` records: a
+message of 100,000 broken records, or a SCIM PATCH of 60,000 members, is that many
+records' work no more; what is past the cap is dead-lettered, with how many and why.
 """
 
 import functools
+import importlib
 import json
+import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 
 from accessdrift import jsontext
 from accessdrift.errors import DecodeError, RecordError, RecordTooLarge
-from accessdrift.normalizers import cloudtrail, entra, gcp, hr_csv, okta, scim, vault
-from accessdrift.normalizers.base import MAX_RECORDS_PER_MESSAGE, Normalized
+from accessdrift.normalizers.base import CSV_HEADER as CSV_HEADER
+from accessdrift.normalizers.base import FEED_HEADER as FEED_HEADER
+from accessdrift.normalizers.base import MessageContext, Normalized, RawFormat, csv_rows
+from accessdrift.normalizers.config import NormalizerConfig as NormalizerConfig
 from accessdrift.normalizers.scrub import scrub
 from schemas.models import Record
 
-JSON_FORMATS: dict[str, ModuleType] = {
-    "cloudtrail": cloudtrail,
-    "gcp-audit": gcp,
-    "entra-audit": entra,
-    "okta": okta,
-    "vault": vault,
-    "scim": scim,
+
+def discover_formats(package: str, folder: Path) -> dict[str, RawFormat]:
+    """The ``FORMAT`` of every module of ``package`` that declares one, by name, listed by
+    their ``order`` then name. Two modules that declare one name are a mistake that would
+    make one of them silently unreachable: it raises."""
+    found: dict[str, tuple[RawFormat, str]] = {}
+    for module_info in pkgutil.iter_modules([str(folder)]):
+        module_name = f"{package}.{module_info.name}"
+        if module_name == __name__:
+            continue
+        declared = getattr(importlib.import_module(module_name), "FORMAT", None)
+        if not isinstance(declared, RawFormat):
+            continue
+        if declared.name in found:
+            raise ImportError(
+                f"the raw format {declared.name!r} is declared twice: "
+                f"by {found[declared.name][1]} and by {module_name}"
+            )
+        found[declared.name] = (declared, module_name)
+    listed = sorted((raw_format for raw_format, _ in found.values()), key=_listing)
+    return {raw_format.name: raw_format for raw_format in listed}
+
+
+def _listing(raw_format: RawFormat) -> tuple[int, str]:
+    return raw_format.order, raw_format.name
+
+
+FORMATS: Mapping[str, RawFormat] = discover_formats(
+    __name__.rpartition(".")[0], Path(__file__).parent
+)
+"""Every raw format by name, in their listing order (``catalog.RAW_FORMATS``)."""
+JSON_FORMATS: Mapping[str, RawFormat] = {
+    name: raw_format for name, raw_format in FORMATS.items() if raw_format.document == "json"
 }
-FORMATS = (*JSON_FORMATS, "hr-csv")
-CSV_HEADER = "csv-header"
-FEED_HEADER = "accessdrift-feed"
-
-
-@dataclass(frozen=True)
-class NormalizerConfig:
-    scim_feed: scim.ScimFeed = field(default_factory=scim.ScimFeed)
-    scim_feeds: Mapping[str, scim.ScimFeed] = field(default_factory=dict)
-    hr_mapping: hr_csv.HrMapping = field(default_factory=hr_csv.HrMapping)
-    max_records: int = MAX_RECORDS_PER_MESSAGE  # ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE
 
 
 @dataclass(frozen=True)
@@ -120,32 +142,24 @@ def normalize_message(
     At most ``config.max_records`` vendor records of the message are read and at most
     as many canonical records made (a vendor record counts for the records it makes,
     at least one); what is past the cap is one outcome with an error, not silence."""
-    headers = headers or {}
-    config = config or NormalizerConfig()
-    if format_name == "hr-csv":
-        header = headers.get(CSV_HEADER)
-        if not header:
-            return [Outcome(0, error=RecordError(f"HR CSV line without its {CSV_HEADER} header"))]
-        row = lambda: hr_csv.normalize(hr_csv.parse_row(value, header), config.hr_mapping)  # noqa: E731
-        return [_apply(0, row, config.max_records)]
-    module = JSON_FORMATS.get(format_name)
-    if module is None:
+    context = MessageContext(headers or {}, config or NormalizerConfig())
+    cap = context.config.max_records
+    raw_format = FORMATS.get(format_name)
+    if raw_format is None:
         return [Outcome(0, error=RecordError(f"unknown raw format {format_name!r}"))]
+    if raw_format.document == "csv-line":  # one line, one record
+        line = functools.partial(raw_format.normalize, value, cap, context)
+        return [_apply(0, line, cap)]
     try:
         document = jsontext.loads(value)
     except DecodeError as error:
         return [Outcome(0, error=error)]
-    normalize: Normalize
-    if format_name == "scim":
-        feed_name = headers.get(FEED_HEADER, b"").decode(errors="replace")
-        feed = config.scim_feeds.get(feed_name, config.scim_feed)
-        normalize = lambda item, limit: scim.normalize(item, feed, limit)  # noqa: E731
-    elif format_name in ("gcp-audit", "entra-audit"):  # the formats whose records fan out
-        normalize = lambda item, limit: module.normalize(item, limit)  # noqa: E731
-    else:
-        normalize = lambda item, _limit: module.normalize(item)  # noqa: E731
-    items = module.unwrap(document)
-    return _own_bytes(_read(items, normalize, config.max_records), items)
+    items = raw_format.unwrap(document)
+
+    def normalize(item: Any, limit: int) -> Normalized:
+        return raw_format.normalize(item, limit, context)
+
+    return _own_bytes(_read(items, normalize, cap), items)
 
 
 def _read(items: list[Any], normalize: Normalize, cap: int) -> list[Outcome]:
@@ -226,9 +240,9 @@ def split_for_replay(format_name: str, data: bytes) -> list[tuple[int, bytes | N
     A whole JSON document (a CloudTrail file, an array) is split into its records;
     otherwise the file is JSON lines, each line sent as published.
     """
-    if format_name == "hr-csv":
-        raise ValueError("CSV files are split by hr_csv.rows_of")
-    module = JSON_FORMATS[format_name]
+    raw_format = JSON_FORMATS.get(format_name)
+    if raw_format is None:
+        raise ValueError(f"{format_name!r} is not a JSON format: see replay_file")
     try:
         document = jsontext.loads(data)
     except DecodeError:
@@ -236,7 +250,7 @@ def split_for_replay(format_name: str, data: bytes) -> list[tuple[int, bytes | N
     if document is not None and not isinstance(document, (str, int, float, bool)):
         return [
             (index, json.dumps(item).encode(), None)
-            for index, item in enumerate(module.unwrap(document), start=1)
+            for index, item in enumerate(raw_format.unwrap(document), start=1)
         ]
     out: list[tuple[int, bytes | None, str | None]] = []
     for number, line in enumerate(data.splitlines(), start=1):
@@ -250,3 +264,25 @@ def split_for_replay(format_name: str, data: bytes) -> list[tuple[int, bytes | N
             continue
         out.append((number, stripped, None))
     return out
+
+
+@dataclass(frozen=True)
+class ReplayFile:
+    """A file to replay onto ``raw.<format>``: its messages as [(line or record number,
+    raw message or None, error)], and the Kafka headers each is sent with."""
+
+    messages: list[tuple[int, bytes | None, str | None]]
+    csv_header: bytes | None = None  # a CSV file's header line, which each line is read with
+
+    @property
+    def headers(self) -> list[tuple[str, str | bytes | None]] | None:
+        return None if self.csv_header is None else [(CSV_HEADER, self.csv_header)]
+
+
+def replay_file(format_name: str, data: bytes) -> ReplayFile:
+    """A file of a raw format -> its messages: a CSV file's lines (with its header line),
+    or a JSON document's records or JSON lines (``split_for_replay``)."""
+    if FORMATS[format_name].document == "csv-line":
+        header, lines = csv_rows(data)
+        return ReplayFile([(number, line, None) for number, line in lines], header)
+    return ReplayFile(split_for_replay(format_name, data))

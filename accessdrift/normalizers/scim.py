@@ -20,13 +20,15 @@ are counted, not made into events, and dead-lettered with the count.
 """
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from accessdrift.errors import RecordError
 from accessdrift.normalizers.base import (
+    FEED_HEADER,
     MAX_RECORDS_PER_MESSAGE,
+    MessageContext,
     Normalized,
+    RawFormat,
     bounded,
     dig,
     mapping,
@@ -35,13 +37,8 @@ from accessdrift.normalizers.base import (
     stable_id,
     text,
 )
+from accessdrift.normalizers.config import ScimFeed as ScimFeed  # a feed is a SCIM thing
 from schemas.models import CloudAuditEvent, DirectoryChange
-
-
-@dataclass(frozen=True)
-class ScimFeed:
-    side: str = "source"  # or "downstream"
-    system: str = "scim"
 
 
 def unwrap(document: Any) -> list[Any]:
@@ -83,8 +80,11 @@ def _email(body: Mapping[str, Any]) -> str | None:
     return user_name if user_name and "@" in user_name else None
 
 
+SOURCE_FEED = ScimFeed()  # the default feed: requests into the source of truth
+
+
 def normalize(
-    raw: Any, feed: ScimFeed = ScimFeed(), limit: int = MAX_RECORDS_PER_MESSAGE
+    raw: Any, feed: ScimFeed = SOURCE_FEED, limit: int = MAX_RECORDS_PER_MESSAGE
 ) -> Normalized:
     request = require_object(raw, "SCIM")
     method = (text(request.get("method")) or "").upper()
@@ -207,3 +207,20 @@ def normalize(
             )
         ]
     )
+
+
+def _normalize_from_feed(request: Any, limit: int, context: MessageContext) -> Normalized:
+    """A request as its feed sees it: the feed named by the message's FEED_HEADER, or the
+    deployment's one SCIM feed."""
+    feed_name = context.headers.get(FEED_HEADER, b"").decode(errors="replace")
+    feed = context.config.scim_feeds.get(feed_name, context.config.scim_feed)
+    return normalize(request, feed, limit)
+
+
+FORMAT = RawFormat(
+    name="scim",
+    summary="SCIM 2.0 provisioning requests (RFC 7644) -> DirectoryChange or CloudAuditEvent",
+    order=60,
+    unwrap=unwrap,
+    normalize=_normalize_from_feed,
+)

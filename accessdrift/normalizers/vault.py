@@ -26,6 +26,7 @@ from typing import Any
 from accessdrift.errors import RecordError
 from accessdrift.normalizers.base import (
     Normalized,
+    RawFormat,
     dig,
     parse_time,
     require_object,
@@ -172,3 +173,12 @@ def _entity_change(path: str, operation: str, entry: Any) -> tuple[str, str] | N
     if "policies" in data:
         return "permission_granted", target
     return None
+
+
+FORMAT = RawFormat(
+    name="vault",
+    summary="HashiCorp Vault file audit device lines -> SecretUsageEvent / CloudAuditEvent",
+    order=30,
+    unwrap=unwrap,
+    normalize=lambda record, _limit, _context: normalize(record),
+)

@@ -1,11 +1,19 @@
-"""Reading the real published samples in tests/fixtures/samples (see SOURCES.md there)."""
+"""Reading the real published samples in tests/fixtures/samples (see SOURCES.md there),
+and the project's own raw fixtures in tests/fixtures/raw."""
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from accessdrift.normalizers.base import CSV_HEADER, csv_rows
+
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"
+RAW = Path(__file__).resolve().parents[1] / "fixtures" / "raw"
+
+Message = bytes | tuple[bytes, Mapping[str, bytes]]
+"""A raw message, alone or with the Kafka headers it is read with."""
 
 
 def panther(name: str) -> list[bytes]:
@@ -16,6 +24,12 @@ def panther(name: str) -> list[bytes]:
 
 def lines(relative: str) -> list[bytes]:
     return [line.strip() for line in (SAMPLES / relative).read_bytes().splitlines() if line.strip()]
+
+
+def raw_csv_lines(name: str) -> list[Message]:
+    """A CSV file of tests/fixtures/raw as it is replayed: each line with its header line."""
+    header, rows = csv_rows((RAW / name).read_bytes())
+    return [(line, {CSV_HEADER: header}) for _, line in rows]
 
 
 def whole(relative: str) -> bytes:

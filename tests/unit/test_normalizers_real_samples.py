@@ -2,7 +2,9 @@
 
 Outcome counts are (canonical records, vendor records normalized, ignored by rule,
 dead-lettered). Panther's test events include deliberately partial logs (no
-eventName, "redacted" times): those must be dead-lettered, never crash.
+eventName, "redacted" times): those must be dead-lettered, never crash. Every raw format
+has at least one sample in REAL_SAMPLES (test_raw_formats checks it): a new format adds
+its samples there.
 """
 
 import hashlib
@@ -14,13 +16,22 @@ import pytest
 
 from accessdrift.normalizers.registry import Outcome, normalize_message
 from schemas.models import CloudAuditEvent, DirectoryChange, SecretUsageEvent
-from tests.unit.samples import http_requests, lines, markdown_json, panther, whole
+from tests.unit.samples import (
+    Message,
+    http_requests,
+    lines,
+    markdown_json,
+    panther,
+    raw_csv_lines,
+    whole,
+)
 
 
-def tally(format_name: str, messages: list[bytes]) -> tuple[int, int, int, int]:
+def tally(format_name: str, messages: list[Message]) -> tuple[int, int, int, int]:
     counts: Counter[str] = Counter()
     for message in messages:
-        for outcome in normalize_message(format_name, message):
+        value, headers = message if isinstance(message, tuple) else (message, {})
+        for outcome in normalize_message(format_name, value, headers):
             if outcome.error is not None:
                 counts["dead"] += 1
             elif outcome.ignored is not None:
@@ -38,85 +49,105 @@ def only(outcomes: list[Outcome]) -> Any:
     return record
 
 
-@pytest.mark.parametrize(
-    "format_name, messages, expected",
-    [
-        ("cloudtrail", lambda: panther("aws-cloudtrail.jsonl"), (437, 437, 2, 98)),
-        ("gcp-audit", lambda: panther("gcp-auditlog.jsonl"), (122, 122, 0, 290)),
-        ("okta", lambda: panther("okta-systemlog.jsonl"), (17, 17, 0, 57)),
-        ("entra-audit", lambda: panther("azure-audit.jsonl"), (47, 47, 0, 0)),
-        (
-            "cloudtrail",
-            lambda: lines("otrf-security-datasets/ec2_proxy_s3_exfiltration_2020-09-14011940.json"),
-            (98, 98, 5, 0),
-        ),
-        (
-            "vault",
-            lambda: lines("elastic-integrations/hashicorp_vault__test-audit.log"),
-            (4, 4, 9, 0),
-        ),
-        (
-            "entra-audit",
-            lambda: lines("elastic-integrations/azure_auditlogs__test-audit-logs-sample.log"),
-            (3, 3, 0, 0),
-        ),
-        (
-            "entra-audit",
-            lambda: lines("elastic-integrations/azure_provisioning__test-provisioninglogs-raw.log"),
-            (2, 2, 1, 0),
-        ),
-        ("entra-audit", lambda: lines("otrf-security-datasets/AADAuditEvents.json"), (4, 4, 0, 0)),
-        (
-            "gcp-audit",
-            lambda: lines("elastic-integrations/gcp_audit__test-iamcredentials-googleapis-com.log"),
-            (1, 1, 0, 0),
-        ),
-        (
-            "cloudtrail",
-            lambda: [
-                whole(
-                    "zmallen-cloudtrail2sightings/aws.credential-access.secretsmanager-retrieve-secrets.json"
-                )
-            ],
-            (10, 10, 0, 0),
-        ),
-        (
-            "cloudtrail",
-            lambda: [
-                whole("zmallen-cloudtrail2sightings/aws.defense-evasion.cloudtrail-delete.json")
-            ],
-            (1, 1, 0, 0),
-        ),
-        (
-            "cloudtrail",
-            lambda: [
-                whole("zmallen-cloudtrail2sightings/aws.exfiltration.ec2-share-ebs-snapshot.json")
-            ],
-            (1, 1, 0, 0),
-        ),
-        (
-            "cloudtrail",
-            lambda: [whole("zmallen-cloudtrail2sightings/aws.execution.ec2-user-data.json")],
-            (0, 0, 0, 1),
-        ),
-    ],
-    ids=[
-        "panther-cloudtrail",
-        "panther-gcp",
-        "panther-okta",
-        "panther-entra",
-        "otrf-cloudtrail",
-        "elastic-vault",
-        "elastic-entra-audit",
-        "elastic-entra-provisioning",
-        "otrf-entra",
-        "elastic-gcp",
-        "zmallen-secrets",
-        "zmallen-trail",
-        "zmallen-snapshot",
-        "zmallen-malformed",
-    ],
-)
+# Every raw format has a sample here: (format, its messages, the outcome counts).
+REAL_SAMPLES = [
+    pytest.param(
+        "cloudtrail",
+        lambda: panther("aws-cloudtrail.jsonl"),
+        (437, 437, 2, 98),
+        id="panther-cloudtrail",
+    ),
+    pytest.param(
+        "gcp-audit", lambda: panther("gcp-auditlog.jsonl"), (122, 122, 0, 290), id="panther-gcp"
+    ),
+    pytest.param(
+        "okta", lambda: panther("okta-systemlog.jsonl"), (17, 17, 0, 57), id="panther-okta"
+    ),
+    pytest.param(
+        "entra-audit", lambda: panther("azure-audit.jsonl"), (47, 47, 0, 0), id="panther-entra"
+    ),
+    pytest.param(
+        "cloudtrail",
+        lambda: lines("otrf-security-datasets/ec2_proxy_s3_exfiltration_2020-09-14011940.json"),
+        (98, 98, 5, 0),
+        id="otrf-cloudtrail",
+    ),
+    pytest.param(
+        "vault",
+        lambda: lines("elastic-integrations/hashicorp_vault__test-audit.log"),
+        (4, 4, 9, 0),
+        id="elastic-vault",
+    ),
+    pytest.param(
+        "entra-audit",
+        lambda: lines("elastic-integrations/azure_auditlogs__test-audit-logs-sample.log"),
+        (3, 3, 0, 0),
+        id="elastic-entra-audit",
+    ),
+    pytest.param(
+        "entra-audit",
+        lambda: lines("elastic-integrations/azure_provisioning__test-provisioninglogs-raw.log"),
+        (2, 2, 1, 0),
+        id="elastic-entra-provisioning",
+    ),
+    pytest.param(
+        "entra-audit",
+        lambda: lines("otrf-security-datasets/AADAuditEvents.json"),
+        (4, 4, 0, 0),
+        id="otrf-entra",
+    ),
+    pytest.param(
+        "gcp-audit",
+        lambda: lines("elastic-integrations/gcp_audit__test-iamcredentials-googleapis-com.log"),
+        (1, 1, 0, 0),
+        id="elastic-gcp",
+    ),
+    pytest.param(
+        "cloudtrail",
+        lambda: [
+            whole(
+                "zmallen-cloudtrail2sightings/aws.credential-access.secretsmanager-retrieve-secrets.json"
+            )
+        ],
+        (10, 10, 0, 0),
+        id="zmallen-secrets",
+    ),
+    pytest.param(
+        "cloudtrail",
+        lambda: [whole("zmallen-cloudtrail2sightings/aws.defense-evasion.cloudtrail-delete.json")],
+        (1, 1, 0, 0),
+        id="zmallen-trail",
+    ),
+    pytest.param(
+        "cloudtrail",
+        lambda: [
+            whole("zmallen-cloudtrail2sightings/aws.exfiltration.ec2-share-ebs-snapshot.json")
+        ],
+        (1, 1, 0, 0),
+        id="zmallen-snapshot",
+    ),
+    pytest.param(
+        "cloudtrail",
+        lambda: [whole("zmallen-cloudtrail2sightings/aws.execution.ec2-user-data.json")],
+        (0, 0, 0, 1),
+        id="zmallen-malformed",
+    ),
+    # A SCIM collector's records of the requests the SCIM 2.0 reference shows.
+    pytest.param(
+        "scim",
+        lambda: [
+            json.dumps(request).encode()
+            for request in http_requests("okta-developer-docs/reference__scim__scim-20__index.md")
+        ],
+        (4, 4, 11, 0),
+        id="okta-scim-reference",
+    ),
+    # HR exports are no published log: the export of tests/fixtures/raw, line by line.
+    pytest.param("hr-csv", lambda: raw_csv_lines("hr-export.csv"), (2, 2, 0, 1), id="hr-export"),
+]
+
+
+@pytest.mark.parametrize("format_name, messages, expected", REAL_SAMPLES)
 def test_every_record_of_a_real_sample_has_an_outcome(
     format_name: str, messages: Any, expected: tuple[int, int, int, int]
 ) -> None:

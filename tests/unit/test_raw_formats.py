@@ -18,7 +18,7 @@ from tests.unit.test_normalizers_real_samples import REAL_SAMPLES
 NORMALIZERS = Path(registry.__file__).parent
 
 
-# The order the topics are created in and ``replay --help`` lists them, before issue 24.
+# The order ``replay --help`` listed them in before issue 24 (now the topics' order too).
 LISTED_BEFORE = ("cloudtrail", "okta", "vault", "gcp-audit", "entra-audit", "scim", "hr-csv")
 
 

@@ -40,6 +40,9 @@ def discover() -> tuple[Detector, ...]:
             raise TypeError(
                 f"{module.__name__} declares no DETECTOR; a module without one belongs in HELPERS"
             )
+        if detector.name != module_info.name:
+            # Its sample cases are found by the name: tests/unit/detectors/cases/<name>.yaml
+            raise ValueError(f"{module.__name__}: DETECTOR.name must be {module_info.name!r}")
         found.append(detector)
     return tuple(sorted(found, key=lambda detector: (detector.order, detector.name)))
 

@@ -126,7 +126,7 @@ def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[i
 
 
 DETECTOR = Detector(
-    name="provisioning_lag",
+    name="lag",
     order=10,
     kinds=(DEPROVISION_OVERDUE,),
     evaluate=evaluate,

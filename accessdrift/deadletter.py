@@ -44,6 +44,12 @@ def dead_letter_bytes(
     )
 
 
+def dead_letter_key(source_topic: str) -> bytes:
+    """A dead letter's Kafka key: the topic (or file) it came from, so that one source's
+    letters stay in order on one partition of ``drift.deadletter``."""
+    return source_topic.encode()
+
+
 def classify(error: Exception) -> str:
     if isinstance(error, RowsRefused):
         return "refused_by_sink"

@@ -2,12 +2,25 @@
 
 from collections import Counter
 from types import TracebackType
+from typing import Any
 
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka import Message, Producer
 
 from accessdrift.errors import KafkaError
 from accessdrift.settings import Settings
+
+
+def produce_when_room(producer: Producer, topic: str, value: bytes, **options: Any) -> None:
+    """``producer.produce``, waiting while librdkafka's local queue is full: some
+    deliveries go out first (the batch ingest's producer, whose every send is
+    acknowledged by ``flush`` before its offsets move)."""
+    while True:
+        try:
+            producer.produce(topic, value=value, **options)
+            return
+        except BufferError:
+            producer.poll(0.1)
 
 
 class CheckedProducer:

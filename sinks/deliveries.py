@@ -1,10 +1,13 @@
-"""``alert_deliveries`` rows (migration 0004): the notifier's durable state."""
+"""``alert_deliveries`` rows (migration 0004): the notifier's durable state.
+
+The sink knows a delivery only as a row: what it writes is anything with the row's
+fields (``DeliveryFields``, which the notifier's ``Delivery`` has), what it reads back
+is a ``StoredDelivery`` with the same fields, for the notifier to make its own of."""
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
-from accessdrift.alerts.dispatch import Delivery
 from sinks.clickhouse import ClickHouse
 
 DELIVERIES_TABLE = "alert_deliveries"
@@ -23,7 +26,49 @@ DELIVERY_COLUMNS = (
 )
 
 
-def delivery_rows(deliveries: Iterable[Delivery]) -> list[list[Any]]:
+class DeliveryFields(Protocol):
+    """One alert at one destination, as far as its row goes."""
+
+    @property
+    def alert_id(self) -> str: ...
+    @property
+    def destination(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def last_http_status(self) -> int | None: ...
+    @property
+    def sent_at(self) -> datetime | None: ...
+    @property
+    def alert_version(self) -> str: ...
+    @property
+    def updates(self) -> int: ...
+    @property
+    def answer(self) -> str: ...
+    @property
+    def first_try(self) -> float | None:
+        """Wall seconds of the first attempt (``first_attempt_at``)."""
+        ...
+
+
+class StoredDelivery(NamedTuple):
+    """A delivery as ``alert_deliveries`` holds it (its latest row)."""
+
+    alert_id: str
+    destination: str
+    status: str
+    attempts: int
+    last_http_status: int | None
+    sent_at: datetime | None
+    alert_version: str
+    updates: int
+    answer: str
+    first_try: float | None
+
+
+def delivery_rows(deliveries: Iterable[DeliveryFields]) -> list[list[Any]]:
     now = datetime.now(UTC)
     return [
         [
@@ -45,7 +90,7 @@ def delivery_rows(deliveries: Iterable[Delivery]) -> list[list[Any]]:
 
 def read_deliveries(
     clickhouse: ClickHouse, alert_ids: list[str]
-) -> dict[tuple[str, str], Delivery]:
+) -> dict[tuple[str, str], StoredDelivery]:
     """The latest state of these alerts' deliveries."""
     if not alert_ids:
         return {}
@@ -68,7 +113,7 @@ def read_deliveries(
         answer,
         first_attempt,
     ) in result.rows:
-        found[(alert_id, destination)] = Delivery(
+        found[(alert_id, destination)] = StoredDelivery(
             alert_id,
             destination,
             status,

@@ -32,8 +32,9 @@ from accessdrift.alerts.silences import Silence, latest, silencing
 from accessdrift.errors import ClickHouseError, RecordError
 from accessdrift.settings import Settings
 from schemas.codec import codec_for
-from sinks.deliveries import DELIVERIES_TABLE, DELIVERY_COLUMNS, delivery_rows
+from sinks.deliveries import DELIVERIES_TABLE, DELIVERY_COLUMNS, StoredDelivery, delivery_rows
 from sinks.rows import Columns
+from streams.batch_sink import BatchSink, Insert
 from streams.threads import StageThread
 
 log = logging.getLogger("accessdrift.notifier")
@@ -52,8 +53,7 @@ def _one_line(value: object) -> str:
     return text if len(text) <= LOGGED_CHARS else text[: LOGGED_CHARS - 1] + "…"
 
 
-Insert = Callable[[str, Columns, str], None]
-Known = Callable[[list[str]], dict[tuple[str, str], Delivery]]
+Known = Callable[[list[str]], Mapping[tuple[str, str], StoredDelivery]]
 Post = Callable[[str, Outgoing], Answer]
 HEALTH_EVERY_SECONDS = 5.0
 SEND_DEADLINE_SECONDS = 30.0
@@ -73,7 +73,6 @@ class Notifier(StageThread):
     ) -> None:
         self.settings = settings
         self.routing = routing
-        self.insert = insert
         self.known = known
         self.counts = counts
         self.environ = environ
@@ -84,6 +83,10 @@ class Notifier(StageThread):
         self.open: dict[int, dict[int, set[tuple[str, str]]]] = {}
         self.read_up_to: dict[int, int] = {}
         super().__init__("notifier", log)
+        # Each write goes in at once, whole, before the notifier goes on: a pending row is
+        # in the table before its post, and a message's offset moves only once the rows
+        # that end its deliveries are (no rows of the sink's batch waiting in memory).
+        self.sink = BatchSink(insert, self.stopping, counts, log, describe=_one_line)
         # Posts run here, so that a service that never finishes its answer costs a thread
         # for a while, not the notifier.
         self._senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="notifier-post")
@@ -207,7 +210,8 @@ class Notifier(StageThread):
                     "notifier: alert at %s/%d not decoded: %s", partition, offset, _one_line(error)
                 )
                 self.counts["deliveries:undecodable"] += 1
-        known = self._retrying(lambda: self.known(sorted({a["alert_id"] for _, _, a in alerts})))
+        stored = self._retrying(lambda: self.known(sorted({a["alert_id"] for _, _, a in alerts})))
+        known = {key: Delivery(**row._asdict()) for key, row in stored.items()}
         rows = []
         now = time.time()
         wall = datetime.fromtimestamp(now, UTC)
@@ -291,10 +295,8 @@ class Notifier(StageThread):
         if not rows:
             return
         token = f"deliveries:{time.time_ns()}"
-        self._retrying(
-            lambda: self.insert(
-                DELIVERIES_TABLE, Columns.from_rows(DELIVERY_COLUMNS, delivery_rows(rows)), token
-            )
+        self.sink.insert_whole(
+            DELIVERIES_TABLE, Columns.from_rows(DELIVERY_COLUMNS, delivery_rows(rows)), token
         )
         for row in rows:
             self.counts[f"deliveries:{row.status}"] += 1

@@ -5,10 +5,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from accessdrift.alerts.dispatch import Delivery
 from accessdrift.errors import ClickHouseError, RowsRefused
 from sinks.clickhouse import ClickHouse
-from sinks.deliveries import read_deliveries
+from sinks.deliveries import StoredDelivery, read_deliveries
 from sinks.positions import Positions, read_positions
 from sinks.rows import Columns
 from streams.sink_health import SinkHealth
@@ -64,7 +63,7 @@ class SinkExecutor:
             raise
         self.health.succeeded()
 
-    def deliveries_blocking(self, alert_ids: list[str]) -> dict[tuple[str, str], Delivery]:
+    def deliveries_blocking(self, alert_ids: list[str]) -> dict[tuple[str, str], StoredDelivery]:
         """From another thread: the latest delivery state of these alerts."""
         return self._executor.submit(read_deliveries, self.clickhouse, alert_ids).result()
 

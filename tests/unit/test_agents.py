@@ -258,7 +258,7 @@ def test_ingest_inserts_good_records_forwards_them_and_dead_letters_bad_ones(
     ingest = BatchIngest(
         settings, sink.insert_blocking, sink.positions_blocking, "test.accessdrift-resolve", counts
     )
-    ingest._on_assign(FakeConsumer(), FakeConsumer().assignment())  # type: ignore[arg-type]
+    ingest.offsets.on_assign(FakeConsumer(), FakeConsumer().assignment())  # type: ignore[arg-type]
     name, record = use(60)
     good = codec_for(name).encode_dict(record)
     producer = FakeProducer()
@@ -316,7 +316,7 @@ def test_a_database_new_to_the_deployment_is_filled_again_without_feeding_detect
         settings, sink.insert_blocking, sink.positions_blocking, "test.accessdrift-resolve", counts
     )
     consumer = FakeConsumer(committed_at=5, highs=(9, 9))
-    ingest._on_assign(consumer, consumer.assignment())  # type: ignore[arg-type]
+    ingest.offsets.on_assign(consumer, consumer.assignment())  # type: ignore[arg-type]
     assert [(p.partition, p.offset) for p in consumer.assigned] == [
         (0, OFFSET_BEGINNING),
         (1, OFFSET_BEGINNING),
@@ -349,14 +349,14 @@ def test_a_database_new_to_the_deployment_is_filled_again_without_feeding_detect
     )
     sink.held[("test.cloud.audit", 1)] = 5
     consumer = FakeConsumer(committed_at=5, highs=(9, 9))
-    again._on_assign(consumer, consumer.assignment())  # type: ignore[arg-type]
+    again.offsets.on_assign(consumer, consumer.assignment())  # type: ignore[arg-type]
     assert consumer.assigned == [], "the group's offsets stand"
 
     # The topic recreated under the group's offsets (offset 5, the partition ends at 3):
     # everything is read and forwarded again.
     truncated = FakeConsumer(committed_at=5, highs=(3, 9))
-    again._on_assign(truncated, truncated.assignment())  # type: ignore[arg-type]
-    assert again._forward_from[("test.cloud.audit", 0)] == 0
+    again.offsets.on_assign(truncated, truncated.assignment())  # type: ignore[arg-type]
+    assert again.offsets.forward_from[("test.cloud.audit", 0)] == 0
     assert next((p.partition, p.offset) for p in truncated.assigned) == (0, OFFSET_BEGINNING)
 
 
@@ -390,12 +390,12 @@ def test_while_a_new_database_is_filled_the_group_never_goes_back(tmp_path: Path
     ingest = BatchIngest(
         Settings(data_dir=tmp_path), sink.insert_blocking, sink.positions_blocking, "r", Counter()
     )
-    ingest._forward_from[("t", 0)] = 900
+    ingest.offsets.forward_from[("t", 0)] = 900
     consumer = CommitRecording()
-    ingest._commit(consumer)  # type: ignore[arg-type]
+    ingest.offsets.commit(consumer)  # type: ignore[arg-type]
     assert consumer.committed_offsets == [("t", 0, 900)]
-    ingest._forward_from[("t", 0)] = 3
-    ingest._commit(consumer)  # type: ignore[arg-type]
+    ingest.offsets.forward_from[("t", 0)] = 3
+    ingest.offsets.commit(consumer)  # type: ignore[arg-type]
     assert consumer.committed_offsets == [("t", 0, 5)]
 
 
@@ -409,10 +409,10 @@ def test_a_commit_lost_to_a_rebalance_is_counted_not_fatal(tmp_path: Path) -> No
         "resolve",
         counts,
     )
-    ingest._commit(CommitFailing(KafkaError.REBALANCE_IN_PROGRESS))  # type: ignore[arg-type]
+    ingest.offsets.commit(CommitFailing(KafkaError.REBALANCE_IN_PROGRESS))  # type: ignore[arg-type]
     assert counts["ingest:commits-lost"] == 1
     with pytest.raises(KafkaException):
-        ingest._commit(CommitFailing(KafkaError._MSG_TIMED_OUT))  # type: ignore[arg-type]
+        ingest.offsets.commit(CommitFailing(KafkaError._MSG_TIMED_OUT))  # type: ignore[arg-type]
 
 
 class RefusingSink(RecordingSink):
@@ -439,7 +439,7 @@ def test_rows_clickhouse_refuses_are_dead_lettered_and_the_rest_inserted(tmp_pat
     ingest = BatchIngest(
         settings, sink.insert_blocking, sink.positions_blocking, "test.accessdrift-resolve", counts
     )
-    ingest._on_assign(FakeConsumer(), FakeConsumer().assignment())  # type: ignore[arg-type]
+    ingest.offsets.on_assign(FakeConsumer(), FakeConsumer().assignment())  # type: ignore[arg-type]
     messages = []
     for offset, event_id in enumerate(["ok-1", "bad-1", "ok-2", "ok-3", "bad-2"]):
         name, record = use(60)
@@ -478,7 +478,7 @@ def test_records_go_to_the_resolver_when_read_and_their_rows_wait_for_the_sink(
         "test.accessdrift-resolve",
         Counter(),
     )
-    ingest._on_assign(FakeConsumer(), FakeConsumer().assignment())  # type: ignore[arg-type]
+    ingest.offsets.on_assign(FakeConsumer(), FakeConsumer().assignment())  # type: ignore[arg-type]
     producer = FakeProducer()
     pending = Pending()
     for offset in range(2):
@@ -521,7 +521,7 @@ def test_the_findings_ingest_starts_where_the_database_stops(tmp_path: Path) -> 
     consumer = FakeConsumer(committed_at=OFFSET_INVALID, highs=(3, 9))
     partitions = [TopicPartition("test.drift.alerts", p) for p in (0, 1, 2)]
     consumer.highs = (3, 9, 9)  # type: ignore[assignment]
-    ingest._on_assign(consumer, partitions)  # type: ignore[arg-type]
+    ingest.offsets.on_assign(consumer, partitions)  # type: ignore[arg-type]
     assert [p.offset for p in consumer.assigned] == [2, OFFSET_BEGINNING, OFFSET_BEGINNING]
 
 

@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from accessdrift.core.detectors import ALERT_KINDS as _DECLARED_KINDS
+from accessdrift.core.detectors.base import AlertKind
 from accessdrift.normalizers.registry import FORMATS
+from schemas.models import ALERT_KINDS as AVRO_ALERT_KINDS
 
 DIRECTORY_CHANGES = "directory.changes"
 CLOUD_AUDIT = "cloud.audit"
@@ -117,3 +120,20 @@ def raw_topic(format_name: str) -> str:
 def all_topics() -> list[str]:
     """The contract's topics (the worker's internal ones are created by the worker)."""
     return [spec.topic for spec in RECORDS] + [raw_topic(name) for name in RAW_FORMATS]
+
+
+ALERT_KINDS: Mapping[str, AlertKind] = {
+    **{name: _DECLARED_KINDS[name] for name in AVRO_ALERT_KINDS if name in _DECLARED_KINDS},
+    **_DECLARED_KINDS,
+}
+"""Every alert kind with its severity per identity kind, its title and what it means, as
+its detector declares it (``accessdrift/core/detectors/<detector>.py``), in the order of
+``Alert.avsc``'s ``kind`` enum (a unit test checks the two name the same kinds)."""
+
+
+def alert_title(kind: str, identity_kind: str) -> str:
+    """The title a person reads for an alert; a kind this version does not know (a newer
+    writer's) is named after itself rather than dropped."""
+    declared = ALERT_KINDS.get(kind)
+    title = declared.title.get(identity_kind) if declared is not None else None
+    return title if title is not None else kind.replace("_", " ").capitalize()

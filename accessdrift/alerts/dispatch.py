@@ -18,20 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from accessdrift.alerts.config import Routing
-from accessdrift.alerts.render import SLACK_ALERTS_PER_MESSAGE, TEAMS_ALERTS_PER_MESSAGE
+from accessdrift.alerts.destinations import DESTINATIONS
 from accessdrift.alerts.route import group_key, targets
 from accessdrift.alerts.send import Answer, backoff
 
 TERMINAL = frozenset({"sent", "failed", "skipped", "silenced"})
-# Alerts per message by destination type: a Slack message has at most 50 blocks, a
-# Teams card must stay under the service's size limit.
-# A PagerDuty event is one alert (its dedup_key).
-MAX_ALERTS = {
-    "slack": SLACK_ALERTS_PER_MESSAGE,
-    "teams": TEAMS_ALERTS_PER_MESSAGE,
-    "webhook": 100,
-    "pagerduty": 1,
-}
 
 
 def alert_version(alert: Mapping[str, Any]) -> str:
@@ -232,7 +223,10 @@ class Dispatcher:
                 del self.groups[key]
                 self._unwait(group)
                 self.last_sent[(key[0], key[1])] = now
-                size = MAX_ALERTS[self.routing.destinations[group.destination].type]
+                # Alerts per message, by its type: a Slack message has at most 50 blocks,
+                # a Teams card must stay under the service's size limit, a PagerDuty
+                # event is one alert (its dedup_key).
+                size = DESTINATIONS[self.routing.destinations[group.destination].type].max_alerts
                 for start in range(0, len(group.alerts), size):
                     ready.append(
                         Message(

@@ -1,4 +1,6 @@
-"""Messages per service, built from alerts (decoded ``Alert`` records): pure.
+"""What every destination type's messages are built from (``accessdrift.alerts.destinations``):
+the title and the facts a person reads about an alert, and the escaping and cutting
+of its strings. Pure.
 
 Every string in an alert may come from a log and is hostile: it is escaped for
 its target (Slack mrkdwn: ``&``, ``<``, ``>``, which is how Slack writes links and
@@ -26,14 +28,6 @@ TITLES = {
     ("orphaned_nhi", "human"): "Identity without an owner",
 }
 TRUNCATED = "…[truncated]"
-SLACK_SECTION_CHARS = 3000
-SLACK_FIELD_CHARS = 2000
-SLACK_HEADER_CHARS = 150
-SLACK_BLOCKS = 50
-SLACK_BLOCKS_PER_ALERT = 3
-SLACK_ALERTS_PER_MESSAGE = (SLACK_BLOCKS - 1) // SLACK_BLOCKS_PER_ALERT
-TEAMS_TEXT_CHARS = 2000
-TEAMS_ALERTS_PER_MESSAGE = 5  # 5 x 11 facts x 300 characters: under Teams' 28 KB
 
 
 def title(alert: Mapping[str, Any]) -> str:
@@ -176,191 +170,14 @@ def parts(alerts: Sequence[Mapping[str, Any]], size: int) -> list[Sequence[Mappi
     return [alerts[start : start + size] for start in range(0, len(alerts), size)]
 
 
-# -- Slack ---------------------------------------------------------------------
+def notice_headline(notice: Mapping[str, Any]) -> str:
+    state = "resolved" if notice["state"] == "resolved" else "PROBLEM"
+    return f"accessdrift health {state}: {notice['condition'].replace('_', ' ')}"
 
 
-def slack_message(
-    alerts: Sequence[Mapping[str, Any]], link_template: str | None = None, update: bool = False
-) -> dict[str, Any]:
-    """One Block Kit message of at most ``SLACK_ALERTS_PER_MESSAGE`` alerts (callers split
-    larger groups with ``parts``): a header, then per alert its facts, its id and link."""
-    header = cut(headline(alerts, update), SLACK_HEADER_CHARS)
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": False}}
-    ]
-    for alert in alerts:
-        fields = [
-            {
-                "type": "mrkdwn",
-                "text": cut(f"*{label}*\n{slack_value(value)}", SLACK_FIELD_CHARS),
-            }
-            for label, value in facts(alert)[:10]
-        ]
-        blocks.append(
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": cut(f"*{slack_escape(title(alert))}*", SLACK_SECTION_CHARS),
-                },
-                "fields": fields,
-            }
-        )
-        context = f"alert_id `{slack_escape(str(alert.get('alert_id')))}`"
-        url = link(link_template, alert)
-        if url:
-            context += f" · <{slack_escape(url)}|open>"
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(context, 3000)}]}
-        )
-        blocks.append({"type": "divider"})
-    ids = ", ".join(str(alert.get("alert_id")) for alert in alerts)
-    return {"text": cut(slack_escape(f"{header} ({ids})"), 3000), "blocks": blocks[:SLACK_BLOCKS]}
-
-
-# -- Microsoft Teams -------------------------------------------------------------
-
-
-def teams_message(
-    alerts: Sequence[Mapping[str, Any]], link_template: str | None = None, update: bool = False
-) -> dict[str, Any]:
-    """A Workflows webhook message carrying one Adaptive Card (1.4)."""
-    body: list[dict[str, Any]] = [
-        {
-            "type": "TextBlock",
-            "text": markdown_escape(cut(headline(alerts, update), 200)),
-            "weight": "Bolder",
-            "size": "Medium",
-            "wrap": True,
-            "color": "Attention",
-        }
-    ]
-    actions: list[dict[str, str]] = []
-    for alert in alerts:
-        body.append(
-            {
-                "type": "TextBlock",
-                "text": markdown_escape(title(alert)),
-                "weight": "Bolder",
-                "wrap": True,
-                "separator": True,
-            }
-        )
-        body.append(
-            {
-                "type": "FactSet",
-                "facts": [
-                    {"title": label, "value": markdown_escape(cut(value, TEAMS_TEXT_CHARS))}
-                    for label, value in facts(alert)
-                ]
-                + [{"title": "alert_id", "value": markdown_escape(str(alert.get("alert_id")))}],
-            }
-        )
-        url = link(link_template, alert)
-        if url and len(actions) < 5:
-            actions.append({"type": "Action.OpenUrl", "title": "Open", "url": url})
-    card: dict[str, Any] = {
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.4",
-        "body": body,
-    }
-    if actions:
-        card["actions"] = actions
-    return workflows_message(card)
-
-
-# -- PagerDuty Events API v2 ----------------------------------------------------------
-
-PAGERDUTY_SEVERITY = {
-    "critical": "critical",
-    "high": "error",
-    "medium": "warning",
-    "low": "info",
-    "info": "info",
-}
-
-
-def pagerduty_event(
-    alert: Mapping[str, Any], routing_key: str, link_template: str | None = None
-) -> dict[str, Any]:
-    """One ``trigger`` event; ``dedup_key`` is the ``alert_id``, so PagerDuty itself folds a
-    repeat into the incident it opened. Its fields are plain text."""
-    summary = f"{title(alert)}: {alert.get('identity_id')} ({alert.get('identity_kind')})"
-    detected = alert.get("detected_at")
-    event: dict[str, Any] = {
-        "routing_key": routing_key,
-        "event_action": "trigger",
-        "dedup_key": str(alert.get("alert_id")),
-        "payload": {
-            "summary": cut(summary, 1024),
-            "source": str(alert.get("system") or "accessdrift"),
-            "severity": PAGERDUTY_SEVERITY.get(str(alert.get("severity")), "warning"),
-            "timestamp": _webhook_value("detected_at", detected) if detected else None,
-            "component": str(alert.get("account_id") or alert.get("credential_id") or ""),
-            "group": str(alert.get("identity_id")),
-            "class": str(alert.get("kind")),
-            "custom_details": {
-                **{label: cut(value, TEAMS_TEXT_CHARS) for label, value in facts(alert)},
-                "alert_id": str(alert.get("alert_id")),
-            },
-        },
-    }
-    url = link(link_template, alert)
-    if url:
-        event["links"] = [{"href": url, "text": "Open in accessdrift"}]
-    return event
-
-
-def pagerduty_notice(
-    notice: Mapping[str, Any], routing_key: str, deployment: str
-) -> dict[str, Any]:
-    """A health notice: ``trigger`` when it fires, ``resolve`` when it ends, one incident
-    per condition and subject."""
-    return {
-        "routing_key": routing_key,
-        "event_action": "resolve" if notice["state"] == "resolved" else "trigger",
-        "dedup_key": f"accessdrift-health:{deployment}:{notice['condition']}:{notice['subject']}",
-        "payload": {
-            "summary": cut(f"{notice_headline(notice)}: {notice['summary']}", 1024),
-            "source": f"accessdrift {deployment or 'default'}",
-            "severity": "error",
-            "class": str(notice["condition"]),
-        },
-    }
-
-
-# -- signed webhook ----------------------------------------------------------------
-
-
-def workflows_message(card: dict[str, Any]) -> dict[str, Any]:
-    """What a Teams Workflows webhook takes: a message with one Adaptive Card attached."""
-    return {
-        "type": "message",
-        "attachments": [
-            {
-                "contentType": "application/vnd.microsoft.card.adaptive",
-                "contentUrl": None,
-                "content": card,
-            }
-        ],
-    }
-
-
-def webhook_body(alerts: Sequence[Mapping[str, Any]], update: bool = False) -> bytes:
-    """``{"alerts": [Alert, ...]}``: every field present (null as null), times RFC 3339 with
-    microseconds and ``Z``, ``evidence`` a JSON object."""
-    rendered = []
-    for alert in alerts:
-        item = {key: _webhook_value(key, value) for key, value in alert.items()}
-        rendered.append(item)
-    document: dict[str, Any] = {"alerts": rendered}
-    if update:
-        document["update"] = True
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _webhook_value(key: str, value: Any) -> Any:
+def json_value(key: str, value: Any) -> Any:
+    """A field of an alert as the contract's JSON has it: times RFC 3339 with microseconds
+    and ``Z``, ``evidence`` a JSON object."""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if key == "evidence" and isinstance(value, str):
@@ -369,51 +186,3 @@ def _webhook_value(key: str, value: Any) -> Any:
         except ValueError:
             return {"raw": value}
     return value
-
-
-# -- health notices ------------------------------------------------------------------
-
-
-def notice_headline(notice: Mapping[str, Any]) -> str:
-    state = "resolved" if notice["state"] == "resolved" else "PROBLEM"
-    return f"accessdrift health {state}: {notice['condition'].replace('_', ' ')}"
-
-
-def slack_notice(notice: Mapping[str, Any], deployment: str) -> dict[str, Any]:
-    headline = cut(notice_headline(notice), SLACK_HEADER_CHARS)
-    text = f"{notice['summary']} (deployment {deployment or 'default'}, at {notice['at']})"
-    return {
-        "text": slack_escape(f"{headline}: {text}"),
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": headline, "emoji": False}},
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": cut(slack_escape(text), SLACK_SECTION_CHARS)},
-            },
-        ],
-    }
-
-
-def teams_notice(notice: Mapping[str, Any], deployment: str) -> dict[str, Any]:
-    text = f"{notice['summary']} (deployment {deployment or 'default'}, at {notice['at']})"
-    card = {
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.4",
-        "body": [
-            {
-                "type": "TextBlock",
-                "text": markdown_escape(notice_headline(notice)),
-                "weight": "Bolder",
-                "wrap": True,
-            },
-            {"type": "TextBlock", "text": markdown_escape(text), "wrap": True},
-        ],
-    }
-    return workflows_message(card)
-
-
-def webhook_notice_body(notice: Mapping[str, Any], deployment: str) -> bytes:
-    """``{"notices": [...]}``: beside ``{"alerts": [...]}``, signed the same way."""
-    document = {"notices": [{**notice, "deployment": deployment}]}
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()

@@ -4,7 +4,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from accessdrift.alerts.config import Route, Routing, severity_rank
+from accessdrift.alerts.config import Route, Routing
+from accessdrift.alerts.severities import severity_rank
 
 
 def matches(route: Route, alert: Mapping[str, Any]) -> bool:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from accessdrift.alerts.config import Destination
 from accessdrift.alerts.deliver import post_alerts, post_notice
+from accessdrift.alerts.destinations import destination_of
 from tests.receivers import Receiver, receiving
 from tests.unit.alerts.samples import alert
 
@@ -70,7 +70,7 @@ def test_no_destination_follows_a_redirect(kind: str, code: int) -> None:
         origin = Receiver(answer=lambda _: (code, "moved", {"Location": target}))
         with receiving(origin):
             environ = {"OUT": origin.url, "BOT": "xoxb-the-bot-token", "KEY": "k" * 32}
-            destination = Destination.model_validate(DESTINATIONS[kind])
+            destination = destination_of(DESTINATIONS[kind])
             answers = [
                 post_alerts(destination, environ, [alert()]),
                 post_notice(destination, environ, NOTICE, "prod"),

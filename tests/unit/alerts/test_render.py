@@ -5,14 +5,10 @@ from pathlib import Path
 
 from slack_sdk.models.blocks import Block
 
-from accessdrift.alerts.render import (
-    SLACK_ALERTS_PER_MESSAGE,
-    parts,
-    slack_escape,
-    slack_message,
-    teams_message,
-    webhook_body,
-)
+from accessdrift.alerts.destinations.slack import SLACK_ALERTS_PER_MESSAGE, slack_message
+from accessdrift.alerts.destinations.teams import teams_message
+from accessdrift.alerts.destinations.webhook import webhook_body
+from accessdrift.alerts.render import parts, slack_escape
 from accessdrift.alerts.sign import signed_headers, verify
 from tests.unit.alerts.samples import alert
 
@@ -109,7 +105,7 @@ def test_the_signature_verifies_independently_and_refuses_old_or_foreign_request
 def test_teams_cards_and_notices_follow_the_published_adaptive_card_schema() -> None:
     import jsonschema
 
-    from accessdrift.alerts.render import teams_notice
+    from accessdrift.alerts.destinations.teams import teams_notice
 
     schema = json.loads(
         (
@@ -135,7 +131,7 @@ def test_teams_cards_and_notices_follow_the_published_adaptive_card_schema() -> 
 
 
 def test_a_pagerduty_event_is_one_alert_keyed_by_its_id() -> None:
-    from accessdrift.alerts.render import pagerduty_event, pagerduty_notice
+    from accessdrift.alerts.destinations.pagerduty import pagerduty_event, pagerduty_notice
 
     event = pagerduty_event(alert(action=HOSTILE), "R0UTINGKEY", "https://x.example/{alert_id}")
     assert event["routing_key"] == "R0UTINGKEY" and event["event_action"] == "trigger"

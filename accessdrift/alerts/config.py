@@ -207,8 +207,8 @@ def _check_destination(name: str, destination: Destination, environ: Mapping[str
     kind = DESTINATIONS[destination.type]
     refusing(destination.key_of("url"), lambda: destination.url(environ))
     for other in DESTINATIONS.values():
-        if other is not kind and other.check_elsewhere is not None:
-            other.check_elsewhere(name, destination)
+        if other is not kind:
+            other.refuse_elsewhere(name, destination)
     kind.check(name, destination, environ)
 
 

@@ -193,4 +193,14 @@ class DestinationType:
     settings: type[Destination] = Destination  # a subclass, with keys of its own
     default_url: Callable[[Destination], str | None] = _no_default_url
     check: Check = _no_check
+    # Without one, any of its own keys set on a destination of another type is refused.
     check_elsewhere: CheckElsewhere | None = None
+
+    def refuse_elsewhere(self, name: str, destination: Destination) -> None:
+        """A destination of another type may not set this type's keys."""
+        if self.check_elsewhere is not None:
+            self.check_elsewhere(name, destination)
+            return
+        for key in self.settings.model_fields.keys() - Destination.model_fields.keys():
+            if getattr(destination, key, None) is not None:
+                raise Refused(key, f"destination {name!r}: {key} is for {self.name} destinations")

@@ -4,6 +4,7 @@ its golden payload."""
 
 import json
 import typing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,13 @@ import pytest
 from accessdrift.alerts import destinations
 from accessdrift.alerts.config import load_routing
 from accessdrift.alerts.deliver import post_alerts, post_notice
-from accessdrift.alerts.destinations import DESTINATION_MODEL, DESTINATIONS, HELPERS
+from accessdrift.alerts.destinations import (
+    DESTINATION_MODEL,
+    DESTINATIONS,
+    HELPERS,
+    destination_model,
+)
+from accessdrift.alerts.destinations.base import Destination, Refused
 from accessdrift.errors import ConfigError
 from tests.receivers import Receiver, receiving
 from tests.unit.alerts.samples import alert
@@ -29,10 +36,12 @@ def test_the_routing_file_accepts_exactly_the_discovered_modules(tmp_path: Path)
     routes.write_text("destinations:\n  a: {type: fax, url_env: OUT}\n")
     with pytest.raises(ConfigError) as refused:
         load_routing(routes, {"OUT": "https://hooks.example/x"})
-    assert str(refused.value) == (
-        f"{routes}:2: destinations.a.type: Input should be 'slack', 'teams', 'webhook' "
-        "or 'pagerduty'"
-    ), "the types in their listing order, as before they were modules"
+    *first, last = (repr(name) for name in DESTINATIONS)
+    said = f"Input should be {', '.join(first)} or {last}"
+    assert str(refused.value) == f"{routes}:2: destinations.a.type: {said}"
+    assert list(DESTINATIONS)[:4] == ["slack", "teams", "webhook", "pagerduty"], (
+        "listed as before they were modules"
+    )
 
 
 def test_slacks_keys_on_another_type_are_refused_as_before(tmp_path: Path) -> None:
@@ -71,3 +80,23 @@ def test_what_each_type_posts_is_its_golden_payload(tmp_path: Path, name: str) -
         assert sent[1]["dedup_key"] == "al-0002"
         del sent[1]
     assert sent == golden
+
+
+class ChatSettings(Destination):
+    username: str | None = None
+
+
+def test_a_new_types_keys_are_its_own() -> None:
+    teams = DESTINATIONS["teams"]
+    chat = replace(teams, name="chat", order=9, settings=ChatSettings)
+    model = destination_model([teams, chat])
+    destination = model.model_validate({"type": "teams", "url_env": "OUT", "username": "bot"})
+    with pytest.raises(Refused) as refused:
+        chat.refuse_elsewhere("t", destination)
+    assert (refused.value.key, refused.value.reason) == (
+        "username",
+        "destination 't': username is for chat destinations",
+    )
+    chat.refuse_elsewhere("c", model.model_validate({"type": "chat", "username": None}))
+    with pytest.raises(TypeError, match="declared by chat and other"):
+        destination_model([chat, replace(chat, name="other")])

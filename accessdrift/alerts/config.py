@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
 )
 
+from accessdrift import catalog
 from accessdrift.alerts.destinations import DESTINATION_MODEL, DESTINATIONS
 from accessdrift.alerts.destinations.base import Destination, Refused, refusing
 from accessdrift.alerts.reach import DEFAULT_SECRETS_DIRS as DEFAULT_SECRETS_DIRS
@@ -34,13 +35,8 @@ from accessdrift.alerts.severities import Severity
 from accessdrift.durations import parse_duration
 from accessdrift.errors import ConfigError
 
-KINDS = (
-    "used_after_deprovision",
-    "used_after_revocation",
-    "attempted_after_deprovision",
-    "deprovision_overdue",
-    "orphaned_nhi",
-)
+KINDS = tuple(catalog.ALERT_KINDS)
+"""The kinds a route may match: the catalogue's, as the detectors declare them."""
 GROUPABLE = ("identity_id", "kind", "severity", "identity_kind", "system", "account_id")
 
 

@@ -15,24 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-TITLES = {
-    ("used_after_deprovision", "human"): "Credential of a departed employee used",
-    ("used_after_deprovision", "nhi"): "Credential of a retired workload used",
-    ("used_after_revocation", "human"): "Revoked credential used",
-    ("used_after_revocation", "nhi"): "Revoked workload credential used",
-    ("attempted_after_deprovision", "human"): "Departed employee's credential tried",
-    ("attempted_after_deprovision", "nhi"): "Retired workload's credential tried",
-    ("deprovision_overdue", "human"): "Leaver's access not removed in time",
-    ("deprovision_overdue", "nhi"): "Retired workload's access not removed in time",
-    ("orphaned_nhi", "nhi"): "Workload identity without an owner",
-    ("orphaned_nhi", "human"): "Identity without an owner",
-}
+from accessdrift import catalog
+
 TRUNCATED = "…[truncated]"
 
 
 def title(alert: Mapping[str, Any]) -> str:
-    kind, identity_kind = str(alert.get("kind")), str(alert.get("identity_kind"))
-    return TITLES.get((kind, identity_kind), kind.replace("_", " ").capitalize())
+    """The title its detector gives the alert's kind (``accessdrift/catalog.py``)."""
+    return catalog.alert_title(str(alert.get("kind")), str(alert.get("identity_kind")))
 
 
 def cut(text: str, limit: int) -> str:

@@ -161,8 +161,8 @@ def replay(
     ] = None,
 ) -> None:
     """Send files to raw.FORMAT (or the canonical topics); rejects go to drift.deadletter."""
-    from accessdrift.replay import replay as replay_files
-    from accessdrift.replay import replay_dead_letters
+    from accessdrift.commands.replay import replay as replay_files
+    from accessdrift.commands.replay import replay_dead_letters
 
     started = time.monotonic()
     if from_deadletters:
@@ -277,9 +277,9 @@ def evaluate(
     json_output: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
 ) -> None:
     """Precision and recall per alert kind, lag error and duplicates against a ground truth."""
-    from accessdrift.evaluate import ALERTS_SQL, DUPLICATES_SQL, LAGS_SQL, load_truth
-    from accessdrift.evaluate import evaluate as score
-    from accessdrift.query import run_query
+    from accessdrift.commands.evaluate import ALERTS_SQL, DUPLICATES_SQL, LAGS_SQL, load_truth
+    from accessdrift.commands.evaluate import evaluate as score
+    from accessdrift.commands.query import run_query
 
     settings = _settings()
     truth = load_truth(ground_truth)
@@ -335,7 +335,7 @@ def query(
     ] = None,
 ) -> None:
     """Read-only SQL for analysts (through the running worker when it holds the engine)."""
-    from accessdrift.query import format_result, run_query
+    from accessdrift.commands.query import format_result, run_query
 
     result = run_query(_settings(), sql, limit)
     sys.stdout.write(format_result(result, format.value))
@@ -383,8 +383,8 @@ def evidence(
 ) -> None:
     """The audit evidence of one identity: every directory change and, for each, every
     account and credential it had to reach, when, and within its SLA or not."""
+    from accessdrift.commands.query import run_query
     from accessdrift.evidence import collect_evidence, to_html, to_json, to_markdown
-    from accessdrift.query import run_query
 
     settings = _settings()
     found = collect_evidence(lambda sql: run_query(settings, sql), identity_id)
@@ -401,8 +401,8 @@ def report(
 ) -> None:
     """The organisation's report for a period: leavers and their systems, SLA compliance
     per system, the worst cases, open findings."""
+    from accessdrift.commands.query import run_query
     from accessdrift.evidence import collect_report, report_to_html, report_to_json
-    from accessdrift.query import run_query
 
     settings = _settings()
     found = collect_report(
@@ -446,7 +446,7 @@ def alerts_routes(
 def alerts_status() -> None:
     """Deliveries per destination and status (pending, retrying, failed first of all)."""
     from accessdrift.alerts.commands import delivery_status
-    from accessdrift.query import format_result
+    from accessdrift.commands.query import format_result
 
     result = delivery_status(_settings())
     if not result.rows:

@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from accessdrift.evaluate import ALERTS_SQL, DUPLICATES_SQL, LAGS_SQL, by_system, evaluate
+from accessdrift.commands.evaluate import ALERTS_SQL, DUPLICATES_SQL, LAGS_SQL, by_system, evaluate
+from accessdrift.commands.worker_client import WorkerClient, WorkerProcess
 from accessdrift.kafka.admin import delete_topics
 from accessdrift.settings import Settings
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from accessdrift.simulate.output import send_to_kafka, write_truth
-from accessdrift.worker_client import WorkerClient, WorkerProcess
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DATA = REPO / ".accessdrift" / "demo"

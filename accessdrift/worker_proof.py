@@ -1,5 +1,6 @@
 """The proof a worker gives its command-line clients that it holds their token: shared by
-the worker's views (``streams/web.py``) and the client (``accessdrift/worker_client.py``)."""
+the worker's views (``streams/web.py``) and their client
+(``accessdrift/commands/worker_client.py``)."""
 
 import hashlib
 import hmac

@@ -6,7 +6,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from accessdrift.worker_client import WorkerProcess
+from accessdrift.commands.worker_client import WorkerProcess
 
 REPO = Path(__file__).resolve().parent.parent
 

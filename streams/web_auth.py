@@ -14,7 +14,7 @@ A POST must say ``Content-Type: application/json`` (a cross-site form or
 Before a client sends the token anywhere, the server on the port proves it holds it:
 ``/ready/?nonce=N`` answers ``worker_proof(token, N, port, deployment, address)``, where
 ``address`` is the local address the connection reached, which the client recomputes
-and, on loopback, compares with the address it dialled (accessdrift/worker_client.py).
+and, on loopback, compares with the address it dialled (accessdrift/commands/worker_client.py).
 
 ``decide`` is a pure function of the request's parts; the aiohttp middleware in
 ``streams/web.py`` applies it to every route, Faust's own included.

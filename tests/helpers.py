@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, TopicPartition
 
-from accessdrift.worker_client import WorkerProcess
+from accessdrift.commands.worker_client import WorkerProcess
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")

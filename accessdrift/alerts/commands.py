@@ -11,10 +11,10 @@ from accessdrift.alerts.deliver import post_alerts
 from accessdrift.alerts.route import targets
 from accessdrift.alerts.send import Answer
 from accessdrift.alerts.silences import Silence, expired, latest, new_silence, parse_matchers
+from accessdrift.commands.query import run_query
 from accessdrift.durations import parse_duration
 from accessdrift.errors import ConfigError
 from accessdrift.kafka.admin import ensure_topics
-from accessdrift.query import run_query
 from accessdrift.settings import Settings
 from schemas.codec import codec_for
 from sinks.clickhouse import QueryResult

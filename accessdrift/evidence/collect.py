@@ -2,7 +2,7 @@
 "Audit evidence"): every directory change and, for each leaver or suspend, every
 account and credential it had to reach, when it did, within its SLA or not.
 
-The query function is the analysts' door (``accessdrift.query.run_query`` or the
+The query function is the analysts' door (``accessdrift.commands.query.run_query`` or the
 worker's read-only session): the identity id, which comes from a person or a URL,
 enters the SQL only as a literal quoted by clickhouse-connect's own binding.
 """

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accessdrift.canonical import parse_line
+from accessdrift.commands.evaluate import evaluate
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.engine import Engine
 from accessdrift.core.timeutil import MICROS
-from accessdrift.evaluate import evaluate
 from accessdrift.normalizers import scim
 from accessdrift.normalizers import scrub as scrub_module
 from accessdrift.normalizers.registry import CSV_HEADER, normalize_message

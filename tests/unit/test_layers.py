@@ -77,7 +77,7 @@ RULES: dict[str, Callable[[Graph], list[str]]] = {
 PLANTED: dict[str, tuple[str, str]] = {
     "core imports only core": ("accessdrift.core.identity", "accessdrift.settings"),
     "schemas import nothing above them": ("schemas.models", "accessdrift.catalog"),
-    "only the entry points import streams/": ("accessdrift.query", "streams.app"),
+    "only the entry points import streams/": ("accessdrift.commands.query", "streams.app"),
     "sinks/ do not import accessdrift.alerts": ("sinks.rows", "accessdrift.alerts.route"),
 }
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from accessdrift.commands.evaluate import evaluate
 from accessdrift.core import identity
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.engine import Engine
 from accessdrift.core.state import Result
 from accessdrift.core.timeutil import MICROS
-from accessdrift.evaluate import evaluate
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from tests.unit.test_simulation import keyed_records
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from accessdrift.query import format_result
+from accessdrift.commands.query import format_result
 from sinks.clickhouse import QueryResult
 from sinks.query_guard import refusal
 

@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from accessdrift.query import FORMULA_STARTS, format_result
+from accessdrift.commands.query import FORMULA_STARTS, format_result
 from sinks.clickhouse import QueryResult
 
 ISSUE = "Mozilla/5.0\r=cmd|' /C calc'!A0"

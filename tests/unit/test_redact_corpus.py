@@ -182,7 +182,7 @@ class _Producer:
 def test_replay_redacts_an_oversized_hr_csv_line_by_its_header(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from accessdrift import replay
+    from accessdrift.commands import replay
     from accessdrift.settings import Settings
 
     monkeypatch.setattr(replay, "ensure_topics", lambda settings: None)

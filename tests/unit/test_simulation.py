@@ -6,11 +6,11 @@ from typing import Any
 import pytest
 
 from accessdrift.canonical import parse_line, record_key
+from accessdrift.commands.evaluate import evaluate
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.engine import Engine
 from accessdrift.core.timeutil import MICROS, to_micros
 from accessdrift.errors import RecordError
-from accessdrift.evaluate import evaluate
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from accessdrift.simulate.output import lines
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from accessdrift.commands.evaluate import evaluate
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.engine import Engine
 from accessdrift.core.timeutil import MICROS
-from accessdrift.evaluate import evaluate
 from accessdrift.normalizers import hr_csv
 from accessdrift.normalizers.registry import CSV_HEADER, normalize_message, split_for_replay
 from accessdrift.simulate.organisation import SimulationOptions, simulate

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from accessdrift.commands.query import run_query
+from accessdrift.commands.worker_client import WorkerClient
 from accessdrift.errors import ClickHouseError, WorkerImpostor
-from accessdrift.query import run_query
 from accessdrift.settings import Settings
-from accessdrift.worker_client import WorkerClient
 from tests.unit.web_harness import TOKEN, http_response, impostor, relay, serving
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,13 +7,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 
 from accessdrift import catalog
 from accessdrift.canonical import parse_line
+from accessdrift.commands.sources import expand_paths, read_bytes, read_lines
 from accessdrift.deadletter import classify, dead_letter_bytes
 from accessdrift.errors import ConfigError, KafkaError, RecordError, RecordTooLarge
 from accessdrift.kafka.admin import ensure_topics
 from accessdrift.kafka.producer import CheckedProducer
 from accessdrift.normalizers.registry import FORMATS, replay_file
 from accessdrift.settings import Settings
-from accessdrift.sources import expand_paths, read_bytes, read_lines
 from schemas.codec import codec_for, encode
 
 

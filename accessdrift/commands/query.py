@@ -8,9 +8,9 @@ import urllib.error
 from datetime import datetime
 from typing import Any
 
+from accessdrift.commands.worker_client import WorkerClient
 from accessdrift.errors import ClickHouseError, QueryRefused
 from accessdrift.settings import Settings
-from accessdrift.worker_client import WorkerClient
 from sinks.clickhouse import ClickHouse, QueryResult
 
 
@@ -34,7 +34,7 @@ def _query_worker(settings: Settings, sql: str, limit: int | None = None) -> Que
     # Only this deployment's worker, on this deployment's database: a worker of
     # another prefix on the same port must not answer for it.
     # With a token the client first makes the server prove it holds it: an impostor on the
-    # port gets nothing and WorkerImpostor ends the command (accessdrift/worker_client.py).
+    # port gets nothing and WorkerImpostor ends the command (accessdrift/commands/worker_client.py).
     ours = (settings.topic_prefix, settings.clickhouse_display, settings.database)
     try:
         if client.deployment() != ours:

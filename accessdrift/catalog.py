@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from accessdrift.core.detectors import ALERT_KINDS as _DECLARED_KINDS
 from accessdrift.core.detectors.base import AlertKind
+from accessdrift.normalizers.base import RawFormat
 from accessdrift.normalizers.registry import FORMATS
 from schemas.models import ALERT_KINDS as AVRO_ALERT_KINDS
 
@@ -108,9 +109,11 @@ INPUT_TOPICS: Mapping[str, str] = {spec.record: spec.topic for spec in INPUTS.va
 COMPACTED = frozenset(spec.topic for spec in RECORDS if spec.compacted)
 
 
+RAW_FORMAT: Mapping[str, RawFormat] = FORMATS
+"""Every raw format with its normalizer (what it unwraps a message into, how it normalizes
+one vendor record): each normalizer module of ``accessdrift/normalizers/`` that declares a
+``FORMAT``, one ``raw.<format>`` topic each."""
 RAW_FORMATS: tuple[str, ...] = tuple(FORMATS)
-"""The raw formats, one ``raw.<format>`` topic each: every normalizer module of
-``accessdrift/normalizers/`` that declares a ``FORMAT``."""
 
 
 def raw_topic(format_name: str) -> str:

@@ -34,7 +34,7 @@ from streams.bundles import (
     pack_messages,
 )
 from streams.identity_bundles import IdentityBundles
-from streams.identity_stage import FindingTopics, IdentityStage
+from streams.identity_stage import IdentityStage
 from streams.resolver_stage import ResolverStage
 from streams.stage_output import StageOutput
 
@@ -119,11 +119,7 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         ReadCache(settings.state_cache_size // 4),
         StageOutput(settings, "identities"),
         bundles,
-        FindingTopics(
-            lag=settings.topic(catalog.DRIFT_LAG),
-            alerts=settings.topic(catalog.DRIFT_ALERTS),
-            pairs=settings.topic(catalog.PAIRS),
-        ),
+        settings.topic,
         detection_config(settings),
         counts,
         resolver_partitions,

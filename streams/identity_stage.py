@@ -11,7 +11,7 @@ import asyncio
 import heapq
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -23,11 +23,10 @@ from accessdrift.core.messages import TickMessage
 from accessdrift.core.partitions import partition_of
 from accessdrift.core.resolver import Outbound
 from accessdrift.core.state import Result
-from schemas.codec import codec_for
 from streams.batching import ReadCache
 from streams.bundles import pack_messages_chunks, unpack_messages
 from streams.identity_bundles import IdentityBundles
-from streams.stage_output import StageOutput, read_state
+from streams.stage_output import FindingOutput, StageOutput, read_state
 
 log = logging.getLogger("accessdrift.detection")
 
@@ -99,11 +98,9 @@ class StageWatermark:
             self.value = least
 
 
-@dataclass(frozen=True)
-class FindingTopics:
-    lag: str
-    alerts: str
-    pairs: str
+RESULT_RECORDS = (("lags", "ProvisioningLag"), ("alerts", "Alert"), ("pairs", "DeprovisionPair"))
+"""Each list of a core ``Result`` and the record its rows are (``accessdrift/catalog.py``
+gives the record's topic and key)."""
 
 
 class IdentityStage:
@@ -113,7 +110,7 @@ class IdentityStage:
         cache: ReadCache,
         output: StageOutput,
         bundles: IdentityBundles,
-        topics: FindingTopics,
+        topic_name: Callable[[str], str],
         config: DetectionConfig,
         counts: Counter[str],
         resolver_partitions: int = 1,
@@ -123,14 +120,14 @@ class IdentityStage:
         self.cache = cache
         self.output = output
         self.bundles = bundles
-        self.topics = topics
+        self.findings = tuple(
+            FindingOutput.of(result_list, record, topic_name)
+            for result_list, record in RESULT_RECORDS
+        )
         self.config = config
         self.counts = counts
         self.watermarks: dict[int, StageWatermark] = {}
         self.deadlines = Deadlines(bundles.partitions)
-        self.lag_codec = codec_for("ProvisioningLag")
-        self.alert_codec = codec_for("Alert")
-        self.pair_codec = codec_for("DeprovisionPair")
 
     async def handle_batch(self, events: Sequence[EventT[Any]], wall_us: int) -> None:
         states: dict[str, Any] = {}
@@ -190,20 +187,8 @@ class IdentityStage:
             # the resolver only, in the order the resolver sent it.
             self.bundles.send(output, onward, None)
         for result in outputs:
-            for row in result.lags:
-                output.send(
-                    self.topics.lag, self.lag_codec.encode_dict(row), row["identity_id"].encode()
-                )
-            for alert in result.alerts:
-                output.send(
-                    self.topics.alerts,
-                    self.alert_codec.encode_dict(alert),
-                    alert["alert_id"].encode(),
-                )
-            for pair in result.pairs:
-                output.send(
-                    self.topics.pairs, self.pair_codec.encode_dict(pair), pair["lag_id"].encode()
-                )
+            for finding in self.findings:
+                finding.send(output, getattr(result, finding.result_list))
             self.counts["findings:lags"] += len(result.lags)
             self.counts["findings:pairs"] += len(result.pairs)
             self.counts["findings:alerts"] += len(result.alerts)

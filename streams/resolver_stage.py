@@ -18,6 +18,7 @@ from typing import Any, cast
 import orjson
 from faust.types import EventT, TableT
 
+from accessdrift import catalog
 from accessdrift.core.partitions import partition_of
 from accessdrift.core.resolver import Hop, Node, Outbound, Resolver
 from accessdrift.core.routing import route_record
@@ -29,7 +30,7 @@ from streams.batching import ReadCache, WriteBack
 from streams.bundles import pack_records_chunks, unpack_records
 from streams.identity_bundles import IdentityBundles
 from streams.progress import PROGRESS_SOURCE, parse_report
-from streams.stage_output import StageOutput, read_state
+from streams.stage_output import FindingOutput, StageOutput, read_state
 
 log = logging.getLogger("accessdrift.detection")
 
@@ -75,7 +76,9 @@ class ResolverStage:
         self.ownership_topic = ownership_topic
         self.counts = counts
         self.link_by_email = link_by_email
-        self.ownership_codec = codec_for("Ownership")
+        self.ownership_output = FindingOutput(
+            "ownership", ownership_topic, catalog.RECORD["Ownership"], codec_for("Ownership")
+        )
 
     def watermark_of(self, partition: int, wall_us: int) -> int | None:
         """What resolver partition ``partition`` tells the identities about event time."""
@@ -148,12 +151,7 @@ class ResolverStage:
             self.identities.send(
                 self.output, outbound[partition], watermarks_before[partition], partition
             )
-            for row in core.ownership:
-                self.output.send(
-                    self.ownership_topic,
-                    self.ownership_codec.encode_dict(row),
-                    row["subject"].encode(),
-                )
+            self.ownership_output.send(self.output, core.ownership)
             ownership += len(core.ownership)
             hops += core.hops
             self._note_waiting(core.pending)

@@ -22,7 +22,7 @@ and ``alert_id``.
 """
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +31,11 @@ import orjson
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka import Message, Producer
 
+from accessdrift import catalog
+from accessdrift.catalog import RecordSpec
 from accessdrift.errors import KafkaError
 from accessdrift.settings import Settings
+from schemas.codec import Codec, codec_for
 
 # Kafka's and aiokafka's default partitioner for keyed records (murmur2): a key goes
 # to the partition Faust and every Java client would have chosen for it.
@@ -182,3 +185,23 @@ def write_store(
     for name, state in values.items():  # the memory store keeps keys and values decoded
         store.data[name] = state
         store._key_partition[name] = partition
+
+
+@dataclass(frozen=True)
+class FindingOutput:
+    """Where the rows of one list of a ``Result`` go: their record's topic, prefixed, with
+    its codec and the catalogue's key."""
+
+    result_list: str
+    topic: str
+    spec: RecordSpec
+    codec: Codec
+
+    @classmethod
+    def of(cls, result_list: str, record: str, topic_name: Callable[[str], str]) -> "FindingOutput":
+        spec = catalog.RECORD[record]
+        return cls(result_list, topic_name(spec.topic), spec, codec_for(record))
+
+    def send(self, output: StageOutput, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            output.send(self.topic, self.codec.encode_dict(row), self.spec.key_of(row).encode())

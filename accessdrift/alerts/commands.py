@@ -79,7 +79,7 @@ def publish_silence(settings: Settings, silence: Silence) -> None:
         producer.send(
             settings.topic(catalog.SILENCES),
             codec_for("Silence").encode_dict(silence),
-            key=silence["silence_id"].encode(),
+            key=catalog.RECORD["Silence"].key_of(silence).encode(),
         )
 
 

@@ -17,7 +17,9 @@ from accessdrift.errors import DecodeError
 from schemas.codec import SINGLE_OBJECT_MARKER, Codec, codec_for, load_schema_json
 from schemas.models import ALL_RECORDS, Alert
 
-NEW_SYMBOL = "granted_after_deprovision"
+NEW_SYMBOL = (
+    "symbol_of_a_newer_writer"  # never a real symbol: a kind added later must not break this
+)
 """A symbol no enum has yet: what a newer writer's schema appends."""
 
 

@@ -106,8 +106,13 @@ def alert_record(
     used: list[Any] | None,
     now_us: int,
     evidence: dict[str, Any],
+    system: str | None = None,
+    action: str | None = None,
 ) -> dict[str, Any]:
-    """An ``Alert`` record (schemas/Alert.avsc) as the sinks and notifiers take it."""
+    """An ``Alert`` record (schemas/Alert.avsc) as the sinks and notifiers take it. Its
+    system and action are the use's when a use raised it; a finding about a change (a
+    grant, a creation) names them with ``system`` and ``action``; otherwise the system is
+    the subject's."""
     subject = credential or account or identity_id
     return {
         "alert_id": key,
@@ -120,8 +125,8 @@ def alert_record(
         "deprovisioned_at": from_micros(deprovisioned_at),
         "used_at": from_micros(used[USE_TS]) if used else None,
         "seconds_after": (used[USE_TS] - deprovisioned_at) / MICROS if used else None,
-        "system": used[USE_SYS] if used else system_of(subject),
-        "action": used[USE_ACT] if used else None,
+        "system": used[USE_SYS] if used else system or system_of(subject),
+        "action": used[USE_ACT] if used else action,
         "source_ip": used[USE_IP] if used else None,
         "detected_at": from_micros(now_us),
         "evidence": json.dumps(evidence, sort_keys=True),

@@ -1,6 +1,7 @@
 """The detectors' registry: found by the package, in order, one name per alert kind."""
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
@@ -12,9 +13,20 @@ from accessdrift.core.state import Result, State
 from schemas import models
 
 
-def test_the_detectors_are_found_in_their_order() -> None:
-    assert [detector.name for detector in DETECTORS] == ["lag", "use_after", "orphans"]
-    assert list(ALERT_KINDS) == [
+def test_every_module_but_the_helpers_is_a_detector_found_in_its_order() -> None:
+    modules = {
+        path.stem
+        for path in Path(detectors.__file__).parent.glob("*.py")
+        if path.stem != "__init__" and path.stem not in detectors.HELPERS
+    }
+    assert {detector.name for detector in DETECTORS} == modules
+    orders = [detector.order for detector in DETECTORS]
+    assert orders == sorted(orders)
+    # Today's detectors keep their order and their kinds' (the order of a Result's findings),
+    # wherever a new detector places itself among them.
+    today = {"lag", "use_after", "orphans"}
+    assert [d.name for d in DETECTORS if d.name in today] == ["lag", "use_after", "orphans"]
+    assert [kind.name for d in DETECTORS if d.name in today for kind in d.kinds] == [
         "deprovision_overdue",
         "used_after_deprovision",
         "attempted_after_deprovision",

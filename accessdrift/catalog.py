@@ -82,6 +82,7 @@ RECORDS: tuple[RecordSpec, ...] = (
     ),
     RecordSpec("ProvisioningLag", DRIFT_LAG, "finding", ("identity_id",), "provisioning_lag"),
     RecordSpec("Alert", DRIFT_ALERTS, "finding", ("alert_id",), "alerts"),
+    RecordSpec("DeadLetter", DEADLETTER, "deadletter", ()),
     RecordSpec(
         "Silence",
         SILENCES,
@@ -95,7 +96,6 @@ RECORDS: tuple[RecordSpec, ...] = (
     RecordSpec(
         "DeprovisionPair", PAIRS, "finding", ("lag_id",), "deprovision_pairs", compacted=True
     ),
-    RecordSpec("DeadLetter", DEADLETTER, "deadletter", ()),
 )
 
 RECORD: Mapping[str, RecordSpec] = {spec.record: spec for spec in RECORDS}

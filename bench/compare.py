@@ -1,7 +1,8 @@
 """Two checkouts measured in one run: the core in process and the end-to-end throughput
 (``make bench``'s ``core_events_per_second`` and ``throughput_eps``) of this one and of
-another, alternated round by round (other, this, other, this, ...) so that a machine that
-gets slower or faster during the run weighs on both alike.
+another, alternated round by round (other then this, this then other, ...) so that a
+machine that gets slower or faster during the run, or a second run of a pair that is
+slower, weighs on both alike.
 
     python -m bench.compare /path/to/the/other/checkout [rounds]
 
@@ -63,7 +64,10 @@ def main() -> None:
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
     runs: dict[str, list[dict[str, float]]] = {"other": [], "this": []}
     for number in range(1, rounds + 1):
-        for name, tree in (("other", other), ("this", REPO)):
+        # Each goes first every other round: the second run of a pair was measured
+        # slower in the same order (the machine, not the code).
+        pair = [("other", other), ("this", REPO)]
+        for name, tree in pair if number % 2 else reversed(pair):
             figures = measure(tree)
             runs[name].append(figures)
             print(f"round {number} {name}: {json.dumps(figures)}", flush=True)

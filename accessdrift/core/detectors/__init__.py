@@ -64,9 +64,7 @@ def alert_kinds(detectors: Iterable[Detector]) -> Mapping[str, AlertKind]:
 
 DETECTORS = discover()
 ALERT_KINDS = alert_kinds(DETECTORS)
-_DEADLINES = tuple(
-    detector.deadlines for detector in DETECTORS if detector.deadlines is not None
-)
+_DEADLINES = tuple(detector.deadlines for detector in DETECTORS if detector.deadlines is not None)
 _JUDGES_OF_USES = tuple(
     detector.judge_use for detector in DETECTORS if detector.judge_use is not None
 )

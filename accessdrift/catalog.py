@@ -27,6 +27,7 @@ DEADLETTER = "drift.deadletter"
 SILENCES = "drift.silences"
 OWNERSHIP = "drift.ownership"
 PAIRS = "drift.pairs"
+LEDGER = "drift.ledger"
 
 # The worker's own topics between its two stages (docs/architecture.md): internal, not
 # the contract's, but created, prefixed and deleted the same way.
@@ -95,6 +96,9 @@ RECORDS: tuple[RecordSpec, ...] = (
     RecordSpec("Ownership", OWNERSHIP, "finding", ("subject",), "ownership", compacted=True),
     RecordSpec(
         "DeprovisionPair", PAIRS, "finding", ("lag_id",), "deprovision_pairs", compacted=True
+    ),
+    RecordSpec(
+        "AccessInterval", LEDGER, "finding", ("interval_id",), "access_ledger", compacted=True
     ),
 )
 

@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from accessdrift.alerts.config import DEFAULT_SECRETS_DIRS
+from accessdrift.core.entitlements import expand_patterns
 from accessdrift.durations import parse_duration
 from accessdrift.errors import ConfigError
 
@@ -211,6 +212,20 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Per system and identity kind: {"aws": "4h", "okta:nhi": "1h", "*:nhi": "2d"}',
     )
+    mover_sla: Duration = Field(
+        default=timedelta(days=7),
+        description="time allowed from a mover to the revocation of what the old role held",
+    )
+    mover_sla_overrides: dict[str, Duration] = Field(
+        default_factory=dict,
+        description='Per system and identity kind, like the deprovision SLA: {"aws": "2d"}',
+    )
+    privileged_entitlements: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["defaults"],
+        description="patterns (* matches anything) of the entitlements that count as "
+        'privileged; "defaults" stands for the built-in list (docs/entitlements.md): '
+        '"defaults,aws:group/Admins" adds one',
+    )
     grace: Duration = timedelta(seconds=60)
     lookback: Duration = timedelta(days=7)
     allowed_lateness: Duration = timedelta(seconds=30)
@@ -235,7 +250,17 @@ class Settings(BaseSettings):
             raise ValueError("a worker token needs at least 16 characters")
         return value
 
-    @field_validator("deprovision_sla_overrides", mode="before")
+    @field_validator("privileged_entitlements", mode="before")
+    @classmethod
+    def _patterns(cls, value: Any) -> Any:
+        # A JSON list, or the patterns separated by commas (easier in a .env file).
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("deprovision_sla_overrides", "mover_sla_overrides", mode="before")
     @classmethod
     def _parse_overrides(cls, value: Any) -> Any:
         if isinstance(value, dict):
@@ -333,6 +358,11 @@ class Settings(BaseSettings):
         if ":" in host:
             host = f"[{host}]"  # an IPv6 literal in a URL
         return f"http://{host}:{self.worker_web_port}"
+
+    @property
+    def privileged_patterns(self) -> tuple[str, ...]:
+        """The privileged-entitlement patterns with ``defaults`` expanded."""
+        return expand_patterns(self.privileged_entitlements)
 
     def deprovision_sla_for(self, system: str, identity_kind: str) -> timedelta:
         """Most specific first: ``system:kind``, ``system``, ``*:kind``, then the default."""

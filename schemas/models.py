@@ -86,6 +86,8 @@ class CloudAuditEvent(Record):
     outcome: Outcome
     source_ip: str | None = None
     user_agent: str | None = None
+    entitlement: str | None = None
+    privileged: bool | None = None
 
 
 class SecretUsageEvent(Record):
@@ -122,6 +124,7 @@ class ProvisioningLag(Record):
     lag_seconds: float | None = None
     status: LagStatus
     detected_at: AwareDatetime
+    entitlement: str | None = None
 
 
 class Alert(Record):
@@ -140,6 +143,7 @@ class Alert(Record):
     source_ip: str | None = None
     detected_at: AwareDatetime
     evidence: str
+    entitlement: str | None = None
 
 
 class DeadLetter(Record):
@@ -203,6 +207,26 @@ class DeprovisionPair(Record):
     detected_at: AwareDatetime
 
 
+LedgerSubjectType = Literal["account", "credential", "entitlement"]
+
+
+class AccessInterval(Record):
+    interval_id: str
+    system: str
+    account_id: str
+    subject_type: LedgerSubjectType
+    subject: str
+    identity_id: str
+    identity_kind: IdentityKind
+    valid_from: AwareDatetime
+    valid_to: AwareDatetime | None = None
+    opened_by: str | None = None
+    closed_by: str | None = None
+    privileged: bool
+    removed: bool = False
+    updated_at: AwareDatetime
+
+
 CANONICAL_INPUTS: dict[str, type[Record]] = {
     "DirectoryChange": DirectoryChange,
     "CloudAuditEvent": CloudAuditEvent,
@@ -219,4 +243,5 @@ ALL_RECORDS: dict[str, type[Record]] = {
     "Silence": Silence,
     "Ownership": Ownership,
     "DeprovisionPair": DeprovisionPair,
+    "AccessInterval": AccessInterval,
 }

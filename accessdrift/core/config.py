@@ -2,7 +2,15 @@
 
 from dataclasses import dataclass, field
 
+from accessdrift.core.entitlements import DEFAULT_PRIVILEGED
 from accessdrift.core.timeutil import MICROS
+
+
+def _most_specific(overrides: dict[str, int], system: str, identity_kind: str) -> int | None:
+    for key in (f"{system}:{identity_kind}", system, f"*:{identity_kind}"):
+        if key in overrides:
+            return overrides[key]
+    return None
 
 
 @dataclass(frozen=True)
@@ -13,9 +21,15 @@ class DetectionConfig:
     # "system:kind", "system" or "*:kind" -> SLA in microseconds; most specific wins.
     sla_overrides_us: dict[str, int] = field(default_factory=dict)
     max_uses_per_identity: int = 5000
+    mover_sla_us: int = 7 * 86_400 * MICROS
+    mover_sla_overrides_us: dict[str, int] = field(default_factory=dict)
+    # Expanded patterns (core.entitlements.expand_patterns) of privileged entitlements.
+    privileged_patterns: tuple[str, ...] = DEFAULT_PRIVILEGED
 
     def sla_for(self, system: str, identity_kind: str) -> int:
-        for key in (f"{system}:{identity_kind}", system, f"*:{identity_kind}"):
-            if key in self.sla_overrides_us:
-                return self.sla_overrides_us[key]
-        return self.deprovision_sla_us
+        found = _most_specific(self.sla_overrides_us, system, identity_kind)
+        return self.deprovision_sla_us if found is None else found
+
+    def mover_sla_for(self, system: str, identity_kind: str) -> int:
+        found = _most_specific(self.mover_sla_overrides_us, system, identity_kind)
+        return self.mover_sla_us if found is None else found

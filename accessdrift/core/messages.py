@@ -38,6 +38,7 @@ class DirectoryMessage(Envelope):
     ct: str
     accounts: list[str]
     owner: str | None
+    ents: list[str] | None  # a mover's new role's entitlements (attributes.entitlements)
 
 
 class ClaimMessage(Envelope):
@@ -78,6 +79,8 @@ class ChangeMessage(Envelope):
     act: str | None
     ok: bool
     session: bool
+    ent: str | None  # what a permission_granted / permission_revoked grants or takes away
+    priv: bool | None  # the record's own verdict on it; None: judged by the patterns
     by: str | None
 
 

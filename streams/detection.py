@@ -54,6 +54,11 @@ def detection_config(settings: Settings) -> DetectionConfig:
         sla_overrides_us={
             key: span_micros(value) for key, value in settings.deprovision_sla_overrides.items()
         },
+        mover_sla_us=span_micros(settings.mover_sla),
+        mover_sla_overrides_us={
+            key: span_micros(value) for key, value in settings.mover_sla_overrides.items()
+        },
+        privileged_patterns=settings.privileged_patterns,
     )
 
 

@@ -98,7 +98,12 @@ class StageWatermark:
             self.value = least
 
 
-RESULT_RECORDS = (("lags", "ProvisioningLag"), ("alerts", "Alert"), ("pairs", "DeprovisionPair"))
+RESULT_RECORDS = (
+    ("lags", "ProvisioningLag"),
+    ("alerts", "Alert"),
+    ("pairs", "DeprovisionPair"),
+    ("ledger", "AccessInterval"),
+)
 """Each list of a core ``Result`` and the record its rows are (``accessdrift/catalog.py``
 gives the record's topic and key)."""
 
@@ -192,6 +197,7 @@ class IdentityStage:
             self.counts["findings:lags"] += len(result.lags)
             self.counts["findings:pairs"] += len(result.pairs)
             self.counts["findings:alerts"] += len(result.alerts)
+            self.counts["findings:ledger"] += len(result.ledger)
         await output.deliver()
         changed: dict[int, dict[str, Any]] = {}
         for key, state in states.items():

@@ -31,6 +31,7 @@ class Findings:
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
     pairs: dict[str, dict[str, Any]] = field(default_factory=dict)
     ownership: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ledger: dict[str, dict[str, Any]] = field(default_factory=dict)
     lag_emissions: int = 0
     alert_emissions: int = 0
 
@@ -43,6 +44,8 @@ class Findings:
             self.alert_emissions += 1
         for pair in result.pairs:
             self.pairs[pair["lag_id"]] = pair
+        for interval in result.ledger:
+            self.ledger[interval["interval_id"]] = interval
 
     def add_ownership(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:

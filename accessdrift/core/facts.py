@@ -17,5 +17,13 @@ def use_agent(use: list[object]) -> object:
 
 # A downstream change: [time, event id, kind, system, account, credential, action, success, subject]
 CHG_TS, CHG_ID, CHG_KIND, CHG_SYS, CHG_ACC, CHG_CRED, CHG_ACT, CHG_OK, CHG_SUBJECT = range(9)
-# A directory change: [time, event id, change type, owner, source]
+# A directory change: [time, event id, change type, owner, source, listed entitlements]
 DIR_TS, DIR_ID, DIR_CT, DIR_OWNER, DIR_SRC = range(5)
+# ... then a mover's new role's entitlements or None (changes stored before it have five)
+DIR_ENTS = 5
+
+
+def directory_entitlements(entry: list[object]) -> frozenset[str] | None:
+    """What a mover's new role lists (``attributes["entitlements"]``); None: nothing."""
+    listed = entry[DIR_ENTS] if len(entry) > DIR_ENTS else None
+    return frozenset(str(item) for item in listed) if isinstance(listed, list) else None

@@ -11,8 +11,9 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
-from accessdrift.core import detectors
+from accessdrift.core import detectors, ledger
 from accessdrift.core.config import DetectionConfig
+from accessdrift.core.entitlements import judged
 from accessdrift.core.facts import (
     CHG_ID,
     CHG_SUBJECT,
@@ -77,18 +78,22 @@ def handle(
     )
     result = Result()
     kind = message["t"]
+    touched = _ledger_keys(state, message)
+    before = ledger.snapshot(identity_id, state, touched) if touched else {}
     if message["t"] == "dir":
         _on_directory_change(identity_id, state, message, result)
     elif message["t"] == "use":
         pass  # recorded before: judged again with the rest below, as any replay
     elif message["t"] == "chg":
-        _add_change(state, message)
+        _add_change(state, message, config)
     elif message["t"] == "claim":
         _on_claim(state, message)
     elif message["t"] == "move":
         _on_move(state, message, result)
     elif message["t"] == "facts":
-        _on_facts(state, _send_on_what_moved_away(state, message, result))
+        kept = _send_on_what_moved_away(state, message, result)
+        _on_facts(state, kept)
+        touched = [key for key in _facts_keys(state, kept) if key not in touched] + touched
     elif message["t"] == "owner_of":
         _on_owner_of(identity_id, state, message, result)
     elif message["t"] == "owner_left":
@@ -99,6 +104,8 @@ def handle(
         raise ValueError(f"unknown identity-stage message type {kind!r}")
     if state["fb"] and not message.get("fb", True) and kind in ("dir", "claim"):
         state["fb"] = False  # a real directory record now speaks for this id
+    if touched:
+        result.ledger += ledger.diff(before, ledger.snapshot(identity_id, state, touched), now_us)
     detectors.evaluate(identity_id, state, watermark_us, now_us, config, result)
     _prune(state, watermark_us, config)
     result.next_deadline_us = detectors.next_deadline(identity_id, state, config, watermark_us)
@@ -118,7 +125,14 @@ def _copy(state: State) -> State:
 def _on_directory_change(
     identity_id: str, state: State, message: DirectoryMessage, result: Result
 ) -> None:
-    entry = [message["ts"], message["id"], message["ct"], message.get("owner"), message.get("src")]
+    entry = [
+        message["ts"],
+        message["id"],
+        message["ct"],
+        message.get("owner"),
+        message.get("src"),
+        message.get("ents"),
+    ]
     if any(existing[DIR_ID] == entry[DIR_ID] for existing in state["dirs"]):
         return
     state["dirs"].append(entry)
@@ -255,10 +269,13 @@ def _on_use(
                     "session": is_session_credential(credential),
                     "created": None,
                     "revoked": None,
+                    "since": entry[USE_TS],
                 },
             }
+            learned_key: ledger.LedgerKey = ("credential", credential)
         else:
             state["acc"] = {**state["acc"], subject: {"since": entry[USE_TS]}}
+            learned_key = ("account", subject)
     if place.keep:
         uses = list(state["use"])
         if place.replaces is not None:
@@ -266,6 +283,8 @@ def _on_use(
         bisect.insort(uses, entry, key=_use_order)
         state["use"] = uses
     result = Result()
+    if place.learned:
+        result.ledger += ledger.diff({}, ledger.snapshot(identity_id, state, [learned_key]), now_us)
     detectors.judge_use(identity_id, state, entry, now_us, config, result)
     if known and not (place.keep or place.learned or result.alerts):
         # Judging found nothing new (so ``emitted`` is as it was), nothing was kept.
@@ -276,7 +295,7 @@ def _on_use(
     return state, result
 
 
-def _add_change(state: State, message: ChangeMessage) -> None:
+def _add_change(state: State, message: ChangeMessage, config: DetectionConfig) -> None:
     if any(
         existing[CHG_ID] == message["id"] and existing[CHG_SUBJECT] == message["s"]
         for existing in state["chg"]
@@ -300,6 +319,7 @@ def _add_change(state: State, message: ChangeMessage) -> None:
         return
     kind = message["kind"]
     credential = message.get("cred")
+    time_us, event_id = message["ts"], message["id"]
     if credential:
         entry = dict(
             state["cred"].get(credential)
@@ -307,20 +327,93 @@ def _add_change(state: State, message: ChangeMessage) -> None:
         )
         if message.get("acc") and not entry.get("acc"):
             entry["acc"] = message["acc"]
+        entry["since"] = _min(entry.get("since"), time_us)
         if kind == "credential_created":
-            entry["created"] = _min(entry.get("created"), message["ts"])
+            if _earlier(time_us, event_id, entry.get("created"), entry.get("cb")):
+                entry["created"], entry["cb"] = time_us, event_id
             entry["session"] = bool(message.get("session")) or is_session_credential(credential)
-        elif kind == "credential_revoked":
-            entry["revoked"] = _min(entry.get("revoked"), message["ts"])
+        elif kind == "credential_revoked" and _earlier(
+            time_us, event_id, entry.get("revoked"), entry.get("rb")
+        ):
+            entry["revoked"], entry["rb"] = time_us, event_id
         state["cred"][credential] = entry
     elif message.get("acc"):
         account = message["acc"]
-        entry = dict(state["acc"].get(account) or {"since": message["ts"]})
+        entry = dict(state["acc"].get(account) or {"since": time_us})
         if kind in ("account_disabled", "account_deleted"):
-            entry["ended"] = _min(entry.get("ended"), message["ts"])
+            entry["ended"] = _min(entry.get("ended"), time_us)
         if kind == "account_deleted":
-            entry["deleted"] = _min(entry.get("deleted"), message["ts"])
+            entry["deleted"] = _min(entry.get("deleted"), time_us)
+        op = LIFECYCLE_OPS.get(kind)
+        if op is not None:
+            events = list(entry.get("ev") or [])
+            ledger.add_event(events, [time_us, event_id, op])
+            entry["ev"] = events
+        entitlement = message.get("ent")
+        if entitlement and kind in ("permission_granted", "permission_revoked"):
+            entitlements = dict(entry.get("ent") or {})
+            events = list(entitlements.get(entitlement) or [])
+            privileged = judged(entitlement, message.get("priv"), config.privileged_patterns)
+            op = ledger.OPEN if kind == "permission_granted" else ledger.CLOSE
+            ledger.add_event(events, [time_us, event_id, op, privileged])
+            entitlements[entitlement] = events
+            entry["ent"] = entitlements
         state["acc"][account] = entry
+
+
+LIFECYCLE_OPS = {
+    "account_created": ledger.OPEN,
+    "account_disabled": ledger.CLOSE,
+    "account_deleted": ledger.DELETE,
+}
+
+
+def _earlier(time_us: int, event_id: str, known_us: int | None, known_id: str | None) -> bool:
+    """Whether (time, id) comes before the known event: the earliest event is kept, the
+    same one whatever the arrival order."""
+    if known_us is None:
+        return True
+    return (time_us, event_id) < (known_us, known_id or "")
+
+
+def _ledger_keys(state: State, message: IdentityMessage) -> list[ledger.LedgerKey]:
+    """The ledger subjects a message may change (their intervals are compared before and
+    after it)."""
+    if message["t"] == "chg":
+        credential = message.get("cred")
+        if credential:
+            return [("credential", credential)]
+        account = message.get("acc")
+        if not account:
+            return []
+        entitlement = message.get("ent")
+        if entitlement:
+            return [("account", account), ("entitlement", account, entitlement)]
+        keys: list[ledger.LedgerKey] = [("account", account)]
+        if message["kind"] == "account_deleted":  # ends its credentials
+            keys += [
+                ("credential", credential)
+                for credential, entry in sorted(state["cred"].items())
+                if entry.get("acc") == account
+            ]
+        return keys
+    if message["t"] == "dir":
+        if message.get("ik", state["kind"]) != state["kind"]:
+            return ledger.all_keys(state)  # every row names the identity's kind
+        return [("account", account) for account in message.get("accounts") or []]
+    if message["t"] == "claim":
+        if message.get("cred"):
+            return [("credential", message["s"])]
+        return [("account", message["s"])]
+    return []
+
+
+def _facts_keys(state: State, message: FactsMessage) -> list[ledger.LedgerKey]:
+    keys: list[ledger.LedgerKey] = []
+    for account in sorted(message["acc"]):
+        keys += ledger.keys_of_account(state, account)
+    keys += [("credential", credential) for credential in sorted(message["cred"])]
+    return keys
 
 
 def _on_claim(state: State, message: ClaimMessage) -> None:
@@ -339,6 +432,7 @@ def _on_claim(state: State, message: ClaimMessage) -> None:
                 }
             )
             entry["acc"] = entry.get("acc") or message.get("acc")
+            entry["since"] = _min(entry.get("since"), message["ts"])
             state["cred"][subject] = entry
     elif message.get("removed"):
         state["acc"].pop(subject, None)
@@ -476,12 +570,24 @@ def _on_facts(state: State, message: FactsMessage) -> None:
         if mine is None:
             state["cred"][credential] = entry
         else:
-            state["cred"][credential] = {
+            merged_credential = {
                 "acc": mine.get("acc") or entry.get("acc"),
                 "session": bool(mine.get("session") or entry.get("session")),
-                "created": _min(mine.get("created"), entry.get("created")),
-                "revoked": _min(mine.get("revoked"), entry.get("revoked")),
+                "created": mine.get("created"),
+                "revoked": mine.get("revoked"),
             }
+            for time_key, id_key in (("created", "cb"), ("revoked", "rb")):
+                if id_key in mine:
+                    merged_credential[id_key] = mine[id_key]
+                if entry.get(time_key) is not None and _earlier(
+                    entry[time_key], entry.get(id_key) or "", mine.get(time_key), mine.get(id_key)
+                ):
+                    merged_credential[time_key] = entry[time_key]
+                    merged_credential[id_key] = entry.get(id_key)
+            since = _min(mine.get("since"), entry.get("since"))
+            if since is not None:
+                merged_credential["since"] = since
+            state["cred"][credential] = merged_credential
     for account, entry in message["acc"].items():
         mine = state["acc"].get(account)
         if mine is None:
@@ -492,6 +598,13 @@ def _on_facts(state: State, message: FactsMessage) -> None:
             for end in ("ended", "deleted"):
                 if entry.get(end) is not None or mine.get(end) is not None:
                     merged[end] = _min(mine.get(end), entry.get(end))
+            if mine.get("ev") or entry.get("ev"):
+                merged["ev"] = ledger.merge_events(mine.get("ev"), entry.get("ev"))
+            if mine.get("ent") or entry.get("ent"):
+                entitlements = dict(mine.get("ent") or {})
+                for name, events in (entry.get("ent") or {}).items():
+                    entitlements[name] = ledger.merge_events(entitlements.get(name), events)
+                merged["ent"] = entitlements
             state["acc"][account] = merged
 
 
@@ -507,6 +620,13 @@ def _prune(state: State, watermark_us: int, config: DetectionConfig) -> None:
         ]
     if state["chg"] and state["chg"][0][CHG_TS] < horizon:
         state["chg"] = [change for change in state["chg"] if change[CHG_TS] >= horizon]
+    # An entitlement's intervals that ended before the horizon were emitted and no late
+    # event within the lookback can change them: their events go, and an entitlement
+    # with nothing left goes too (an account's few lifecycle events all stay).
+    for account, entry in list(state["acc"].items()):
+        entitlements = entry.get("ent")
+        if entitlements and _has_old_closed(entitlements, horizon):
+            state["acc"][account] = {**entry, "ent": _pruned(entitlements, horizon)}
     # The latest directory changes stay whatever their age: a key used today after a
     # leaver of last year is still a key used after deprovisioning. What was emitted
     # stays too (one small entry per finding), so that nothing old is raised again.
@@ -515,6 +635,35 @@ def _prune(state: State, watermark_us: int, config: DetectionConfig) -> None:
         state["dirs"] = [entry for entry in older if entry[DIR_TS] >= horizon] + state["dirs"][
             -KEEP_DIRECTORY_CHANGES:
         ]
+
+
+def _has_old_closed(entitlements: dict[str, list[list[Any]]], horizon: int) -> bool:
+    return any(
+        events and events[0][0] < horizon and _closed_before(events, horizon)
+        for events in entitlements.values()
+    )
+
+
+def _closed_before(events: list[list[Any]], horizon: int) -> bool:
+    intervals = ledger.entitlement_intervals(events)
+    return bool(intervals) and intervals[0][2] is not None and intervals[0][2] < horizon
+
+
+def _pruned(entitlements: dict[str, list[list[Any]]], horizon: int) -> dict[str, list[list[Any]]]:
+    kept: dict[str, list[list[Any]]] = {}
+    for name, events in entitlements.items():
+        intervals = ledger.entitlement_intervals(events)
+        # The first event of the first interval that ends after the horizon (or holds).
+        later = [
+            interval for interval in intervals if interval[2] is None or interval[2] >= horizon
+        ]
+        if not later:
+            if events and events[-1][0] >= horizon:
+                kept[name] = events  # only events that open nothing are recent
+            continue
+        start = later[0][0]
+        kept[name] = [event for event in events if event[0] >= start]
+    return kept
 
 
 def _min(left: int | None, right: int | None) -> int | None:

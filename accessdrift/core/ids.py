@@ -21,3 +21,8 @@ def lag_id(identity_id: str, directory_event_id: str, subject: str) -> str:
 def system_of(subject_id: str) -> str:
     """``aws:123:user/a`` -> ``aws``."""
     return subject_id.split(":", 1)[0] if ":" in subject_id else "unknown"
+
+
+def interval_id(subject_type: str, account: str, subject: str, opened_by: str | None) -> str:
+    """One interval of the access ledger: the subject and the event that opened it."""
+    return _digest("interval", subject_type, account, subject, opened_by or "")

@@ -10,7 +10,7 @@ still read. ``t`` is the tag of the union: a ``match``/``if`` on it narrows the 
 Short keys on purpose: a busy deployment sends hundreds of millions of them.
 """
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 
 class Envelope(TypedDict, total=False):
@@ -38,7 +38,9 @@ class DirectoryMessage(Envelope):
     ct: str
     accounts: list[str]
     owner: str | None
-    ents: list[str] | None  # a mover's new role's entitlements (attributes.entitlements)
+    ents: NotRequired[
+        list[str] | None
+    ]  # a mover's new role's entitlements (attributes.entitlements)
 
 
 class ClaimMessage(Envelope):
@@ -79,8 +81,10 @@ class ChangeMessage(Envelope):
     act: str | None
     ok: bool
     session: bool
-    ent: str | None  # what a permission_granted / permission_revoked grants or takes away
-    priv: bool | None  # the record's own verdict on it; None: judged by the patterns
+    ent: NotRequired[
+        str | None
+    ]  # what a permission_granted / permission_revoked grants or takes away
+    priv: NotRequired[bool | None]  # the record's own verdict on it; None: judged by the patterns
     by: str | None
 
 

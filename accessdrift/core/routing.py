@@ -10,6 +10,7 @@ identity's id would live.
 from collections.abc import Mapping
 from typing import Any
 
+from accessdrift.core.entitlements import listed_entitlements
 from accessdrift.core.messages import (
     ChangeMessage,
     ClaimMessage,
@@ -96,6 +97,9 @@ def route_directory_change(resolver: Resolver, record: Mapping[str, Any]) -> lis
         "accounts": list(record.get("accounts") or []),
         "owner": record.get("owner_id"),
     }
+    listed = listed_entitlements(record.get("attributes"))
+    if listed is not None:
+        message["ents"] = sorted(listed)
     if resolver.owns(identity_id):
         out.append(Outbound(identity_id, message))
     return out
@@ -200,6 +204,9 @@ def route_cloud_event(resolver: Resolver, record: Mapping[str, Any]) -> list[Out
                 "session": kind == "credential_created" and is_session_credential(subject, action),
                 "by": account,
             }
+            if record.get("entitlement"):
+                change["ent"] = record["entitlement"]
+                change["priv"] = record.get("privileged")
             out.extend(_addressed(resolver, subject, change, kind in CREDENTIAL_CHANGES))
     return out
 

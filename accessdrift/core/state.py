@@ -31,10 +31,12 @@ def new_state(identity_kind: str = "human", fallback: bool = False) -> State:
 
 @dataclass
 class Result:
-    """Findings of one message, the messages to other identities, the next deadline."""
+    """Findings of one message (alerts, lag rows, pairs, the ledger's intervals), the messages
+    to other identities, the next deadline."""
 
     lags: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     pairs: list[dict[str, Any]] = field(default_factory=list)
+    ledger: list[dict[str, Any]] = field(default_factory=list)  # AccessInterval rows
     messages: list[Outbound] = field(default_factory=list)
     next_deadline_us: int | None = None

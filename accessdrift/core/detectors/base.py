@@ -30,6 +30,8 @@ class AlertKind:
     description: str  # one line, for the docs and the catalogue
     severity: Mapping[str, str]  # identity kind ("human"/"nhi") -> severity
     title: Mapping[str, str]  # identity kind -> the title a person reads in chat
+    # The severity when the finding is about a privileged entitlement (None: no change).
+    privileged_severity: str | None = None
 
 
 @dataclass(frozen=True)

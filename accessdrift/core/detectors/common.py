@@ -108,28 +108,42 @@ def alert_record(
     evidence: dict[str, Any],
     system: str | None = None,
     action: str | None = None,
+    used_at: int | None = None,
+    entitlement: str | None = None,
+    privileged: bool = False,
 ) -> dict[str, Any]:
     """An ``Alert`` record (schemas/Alert.avsc) as the sinks and notifiers take it. Its
     system and action are the use's when a use raised it; a finding about a change (a
-    grant, a creation) names them with ``system`` and ``action``; otherwise the system is
-    the subject's."""
+    grant, a creation) names them with ``system`` and ``action``, and the change's time
+    with ``used_at``; otherwise the system is the subject's. ``privileged``: the kind's
+    severity for a privileged entitlement (``AlertKind.privileged_severity``)."""
     subject = credential or account or identity_id
+    severity = kind.severity.get(state["kind"], DEFAULT_SEVERITY)
+    if privileged and kind.privileged_severity is not None:
+        severity = kind.privileged_severity
+    if used is None and used_at is not None:
+        first, seconds_after = from_micros(used_at), (used_at - deprovisioned_at) / MICROS
+    elif used is not None:
+        first, seconds_after = from_micros(used[USE_TS]), (used[USE_TS] - deprovisioned_at) / MICROS
+    else:
+        first, seconds_after = None, None
     return {
         "alert_id": key,
         "kind": kind.name,
-        "severity": kind.severity.get(state["kind"], DEFAULT_SEVERITY),
+        "severity": severity,
         "identity_id": identity_id,
         "identity_kind": state["kind"],
         "account_id": account,
         "credential_id": credential,
         "deprovisioned_at": from_micros(deprovisioned_at),
-        "used_at": from_micros(used[USE_TS]) if used else None,
-        "seconds_after": (used[USE_TS] - deprovisioned_at) / MICROS if used else None,
+        "used_at": first,
+        "seconds_after": seconds_after,
         "system": used[USE_SYS] if used else system or system_of(subject),
         "action": used[USE_ACT] if used else action,
         "source_ip": used[USE_IP] if used else None,
         "detected_at": from_micros(now_us),
         "evidence": json.dumps(evidence, sort_keys=True),
+        "entitlement": entitlement,
     }
 
 

@@ -213,6 +213,7 @@ def _lag_row(
         "lag_seconds": (t1 - t0) / MICROS if t1 is not None else None,
         "status": status,
         "detected_at": from_micros(now_us),
+        "entitlement": None,
     }
 
 

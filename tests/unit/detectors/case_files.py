@@ -30,12 +30,31 @@ import yaml
 
 from accessdrift.canonical import parse_object
 from accessdrift.core.config import DetectionConfig
+from accessdrift.core.entitlements import expand_patterns
 from accessdrift.core.engine import Engine
 from accessdrift.core.timeutil import MICROS, to_micros
 
 CASES_DIR = Path(__file__).parent / "cases"
-CASE_KEYS = {"name", "kind", "fires", "settings", "records", "tick_at", "alerts", "lags", "pairs"}
-SETTINGS = {"grace_seconds", "lookback_days", "sla_hours", "sla_overrides_hours"}
+CASE_KEYS = {
+    "name",
+    "kind",
+    "fires",
+    "settings",
+    "records",
+    "tick_at",
+    "alerts",
+    "lags",
+    "pairs",
+    "ledger",
+}
+SETTINGS = {
+    "grace_seconds",
+    "lookback_days",
+    "sla_hours",
+    "sla_overrides_hours",
+    "mover_sla_hours",
+    "privileged",
+}
 
 
 class _Loader(yaml.SafeLoader):
@@ -60,6 +79,8 @@ class Case:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     lags: list[dict[str, Any]] = field(default_factory=list)
     pairs: list[dict[str, Any]] | None = None
+    # The access ledger's intervals (not removed) the case ends with, all of them.
+    ledger: list[dict[str, Any]] | None = None
 
     @property
     def id(self) -> str:
@@ -101,6 +122,10 @@ def config_of(settings: dict[str, Any]) -> DetectionConfig:
             key: round(hours * 3600 * MICROS)
             for key, hours in (settings.get("sla_overrides_hours") or {}).items()
         },
+        mover_sla_us=round(
+            settings.get("mover_sla_hours", default.mover_sla_us / MICROS / 3600) * 3600 * MICROS
+        ),
+        privileged_patterns=expand_patterns(settings.get("privileged") or ["defaults"]),
     )
 
 

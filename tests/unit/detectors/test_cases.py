@@ -23,6 +23,15 @@ def test_case(case: Case) -> None:
     ]
     if case.pairs is not None:
         expected.append(("pairs", case.pairs, list(engine.findings.pairs.values())))
+    if case.ledger is not None:
+        # The ledger of the case's identities (an admin's own account is in it too).
+        named = {record["identity_id"] for record in case.records if "identity_id" in record}
+        held = [
+            row
+            for row in engine.findings.ledger.values()
+            if not row["removed"] and row["identity_id"] in named
+        ]
+        expected.append(("ledger", case.ledger, held))
     for what, wanted, actual in expected:
         missing, extra = unmatched(wanted, actual)
         assert not missing and not extra, (

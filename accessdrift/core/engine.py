@@ -51,8 +51,11 @@ class Findings:
         for row in rows:
             self.ownership[row["subject"]] = row
 
-    def comparable(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """Everything but processing times, sorted: equal when two runs found the same."""
+    def comparable(
+        self,
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Everything but processing times, sorted: equal when two runs found the same. The
+        ledger as a sink keeps it: the latest version of each interval, those not removed."""
         lags = sorted(
             (
                 tuple((key, value) for key, value in sorted(row.items()) if key != "detected_at")
@@ -67,7 +70,15 @@ class Findings:
             ),
             key=repr,
         )
-        return lags, alerts
+        ledger = sorted(
+            (
+                tuple((key, value) for key, value in sorted(row.items()) if key != "updated_at")
+                for row in self.ledger.values()
+                if not row["removed"]
+            ),
+            key=repr,
+        )
+        return lags, alerts, ledger
 
 
 class Engine:

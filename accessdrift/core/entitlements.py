@@ -26,7 +26,12 @@ DEFAULT_PRIVILEGED: tuple[str, ...] = (
     "gcp:*#roles/*Admin",
     "gcp:*#roles/*.admin",
     "gcp:*#roles/iam.serviceAccountTokenCreator",
-    # Entra directory roles by template id: Global Administrator, Privileged Role
+    # Google Workspace super administrators (ASSIGN_ROLE of the Admin SDK's role names):
+    # the Cloud organization's owners by default, and every user's account.
+    "gcp:admin/_SEED_ADMIN_ROLE",
+    "gcp:admin/_DOMAINLESS_SUPER_ADMIN_ROLE",
+    # Entra directory roles by template id (checked against Microsoft's list, "Microsoft
+    # Entra built-in roles", permissions-reference): Global Administrator, Privileged Role
     # Administrator, Privileged Authentication Administrator, Security Administrator,
     # Application Administrator, Cloud Application Administrator, User Administrator.
     "entra:role/62e90394-69f5-4237-9190-012177145e10",

@@ -92,8 +92,14 @@ def handle(
         _on_move(state, message, result)
     elif message["t"] == "facts":
         kept = _send_on_what_moved_away(state, message, result)
+        arrived = _facts_keys(state, kept)
+        held_before = ledger.snapshot(identity_id, state, arrived)
         _on_facts(state, kept)
-        touched = [key for key in _facts_keys(state, kept) if key not in touched] + touched
+        # Every row of what arrived, changed here or not: the rows the sender emitted
+        # for it were removed when it moved away (``_ledger_keys`` of "move").
+        arrived = sorted(set(arrived) | set(_facts_keys(state, kept)))
+        after = ledger.snapshot(identity_id, state, arrived)
+        result.ledger += ledger.diff(held_before, after, now_us, every=True)
     elif message["t"] == "owner_of":
         _on_owner_of(identity_id, state, message, result)
     elif message["t"] == "owner_left":
@@ -139,7 +145,7 @@ def _on_directory_change(
     state["dirs"].sort(key=lambda item: (item[DIR_TS], item[DIR_ID]))
     state["kind"] = message.get("ik", state["kind"])
     for account in message.get("accounts") or []:
-        state["acc"].setdefault(account, {"since": message["ts"]})
+        _seen_since(state, account, message["ts"])
     owner = message.get("owner")
     if owner and state["kind"] == "nhi":
         result.messages.append(
@@ -186,6 +192,7 @@ class _UsePlace:
     keep: bool  # False: judged now, not kept (its hour's first and last stay)
     replaces: int | None  # the index of the hour's first or last use it takes the place of
     learned: bool  # the use taught the identity a credential or (a fallback) an account
+    earlier: bool  # the earliest sighting of a known subject the ledger dates from
 
 
 def _place_use(state: State, message: UseMessage) -> _UsePlace | None:
@@ -233,14 +240,36 @@ def _place_use(state: State, message: UseMessage) -> _UsePlace | None:
         (credential and credential == subject and credential not in state["cred"])
         or (not credential and subject not in state["acc"] and state["fb"])
     )
+    earlier = not learned and _sighted_earlier(state, subject, credential, time_us)
     if len(same) < 2:
-        return _UsePlace(entry, True, None, learned)
+        return _UsePlace(entry, True, None, learned, earlier)
     first, last = same[0], same[-1]
     if _use_order(entry) < _use_order(uses[first]):
-        return _UsePlace(entry, True, first, learned)
+        return _UsePlace(entry, True, first, learned, earlier)
     if _use_order(entry) > _use_order(uses[last]):
-        return _UsePlace(entry, True, last, learned)
-    return _UsePlace(entry, False, None, learned)
+        return _UsePlace(entry, True, last, learned, earlier)
+    return _UsePlace(entry, False, None, learned, earlier)
+
+
+def _sighted_earlier(state: State, subject: str, credential: str | None, time_us: int) -> bool:
+    """A use before the first sighting of a subject whose ledger interval starts at it (an
+    account or credential with no logged creation). Uses mostly come in order: rare."""
+    if credential and credential == subject:
+        entry = state["cred"].get(credential)
+        return bool(
+            entry is not None
+            and entry.get("created") is None
+            and entry.get("since") is not None
+            and time_us < entry["since"]
+        )
+    if credential:
+        return False
+    account_entry = state["acc"].get(subject)
+    return bool(
+        account_entry is not None
+        and account_entry.get("since") is not None
+        and time_us < account_entry["since"]
+    )
 
 
 def _on_use(
@@ -276,6 +305,20 @@ def _on_use(
         else:
             state["acc"] = {**state["acc"], subject: {"since": entry[USE_TS]}}
             learned_key = ("account", subject)
+    elif place.earlier:
+        credential, subject = entry[USE_CRED], entry[USE_SUBJECT]
+        if credential and credential == subject:
+            state["cred"] = {
+                **state["cred"],
+                subject: {**state["cred"][subject], "since": entry[USE_TS]},
+            }
+            learned_key = ("credential", subject)
+        else:
+            state["acc"] = {
+                **state["acc"],
+                subject: {**state["acc"][subject], "since": entry[USE_TS]},
+            }
+            learned_key = ("account", subject)
     if place.keep:
         uses = list(state["use"])
         if place.replaces is not None:
@@ -283,10 +326,14 @@ def _on_use(
         bisect.insort(uses, entry, key=_use_order)
         state["use"] = uses
     result = Result()
-    if place.learned:
-        result.ledger += ledger.diff({}, ledger.snapshot(identity_id, state, [learned_key]), now_us)
+    if place.learned or place.earlier:
+        result.ledger += ledger.diff(
+            ledger.snapshot(identity_id, given, [learned_key]) if place.earlier else {},
+            ledger.snapshot(identity_id, state, [learned_key]),
+            now_us,
+        )
     detectors.judge_use(identity_id, state, entry, now_us, config, result)
-    if known and not (place.keep or place.learned or result.alerts):
+    if known and not (place.keep or place.learned or place.earlier or result.alerts):
         # Judging found nothing new (so ``emitted`` is as it was), nothing was kept.
         result.next_deadline_us = detectors.next_deadline(identity_id, given, config)
         return given, result
@@ -340,6 +387,7 @@ def _add_change(state: State, message: ChangeMessage, config: DetectionConfig) -
     elif message.get("acc"):
         account = message["acc"]
         entry = dict(state["acc"].get(account) or {"since": time_us})
+        entry["since"] = _min(entry.get("since"), time_us)
         if kind in ("account_disabled", "account_deleted"):
             entry["ended"] = _min(entry.get("ended"), time_us)
         if kind == "account_deleted":
@@ -401,6 +449,16 @@ def _ledger_keys(state: State, message: IdentityMessage) -> list[ledger.LedgerKe
         if message.get("ik", state["kind"]) != state["kind"]:
             return ledger.all_keys(state)  # every row names the identity's kind
         return [("account", account) for account in message.get("accounts") or []]
+    if message["t"] == "move":
+        # What moves away leaves this identity's ledger: removed here, emitted anew by
+        # the identity it moves to when its facts arrive there.
+        moved: list[ledger.LedgerKey] = []
+        for subject in sorted(message["subjects"]):
+            if subject in state["acc"]:
+                moved += ledger.keys_of_account(state, subject)
+            if subject in state["cred"]:
+                moved.append(("credential", subject))
+        return moved
     if message["t"] == "claim":
         if message.get("cred"):
             return [("credential", message["s"])]
@@ -414,6 +472,16 @@ def _facts_keys(state: State, message: FactsMessage) -> list[ledger.LedgerKey]:
         keys += ledger.keys_of_account(state, account)
     keys += [("credential", credential) for credential in sorted(message["cred"])]
     return keys
+
+
+def _seen_since(state: State, account: str, time_us: int) -> None:
+    """The account is known at ``time_us``: its first sighting is the earliest, whatever
+    the arrival order (the ledger holds an account without a logged creation from it)."""
+    entry = state["acc"].get(account)
+    if entry is None:
+        state["acc"][account] = {"since": time_us}
+    elif entry.get("since") is None or time_us < entry["since"]:
+        state["acc"][account] = {**entry, "since": time_us}
 
 
 def _on_claim(state: State, message: ClaimMessage) -> None:
@@ -437,7 +505,7 @@ def _on_claim(state: State, message: ClaimMessage) -> None:
     elif message.get("removed"):
         state["acc"].pop(subject, None)
     else:
-        state["acc"].setdefault(subject, {"since": message["ts"]})
+        _seen_since(state, subject, message["ts"])
 
 
 def _on_move(state: State, message: MoveMessage, result: Result) -> None:

@@ -140,12 +140,18 @@ def snapshot(
 
 
 def diff(
-    before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]], now_us: int
+    before: dict[str, dict[str, Any]],
+    after: dict[str, dict[str, Any]],
+    now_us: int,
+    every: bool = False,
 ) -> list[dict[str, Any]]:
-    """Rows to emit: the new and changed intervals, and the vanished ones as removed."""
+    """Rows to emit: the new and changed intervals (``every``: all of ``after``), and the
+    vanished ones as removed."""
     updated_at = from_micros(now_us)
     out = [
-        {**row, "updated_at": updated_at} for key, row in after.items() if before.get(key) != row
+        {**row, "updated_at": updated_at}
+        for key, row in after.items()
+        if every or before.get(key) != row
     ]
     out += [
         {**row, "removed": True, "updated_at": updated_at}

@@ -343,6 +343,36 @@ def query(
         typer.echo(f"accessdrift: first {len(result.rows)} rows only (--limit)", err=True)
 
 
+class AccessFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def access(
+    identity_id: Annotated[str, typer.Argument(help="the identity, as the directory names it")],
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="what it held then: RFC 3339 or 'YYYY-MM-DD HH:MM[:SS]' in UTC "
+            "(default: what it holds)",
+        ),
+    ] = None,
+    format: Annotated[AccessFormat, typer.Option("--format", "-f")] = AccessFormat.table,
+) -> None:
+    """What an identity holds (or held at --at) in every system: accounts, credentials and
+    entitlements, from the access ledger (through the running worker when it holds the
+    engine). json: one JSON object per row."""
+    from accessdrift.commands.access import identity_access, parse_moment
+    from accessdrift.commands.query import format_result, run_query
+
+    moment = parse_moment(at) if at is not None else None
+    settings = _settings()
+    result = identity_access(lambda sql: run_query(settings, sql), identity_id, moment)
+    sys.stdout.write(format_result(result, format.value))
+
+
 class EvidenceFormat(StrEnum):
     json = "json"
     markdown = "markdown"
@@ -385,9 +415,12 @@ def evidence(
     account and credential it had to reach, when, and within its SLA or not."""
     from accessdrift.commands.query import run_query
     from accessdrift.evidence import collect_evidence, to_html, to_json, to_markdown
+    from accessdrift.evidence.holdings import Slas
 
     settings = _settings()
-    found = collect_evidence(lambda sql: run_query(settings, sql), identity_id)
+    found = collect_evidence(
+        lambda sql: run_query(settings, sql), identity_id, Slas.from_settings(settings)
+    )
     render = {"json": to_json, "markdown": to_markdown, "html": to_html}[format.value]
     _write(render(found), output)
 
@@ -403,12 +436,14 @@ def report(
     per system, the worst cases, open findings."""
     from accessdrift.commands.query import run_query
     from accessdrift.evidence import collect_report, report_to_html, report_to_json
+    from accessdrift.evidence.holdings import Slas
 
     settings = _settings()
     found = collect_report(
         lambda sql: run_query(settings, sql),
         _moment(since, "--since"),
         _moment(until, "--until"),
+        Slas.from_settings(settings),
     )
     _write(report_to_json(found) if format is ReportFormat.json else report_to_html(found), output)
 

@@ -6,7 +6,9 @@ Regular expressions over SQL were forced (a quote inside a backtick identifier, 
 module reads the tree: exactly one SELECT (``WITH``, ``UNION``, ``EXCEPT`` ...),
 ``SHOW``, ``DESCRIBE``, ``EXISTS`` or ``EXPLAIN`` of one of those; no ``INTO
 OUTFILE``, no ``FORMAT`` (the client chooses it), no table function but those
-that only make rows (``numbers``, ``values``...), no function that reads files.
+that only make rows (``numbers``, ``values``...) and the project's own parameterized
+views (``access_at(at = ...)``, called like a table function: the migrations create
+them, ``sinks/migration_files.py`` lists them), no function that reads files.
 The statement then runs as given, with ``readonly=1`` and the analyst limits.
 
 Before any of that, two bounds the parser itself needs: the SQL's length, and how
@@ -18,6 +20,8 @@ statement nested hundreds deep parses in ClickHouse, but the type of its result
 import re
 from collections.abc import Iterator
 from typing import Any
+
+from sinks.migration_files import parameterized_views
 
 # Statement kinds read-only by nature, as parseQueryToJSON names them.
 READ_ONLY_STATEMENTS = frozenset(
@@ -100,11 +104,22 @@ def _clauses(tree: dict[str, Any]) -> str | None:
         if node.get("type") != "Function":
             continue
         name = str(node.get("name", "")).lower()
-        if key == "table_function" and name not in ROW_TABLE_FUNCTIONS:
+        if key == "table_function" and name not in ROW_TABLE_FUNCTIONS and not _own_view(node):
             return f"the table function {name}() is refused: it reaches outside the database"
         if name in OUTSIDE_FUNCTIONS:
             return f"the function {name}() is refused: it reads files on the worker's host"
     return None
+
+
+def _own_view(node: dict[str, Any]) -> bool:
+    """A call of one of the project's parameterized views, by its bare name: the session's
+    database is the project's, so that is where it resolves. Named with a database
+    (``other.access_at``, ``accessdrift.access_at``) it could be another database's view,
+    and is refused like any table function; its arguments are walked like the rest."""
+    name = node.get("name")
+    return (
+        isinstance(name, str) and not node.get("is_compound_name") and name in parameterized_views()
+    )
 
 
 def unserialisable_read_only(message: str) -> bool:

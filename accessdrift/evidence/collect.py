@@ -1,6 +1,8 @@
 """One identity's audit evidence, from the analyst views and tables (CONTRACT.md
 "Audit evidence"): every directory change and, for each leaver or suspend, every
-account and credential it had to reach, when it did, within its SLA or not.
+account and credential it had to reach, when it did, within its SLA or not; for every
+change, what the identity held then and at the change's SLA, from the access ledger
+(accessdrift/evidence/holdings.py).
 
 The query function is the analysts' door (``accessdrift.commands.query.run_query`` or the
 worker's read-only session): the identity id, which comes from a person or a URL,
@@ -15,6 +17,7 @@ from clickhouse_connect.driver.binding import format_query_value
 
 from accessdrift.core.ids import lag_id
 from accessdrift.errors import IdentityNotFound
+from accessdrift.evidence.holdings import Change, Slas, holdings, intervals_of, listed_of, when
 from sinks.clickhouse import QueryResult
 
 Query = Callable[[str], QueryResult]
@@ -55,13 +58,22 @@ def _iso(value: Any) -> str | None:
     return str(value)
 
 
-def collect_evidence(query: Query, identity_id: str) -> dict[str, Any]:
+LEDGER_COLUMNS = (
+    "system, account_id, subject_type, subject, privileged, valid_from, valid_to, "
+    "opened_by, closed_by"
+)
+
+
+def collect_evidence(query: Query, identity_id: str, slas: Slas | None = None) -> dict[str, Any]:
     """The evidence of one identity as a JSON-able dict; IdentityNotFound when nothing
-    in the database names it."""
+    in the database names it. ``slas``: what each change is held to (the settings'; the
+    contract's defaults when not given)."""
     who = literal(identity_id)
     changes = _rows(
         query(
-            "SELECT event_id, event_time, change_type, source, identity_kind, owner_id "
+            "SELECT event_id, event_time, change_type, source, identity_kind, owner_id, "
+            "if(mapContains(attributes, 'entitlements'), attributes['entitlements'], NULL) "
+            "AS listed_entitlements "
             f"FROM directory_changes FINAL WHERE identity_id = {who} "
             "ORDER BY event_time, event_id"
         )
@@ -94,10 +106,21 @@ def collect_evidence(query: Query, identity_id: str) -> dict[str, Any]:
             f"FROM ownership FINAL WHERE identity_id = {who} ORDER BY subject"
         )
     )
-    if not (changes or pairs or alerts or owned):
+    ledger = intervals_of(
+        _rows(
+            query(
+                f"SELECT {LEDGER_COLUMNS} FROM access_ledger FINAL "
+                f"WHERE identity_id = {who} AND NOT removed "
+                "ORDER BY system, account_id, subject_type, subject, valid_from"
+            )
+        )
+    )
+    if not (changes or pairs or alerts or owned or ledger):
         raise IdentityNotFound(f"no directory change, account or alert names {identity_id!r}")
     as_of = query("SELECT watermark FROM event_watermark").rows
     kinds = [row["identity_kind"] for row in (*changes, *pairs, *alerts, *owned)]
+    identity_kind = str(kinds[-1]) if kinds else "human"
+    moments = [_as_change(change, identity_kind) for change in changes]
     overdue_alerts = {
         (alert["credential_id"] or alert["account_id"], _iso(alert["deprovisioned_at"])): alert
         for alert in alerts
@@ -108,7 +131,21 @@ def collect_evidence(query: Query, identity_id: str) -> dict[str, Any]:
         "identity_kind": str(kinds[-1]) if kinds else None,
         "as_of": _iso(as_of[0][0]) if as_of else None,
         "generated_at": datetime.now(UTC).isoformat(),
-        "changes": [_change(identity_id, change, pairs, overdue_alerts) for change in changes],
+        "ledger_intervals": len(ledger),
+        "changes": [
+            {
+                **_change(identity_id, change, pairs, overdue_alerts),
+                **holdings(
+                    moment,
+                    ledger,
+                    moments,
+                    slas or Slas(),
+                    when(as_of[0][0]) if as_of else None,
+                    _judged(identity_id, change, pairs),
+                ),
+            }
+            for change, moment in zip(changes, moments, strict=True)
+        ],
         "accounts": [
             {
                 key: row[key]
@@ -143,6 +180,32 @@ def collect_evidence(query: Query, identity_id: str) -> dict[str, Any]:
         ],
         "controls": CONTROLS,
     }
+
+
+def _as_change(change: dict[str, Any], identity_kind: str) -> Change:
+    moment = when(change["event_time"])
+    assert moment is not None  # a directory change always has its time
+    return Change(
+        str(change["event_id"]),
+        str(change["change_type"]),
+        moment,
+        str(change.get("identity_kind") or identity_kind),
+        listed_of(change.get("listed_entitlements")),
+    )
+
+
+def _judged(
+    identity_id: str, change: dict[str, Any], pairs: Sequence[dict[str, Any]]
+) -> dict[str, float]:
+    """The SLA seconds per system this change's deprovision pairs were judged by: what
+    the detector applied, so that held_at_sla is taken at the pairs' own due time."""
+    judged: dict[str, float] = {}
+    for pair in pairs:
+        subject = pair["credential_id"] or pair["account_id"]
+        ours = pair["lag_id"] == lag_id(identity_id, change["event_id"], subject)
+        if ours and pair.get("sla_seconds") is not None:
+            judged.setdefault(str(pair["system"]), float(pair["sla_seconds"]))
+    return judged
 
 
 def _change(

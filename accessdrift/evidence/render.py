@@ -59,7 +59,112 @@ def summary(evidence: dict[str, Any]) -> dict[str, int]:
         "not_deprovisioned": sum(1 for d in downstream if d["status"] in ("open", "overdue")),
         "uses_after_deprovision": len(evidence["uses_after_deprovision"]),
         "alerts": len(evidence["alerts"]),
+        "not_matched_at_sla": sum(
+            len(change.get("not_matched_at_sla") or []) for change in evidence["changes"]
+        ),
     }
+
+
+HELD_LISTS = {"accounts": "account", "credentials": "credential", "entitlements": "entitlement"}
+
+
+def _subject(what: str, item: dict[str, Any]) -> Any:
+    return {"account": item.get("account_id"), "credential": item.get("credential_id")}.get(
+        what, item.get("entitlement", item.get("subject"))
+    )
+
+
+def _key(system: Any, what: Any, subject: Any, account: Any) -> tuple[Any, ...]:
+    # An account is its own subject: its account_id says nothing more.
+    return (system, what, subject, None if what == "account" else account)
+
+
+def held_rows(
+    systems: list[dict[str, Any]], not_matched: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """One row per thing held (a system that held nothing: one row saying so), each
+    marked when it should have gone by then (``not_matched``)."""
+    gone = {
+        _key(n["system"], n["subject_type"], n["subject"], n["account_id"])
+        for n in not_matched or []
+    }
+    rows: list[dict[str, Any]] = []
+    for entry in systems:
+        before = len(rows)
+        for name, what in HELD_LISTS.items():
+            for item in entry.get(name) or []:
+                subject = _subject(what, item)
+                account = item.get("account_id")
+                rows.append(
+                    {
+                        "system": entry["system"],
+                        "at": entry.get("at"),
+                        "reached": entry.get("reached"),
+                        "what": what,
+                        "subject": subject,
+                        "account_id": account if what != "account" else None,
+                        "privileged": item.get("privileged"),
+                        "valid_from": item.get("valid_from"),
+                        "valid_to": item.get("valid_to"),
+                        "not_matched": _key(entry["system"], what, subject, account) in gone,
+                    }
+                )
+        if len(rows) == before:
+            rows.append(
+                {"system": entry["system"], "at": entry.get("at"), "reached": entry.get("reached"),
+                 "what": None, "subject": None, "account_id": None, "privileged": None,
+                 "valid_from": None, "valid_to": None, "not_matched": False}
+            )  # fmt: skip
+    return rows
+
+
+def expectation(row: dict[str, Any]) -> str:
+    if row["reached"] is False:
+        return "SLA not reached yet"
+    if row["what"] is None:
+        return "nothing held"
+    return "NOT removed by its SLA" if row["not_matched"] else "-"
+
+
+def _held_markdown(change: dict[str, Any], ledger: bool) -> list[str]:
+    if not ledger:
+        return ["", "The access ledger has no interval of this identity."]
+    lines = ["", f"Held at the change ({md(change['source_time'])}):", ""]
+    at_change = held_rows(change.get("held_at_change") or [])
+    if at_change:
+        lines += [
+            "| system | what | account, key or entitlement | of account | privileged | since "
+            "| until |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {md(r['system'])} | {md(r['what'])} | {md(r['subject'])} | {md(r['account_id'])} | "
+            f"{md(_yes(r['privileged']))} | {md(r['valid_from'])} | {md(r['valid_to'])} |"
+            for r in at_change
+        ]
+    else:
+        lines.append("Nothing.")
+    lines += ["", "Held at the change's SLA (the time per system):", ""]
+    at_sla = held_rows(change.get("held_at_sla") or [], change.get("not_matched_at_sla"))
+    if at_sla:
+        lines += [
+            "| system | at | what | account, key or entitlement | of account | privileged | until "
+            "| by the SLA |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {md(r['system'])} | {md(r['at'])} | {md(r['what'])} | {md(r['subject'])} | "
+            f"{md(r['account_id'])} | {md(_yes(r['privileged']))} | {md(r['valid_to'])} | "
+            f"{md(expectation(r))} |"
+            for r in at_sla
+        ]
+    else:
+        lines.append("Nothing.")
+    return lines
+
+
+def _yes(value: Any) -> str | None:
+    return None if value is None else ("yes" if value else "no")
 
 
 def to_json(evidence: dict[str, Any]) -> str:
@@ -91,6 +196,8 @@ def to_markdown(evidence: dict[str, Any]) -> str:
         f"late, {counts['not_deprovisioned']} not deprovisioned)",
         f"- Uses after deprovisioning: {counts['uses_after_deprovision']}; alerts: "
         f"{counts['alerts']}",
+        f"- Still held at a change's SLA though it should have gone: "
+        f"{counts['not_matched_at_sla']}",
         "",
         "## Directory changes",
     ]
@@ -101,11 +208,14 @@ def to_markdown(evidence: dict[str, Any]) -> str:
             f"(source {md(change['source'])}, event {md(change['event_id'])})",
             "",
         ]
+        ledger = bool(evidence.get("ledger_intervals"))
         if change["downstream"] is None:
             lines.append("No deprovisioning to reach (joiners and movers are measured as lag).")
+            lines += _held_markdown(change, ledger)
             continue
         if not change["downstream"]:
             lines.append("No account or credential to reach (a repeat of an earlier change).")
+            lines += _held_markdown(change, ledger)
             continue
         lines += [
             "| system | account | credential | status | deprovisioned at | lag | SLA |",
@@ -117,6 +227,7 @@ def to_markdown(evidence: dict[str, Any]) -> str:
             f"{md(duration(d['lag_seconds']))} | {md(sla_word(d))} (due {md(d['due_at'])}) |"
             for d in change["downstream"]
         ]
+        lines += _held_markdown(change, ledger)
     lines += ["", "## Uses after deprovisioning", ""]
     if evidence["uses_after_deprovision"]:
         lines += [
@@ -155,7 +266,10 @@ _ENVIRONMENT = Environment(
 )
 _ENVIRONMENT.filters["duration"] = duration
 _ENVIRONMENT.filters["sla"] = sla_word
+_ENVIRONMENT.filters["expectation"] = expectation
+_ENVIRONMENT.filters["yes"] = _yes
 _ENVIRONMENT.globals["STATUS_WORDS"] = STATUS_WORDS
+_ENVIRONMENT.globals["held_rows"] = held_rows
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #1d2430; }

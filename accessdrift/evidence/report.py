@@ -1,12 +1,15 @@
 """An organisation's report for a period: its leavers and the systems they had to
-reach, SLA compliance per system, the worst cases, what is still open."""
+reach, SLA compliance per system, the worst cases, what is still open, and the leavers
+and movers whose access did not match by their SLA (from the access ledger)."""
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from accessdrift.errors import ConfigError
-from accessdrift.evidence.collect import CONTROLS, Query, literal
+from accessdrift.evidence.collect import CONTROLS, LEDGER_COLUMNS, Query, _judged, literal
+from accessdrift.evidence.holdings import Change, Slas, holdings, intervals_of, listed_of, when
 from accessdrift.evidence.render import _ENVIRONMENT, CSP, STYLE
 
 WORST = 10
@@ -32,7 +35,11 @@ def _moment(value: datetime) -> str:
     return literal(value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
 
 
-def collect_report(query: Query, since: datetime, until: datetime) -> dict[str, Any]:
+def collect_report(
+    query: Query, since: datetime, until: datetime, slas: Slas | None = None
+) -> dict[str, Any]:
+    """``slas``: what each change is held to (the settings'; the contract's defaults when
+    not given)."""
     if since.tzinfo is None or until.tzinfo is None:
         raise ConfigError("report: --since and --until need a time zone (or a plain date)")
     if since >= until:
@@ -85,6 +92,9 @@ def collect_report(query: Query, since: datetime, until: datetime) -> dict[str, 
         "WHERE kind = 'orphaned_nhi' ORDER BY deprovisioned_at, alert_id",
     )
     as_of = query("SELECT watermark FROM event_watermark").rows
+    not_matched = _not_matched_by_sla(
+        query, since, until, slas or Slas(), when(as_of[0][0]) if as_of else None
+    )
     due = sum(int(row["due"]) for row in per_system)
     within = sum(int(row["closed_within_sla"]) for row in per_system)
     return {
@@ -100,10 +110,13 @@ def collect_report(query: Query, since: datetime, until: datetime) -> dict[str, 
             "open_overdue_deprovisions": len(overdue),
             "credentials_used_after_deprovision": len(used),
             "orphaned_nhis": len(orphans),
+            "leavers_not_matched_by_sla": _changes_among(not_matched, "leaver"),
+            "movers_not_matched_by_sla": _changes_among(not_matched, "mover"),
         },
         "leavers": leavers,
         "sla_per_system": per_system,
         "worst_cases": worst,
+        "not_matched_by_sla": not_matched,
         "open_findings": {
             "overdue_deprovisions": overdue,
             "credentials_used_after_deprovision": used,
@@ -111,6 +124,101 @@ def collect_report(query: Query, since: datetime, until: datetime) -> dict[str, 
         },
         "controls": CONTROLS,
     }
+
+
+def _changes_among(rows: Sequence[dict[str, Any]], change_type: str) -> int:
+    return len({row["event_id"] for row in rows if row["change_type"] == change_type})
+
+
+def _not_matched_by_sla(
+    query: Query, since: datetime, until: datetime, slas: Slas, as_of: datetime | None
+) -> list[dict[str, Any]]:
+    """Per leaver or mover of the period and system: what it still held at its SLA that
+    it should not have (accessdrift/evidence/holdings.py says what that is), once the
+    data reaches the SLA. One row per change and system."""
+    concerned = (
+        "identity_id IN (SELECT identity_id FROM directory_changes FINAL "
+        "WHERE change_type IN ('leaver', 'mover') "
+        f"AND event_time >= toDateTime64({_moment(since)}, 6, 'UTC') "
+        f"AND event_time < toDateTime64({_moment(until)}, 6, 'UTC'))"
+    )
+    changes = _rows(
+        query,
+        "SELECT identity_id, event_id, event_time, change_type, identity_kind, "
+        "if(mapContains(attributes, 'entitlements'), attributes['entitlements'], NULL) "
+        f"AS listed_entitlements FROM directory_changes FINAL WHERE {concerned} "
+        "ORDER BY identity_id, event_time, event_id",
+    )
+    if not changes:
+        return []
+    ledger = _rows(
+        query,
+        f"SELECT identity_id, {LEDGER_COLUMNS} FROM access_ledger FINAL "
+        f"WHERE NOT removed AND {concerned}",
+    )
+    pairs = _rows(
+        query,
+        "SELECT identity_id, lag_id, system, account_id, credential_id, sla_seconds "
+        f"FROM deprovision_pairs FINAL WHERE change_type = 'leaver' AND {concerned}",
+    )
+    by_identity: dict[str, list[dict[str, Any]]] = {}
+    for row in ledger:
+        by_identity.setdefault(str(row["identity_id"]), []).append(row)
+    pairs_of: dict[str, list[dict[str, Any]]] = {}
+    for row in pairs:
+        pairs_of.setdefault(str(row["identity_id"]), []).append(row)
+    moments: dict[str, list[Change]] = {}
+    for row in changes:
+        at = when(row["event_time"])
+        assert at is not None  # a directory change always has its time
+        moments.setdefault(str(row["identity_id"]), []).append(
+            Change(
+                str(row["event_id"]),
+                str(row["change_type"]),
+                at,
+                str(row["identity_kind"]),
+                listed_of(row["listed_entitlements"]),
+            )
+        )
+    found = []
+    for row in changes:
+        identity = str(row["identity_id"])
+        change = next(c for c in moments[identity] if c.event_id == row["event_id"])
+        if change.change_type not in ("leaver", "mover") or not since <= change.at < until:
+            continue
+        judged = _judged(identity, row, pairs_of.get(identity, []))
+        held = holdings(
+            change,
+            intervals_of(by_identity.get(identity, [])),
+            moments[identity],
+            slas,
+            as_of,
+            judged,
+        )["not_matched_at_sla"]
+        systems: dict[str, list[dict[str, Any]]] = {}
+        for entry in held or []:
+            systems.setdefault(entry["system"], []).append(entry)
+        for system, entries in sorted(systems.items()):
+            found.append(
+                {
+                    "identity_id": identity,
+                    "identity_kind": change.identity_kind,
+                    "change_type": change.change_type,
+                    "event_id": change.event_id,
+                    "changed_at": change.at.isoformat(),
+                    "system": system,
+                    "due_at": entries[0]["due_at"],
+                    "privileged": any(entry["privileged"] for entry in entries),
+                    "held": [
+                        {
+                            key: entry[key]
+                            for key in ("subject_type", "subject", "account_id", "privileged")
+                        }
+                        for entry in entries
+                    ],
+                }
+            )
+    return sorted(found, key=lambda r: (r["changed_at"], r["identity_id"], r["system"]))
 
 
 def report_to_json(report: dict[str, Any]) -> str:

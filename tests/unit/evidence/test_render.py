@@ -98,3 +98,87 @@ def test_an_identity_enters_sql_only_as_a_quoted_literal(identity: str) -> None:
     inner = quoted[1:-1]
     # Every quote inside is escaped: the literal cannot end early.
     assert not re.search(r"(?<!\\)'", inner.replace("\\\\", ""))
+
+
+def held_evidence(entitlement: str = "aws:policy/AdministratorAccess") -> dict[str, Any]:
+    found = evidence()
+    held = {
+        "system": "aws",
+        "accounts": [
+            {
+                "account_id": "aws:1:user/alice",
+                "valid_from": "2026-01-01T00:00:00+00:00",
+                "valid_to": None,
+                "opened_by": None,
+                "closed_by": None,
+            }
+        ],
+        "credentials": [],
+        "entitlements": [
+            {
+                "entitlement": entitlement,
+                "account_id": "aws:1:user/alice",
+                "privileged": True,
+                "valid_from": "2026-02-01T00:00:00+00:00",
+                "valid_to": None,
+                "opened_by": "g1",
+                "closed_by": None,
+            }
+        ],
+    }
+    found["ledger_intervals"] = 3
+    found["changes"][0].update(
+        held_at_change=[{**held, "at": "2026-03-02T09:00:00+00:00"}],
+        held_at_sla=[
+            {**held, "at": "2026-03-03T09:00:00+00:00", "sla_seconds": 86400.0, "reached": True},
+            {
+                "system": "okta",
+                "at": "2026-03-03T09:00:00+00:00",
+                "sla_seconds": 86400.0,
+                "reached": True,
+                "accounts": [],
+                "credentials": [],
+                "entitlements": [],
+            },
+        ],
+        not_matched_at_sla=[
+            {
+                "system": "aws",
+                "due_at": "2026-03-03T09:00:00+00:00",
+                "subject_type": "entitlement",
+                "subject": entitlement,
+                "account_id": "aws:1:user/alice",
+                "privileged": True,
+                "valid_from": "2026-02-01T00:00:00+00:00",
+                "valid_to": None,
+            }
+        ],
+    )
+    found["changes"][1].update(held_at_change=[], held_at_sla=[], not_matched_at_sla=None)
+    return found  # fmt: skip
+
+
+def test_markdown_shows_what_was_held_at_the_change_and_at_its_sla() -> None:
+    text = to_markdown(held_evidence())
+    assert "Still held at a change's SLA though it should have gone: 1" in text
+    at_sla = [line for line in text.splitlines() if line.startswith("| aws | 2026-03-03")]
+    assert len(at_sla) == 2
+    (admin,) = [line for line in at_sla if "AdministratorAccess" in line]
+    assert admin.endswith("| NOT removed by its SLA |") and "| yes |" in admin
+    (account,) = [line for line in at_sla if "| account |" in line]
+    assert account.endswith("| - |"), "the account is held, but the mismatch is the grant"
+    assert "| okta | 2026-03-03T09:00:00+00:00 | - | - | - | - | - | nothing held |" in text
+
+
+def test_without_ledger_rows_the_evidence_says_so_rather_than_nothing_held() -> None:
+    text = to_markdown(evidence())
+    assert text.count("The access ledger has no interval of this identity.") == 2
+    assert "The access ledger has no interval" in to_html(evidence())
+
+
+def test_html_shows_held_entitlements_from_logs_as_text() -> None:
+    page = to_html(held_evidence(entitlement=HOSTILE))
+    assert "<script" not in page and "<img" not in page
+    assert page.count('class="held-at-change"') == 2 and page.count('class="held-at-sla"') == 3
+    assert "NOT removed by its SLA" in page and "nothing held" in page
+    assert "1 accounts, keys or entitlements still held at a change" in page

@@ -27,6 +27,15 @@ CHART_WINDOW = timedelta(days=90)
 _SINCE = f"toStartOfDay((SELECT watermark FROM event_watermark) - INTERVAL {CHART_WINDOW.days} DAY)"
 CHANGE_TYPES = ("joiner", "mover", "leaver", "suspend")
 SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+# Entitlement drift: the two kinds the access ledger raises, in the order shown.
+GRANTED = "granted_after_deprovision"
+RETAINED = "mover_access_retained"
+# At most this many systems in the entitlement drift chart and table (those with the
+# most findings first): a system's name comes from the logs, and a forged one per event
+# would otherwise draw a bar each. The totals above them count every system.
+DRIFT_SYSTEMS_LIMIT = 20
+# The latest entitlement drift findings listed: a short table, the rest counted.
+DRIFT_FINDINGS_LIMIT = 50
 
 _LATENCY = """
 SELECT system, {bucket}(source_time) AS bucket, count() AS pairs,
@@ -43,6 +52,32 @@ FROM uses_after_deprovision
 WHERE used_at >= {since}
 GROUP BY kind, bucket
 ORDER BY kind, bucket
+"""
+
+# Entitlement drift, one row per alert of either kind: what was granted (or created)
+# for a leaver's account after the leaver, at the grant, and what a mover kept past the
+# mover SLA (access_retained_after_move), at its deadline. A grant's `privileged` is the
+# detector's verdict, in the alert's evidence. The alerts are filtered in a subquery of
+# their own: an alias of the outer SELECT would otherwise shadow the column it reads.
+_DRIFT = f"""
+WITH drift AS (
+    SELECT kind, severity, identity_id, identity_kind, ifNull(system, '') AS system,
+           ifNull(account_id, '') AS account_id,
+           ifNull(entitlement, ifNull(credential_id, '')) AS entitlement,
+           privileged, at, changed_at, seconds_after,
+           CAST(NULL AS Nullable(DateTime64(6, 'UTC'))) AS revoked_at
+    FROM (
+        SELECT *, JSONExtract(evidence, 'privileged', 'Bool') AS privileged,
+               assumeNotNull(used_at) AS at, deprovisioned_at AS changed_at
+        FROM alerts FINAL
+        WHERE kind = '{GRANTED}' AND used_at IS NOT NULL
+    )
+    UNION ALL
+    SELECT '{RETAINED}' AS kind, severity, identity_id, identity_kind, system, account_id,
+           entitlement, privileged, due_at AS at, moved_at AS changed_at,
+           CAST(NULL AS Nullable(Float64)) AS seconds_after, revoked_at
+    FROM access_retained_after_move
+)
 """
 
 # name -> one read-only SELECT. Named so that a caller may run them however it likes
@@ -94,6 +129,34 @@ SELECT identity_id, identity_kind, ifNull(system, '') AS system, subject, kind,
 FROM credentials_used_after_deprovision
 ORDER BY uses DESC, first_use, identity_id, subject
 LIMIT {FINDINGS_LIMIT}
+""",
+    "drift_totals": _DRIFT
+    + f"""
+SELECT countIf(kind = '{GRANTED}') AS granted,
+       countIf(kind = '{GRANTED}' AND privileged) AS granted_privileged,
+       countIf(kind = '{RETAINED}') AS retained,
+       countIf(kind = '{RETAINED}' AND privileged) AS retained_privileged
+FROM drift
+""",
+    "drift_by_system": _DRIFT
+    + f"""
+SELECT system,
+       countIf(kind = '{GRANTED}' AND privileged) AS granted_privileged,
+       countIf(kind = '{GRANTED}' AND NOT privileged) AS granted_other,
+       countIf(kind = '{RETAINED}' AND privileged) AS retained_privileged,
+       countIf(kind = '{RETAINED}' AND NOT privileged) AS retained_other
+FROM drift
+GROUP BY system
+ORDER BY count() DESC, system
+LIMIT {DRIFT_SYSTEMS_LIMIT}
+""",
+    "drift_latest": _DRIFT
+    + f"""
+SELECT kind, severity, identity_id, identity_kind, system, account_id, entitlement,
+       privileged, at, changed_at, seconds_after, revoked_at
+FROM drift
+ORDER BY at DESC, identity_id, account_id, entitlement
+LIMIT {DRIFT_FINDINGS_LIMIT}
 """,
     "orphaned": f"""
 SELECT identity_id, identity_kind, ifNull(system, '') AS system,
@@ -170,6 +233,49 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class DriftTotals:
+    """Entitlement drift alerts of every system, privileged entitlements apart."""
+
+    granted: int = 0
+    granted_privileged: int = 0
+    retained: int = 0
+    retained_privileged: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.granted + self.retained
+
+
+@dataclass(frozen=True)
+class DriftBySystem:
+    """One system's entitlement drift alerts: each kind, privileged or not."""
+
+    system: str
+    granted_privileged: int
+    granted_other: int
+    retained_privileged: int
+    retained_other: int
+
+
+@dataclass(frozen=True)
+class DriftFinding:
+    """One entitlement drift alert, as the short table lists it."""
+
+    kind: str
+    severity: str
+    identity_id: str
+    identity_kind: str
+    system: str
+    account_id: str
+    # The entitlement; a credential created after leaving shows its id; an account
+    # created after leaving, nothing (the account is the finding).
+    entitlement: str
+    privileged: bool
+    at: datetime | None  # the grant (or creation), or a mover's deadline
+    detail: str
+
+
+@dataclass(frozen=True)
 class DashboardData:
     bucket: str  # "hour" or "day"
     latency: tuple[Series, ...] = ()
@@ -181,6 +287,9 @@ class DashboardData:
     findings: tuple[Finding, ...] = ()
     findings_total: int = 0
     watermark: datetime | None = None
+    drift_totals: DriftTotals = field(default_factory=DriftTotals)
+    drift_by_system: tuple[DriftBySystem, ...] = ()
+    drift_findings: tuple[DriftFinding, ...] = ()
 
 
 def collect_dashboard(query: Callable[[str], QueryResult]) -> DashboardData:
@@ -235,6 +344,20 @@ def assemble(results: Mapping[str, QueryResult]) -> DashboardData:
         findings=tuple(findings[:FINDINGS_LIMIT]),
         findings_total=counts.open_overdue + counts.credentials_used + counts.orphaned_nhis,
         watermark=watermark,
+        drift_totals=_drift_totals(_records(results["drift_totals"])),
+        drift_by_system=tuple(
+            DriftBySystem(
+                system=str(row["system"]),
+                granted_privileged=_int(row["granted_privileged"]),
+                granted_other=_int(row["granted_other"]),
+                retained_privileged=_int(row["retained_privileged"]),
+                retained_other=_int(row["retained_other"]),
+            )
+            for row in _records(results["drift_by_system"])[:DRIFT_SYSTEMS_LIMIT]
+        ),
+        drift_findings=tuple(
+            _drift_finding(row) for row in _records(results["drift_latest"])[:DRIFT_FINDINGS_LIMIT]
+        ),
     )
 
 
@@ -399,6 +522,43 @@ def _findings(results: Mapping[str, QueryResult]) -> list[Finding]:
         )
     )
     return findings
+
+
+def _drift_totals(rows: list[dict[str, Any]]) -> DriftTotals:
+    if not rows:
+        return DriftTotals()
+    row = rows[0]
+    return DriftTotals(
+        granted=_int(row["granted"]),
+        granted_privileged=_int(row["granted_privileged"]),
+        retained=_int(row["retained"]),
+        retained_privileged=_int(row["retained_privileged"]),
+    )
+
+
+def _drift_finding(row: dict[str, Any]) -> DriftFinding:
+    kind = str(row["kind"])
+    after = _float(row["seconds_after"])
+    if kind == GRANTED:
+        detail = f"{duration(after)} after leaving" if after is not None else "after leaving"
+    else:
+        # Past its deadline: held still, or taken away late.
+        moved = _iso(row["changed_at"])
+        revoked = _time(row["revoked_at"])
+        held = f"revoked {_iso(revoked)}" if revoked is not None else "still held"
+        detail = f"moved {moved}, {held}"
+    return DriftFinding(
+        kind=kind,
+        severity=str(row["severity"]),
+        identity_id=str(row["identity_id"]),
+        identity_kind=str(row["identity_kind"]),
+        system=str(row["system"]),
+        account_id=str(row["account_id"]),
+        entitlement=str(row["entitlement"]),
+        privileged=bool(row["privileged"]),
+        at=_time(row["at"]),
+        detail=detail,
+    )
 
 
 def duration(seconds: float) -> str:

@@ -21,6 +21,7 @@ from accessdrift.dashboard.data import (
     CHART_WINDOW,
     Compliance,
     DashboardData,
+    DriftFinding,
     Finding,
     duration,
 )
@@ -48,6 +49,13 @@ class FindingRow:
     finding: Finding
     link: str | None  # a path on this worker, or no link at all
     since: str
+
+
+@dataclass(frozen=True)
+class DriftRow:
+    finding: DriftFinding
+    link: str | None  # as FindingRow's
+    at: str
 
 
 def _share(share: float | None) -> str:
@@ -107,6 +115,7 @@ def render_dashboard(
         "sla": _compliance(sla_rows),
         "change_type": _by_change_type(data),
         "uses": _uses(data),
+        "drift": _drift(data),
     }
     return DASHBOARD.render(
         data=data,
@@ -118,6 +127,7 @@ def render_dashboard(
         charts=charts,
         sla_rows=sla_rows,
         findings=[_finding_row(item, evidence_url) for item in data.findings],
+        drift_rows=[_drift_row(item, evidence_url) for item in data.drift_findings],
     )
 
 
@@ -167,12 +177,40 @@ def _uses(data: DashboardData) -> Markup:
     )
 
 
-def _finding_row(item: Finding, evidence_url: Callable[[str], str]) -> FindingRow:
-    target = evidence_url(item.identity_id)
+def _drift(data: DashboardData) -> Markup:
+    items = data.drift_by_system
+    return bar_chart(
+        "Entitlement drift alerts per system: granted after deprovisioning, kept after a move",
+        "drift-chart",
+        [item.system for item in items],
+        # Short names: a legend's column is 170 px (the table under it says them in full).
+        [
+            ("granted, privileged", [item.granted_privileged for item in items]),
+            ("granted, other", [item.granted_other for item in items]),
+            ("kept, privileged", [item.retained_privileged for item in items]),
+            ("kept, other", [item.retained_other for item in items]),
+        ],
+        y_label="alerts",
+    )
+
+
+def _local_link(identity_id: str, evidence_url: Callable[[str], str]) -> str | None:
+    target = evidence_url(identity_id)
     # Only a path on this worker becomes a link: never a scheme (javascript:) or a host.
     local = target.startswith("/") and not target.startswith("//")
-    since = item.since.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if item.since else ""
-    return FindingRow(item, target if local else None, since)
+    return target if local else None
+
+
+def _when(at: datetime | None) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if at else ""
+
+
+def _finding_row(item: Finding, evidence_url: Callable[[str], str]) -> FindingRow:
+    return FindingRow(item, _local_link(item.identity_id, evidence_url), _when(item.since))
+
+
+def _drift_row(item: DriftFinding, evidence_url: Callable[[str], str]) -> DriftRow:
+    return DriftRow(item, _local_link(item.identity_id, evidence_url), _when(item.at))
 
 
 def render_error(status: int, title: str, message: str) -> str:

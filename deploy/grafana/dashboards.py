@@ -1,11 +1,12 @@
-"""The two Grafana dashboards of accessdrift, built with grafana-foundation-sdk.
+"""The Grafana dashboards of accessdrift, built with grafana-foundation-sdk.
 
 Regenerate the committed JSON after any change here (tests fail until you do):
 
     .venv/bin/python -m deploy.grafana.dashboards
 
-It writes deploy/grafana/dashboards/provisioning-latency.json and
-zombie-credentials.json, which Grafana loads through the file provider of
+It writes deploy/grafana/dashboards/provisioning-latency.json,
+zombie-credentials.json and entitlement-drift.json, which Grafana loads through the
+file provider of
 deploy/grafana/provisioning/dashboards/accessdrift.yaml. Never edit the JSON by hand.
 
 Queries are for grafana-clickhouse-datasource 4.x in SQL mode: the plugin's macros
@@ -34,10 +35,12 @@ DATASOURCE_UID = "accessdrift-clickhouse"
 DATASOURCE = dashboard_models.DataSourceRef(type_val=PLUGIN, uid=DATASOURCE_UID)
 LATENCY_UID = "accessdrift-latency"
 ZOMBIES_UID = "accessdrift-zombies"
+ENTITLEMENTS_UID = "accessdrift-entitlements"
 OUT_DIR = Path(__file__).parent / "dashboards"
 FILES = {
     LATENCY_UID: OUT_DIR / "provisioning-latency.json",
     ZOMBIES_UID: OUT_DIR / "zombie-credentials.json",
+    ENTITLEMENTS_UID: OUT_DIR / "entitlement-drift.json",
 }
 # Default ACCESSDRIFT_DEPROVISION_SLA (CONTRACT.md "Settings"), drawn as a reference line.
 DEFAULT_SLA_SECONDS = 24 * 3600.0
@@ -686,11 +689,253 @@ LIMIT 100
     return board
 
 
+# -- Entitlement drift ---------------------------------------------------------------
+
+# Whether a granted_after_deprovision alert's entitlement is privileged: the detector's
+# verdict, in the alert's evidence (the patterns of ACCESSDRIFT_PRIVILEGED_ENTITLEMENTS
+# or the grant's own; false for an account or a key). access_retained_after_move has
+# its own column.
+PRIVILEGED_GRANT = "JSONExtract(evidence, 'privileged', 'Bool')"
+
+# Both kinds, one row per alert, in the columns the panels share. `at` is when it
+# became a finding: the grant (or creation) after leaving, or the mover's deadline.
+# The alerts are filtered in a subquery of their own: an alias of the outer SELECT
+# (`system`, `account_id`) would otherwise shadow the column of the same name.
+DRIFT_SQL = f"""
+    SELECT
+        kind,
+        severity,
+        identity_id,
+        identity_kind,
+        ifNull(system, '') AS system,
+        ifNull(account_id, '') AS account_id,
+        ifNull(entitlement, ifNull(credential_id, '')) AS entitlement,
+        privileged,
+        at,
+        changed_at
+    FROM (
+        SELECT
+            *,
+            {PRIVILEGED_GRANT} AS privileged,
+            assumeNotNull(used_at) AS at,
+            deprovisioned_at AS changed_at
+        FROM alerts FINAL
+        WHERE kind = 'granted_after_deprovision' AND used_at IS NOT NULL
+    )
+    UNION ALL
+    SELECT
+        'mover_access_retained' AS kind,
+        severity,
+        identity_id,
+        identity_kind,
+        system,
+        account_id,
+        entitlement,
+        privileged,
+        due_at AS at,
+        moved_at AS changed_at
+    FROM access_retained_after_move
+"""
+
+
+def entitlements_dashboard() -> dashboard.Dashboard:
+    layout = Layout()
+    granted = stat_panel(
+        layout,
+        "Granted after deprovisioning",
+        "Accounts, keys and entitlements created for or granted to a leaver's accounts "
+        "after the leaver (and its grace), in the range (alerts of kind "
+        "granted_after_deprovision, by the time of the grant).",
+        sql(f"""
+SELECT count() AS granted
+FROM alerts FINAL
+WHERE kind = 'granted_after_deprovision'
+  AND $__timeFilter(used_at)
+  AND {FILTERS}
+"""),
+        "short",
+    ).thresholds(thresholds((None, "green"), (1, "red")))
+    granted_privileged = stat_panel(
+        layout,
+        "Privileged grants after deprovisioning",
+        "Of those, the privileged entitlements (ACCESSDRIFT_PRIVILEGED_ENTITLEMENTS).",
+        sql(f"""
+SELECT count() AS privileged_grants
+FROM alerts FINAL
+WHERE kind = 'granted_after_deprovision'
+  AND $__timeFilter(used_at)
+  AND {PRIVILEGED_GRANT}
+  AND {FILTERS}
+"""),
+        "short",
+    ).thresholds(thresholds((None, "green"), (1, "red")))
+    # The counts are named apart from the view's columns: an alias of the SELECT would
+    # shadow the column of the same name in WHERE.
+    retained = stat_panel(
+        layout,
+        "Kept after a move, still held now",
+        "Entitlements a mover held before the move and still holds past the mover SLA, "
+        "that the new role does not list, as of the detector's watermark (not limited to "
+        "the range; access_retained_after_move).",
+        sql(f"""
+SELECT count() AS held_now
+FROM access_retained_after_move
+WHERE still_held
+  AND {FILTERS}
+"""),
+        "short",
+    ).thresholds(thresholds((None, "green"), (1, "orange")))
+    retained_privileged = stat_panel(
+        layout,
+        "Privileged, kept after a move, now",
+        "Of those, the privileged entitlements.",
+        sql(f"""
+SELECT count() AS privileged_held_now
+FROM access_retained_after_move
+WHERE still_held AND privileged
+  AND {FILTERS}
+"""),
+        "short",
+    ).thresholds(thresholds((None, "green"), (1, "red")))
+    over_time = (
+        series_panel(
+            layout,
+            "Entitlement drift",
+            MAIN + "Entitlement drift alerts per interval and system, privileged "
+            "entitlements apart: granted after deprovisioning (at the grant) and kept after "
+            "a move (at the mover's deadline).",
+            series_sql(f"""
+SELECT
+    $__timeInterval(at) AS time,
+    concat(system, ' ', replaceAll(kind, '_', ' '), if(privileged, ', privileged', ''))
+        AS finding,
+    count() AS alerts
+FROM ({DRIFT_SQL})
+WHERE $__timeFilter(at)
+  AND {FILTERS}
+GROUP BY time, finding
+ORDER BY time, finding
+"""),
+        )
+        .unit("short")
+        .min(0)
+        .display_name("${__field.labels.finding}")
+        .draw_style(common_models.GraphDrawStyle.BARS)
+        .fill_opacity(70)
+        .stacking(common.StackingConfig().mode(common_models.StackingMode.NORMAL))
+    )
+    findings = table_panel(
+        layout,
+        "Entitlement drift findings",
+        MAIN + "The latest alerts of both kinds in the range: what was granted to a "
+        "leaver's account after the leaver, and what a mover kept past the mover SLA.",
+        sql(f"""
+SELECT
+    at,
+    kind,
+    severity,
+    identity_id,
+    identity_kind,
+    system,
+    account_id,
+    entitlement,
+    privileged,
+    changed_at AS left_or_moved_at
+FROM ({DRIFT_SQL})
+WHERE $__timeFilter(at)
+  AND {FILTERS}
+ORDER BY at DESC, identity_id, account_id, entitlement
+LIMIT 200
+"""),
+        span=24,
+    )
+    leavers = table_panel(
+        layout,
+        "Leavers' entitlements",
+        "Every entitlement a leaver's accounts held at the leaver or were granted after it, "
+        "leavers in the range (entitlements_of_leavers): still held first.",
+        sql(f"""
+SELECT
+    identity_id,
+    left_at,
+    system,
+    account_id,
+    entitlement,
+    privileged,
+    held_at_leave,
+    granted_after_leave,
+    still_held,
+    removed_after_seconds
+FROM entitlements_of_leavers
+WHERE $__timeFilter(left_at)
+  AND {FILTERS}
+ORDER BY still_held DESC, privileged DESC, left_at DESC, identity_id, account_id, entitlement
+LIMIT 200
+"""),
+    ).override_by_name("removed_after_seconds", [dashboard_models.DynamicConfigValue("unit", "s")])
+    movers = table_panel(
+        layout,
+        "Access kept after a move",
+        "Each entitlement held before a move and still held past the mover SLA, moves in "
+        "the range (access_retained_after_move): still held first.",
+        sql(f"""
+SELECT
+    identity_id,
+    moved_at,
+    due_at,
+    system,
+    account_id,
+    entitlement,
+    privileged,
+    granted_at,
+    revoked_at,
+    still_held,
+    severity
+FROM access_retained_after_move
+WHERE $__timeFilter(moved_at)
+  AND {FILTERS}
+ORDER BY still_held DESC, privileged DESC, moved_at DESC, identity_id, account_id, entitlement
+LIMIT 200
+"""),
+    )
+    board = (
+        dashboard.Dashboard("accessdrift: entitlement drift")
+        .uid(ENTITLEMENTS_UID)
+        .description(
+            "Access that drifted from the directory: entitlements, accounts and keys granted "
+            "to leavers after they left, and entitlements movers kept past the mover SLA."
+        )
+        .tags(["accessdrift"])
+        .timezone("utc")
+        .time("now-7d", "now")
+        .refresh("1m")
+        .editable()
+        .tooltip(dashboard_models.DashboardCursorSync.CROSSHAIR)
+        .variables(variables())
+    )
+    for panel in (
+        granted,
+        granted_privileged,
+        retained,
+        retained_privileged,
+        over_time,
+        findings,
+        leavers,
+        movers,
+    ):
+        board = board.with_panel(panel)
+    return board
+
+
 # -- Output --------------------------------------------------------------------------
 
 
 def build_all() -> dict[str, dashboard_models.Dashboard]:
-    return {LATENCY_UID: latency_dashboard().build(), ZOMBIES_UID: zombies_dashboard().build()}
+    return {
+        LATENCY_UID: latency_dashboard().build(),
+        ZOMBIES_UID: zombies_dashboard().build(),
+        ENTITLEMENTS_UID: entitlements_dashboard().build(),
+    }
 
 
 def render(board: dashboard_models.Dashboard) -> str:

@@ -50,7 +50,11 @@ def _boards() -> dict[str, dict[str, Any]]:
 
 def test_dashboards_have_stable_uids_variables_and_one_datasource() -> None:
     boards = _boards()
-    assert set(boards) == {"accessdrift-latency", "accessdrift-zombies"}
+    assert set(boards) == {
+        "accessdrift-latency",
+        "accessdrift-zombies",
+        "accessdrift-entitlements",
+    }
     for uid, board in boards.items():
         assert board["uid"] == uid
         names = {v["name"]: v for v in board["templating"]["list"]}
@@ -84,6 +88,7 @@ TABLES = (
     "directory_changes",
     "cloud_audit",
     "secret_usage",
+    "access_ledger",
 )
 
 
@@ -356,6 +361,8 @@ MAIN_PANELS = {
     ("accessdrift-zombies", "Uses after deprovisioning and after revocation"),
     ("accessdrift-zombies", "Open overdue deprovisions"),
     ("accessdrift-zombies", "Open overdue deprovisions now"),
+    ("accessdrift-entitlements", "Entitlement drift"),
+    ("accessdrift-entitlements", "Entitlement drift findings"),
 }
 
 
@@ -445,7 +452,7 @@ def test_every_panel_query_runs(
     org: OrgDatabase, org_range: QueryContext, selection: dict[str, list[str]]
 ) -> None:
     ran = _run_all(org, org_range, selection)
-    assert len({(r.board, r.title) for r in ran}) == 20
+    assert len({(r.board, r.title) for r in ran}) == 28
     if "nhi" in selection.get("identity_kind", []):
         return  # the simulated organisation's lag pairs are all humans'
     empty_main = [(r.board, r.title, r.ref_id) for r in ran if r.main and r.rows == 0]

@@ -2,10 +2,16 @@
 400 years apart zero-filled a point per day between them, 438,000 points and a 78 MB
 page rendered every 30 s."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from accessdrift.dashboard import STATEMENTS, assemble, render_dashboard
-from accessdrift.dashboard.data import CHART_WINDOW, HOURLY_SPAN
+from accessdrift.dashboard.data import (
+    CHART_WINDOW,
+    DRIFT_FINDINGS_LIMIT,
+    DRIFT_SYSTEMS_LIMIT,
+    HOURLY_SPAN,
+)
 from sinks.clickhouse import QueryResult
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -81,3 +87,41 @@ def test_a_long_genuine_history_shows_its_last_days_by_the_day() -> None:
 def test_the_statements_ask_clickhouse_for_the_window_only() -> None:
     for name in ("latency_hourly", "latency_daily", "uses_hourly", "uses_daily"):
         assert f"INTERVAL {CHART_WINDOW.days} DAY" in STATEMENTS[name], name
+
+
+def finding(identity: str) -> tuple[object, ...]:
+    """A row of the ``drift_latest`` statement."""
+    return ("granted_after_deprovision", "high", identity, "human", "aws", "a", "e", False,
+            NOW, NOW, 1.0, None)  # fmt: skip
+
+
+def test_entitlement_drift_stays_within_its_limits() -> None:
+    """A system's name comes from the logs: a forged one per event would draw a bar each
+    and a row each. The statements ask for at most the limits, and ``assemble`` keeps to
+    them whatever a result holds."""
+    results = results_with([], NOW)
+    results.update(
+        drift_by_system=result(
+            "system granted_privileged granted_other retained_privileged retained_other",
+            *((f"forged{index}", 1, 1, 1, 1) for index in range(DRIFT_SYSTEMS_LIMIT * 50)),
+        ),
+        drift_latest=result(
+            "kind severity identity_id identity_kind system account_id entitlement privileged"
+            " at changed_at seconds_after revoked_at",
+            *(finding(f"E{index}") for index in range(DRIFT_FINDINGS_LIMIT * 50)),
+        ),
+    )
+    data = assemble(results)
+    assert len(data.drift_by_system) == DRIFT_SYSTEMS_LIMIT
+    assert len(data.drift_findings) == DRIFT_FINDINGS_LIMIT
+    page = render_dashboard(data, now=NOW)
+    assert page.count('class="drift-finding"') == DRIFT_FINDINGS_LIMIT
+    assert page.count('class="bar" data-series="granted,') == 2 * DRIFT_SYSTEMS_LIMIT
+    for name, limit in (
+        ("drift_by_system", DRIFT_SYSTEMS_LIMIT),
+        ("drift_latest", DRIFT_FINDINGS_LIMIT),
+    ):
+        assert STATEMENTS[name].rstrip().endswith(f"LIMIT {limit}"), name
+    for name in ("drift_totals", "drift_by_system", "drift_latest"):
+        assert re.search(r"FROM alerts FINAL\b", STATEMENTS[name]), name
+        assert "access_retained_after_move" in STATEMENTS[name], name

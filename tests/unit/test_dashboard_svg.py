@@ -13,6 +13,9 @@ from accessdrift.dashboard.data import (
     Compliance,
     Counts,
     DashboardData,
+    DriftBySystem,
+    DriftFinding,
+    DriftTotals,
     Finding,
     Point,
     Series,
@@ -96,6 +99,24 @@ def full_data(identity: str = "E1", name: str = "aws") -> DashboardData:
         ),
         findings_total=2,
         watermark=T0 + timedelta(days=1),
+        drift_totals=DriftTotals(
+            granted=3, granted_privileged=1, retained=2, retained_privileged=0
+        ),
+        drift_by_system=(DriftBySystem(name, 1, 2, 0, 2),),
+        drift_findings=(
+            DriftFinding(
+                "granted_after_deprovision",
+                "critical",
+                identity,
+                "human",
+                name,
+                f"{name}:{identity}",
+                f"{name}:policy/{identity}",
+                True,
+                T0 + timedelta(hours=5),
+                "5h after leaving",
+            ),
+        ),
     )
 
 
@@ -156,7 +177,8 @@ def test_hostile_ids_are_escaped_and_links_quoted_on_the_page(hostile: str) -> N
     links = [
         attrs["href"] for tag, attrs in tags if tag == "a" and attrs.get("class") == "identity"
     ]
-    assert links == [f"/evidence/{quote(hostile, safe='')}"] * 2
+    # The open findings' two rows and the entitlement drift finding.
+    assert links == [f"/evidence/{quote(hostile, safe='')}"] * 3
     assert all(
         link is not None and link.startswith("/evidence/") and "/" not in link[10:]
         for link in links
@@ -187,8 +209,10 @@ def test_the_page_is_self_contained() -> None:
 
 def test_empty_data_renders_no_data() -> None:
     page = render_dashboard(DashboardData(bucket="hour"), evidence_path)
-    assert page.count("no data") >= 5  # four charts and the findings table
+    # Five charts, the findings table and the entitlement drift table.
+    assert page.count("no data") == 7
     assert 'class="point"' not in page and "<table id='findings'" not in page
+    assert "<table id='drift-findings'" not in page and 'id="drift-empty"' in page
     assert "no events yet" in page
 
 
@@ -264,3 +288,75 @@ def test_collect_dashboard_runs_every_statement_once() -> None:
     data = collect_dashboard(query)
     assert sorted(asked) == sorted(STATEMENTS.values())
     assert data.findings == () and re.search(r"\bFINAL\b", STATEMENTS["latency_hourly"])
+
+
+def test_the_entitlement_drift_section_shows_counts_per_system_and_the_latest() -> None:
+    page = render_dashboard(full_data(), evidence_path)
+    section = page.split('<section id="entitlement-drift">')[1]
+    assert "3 granted after deprovisioning (1 privileged)" in section
+    assert "2 kept after a move past the mover SLA (0 privileged)" in section
+    tags = parsed(section)
+    bars = [attrs for tag, attrs in tags if tag == "rect" and attrs.get("class") == "bar"]
+    # One bar per series of the one system, a zero drawn as a zero: four.
+    assert [attrs["data-category"] for attrs in bars] == ["aws"] * 4
+    assert "<td>aws</td><td class='number'>1</td><td class='number'>2</td>" in section
+    rows = [attrs for tag, attrs in tags if tag == "tr" and attrs.get("class") == "drift-finding"]
+    assert [attrs["data-kind"] for attrs in rows] == ["granted_after_deprovision"]
+    assert "<code>aws:policy/E1</code>" in section and "<td>yes</td>" in section
+    assert "2026-03-02 14:00 UTC" in section and "5h after leaving" in section
+    assert "the latest 1 of 5." in section  # the totals count what the table leaves out
+
+
+def test_every_drift_finding_shown_needs_no_count() -> None:
+    data = full_data()
+    one = DashboardData(
+        bucket=data.bucket,
+        drift_totals=DriftTotals(granted=1, granted_privileged=1),
+        drift_findings=data.drift_findings,
+    )
+    page = render_dashboard(one, evidence_path)
+    assert " of 1." not in page and page.count('class="drift-finding"') == 1
+
+
+def test_assemble_reads_the_entitlement_drift() -> None:
+    def result(columns: str, *rows: tuple[object, ...]) -> QueryResult:
+        return QueryResult(columns.split(), list(rows))
+
+    latest = "kind severity identity_id identity_kind system account_id entitlement privileged"
+    latest += " at changed_at seconds_after revoked_at"
+    later, revoked = T0 + timedelta(days=2), T0 + timedelta(days=8)
+    deadline = T0 + timedelta(days=7)
+    rows = [
+        ("granted_after_deprovision", "critical", "E1", "human", "okta", "okta:u1",
+         "okta:admin/SUPER_ADMIN", True, later, T0, 172800.0, None),
+        ("mover_access_retained", "high", "E2", "human", "aws", "aws:1:user/b",
+         "aws:policy/AdministratorAccess", 1, deadline, T0, None, None),
+        ("mover_access_retained", "medium", "E3", "human", "aws", "aws:1:user/c",
+         "aws:group/dev", 0, deadline, T0, None, revoked),
+        ("granted_after_deprovision", "high", "E4", "nhi", "gcp", "gcp:sa", "gcp:key/1",
+         False, None, T0, None, None),
+    ]  # fmt: skip
+    results = {name: result("x") for name in STATEMENTS}
+    results.update(
+        drift_totals=result(
+            "granted granted_privileged retained retained_privileged", (4, 1, 2, 2)
+        ),
+        drift_by_system=result(
+            "system granted_privileged granted_other retained_privileged retained_other",
+            ("okta", 1, 3, 0, 0),
+            ("aws", 0, 0, 2, 0),
+        ),
+        drift_latest=result(latest, *rows),
+    )
+    data = assemble(results)
+    assert data.drift_totals == DriftTotals(4, 1, 2, 2) and data.drift_totals.total == 6
+    assert data.drift_by_system == (
+        DriftBySystem("okta", 1, 3, 0, 0),
+        DriftBySystem("aws", 0, 0, 2, 0),
+    )
+    first, second, third, fourth = data.drift_findings
+    assert (first.privileged, first.at, first.detail) == (True, later, "2d after leaving")
+    assert (second.privileged, second.detail) == (True, "moved 2026-03-02 09:00 UTC, still held")
+    assert third.detail == "moved 2026-03-02 09:00 UTC, revoked 2026-03-10 09:00 UTC"
+    assert not third.privileged
+    assert (fourth.at, fourth.detail, fourth.identity_kind) == (None, "after leaving", "nhi")

@@ -48,7 +48,10 @@ def test_a_hostile_system_name_and_identity_id_come_out_escaped(hostile: str) ->
     assert page.texts.count(hostile) >= 4, page.texts
     assert "49" not in page.texts
     identities = [attrs for tag, attrs in page.tags if tag == "a"]
-    assert [attrs["href"] for attrs in identities] == [evidence_path(hostile)] * 2
+    # The open findings' two and the entitlement drift finding's.
+    assert [attrs["href"] for attrs in identities] == [evidence_path(hostile)] * 3
+    # The drift section's account and entitlement cells: the log's text, as written.
+    assert f"{hostile}:{hostile}" in page.texts and f"{hostile}:policy/{hostile}" in page.texts
     rows = [attrs for tag, attrs in page.tags if tag == "rect"]
     assert {attrs["data-category"] for attrs in rows} >= {hostile}
 

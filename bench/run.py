@@ -27,6 +27,7 @@ from accessdrift.kafka.producer import CheckedProducer
 from accessdrift.settings import Settings
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from accessdrift.simulate.output import send_to_kafka
+from bench.ledger import ledger_state
 from bench.pipeline import (
     REPO,
     BenchWorker,
@@ -471,6 +472,9 @@ def main() -> None:
     print("bench: per-stage costs (the core in process)...", flush=True)
     stages = stage_costs(organisation)
     print(json.dumps(stages, indent=1), flush=True)
+    print("bench: the access ledger's state per 100k accounts...", flush=True)
+    ledger = ledger_state()
+    print(json.dumps(ledger, indent=1), flush=True)
     print("bench: throughput (worker vs a bare consumer)...", flush=True)
     through = throughput(organisation)
     print(json.dumps(through, indent=1), flush=True)
@@ -512,6 +516,8 @@ def main() -> None:
         "achieved_offered_eps_10k": fast["achieved_offered_eps"],
         "rss_mb_at_1m_credentials": mem["rss_mb"] if mem["credentials"] >= 1_000_000 else None,
         "rss_mb_per_100k_credentials": mem["rss_mb_per_100k_credentials"],
+        "ledger_state_mb_per_100k_accounts": ledger["state_mb_per_100k_accounts"],
+        "ledger_bytes_per_account": ledger["ledger_bytes_per_account"],
         "latency_at_1000_eps_ms": sustainable["to_clickhouse_ms"],
         "latency_second_half_ms": late["second_half"]["to_clickhouse_ms"],
         "latency_at_1000_eps_second_half_ms": sustainable["second_half"]["to_clickhouse_ms"],
@@ -523,6 +529,7 @@ def main() -> None:
             "latency_at_1000_eps": sustainable,
             "memory": mem,
             "stages": stages,
+            "ledger": ledger,
         },
     }
     delete_topics(Settings(), ["bench-"])  # every phase's topics and worker topics
@@ -544,7 +551,10 @@ def main() -> None:
         f"latency to a chat receiver p50/p99 {late['to_chat_ms']['p50']}/"
         f"{late['to_chat_ms']['p99']} ms at 2,000 ev/s (group_wait 0s)\n"
         f"RSS {mem['rss_mb']} MB at {mem['credentials']} tracked credentials "
-        f"({mem['rss_mb_per_100k_credentials']} MB per 100k)"
+        f"({mem['rss_mb_per_100k_credentials']} MB per 100k)\n"
+        f"ledger state {ledger['state_mb_per_100k_accounts']} MB per 100k accounts "
+        f"({ledger['ledger_bytes_per_account']} bytes of it per account, with "
+        f"{ledger['entitlements_per_account']} entitlements each)"
     )
 
 

@@ -83,6 +83,10 @@ def after(seconds: Any) -> str:
     return f"{minutes}m {rest % 60}s after"
 
 
+# What ``deprovisioned_at`` is, per kind (T0 of a leaver unless said otherwise).
+REFERENCE_LABEL = {"used_after_revocation": "Revoked", "mover_access_retained": "Moved"}
+
+
 def facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
     """What a person reads about one alert, in order: plain text, each value one line
     of bounded length (``one_line``), not yet escaped for a service."""
@@ -95,14 +99,19 @@ def _facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Severity", str(alert.get("severity"))),
         ("Account", str(alert.get("account_id") or "—")),
         ("Credential", str(alert.get("credential_id") or "—")),
+    ]
+    if alert.get("entitlement"):
+        rows.append(("Entitlement", str(alert["entitlement"])))
+    rows += [
         ("System", str(alert.get("system") or "—")),
         (
-            "Revoked" if alert.get("kind") == "used_after_revocation" else "Deprovisioned",
+            REFERENCE_LABEL.get(str(alert.get("kind")), "Deprovisioned"),
             when(alert.get("deprovisioned_at")),
         ),
     ]
     if alert.get("used_at") is not None:
-        rows.append(("Used", f"{when(alert.get('used_at'))}, {after(alert.get('seconds_after'))}"))
+        label = "Granted" if alert.get("kind") == "granted_after_deprovision" else "Used"
+        rows.append((label, f"{when(alert.get('used_at'))}, {after(alert.get('seconds_after'))}"))
     rows.append(("Action", str(alert.get("action") or "—")))
     rows.append(("Source IP", str(alert.get("source_ip") or "—")))
     agent = user_agent(alert)

@@ -162,3 +162,26 @@ def test_a_log_field_cannot_fake_fields_or_a_verdict_below_it() -> None:
     card = teams_message([alert(action="- item\n1. two `x`")])["attachments"][0]["content"]
     action = next(f["value"] for f in card["body"][2]["facts"] if f["title"] == "Action")
     assert action == "\\- item 1. two \\`x\\`"
+
+
+def test_an_entitlement_finding_names_the_entitlement_and_what_its_times_are() -> None:
+    from accessdrift.alerts.render import facts
+
+    granted = {
+        "kind": "granted_after_deprovision",
+        "identity_id": "E1",
+        "identity_kind": "human",
+        "severity": "critical",
+        "account_id": "aws:1:user/a",
+        "entitlement": "aws:policy/AdministratorAccess<script>",
+        "deprovisioned_at": "2026-03-02T09:00:00+00:00",
+        "used_at": "2026-03-02T10:00:00+00:00",
+        "seconds_after": 3600.0,
+    }
+    shown = dict(facts(granted))
+    assert shown["Entitlement"] == "aws:policy/AdministratorAccess<script>"  # escaped per service
+    assert shown["Granted"].endswith("1h 0m after") and "Used" not in shown
+    moved = dict(facts({**granted, "kind": "mover_access_retained", "used_at": None}))
+    assert "Moved" in moved and "Deprovisioned" not in moved and "Granted" not in moved
+    plain = dict(facts({**granted, "kind": "used_after_deprovision", "entitlement": None}))
+    assert "Entitlement" not in plain and "Used" in plain

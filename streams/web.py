@@ -19,6 +19,7 @@ from accessdrift.dashboard import collect_dashboard_async, render_dashboard
 from accessdrift.dashboard.page import evidence_path, render_error
 from accessdrift.errors import ClickHouseError, IdentityNotFound
 from accessdrift.evidence import collect_evidence, to_html
+from accessdrift.evidence.holdings import Slas
 from accessdrift.settings import Settings
 from accessdrift.worker_proof import socket_address, worker_proof
 from streams.metrics import metrics_text
@@ -75,7 +76,7 @@ def register_views(
     register_login(app, settings, token, sessions)
     register_counters(app, settings, sink, counts)
     register_query(app, settings, sink)
-    register_pages(app, sink)
+    register_pages(app, sink, Slas.from_settings(settings))
 
 
 def guard_every_route(
@@ -289,7 +290,7 @@ def html_page(text: str, status: int = 200) -> Response:
     )
 
 
-def register_pages(app: faust.App, sink: SinkExecutor) -> None:
+def register_pages(app: faust.App, sink: SinkExecutor, slas: Slas | None = None) -> None:
     """``/dashboard/`` and ``/evidence/{identity_id}``: HTML for a person, queried afresh."""
 
     @app.page("/dashboard/")
@@ -312,7 +313,7 @@ def register_pages(app: faust.App, sink: SinkExecutor) -> None:
             return asyncio.run_coroutine_threadsafe(sink.query(sql), loop).result()
 
         try:
-            evidence = await asyncio.to_thread(collect_evidence, analyst_query, identity_id)
+            evidence = await asyncio.to_thread(collect_evidence, analyst_query, identity_id, slas)
         except ClickHouseError as error:
             return html_page(render_error(502, "ClickHouse did not answer", str(error)), 502)
         except IdentityNotFound as error:

@@ -11,11 +11,13 @@ import os
 import statistics
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from accessdrift.commands.evaluate import ALERTS_SQL, DUPLICATES_SQL, LAGS_SQL, by_system, evaluate
 from accessdrift.commands.worker_client import WorkerClient, WorkerProcess
+from accessdrift.durations import format_duration
 from accessdrift.kafka.admin import delete_topics
 from accessdrift.settings import Settings
 from accessdrift.simulate.organisation import SimulationOptions, simulate
@@ -26,6 +28,9 @@ DEMO_DATA = REPO / ".accessdrift" / "demo"
 WEB_PORT = 6067
 TIME_LIMIT_SECONDS = 600
 QUIET_SECONDS = 6
+# The simulated days are two: a mover SLA of 7 days (the setting's default) would judge
+# no mover in them. The worker is told the same SLAs as the simulation (``worker_env``).
+OPTIONS = SimulationOptions(mover_sla=timedelta(hours=12))
 
 
 WORKER = WorkerClient(f"http://127.0.0.1:{WEB_PORT}")
@@ -44,25 +49,37 @@ def _progress_line(text: str) -> None:
     sys.stdout.flush()
 
 
+def worker_env(options: SimulationOptions) -> dict[str, str]:
+    """The settings the ground truth was derived with, for the worker."""
+    return {
+        "ACCESSDRIFT_DEPROVISION_SLA": format_duration(options.sla),
+        "ACCESSDRIFT_MOVER_SLA": format_duration(options.mover_sla),
+        "ACCESSDRIFT_GRACE": format_duration(options.grace),
+        "ACCESSDRIFT_LOOKBACK": format_duration(options.lookback),
+    }
+
+
 def main(raw: bool = False) -> None:
     """``raw``: the organisation as its systems' own logs, through the normalizers."""
     deadline = time.monotonic() + TIME_LIMIT_SECONDS
     run_id = str(int(time.time()))
+    options = OPTIONS
     env = dict(os.environ)
     env.update(
         ACCESSDRIFT_DATA_DIR=str(DEMO_DATA / run_id),
         ACCESSDRIFT_TOPIC_PREFIX=f"demo{run_id}.",
         ACCESSDRIFT_WORKER_WEB_PORT=str(WEB_PORT),
+        **worker_env(options),
     )
     settings = Settings(
         data_dir=DEMO_DATA / run_id, topic_prefix=f"demo{run_id}.", worker_web_port=WEB_PORT
     )
     (DEMO_DATA / run_id).mkdir(parents=True, exist_ok=True)
     log_path = DEMO_DATA / run_id / "worker.log"
-    options = SimulationOptions()
     print(
         f"demo: a simulated organisation of {options.identities} identities over "
-        f"{options.days:g} days (seed {options.seed})"
+        f"{options.days:g} days (seed {options.seed}; deprovision SLA "
+        f"{format_duration(options.sla)}, mover SLA {format_duration(options.mover_sla)})"
     )
     simulation = simulate(options)
     truth_path = DEMO_DATA / run_id / "truth.json"
@@ -167,6 +184,12 @@ def _summary(
         f"  {'provisioning lag pairs':<30} {lag['expected']:>8} {lag['detected']:>6} "
         f"{lag['precision']:>9.3f} {lag['recall']:>7.3f}"
     )
+    retained = lag["groups"].get("entitlement")
+    if retained is not None:
+        print(
+            f"  {'  of them retained entitlements':<30} {retained['expected']:>8} "
+            f"{retained['detected']:>6} {retained['precision']:>9.3f} {retained['recall']:>7.3f}"
+        )
     print(
         f"  lag error max {lag['max_error_seconds']}s, duplicates {figures['duplicates']}, "
         f"all exact: {figures['perfect']}"
@@ -180,6 +203,8 @@ def _summary(
         '"SELECT kind, severity, identity_id, credential_id, seconds_after FROM alerts FINAL"\n'
         f"  {env} .venv/bin/accessdrift query "
         '"SELECT * FROM lag_quantiles_hourly ORDER BY hour LIMIT 20"\n'
+        f"  {env} .venv/bin/accessdrift query "
+        '"SELECT * FROM access_retained_after_move"\n'
         f"  {env} .venv/bin/accessdrift evaluate {data}/truth.json"
     )
 

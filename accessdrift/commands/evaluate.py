@@ -9,19 +9,28 @@ from typing import Any
 
 from accessdrift.errors import ConfigError
 
-AlertKey = tuple[str, str, str | None, str | None]
-LagKey = tuple[str, str, str, str | None]
+# (kind, identity, account, credential, entitlement): an entitlement's findings are one
+# per entitlement of an account.
+AlertKey = tuple[str, str, str | None, str | None, str | None]
+# (identity, change type, account, credential, entitlement): a mover's retained
+# entitlement has a row of its own beside its account's.
+LagKey = tuple[str, str, str, str | None, str | None]
 
-ALERTS_SQL = "SELECT kind, identity_id, account_id, credential_id, used_at FROM alerts FINAL"
+ALERTS_SQL = (
+    "SELECT kind, identity_id, account_id, credential_id, entitlement, used_at FROM alerts FINAL"
+)
 LAGS_SQL = (
-    "SELECT identity_id, change_type, account_id, credential_id, status, lag_seconds "
-    "FROM provisioning_lag FINAL"
+    "SELECT identity_id, change_type, account_id, credential_id, entitlement, status, "
+    "lag_seconds FROM provisioning_lag FINAL"
 )
 DUPLICATES_SQL = (
     "SELECT count() AS n FROM (SELECT kind, identity_id, account_id, credential_id, "
-    "deprovisioned_at, count() AS c FROM alerts FINAL GROUP BY kind, identity_id, account_id, "
-    "credential_id, deprovisioned_at HAVING c > 1)"
+    "entitlement, deprovisioned_at, count() AS c FROM alerts FINAL GROUP BY kind, identity_id, "
+    "account_id, credential_id, entitlement, deprovisioned_at HAVING c > 1)"
 )
+# Lag rows scored apart as well: an account's or credential's, and a mover's retained
+# entitlement's.
+LAG_GROUPS = ("access", "entitlement")
 
 
 @dataclass
@@ -43,6 +52,7 @@ class KindScore:
 class Evaluation:
     alerts: dict[str, KindScore] = field(default_factory=dict)
     lags: KindScore = field(default_factory=KindScore)
+    lag_groups: dict[str, KindScore] = field(default_factory=dict)
     lag_status_mismatches: int = 0
     lag_error_max_seconds: float = 0.0
     used_at_mismatches: int = 0
@@ -80,6 +90,15 @@ class Evaluation:
                 "recall": round(self.lags.recall, 4),
                 "status_mismatches": self.lag_status_mismatches,
                 "max_error_seconds": round(self.lag_error_max_seconds, 6),
+                "groups": {
+                    group: {
+                        "expected": score.expected,
+                        "detected": score.detected,
+                        "precision": round(score.precision, 4),
+                        "recall": round(score.recall, 4),
+                    }
+                    for group, score in self.lag_groups.items()
+                },
             },
             "used_at_mismatches": self.used_at_mismatches,
             "duplicates": self.duplicates,
@@ -112,13 +131,8 @@ def evaluate(
     duplicates: int,
 ) -> Evaluation:
     result = Evaluation(duplicates=duplicates)
-    expected_alerts: dict[AlertKey, dict[str, Any]] = {
-        (a["kind"], a["identity_id"], a["account_id"], a["credential_id"]): a
-        for a in truth["alerts"]
-    }
-    detected_alerts: dict[AlertKey, dict[str, Any]] = {
-        (a["kind"], a["identity_id"], a["account_id"], a["credential_id"]): a for a in alerts
-    }
+    expected_alerts: dict[AlertKey, dict[str, Any]] = {_alert_key(a): a for a in truth["alerts"]}
+    detected_alerts: dict[AlertKey, dict[str, Any]] = {_alert_key(a): a for a in alerts}
     kinds = {key[0] for key in expected_alerts} | {key[0] for key in detected_alerts}
     for kind in kinds:
         result.alerts[kind] = KindScore(
@@ -142,6 +156,13 @@ def evaluate(
         detected=len(detected_lags),
         matched=sum(1 for key in expected_lags if key in detected_lags),
     )
+    for group in LAG_GROUPS:
+        expected_keys = [key for key in expected_lags if _lag_group(key) == group]
+        result.lag_groups[group] = KindScore(
+            expected=len(expected_keys),
+            detected=sum(1 for key in detected_lags if _lag_group(key) == group),
+            matched=sum(1 for key in expected_keys if key in detected_lags),
+        )
     for key, expected in expected_lags.items():
         found = detected_lags.get(key)
         if found is None:
@@ -159,8 +180,29 @@ def evaluate(
     return result
 
 
+def _alert_key(alert: dict[str, Any]) -> AlertKey:
+    # .get: a truth file written before entitlements has none.
+    return (
+        alert["kind"],
+        alert["identity_id"],
+        alert["account_id"],
+        alert["credential_id"],
+        alert.get("entitlement"),
+    )
+
+
 def _lag_key(lag: dict[str, Any]) -> LagKey:
-    return (lag["identity_id"], lag["change_type"], lag["account_id"], lag["credential_id"])
+    return (
+        lag["identity_id"],
+        lag["change_type"],
+        lag["account_id"],
+        lag["credential_id"],
+        lag.get("entitlement"),
+    )
+
+
+def _lag_group(key: LagKey) -> str:
+    return "entitlement" if key[4] is not None else "access"
 
 
 def summarize_counts(rows: list[dict[str, Any]], field_name: str) -> dict[str, int]:

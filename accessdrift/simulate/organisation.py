@@ -1,17 +1,22 @@
-"""A seeded, deterministic organisation: people and workloads, their accounts and keys,
-joiners, movers and leavers, the downstream changes that follow them (late, or never),
-steady usage, and injected zombie credentials.
+"""A seeded, deterministic organisation: people and workloads, their accounts, keys and
+entitlements, joiners, movers and leavers, the downstream changes that follow them
+(late, or never), steady usage, and injected zombie credentials.
 
 Everything the generator decides is also written down as ground truth: every lag
 pair and every finding that must be detected, derived from the plan by the
-contract's rules, not by running the detector.
+contract's rules, not by running the detector; and what each identity held at each
+of its directory changes, by the access ledger's rules.
 """
 
 import math
 import random
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from accessdrift.core.entitlements import DEFAULT_PRIVILEGED, is_privileged
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 SYSTEMS = ("aws", "gcp", "okta", "entra", "vault")
@@ -24,6 +29,67 @@ ADMINS = {
     "entra": ("entra:admin-app", None),
     "vault": ("vault:entity/admin", "vault:accessor/admin"),
 }
+# What accounts of each system are granted (the spec's entitlement ids): the ordinary
+# ones, the privileged ones (DEFAULT_PRIVILEGED matches them), and what a mover's new
+# role brings.
+ORDINARY = {
+    "aws": (
+        "aws:policy/ReadOnlyAccess",
+        "aws:group/developers",
+        "aws:111122223333:policy/deploy-app",
+    ),
+    "gcp": (
+        "gcp:projects/corp-prod#roles/viewer",
+        "gcp:projects/corp-dev#roles/storage.objectViewer",
+    ),
+    "okta": ("okta:group/00g2eng7devs3x1q0h7", "okta:app/0oa5slack9m2x0h7q1d8"),
+    "entra": (
+        "entra:group/5f2c1d7e-8a3b-4c9d-9e0f-1a2b3c4d5e6f",
+        "entra:role/88d8e3e3-8f55-4a1e-953a-9b9898b8876b",  # Directory Readers
+    ),
+    "vault": ("vault:policy/app-read", "vault:policy/ci-deploy"),
+}
+PRIVILEGED = {
+    "aws": ("aws:policy/AdministratorAccess", "aws:policy/IAMFullAccess"),
+    "gcp": ("gcp:projects/corp-prod#roles/owner", "gcp:projects/corp-dev#roles/editor"),
+    "okta": ("okta:admin/SUPER_ADMIN", "okta:admin/ORG_ADMIN"),
+    "entra": (
+        "entra:role/62e90394-69f5-4237-9190-012177145e10",  # Global Administrator
+        "entra:role/fe930be7-5e62-47db-91af-98c3a49a38b1",  # User Administrator
+    ),
+    "vault": ("vault:policy/root", "vault:policy/admin"),
+}
+NEW_ROLE = {
+    "aws": ("aws:group/data-analysts", "aws:policy/AmazonS3ReadOnlyAccess"),
+    "gcp": (
+        "gcp:projects/corp-data#roles/bigquery.dataViewer",
+        "gcp:projects/corp-data#roles/viewer",
+    ),
+    "okta": ("okta:group/00g2data4an8lyt0h7",),
+    "entra": ("entra:group/9c3e7a41-2b6d-4f08-a5e1-7d3c2b1a0f9e",),
+    "vault": ("vault:policy/analytics-read",),
+}
+# Vault's audit log shows an entity's new list of policies, not what was taken away: no
+# raw line could carry a revoke (simulate/vendors.py), so none is simulated there.
+UNREVOKABLE = frozenset({"vault"})
+# What becomes of a mover's old entitlement the new role does not list, with weights, by
+# (deadline inside the simulated days, a system that logs no revoke). Outside the days
+# nothing may be kept: a live run would never reach the deadline to judge it.
+MOVER_FATES: dict[tuple[bool, bool], tuple[tuple[str, float], ...]] = {
+    (True, False): (
+        ("revoked", 0.35),
+        ("near_miss", 0.1),
+        ("regranted", 0.15),
+        ("kept", 0.2),
+        ("revoked_late", 0.2),
+    ),
+    (True, True): (("regranted", 0.4), ("kept", 0.6)),
+    (False, False): (("revoked", 0.7), ("regranted", 0.3)),
+    (False, True): (("regranted", 1.0),),
+}
+# How far before the end of the simulated days a deadline must fall for a live run to
+# reach it (the watermark trails the last event).
+MARGIN = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -44,6 +110,15 @@ class SimulationOptions:
     late_directory_share: float = 0.3
     sla: timedelta = timedelta(hours=24)
     grace: timedelta = timedelta(seconds=60)
+    # The worker must be told the same (ACCESSDRIFT_MOVER_SLA): a mover's old
+    # entitlements are judged at T0 + mover_sla.
+    mover_sla: timedelta = timedelta(days=7)
+    # The detector's lookback (ACCESSDRIFT_LOOKBACK): a permission change that far
+    # before a mover closes its account's lag row as "preceded".
+    lookback: timedelta = timedelta(days=7)
+    privileged_share: float = 0.12
+    granted_after_share: float = 0.35
+    late_revoke_share: float = 0.3
 
 
 @dataclass
@@ -51,6 +126,7 @@ class Account:
     account_id: str
     system: str
     keys: list[str] = field(default_factory=list)
+    entitlements: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -70,6 +146,8 @@ class Simulation:
     malformed: list[tuple[datetime, str]] = field(default_factory=list)
     lags: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    # Per directory change: what its identity held at T0 (see ``ledger_truth``).
+    ledger: list[dict[str, Any]] = field(default_factory=list)
     end: datetime = START
 
     def ordered(self) -> list[tuple[datetime, str, dict[str, Any]]]:
@@ -82,6 +160,8 @@ class Generator:
         self.random = random.Random(options.seed)
         self.simulation = Simulation(end=START + timedelta(days=options.days))
         self.counter = 0
+        self.owner_of_account: dict[str, str] = {}
+        self.movers: list[tuple[Identity, datetime]] = []
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -113,23 +193,26 @@ class Generator:
         target_account: str | None = None,
         target_credential: str | None = None,
         ok: bool = True,
+        entitlement: str | None = None,
+        arrival: datetime | None = None,
     ) -> None:
-        self.emit(
-            when,
-            "CloudAuditEvent",
-            {
-                "event_id": self.next_id("ce"),
-                "system": system,
-                "account_id": account,
-                "credential_id": credential,
-                "action": action,
-                "kind": kind,
-                "target_account_id": target_account,
-                "target_credential_id": target_credential,
-                "outcome": "success" if ok else "failure",
-                "source_ip": f"198.51.100.{self.random.randint(1, 254)}",
-            },
-        )
+        fields: dict[str, Any] = {
+            "event_id": self.next_id("ce"),
+            "system": system,
+            "account_id": account,
+            "credential_id": credential,
+            "action": action,
+            "kind": kind,
+            "target_account_id": target_account,
+            "target_credential_id": target_credential,
+            "outcome": "success" if ok else "failure",
+            "source_ip": f"198.51.100.{self.random.randint(1, 254)}",
+        }
+        if entitlement is not None:
+            # Only grants and revokes carry them: every other line stays as it was.
+            fields["entitlement"] = entitlement
+            fields["privileged"] = is_privileged(entitlement, DEFAULT_PRIVILEGED)
+        self.emit(when, "CloudAuditEvent", fields, arrival=arrival)
 
     def admin_change(
         self, when: datetime, system: str, kind: str, account: str, credential: str | None = None
@@ -146,6 +229,29 @@ class Generator:
             kind,
             target_account=account,
             target_credential=credential,
+        )
+
+    def entitlement_change(
+        self,
+        when: datetime,
+        account: Account,
+        entitlement: str,
+        granted: bool = True,
+        arrival: datetime | None = None,
+    ) -> None:
+        """The system's admin grants (or revokes) an entitlement to (from) the account."""
+        kind = "permission_granted" if granted else "permission_revoked"
+        actor, key = ADMINS[account.system]
+        self.cloud(
+            when,
+            account.system,
+            actor,
+            key,
+            kind,
+            kind,
+            target_account=account.account_id,
+            entitlement=entitlement,
+            arrival=arrival,
         )
 
     def use(
@@ -198,6 +304,7 @@ class Generator:
         t0: datetime,
         t1: datetime | None,
         status: str,
+        entitlement: str | None = None,
     ) -> None:
         self.simulation.lags.append(
             {
@@ -205,6 +312,7 @@ class Generator:
                 "change_type": change_type,
                 "account_id": account,
                 "credential_id": credential,
+                "entitlement": entitlement,
                 "status": status,
                 "lag_seconds": (t1 - t0).total_seconds() if t1 is not None else None,
             }
@@ -218,17 +326,21 @@ class Generator:
         credential: str | None,
         used: datetime | None,
         reference: datetime,
+        entitlement: str | None = None,
+        severity: str | None = None,
     ) -> None:
-        self.simulation.alerts.append(
-            {
-                "kind": kind,
-                "identity_id": identity.identity_id,
-                "account_id": account,
-                "credential_id": credential,
-                "used_at": used.isoformat() if used else None,
-                "deprovisioned_at": reference.isoformat(),
-            }
-        )
+        alert: dict[str, Any] = {
+            "kind": kind,
+            "identity_id": identity.identity_id,
+            "account_id": account,
+            "credential_id": credential,
+            "entitlement": entitlement,
+            "used_at": used.isoformat() if used else None,
+            "deprovisioned_at": reference.isoformat(),
+        }
+        if severity is not None:  # the entitlement kinds': privileged raises it
+            alert["severity"] = severity
+        self.simulation.alerts.append(alert)
 
     # -- the organisation ---------------------------------------------------------------------
 
@@ -265,7 +377,10 @@ class Generator:
         remaining = [index for index in remaining if index not in movers]
         leavers = set(self.random.sample(remaining, int(len(humans) * options.leaver_share)))
         # Leavers leave early enough that their SLA expires inside the window.
-        leave_window = max(timedelta(hours=1), end - START - options.sla - timedelta(hours=2))
+        leave_window = max(timedelta(hours=1), end - START - options.sla - MARGIN)
+        # Movers too, when the mover SLA is short enough for the simulated days (else
+        # their deadlines fall after the end, and none of them keeps anything).
+        mover_window = end - START - options.mover_sla - MARGIN
         left_at: dict[str, datetime] = {}
 
         for index, identity in enumerate(humans):
@@ -277,7 +392,11 @@ class Generator:
             else:
                 self.existing(identity, before)
             if index in movers:
-                self.mover(identity, START + (end - START) * self.random.uniform(0.1, 0.6))
+                if mover_window > timedelta(hours=1):
+                    moved = START + mover_window * self.random.uniform(0.05, 1.0)
+                else:
+                    moved = START + (end - START) * self.random.uniform(0.1, 0.6)
+                self.mover(identity, moved)
             if index in leavers:
                 t0 = START + leave_window * self.random.uniform(0.05, 1.0)
                 left_at[identity.identity_id] = t0
@@ -306,6 +425,8 @@ class Generator:
         self.revoked_then_used(
             [identity for identity in humans if identity.identity_id not in left_at]
         )
+        self.mover_lags()
+        self.simulation.ledger = ledger_truth(self.simulation.events, self.owner_of_account)
         self.malformed()
         return self.simulation
 
@@ -324,6 +445,8 @@ class Generator:
             "vault": f"vault:entity/{name}",
         }[system]
         account = Account(account_id, system)
+        self.owner_of_account[account_id] = identity.identity_id
+        account.entitlements = self.held_before(identity, system)
         # Keys: AWS access keys, GCP service-account keys (people sign in to GCP, they
         # hold no keys), Vault tokens.
         if system == "aws" or (system == "gcp" and identity.kind == "nhi"):
@@ -339,19 +462,36 @@ class Generator:
             account.keys.append(f"vault:accessor/hmac-sha256:{name}")
         return account
 
+    def held_before(self, identity: Identity, system: str) -> list[str]:
+        """The entitlements an account holds from before the simulated days."""
+        if identity.kind == "nhi":
+            # A workload has one role; now and then an over-broad one.
+            if self.random.random() < self.options.privileged_share * 1.5:
+                return [PRIVILEGED[system][-1 if system == "gcp" else 0]]
+            return [ORDINARY[system][-1]]
+        held = self.random.sample(ORDINARY[system], self.random.randint(1, 2))
+        if self.random.random() < self.options.privileged_share:
+            held.append(self.random.choice(PRIVILEGED[system]))
+        return held
+
+    def link(self, when: datetime, identity: Identity, account: Account) -> None:
+        self.emit(
+            when,
+            "IdentityLink",
+            {
+                "source": "inventory",
+                "identity_id": identity.identity_id,
+                "identity_kind": identity.kind,
+                "account_id": account.account_id,
+                "removed": False,
+            },
+        )
+
     def existing(self, identity: Identity, when: datetime, owner: str | None = None) -> None:
         for account in identity.accounts:
-            self.emit(
-                when,
-                "IdentityLink",
-                {
-                    "source": "inventory",
-                    "identity_id": identity.identity_id,
-                    "identity_kind": identity.kind,
-                    "account_id": account.account_id,
-                    "removed": False,
-                },
-            )
+            self.link(when, identity, account)
+            for entitlement in account.entitlements:
+                self.entitlement_change(when, account, entitlement)
             for key in account.keys:
                 self.admin_change(
                     when + timedelta(minutes=1),
@@ -379,20 +519,137 @@ class Generator:
                     account.account_id,
                     key,
                 )
+            for entitlement in account.entitlements:
+                self.entitlement_change(created + timedelta(minutes=3), account, entitlement)
 
     def mover(self, identity: Identity, t0: datetime) -> None:
-        self.directory(t0, identity, "mover", attributes={"department": "new-team"})
+        """A role change: the new role's entitlement is granted; each old one is listed by
+        the new role, or has a fate (``MOVER_FATES``): revoked in time (a minute before
+        the deadline, for some), granted again, or kept past T0 + mover SLA (revoked
+        late, or not at all): those are the findings. When the deadline falls after the
+        simulated days, nothing is kept."""
+        end = self.simulation.end
+        deadline = t0 + self.options.mover_sla
+        judged = deadline <= end - MARGIN
+        # What must come in time comes before the deadline, and before the end.
+        latest = min(deadline, end) - timedelta(minutes=5)
         account = self.random.choice(identity.accounts)
-        changed = t0 + self.lag(account.system)
-        self.admin_change(changed, account.system, "permission_granted", account.account_id)
-        self.truth_lag(identity, "mover", account.account_id, None, t0, changed, "closed")
+        new = self.random.choice(NEW_ROLE[account.system])
+        listing = self.random.random() < 0.5
+        listed = [new]
+        changes: list[tuple[datetime, Account, str, bool]] = []  # (when, account, id, granted)
+        for old_account in identity.accounts:
+            for entitlement in old_account.entitlements:
+                if listing and self.random.random() < 0.25:
+                    listed.append(entitlement)  # the new role needs it too
+                    continue
+                fates = MOVER_FATES[(judged, old_account.system in UNREVOKABLE)]
+                fate = self.random.choices([f for f, _ in fates], [w for _, w in fates])[0]
+                in_time = t0 + (latest - t0) * self.random.uniform(0.01, 0.8)
+                revoked: datetime | None = None
+                if fate == "revoked":
+                    changes.append((in_time, old_account, entitlement, False))
+                elif fate == "near_miss":
+                    changes.append(
+                        (deadline - timedelta(minutes=1), old_account, entitlement, False)
+                    )
+                elif fate == "regranted":
+                    if old_account.system not in UNREVOKABLE and self.random.random() < 0.3:
+                        # Taken away, then given back.
+                        changes.append((in_time, old_account, entitlement, False))
+                        in_time += timedelta(minutes=10)
+                    changes.append((in_time, old_account, entitlement, True))
+                    continue
+                elif fate == "revoked_late":
+                    revoked = deadline + timedelta(minutes=self.random.uniform(10, 360))
+                    if revoked < end:
+                        changes.append((revoked, old_account, entitlement, False))
+                    else:
+                        revoked = None
+                if fate in ("kept", "revoked_late"):
+                    self.retained(identity, old_account, entitlement, t0, revoked)
+        attributes = {"department": "new-team"}
+        if listing:
+            attributes["entitlements"] = ",".join(listed)
+        self.directory(t0, identity, "mover", attributes=attributes)
+        self.movers.append((identity, t0))
+        self.entitlement_change(t0 + self.lag(account.system), account, new)
+        for when, old_account, entitlement, granted in changes:
+            self.entitlement_change(when, old_account, entitlement, granted)
+            if not granted and entitlement in old_account.entitlements:
+                old_account.entitlements.remove(entitlement)
+        account.entitlements.append(new)
+
+    def retained(
+        self,
+        identity: Identity,
+        account: Account,
+        entitlement: str,
+        t0: datetime,
+        revoked: datetime | None,
+    ) -> None:
+        """An old entitlement still held at the mover's deadline: the finding, and its lag
+        row (overdue, or closed by the late revoke)."""
+        privileged = is_privileged(entitlement, DEFAULT_PRIVILEGED)
+        self.truth_alert(
+            "mover_access_retained",
+            identity,
+            account.account_id,
+            None,
+            None,
+            t0,
+            entitlement=entitlement,
+            severity="high" if privileged else "medium",
+        )
+        status = "closed" if revoked is not None else "overdue"
+        self.truth_lag(
+            identity, "mover", account.account_id, None, t0, revoked, status, entitlement
+        )
+
+    def mover_lags(self) -> None:
+        """Each mover's lag row per account (the contract's detection 1): closed by the
+        first permission change on the account at or after T0, or "preceded" by the last
+        one in the lookback before it (after the identity's previous directory change);
+        none without either. From the changes as emitted: grants and revokes of
+        entitlements are such changes too."""
+        changes: dict[str, set[tuple[datetime, str]]] = defaultdict(set)
+        directory: dict[str, set[datetime]] = defaultdict(set)
+        for _, name, fields in self.simulation.events:
+            if name == "DirectoryChange":
+                directory[fields["identity_id"]].add(fields["event_time"])
+            elif (
+                name == "CloudAuditEvent"
+                and fields["kind"] in ("permission_granted", "permission_revoked")
+                and fields["outcome"] == "success"
+            ):
+                account = fields["target_account_id"] or fields["account_id"]
+                changes[account].add((fields["event_time"], fields["event_id"]))
+        for identity, t0 in self.movers:
+            earlier = [when for when in directory[identity.identity_id] if when < t0]
+            previous = max(earlier) if earlier else None
+            for account in identity.accounts:
+                times = sorted(when for when, _ in changes[account.account_id])
+                after = [when for when in times if when >= t0]
+                before = [
+                    when
+                    for when in times
+                    if t0 - self.options.lookback <= when < t0
+                    and (previous is None or when > previous)
+                ]
+                if after:
+                    self.truth_lag(
+                        identity, "mover", account.account_id, None, t0, after[0], "closed"
+                    )
+                elif before:
+                    self.truth_lag(
+                        identity, "mover", account.account_id, None, t0, before[-1], "preceded"
+                    )
 
     def leaver(self, identity: Identity, t0: datetime) -> None:
         options = self.options
         late = self.random.random() < options.late_directory_share
         self.directory(t0, identity, "leaver", late=late)
         deadline = t0 + options.sla
-        end = self.simulation.end
         # Normal work stops before the termination takes effect.
         self.background(identity, START, t0 - timedelta(minutes=10))
         zombie = self.random.random() < options.zombie_share
@@ -411,19 +668,7 @@ class Generator:
                 disabled = t0 - timedelta(minutes=self.random.uniform(5, 120))  # IT acted first
             else:
                 disabled = t0 + self.lag(account.system) * 3
-            if disabled is not None and disabled < end:
-                self.admin_change(disabled, account.system, "account_disabled", account.account_id)
-                status = "preceded" if disabled < t0 else "closed"
-                self.truth_lag(identity, "leaver", account.account_id, None, t0, disabled, status)
-                if disabled > deadline:
-                    self.truth_alert(
-                        "deprovision_overdue", identity, account.account_id, None, None, t0
-                    )
-            else:
-                self.truth_lag(identity, "leaver", account.account_id, None, t0, None, "overdue")
-                self.truth_alert(
-                    "deprovision_overdue", identity, account.account_id, None, None, t0
-                )
+            self.disable(identity, account, t0, disabled)
             for key in account.keys:
                 forgotten = key == forgotten_key or self.random.random() < 0.2
                 if forgotten:
@@ -462,6 +707,163 @@ class Generator:
                         self.truth_alert(
                             "deprovision_overdue", identity, account.account_id, key, None, t0
                         )
+
+        self.leaver_entitlements(identity, t0)
+
+    def disable(
+        self, identity: Identity, account: Account, t0: datetime, disabled: datetime | None
+    ) -> None:
+        """A leaver's account disabled then (before T0: IT acted first), or never."""
+        deadline = t0 + self.options.sla
+        if disabled is not None and disabled < self.simulation.end:
+            self.admin_change(disabled, account.system, "account_disabled", account.account_id)
+            status = "preceded" if disabled < t0 else "closed"
+            self.truth_lag(identity, "leaver", account.account_id, None, t0, disabled, status)
+            if disabled > deadline:
+                self.truth_alert(
+                    "deprovision_overdue", identity, account.account_id, None, None, t0
+                )
+        else:
+            self.truth_lag(identity, "leaver", account.account_id, None, t0, None, "overdue")
+            self.truth_alert("deprovision_overdue", identity, account.account_id, None, None, t0)
+
+    def leaver_entitlements(self, identity: Identity, t0: datetime) -> None:
+        """Most of a leaver's entitlements are revoked (some logged late, some never); now
+        and then one is granted a little before T0 or within the grace after it (no
+        finding), and for some leavers an account is created, a key made or an
+        entitlement granted after T0 + grace: granted_after_deprovision, one per subject,
+        at its earliest event."""
+        options = self.options
+        end = self.simulation.end
+        for account in identity.accounts:
+            for entitlement in list(account.entitlements):
+                if self.random.random() < 0.35 or account.system in UNREVOKABLE:
+                    continue  # forgotten: the ledger still shows it
+                revoked = t0 + self.lag(account.system) * 2
+                if revoked >= end:
+                    continue
+                arrival = None
+                if self.random.random() < options.late_revoke_share:
+                    arrival = revoked + timedelta(hours=self.random.uniform(1, 12))
+                self.entitlement_change(revoked, account, entitlement, False, arrival)
+                account.entitlements.remove(entitlement)
+        if self.random.random() < 0.2:
+            account = self.random.choice(identity.accounts)
+            just_before = t0 - timedelta(minutes=self.random.uniform(1, 10))
+            self.entitlement_change(just_before, account, self.unheld(account))
+        if self.random.random() < 0.2:
+            account = self.random.choice(identity.accounts)
+            within_grace = t0 + options.grace / 2
+            self.entitlement_change(within_grace, account, self.unheld(account))
+        if self.random.random() >= options.granted_after_share:
+            return
+        times = sorted(
+            t0 + options.grace + timedelta(minutes=self.random.uniform(5, 20 * 60))
+            for _ in range(self.random.randint(1, 2))
+        )
+        for when in times:
+            if when >= end:
+                continue
+            choices = ["grant", "grant"]
+            aws = next((a for a in identity.accounts if a.system == "aws"), None)
+            if aws is not None:
+                choices.append("credential")
+            missing = [system for system in SYSTEMS if system not in self.systems(identity)]
+            if missing:
+                choices.append("account")
+            choice = self.random.choice(choices)
+            if choice == "grant":
+                self.grant_after(identity, t0, when)
+            elif choice == "credential" and aws is not None:
+                key = f"aws:AKIA{identity.identity_id.upper()}{len(aws.keys) + 90:04d}"
+                aws.keys.append(key)
+                self.admin_change(when, "aws", "credential_created", aws.account_id, key)
+                self.truth_alert(
+                    "granted_after_deprovision",
+                    identity,
+                    aws.account_id,
+                    key,
+                    when,
+                    t0,
+                    severity="high",
+                )
+            else:
+                self.account_after(identity, t0, when, self.random.choice(missing))
+
+    def systems(self, identity: Identity) -> set[str]:
+        return {account.system for account in identity.accounts}
+
+    def unheld(self, account: Account) -> str:
+        """An ordinary entitlement of the account's system it does not hold now."""
+        free = [e for e in ORDINARY[account.system] if e not in account.entitlements]
+        entitlement = self.random.choice(free or list(NEW_ROLE[account.system]))
+        account.entitlements.append(entitlement)
+        return entitlement
+
+    def grant_after(self, identity: Identity, t0: datetime, when: datetime) -> None:
+        """An entitlement granted to a leaver's account; now and then granted twice (the
+        finding is at the first), or taken back later (it stands)."""
+        account = self.random.choice(identity.accounts)
+        if self.random.random() < 0.4:
+            entitlement = self.random.choice(PRIVILEGED[account.system])
+        else:
+            entitlement = self.random.choice(ORDINARY[account.system])
+        # One still held (never revoked) counts the same: a grant is what is judged, not
+        # whether it changed what the ledger shows.
+        if entitlement not in account.entitlements:
+            account.entitlements.append(entitlement)
+        self.entitlement_change(when, account, entitlement)
+        again = when + timedelta(minutes=self.random.uniform(30, 180))
+        roll = self.random.random()
+        if roll < 0.25 and again < self.simulation.end:
+            self.entitlement_change(again, account, entitlement)
+        elif roll < 0.5 and again < self.simulation.end and account.system not in UNREVOKABLE:
+            self.entitlement_change(again, account, entitlement, granted=False)
+            account.entitlements.remove(entitlement)
+        if any(
+            alert["kind"] == "granted_after_deprovision"
+            and alert["identity_id"] == identity.identity_id
+            and alert["account_id"] == account.account_id
+            and alert["entitlement"] == entitlement
+            for alert in self.simulation.alerts
+        ):
+            return  # granted after T0 already, earlier: that one is the finding's time
+        privileged = is_privileged(entitlement, DEFAULT_PRIVILEGED)
+        self.truth_alert(
+            "granted_after_deprovision",
+            identity,
+            account.account_id,
+            None,
+            when,
+            t0,
+            entitlement=entitlement,
+            severity="critical" if privileged else "high",
+        )
+
+    def account_after(self, identity: Identity, t0: datetime, when: datetime, system: str) -> None:
+        """An account created for a leaver in a system it had none in (linked by the
+        inventory as it appears). It is the leaver's like the others: disabled late, or
+        never, it is overdue too."""
+        name = identity.identity_id.lower()
+        account_id = {
+            "aws": f"aws:111122223333:user/{name}",
+            "gcp": f"gcp:{name}@corp.example",
+            "okta": f"okta:00u{name}",
+            "entra": f"entra:{name}",
+            "vault": f"vault:entity/{name}",
+        }[system]
+        account = Account(account_id, system)
+        self.owner_of_account[account_id] = identity.identity_id
+        identity.accounts.append(account)
+        self.link(when, identity, account)
+        self.admin_change(when, system, "account_created", account_id)
+        self.truth_alert(
+            "granted_after_deprovision", identity, account_id, None, when, t0, severity="high"
+        )
+        disabled = None
+        if self.random.random() < 0.5:
+            disabled = when + timedelta(minutes=self.random.uniform(30, 240))
+        self.disable(identity, account, t0, disabled)
 
     def session_zombie(self, identity: Identity, account: Account, t0: datetime) -> None:
         """A role session issued before the leaver, still used after it."""
@@ -542,6 +944,171 @@ class Generator:
                     ),
                 )
             )
+
+
+# An interval: (from, to or None while held).
+Span = tuple[datetime, datetime | None]
+OPENS = {"account_created", "permission_granted", "credential_created"}
+CLOSES = {"account_disabled", "account_deleted", "permission_revoked", "credential_revoked"}
+
+
+def _walk(events: Iterable[tuple[datetime, str, bool]], held_from: datetime | None) -> list[Span]:
+    """The spec's ledger walk over (time, event id, opens) sorted: an open while held
+    and a close while not held change nothing; ``held_from`` (first known, no logged
+    opening) holds until the first close unless the first event opens; no zero-length
+    intervals."""
+    ordered = sorted(events)
+    spans: list[Span] = []
+    held: datetime | None = None
+    if held_from is not None and (not ordered or not ordered[0][2]):
+        held = held_from
+    for when, _, opens in ordered:
+        if opens:
+            if held is None:
+                held = when
+        elif held is not None:
+            if when > held:
+                spans.append((held, when))
+            held = None
+    if held is not None:
+        spans.append((held, None))
+    return spans
+
+
+def _holds(spans: list[Span], at: datetime) -> bool:
+    return any(start <= at and (stop is None or stop > at) for start, stop in spans)
+
+
+def _is_session(credential: str, action: str | None) -> bool:
+    return credential.startswith("aws:ASIA") or action == "AssumeRole"
+
+
+def ledger_truth(
+    events: list[tuple[datetime, str, dict[str, Any]]], owner_of_account: dict[str, str]
+) -> list[dict[str, Any]]:
+    """For every directory change of every identity: what the identity held at its T0 by
+    the spec's ledger rules, as (subject type, account, subject) triples. Accounts from
+    their creation, or from when first known (a link, a listing, an event naming them),
+    to their first disabling or deletion; credentials but role sessions, from their
+    creation to their revocation or their account's deletion; entitlements from a grant
+    to a revoke. Computed from the events as emitted (arrival order plays no part), with
+    the plan's owners of accounts."""
+    seen: set[tuple[str, str]] = set()
+    first_known: dict[str, datetime] = {}
+    lifecycle: dict[str, set[tuple[datetime, str, bool]]] = defaultdict(set)
+    deleted: dict[str, list[datetime]] = defaultdict(list)
+    granted: dict[tuple[str, str], set[tuple[datetime, str, bool]]] = defaultdict(set)
+    credentials: dict[str, dict[str, Any]] = {}
+    changes: list[tuple[str, str, datetime, str]] = []
+
+    def known(account: str | None, when: datetime) -> None:
+        if account and (account not in first_known or when < first_known[account]):
+            first_known[account] = when
+
+    def credential(name: str, when: datetime) -> dict[str, Any]:
+        entry = credentials.setdefault(
+            name, {"account": None, "created": None, "revoked": None, "since": when}
+        )
+        entry["since"] = min(entry["since"], when)
+        return entry
+
+    for _, name, fields in events:
+        when = fields["event_time"]
+        event_id = fields.get("event_id") or ""
+        if event_id:
+            if (name, event_id) in seen:
+                continue  # a duplicate delivery
+            seen.add((name, event_id))
+        if name == "IdentityLink":
+            known(fields.get("account_id"), when)
+        elif name == "DirectoryChange":
+            changes.append((fields["identity_id"], fields["change_type"], when, event_id))
+            for account in fields.get("accounts") or []:
+                known(account, when)
+        elif name == "SecretUsageEvent":
+            known(fields.get("account_id"), when)
+            entry = credential(fields["credential_id"], when)
+            entry["account"] = entry["account"] or fields.get("account_id")
+        elif name == "CloudAuditEvent":
+            known(fields["account_id"], when)
+            known(fields.get("target_account_id"), when)
+            if fields["outcome"] != "success":
+                continue
+            kind = fields["kind"]
+            if kind == "usage" and fields.get("credential_id"):
+                entry = credential(fields["credential_id"], when)
+                entry["account"] = entry["account"] or fields["account_id"]
+            target = fields.get("target_account_id") or fields["account_id"]
+            if kind in ("credential_created", "credential_revoked"):
+                key = fields.get("target_credential_id") or fields.get("credential_id")
+                if not key:
+                    continue
+                entry = credential(key, when)
+                entry["account"] = entry["account"] or target
+                if kind == "credential_created":
+                    entry["session"] = _is_session(key, fields.get("action"))
+                    if entry["created"] is None or when < entry["created"]:
+                        entry["created"] = when
+                elif entry["revoked"] is None or when < entry["revoked"]:
+                    entry["revoked"] = when
+            elif kind in ("account_created", "account_disabled", "account_deleted"):
+                lifecycle[target].add((when, event_id, kind in OPENS))
+                if kind == "account_deleted":
+                    deleted[target].append(when)
+            elif kind in ("permission_granted", "permission_revoked") and fields.get("entitlement"):
+                granted[(target, fields["entitlement"])].add((when, event_id, kind in OPENS))
+
+    accounts_of: dict[str, list[str]] = defaultdict(list)
+    for account, owner in owner_of_account.items():
+        accounts_of[owner].append(account)
+    account_spans = {
+        account: _walk(lifecycle[account], first_known.get(account)) for account in owner_of_account
+    }
+    credential_spans: dict[str, tuple[str, Span]] = {}
+    for name, entry in credentials.items():
+        account = entry["account"]
+        if account not in owner_of_account or entry.get("session"):
+            continue
+        start = entry["created"] or entry["since"]
+        stop = entry["revoked"]
+        for removal in sorted(deleted[account]):
+            if removal >= start:
+                stop = removal if stop is None else min(stop, removal)
+                break
+        if stop is None or stop > start:
+            credential_spans[name] = (account, (start, stop))
+    entitlement_spans = {
+        key: _walk(events_of, None)
+        for key, events_of in granted.items()
+        if key[0] in owner_of_account
+    }
+
+    out = []
+    for identity_id, change_type, at, event_id in sorted(changes, key=lambda c: (c[0], c[2], c[3])):
+        owned = set(accounts_of[identity_id])
+        held = [
+            ("account", account, account) for account in owned if _holds(account_spans[account], at)
+        ]
+        held += [
+            ("credential", account, name)
+            for name, (account, span) in credential_spans.items()
+            if account in owned and _holds([span], at)
+        ]
+        held += [
+            ("entitlement", account, entitlement)
+            for (account, entitlement), spans in entitlement_spans.items()
+            if account in owned and _holds(spans, at)
+        ]
+        out.append(
+            {
+                "identity_id": identity_id,
+                "change_type": change_type,
+                "event_id": event_id,
+                "at": at.isoformat(),
+                "held": [list(item) for item in sorted(held)],
+            }
+        )
+    return out
 
 
 def simulate(options: SimulationOptions) -> Simulation:

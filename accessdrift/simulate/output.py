@@ -63,6 +63,9 @@ def write_truth(simulation: Simulation, options: SimulationOptions, path: Path) 
         "end": simulation.end.isoformat(),
         "lags": simulation.lags,
         "alerts": simulation.alerts,
+        # What each identity held at each of its directory changes (the access ledger's
+        # rules): compare with `SELECT * FROM access_at(at = ...)` or `accessdrift access`.
+        "ledger": simulation.ledger,
     }
     path.write_text(json.dumps(truth, indent=1, default=_json_default))
 

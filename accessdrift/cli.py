@@ -216,6 +216,13 @@ def simulate(
     speed: Annotated[
         float | None, typer.Option(help="with --to-kafka: 1 = real pace, 60 = a minute a second")
     ] = None,
+    mover_sla: Annotated[
+        str | None,
+        typer.Option(
+            help="the mover SLA the truth is judged with (e.g. 12h); default: "
+            "ACCESSDRIFT_MOVER_SLA, so that a worker with the same settings finds the truth"
+        ),
+    ] = None,
 ) -> None:
     """A synthetic organisation's event stream, with its ground truth."""
     from accessdrift.simulate.organisation import SimulationOptions
@@ -226,6 +233,7 @@ def simulate(
         write_raw_files,
         write_truth,
     )
+    from accessdrift.durations import parse_duration
     from accessdrift.simulate.vendors import CANONICAL, FILE_OF_FORMAT
 
     if output_format not in ("canonical", "raw"):
@@ -236,7 +244,11 @@ def simulate(
             "--format raw writes a file per format: give --output DIRECTORY (or --to-kafka)"
         )
     options = SimulationOptions(
-        seed=seed, identities=identities, days=days, events_per_second=events_per_second
+        seed=seed,
+        identities=identities,
+        days=days,
+        events_per_second=events_per_second,
+        mover_sla=parse_duration(mover_sla) if mover_sla else _settings().mover_sla,
     )
     simulation = run_simulation(options)
     default_truth = Path(output) / "truth.json" if raw else Path(f"{output}.truth.json")

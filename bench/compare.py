@@ -4,7 +4,7 @@ another, alternated round by round (other then this, this then other, ...) so th
 machine that gets slower or faster during the run, or a second run of a pair that is
 slower, weighs on both alike.
 
-    python -m bench.compare /path/to/the/other/checkout [rounds]
+    python -m bench.compare /path/to/the/other/checkout [rounds] [memory]
 
 The other checkout runs on this one's virtualenv (its tree first on ``PYTHONPATH``), so the
 two differ in their code only. Needs the local Kafka (``make kafka-up``). Writes
@@ -37,13 +37,25 @@ end_to_end = throughput(organisation)["throughput_eps"]
 print("RESULT " + json.dumps({"core_events_per_second": core, "throughput_eps": end_to_end}))
 """
 
+# ``memory`` as the third argument: make bench's memory phase instead (RSS of a worker at
+# 1,000,000 tracked credentials, and its slope per 100k), about five minutes a run.
+MEASURE_MEMORY = """
+import json
+from bench.run import SCALE, memory
+found = memory(int(1_000_000 * SCALE))
+print("RESULT " + json.dumps({"rss_mb": found["rss_mb"],
+    "rss_mb_per_100k_credentials": found["rss_mb_per_100k_credentials"],
+    "state_mb_on_disk": found["state_mb_on_disk"]}))
+"""
+
 FIGURES = ("core_events_per_second", "throughput_eps")
+MEMORY_FIGURES = ("rss_mb", "rss_mb_per_100k_credentials", "state_mb_on_disk")
 
 
-def measure(tree: Path) -> dict[str, float]:
+def measure(tree: Path, program: str = MEASURE) -> dict[str, float]:
     environment = dict(os.environ, PYTHONPATH=str(tree))
     run = subprocess.run(
-        [sys.executable, "-c", MEASURE],
+        [sys.executable, "-c", program],
         cwd=tree,
         env=environment,
         capture_output=True,
@@ -62,21 +74,28 @@ def main() -> None:
         raise SystemExit(__doc__)
     other = Path(sys.argv[1]).resolve()
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    of_memory = len(sys.argv) > 3 and sys.argv[3] == "memory"
+    program, figures_measured = (
+        (MEASURE_MEMORY, MEMORY_FIGURES) if of_memory else (MEASURE, FIGURES)
+    )
     runs: dict[str, list[dict[str, float]]] = {"other": [], "this": []}
     for number in range(1, rounds + 1):
         # Each goes first every other round: the second run of a pair was measured
         # slower in the same order (the machine, not the code).
         pair = [("other", other), ("this", REPO)]
         for name, tree in pair if number % 2 else reversed(pair):
-            figures = measure(tree)
+            figures = measure(tree, program)
             runs[name].append(figures)
             print(f"round {number} {name}: {json.dumps(figures)}", flush=True)
     medians = {
-        name: {figure: statistics.median(run[figure] for run in done) for figure in FIGURES}
+        name: {
+            figure: statistics.median(run[figure] for run in done) for figure in figures_measured
+        }
         for name, done in runs.items()
     }
     ratios = {
-        figure: round(medians["this"][figure] / medians["other"][figure], 3) for figure in FIGURES
+        figure: round(medians["this"][figure] / medians["other"][figure], 3)
+        for figure in figures_measured
     }
     result: dict[str, Any] = {
         "finished": datetime.now(UTC).isoformat(),
@@ -93,7 +112,8 @@ def main() -> None:
         "ratio_this_to_other": ratios,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "compare-latest.json").write_text(json.dumps(result, indent=1))
+    name = "compare-memory-latest.json" if of_memory else "compare-latest.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=1))
     print(json.dumps({"medians": medians, "ratio_this_to_other": ratios}, indent=1))
 
 

@@ -32,6 +32,7 @@ def normalizer_config(settings: Settings) -> NormalizerConfig:
         },
         hr_mapping=HrMapping.load(settings.hr_csv_mapping),
         max_records=settings.max_records_per_message,
+        privileged_patterns=settings.privileged_patterns,
     )
 
 

@@ -26,8 +26,8 @@ DEFAULT_PRIVILEGED: tuple[str, ...] = (
     "gcp:*#roles/*Admin",
     "gcp:*#roles/*.admin",
     "gcp:*#roles/iam.serviceAccountTokenCreator",
-    # Google Workspace super administrators (ASSIGN_ROLE of the Admin SDK's role names):
-    # the Cloud organization's owners by default, and every user's account.
+    # Google Workspace super administrators (ROLE_NAME of ASSIGN_ROLE): every user's
+    # account, and they may grant themselves any role on the Cloud organization.
     "gcp:admin/_SEED_ADMIN_ROLE",
     "gcp:admin/_DOMAINLESS_SUPER_ADMIN_ROLE",
     # Entra directory roles by template id (checked against Microsoft's list, "Microsoft

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
+from accessdrift.core.entitlements import DEFAULT_PRIVILEGED, judged
 from accessdrift.errors import RecordError
 from accessdrift.normalizers.config import MAX_RECORDS_PER_MESSAGE as MAX_RECORDS_PER_MESSAGE
 from accessdrift.normalizers.config import NormalizerConfig
@@ -138,9 +139,46 @@ def text(value: Any) -> str | None:
     return str(value)
 
 
+def listed(value: Any) -> list[Any]:
+    """The value if it is a JSON array, else an empty one (a vendor list a hostile record
+    made a number is no list to walk)."""
+    return value if isinstance(value, list) else []
+
+
 def mapping(value: Any) -> Mapping[str, Any]:
     """The value if it is a JSON object, else an empty one."""
     return value if isinstance(value, Mapping) else {}
+
+
+GRANT_KINDS = frozenset({"permission_granted", "permission_revoked"})
+DEFAULT_PATTERNS: Sequence[str] = DEFAULT_PRIVILEGED
+"""The privileged patterns a normalizer judges with when no settings are given."""
+
+
+def entitlement_fields(
+    kind: str,
+    entitlement: str | None,
+    patterns: Sequence[str],
+    seen_privileged: bool | None = None,
+) -> dict[str, Any]:
+    """``entitlement`` and ``privileged`` of a CloudAuditEvent of this kind: set for every
+    grant or revoke (``privileged`` by the patterns, or True when the normalizer saw the
+    content say so: ``seen_privileged``), left null for every other kind. A grant whose
+    entitlement the log does not name keeps its kind (a mover's change is still done)
+    with ``entitlement`` null and ``privileged`` False."""
+    if kind not in GRANT_KINDS:
+        return {}
+    return {
+        "entitlement": entitlement,
+        "privileged": judged(entitlement, seen_privileged, patterns),
+    }
+
+
+def fanned_id(event_id: str, index: int, count: int) -> str:
+    """The id of the ``index``-th of ``count`` events one vendor record makes: the record's
+    own id when it makes one, ``<id>#<index>`` when several (unique, and the same on every
+    replay)."""
+    return event_id if count <= 1 else f"{event_id}#{index}"
 
 
 def require_object(record: Any, what: str) -> Mapping[str, Any]:

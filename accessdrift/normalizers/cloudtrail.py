@@ -16,17 +16,29 @@ Rules (the README's normalizer table repeats them):
   usual quarantine, attaching the AWS managed ``AWSDenyAll`` policy, counts as
   ``account_disabled``. Secrets Manager reads with a key
   are secret usage.
+- Grants and revokes name their entitlement (docs/entitlements.md): a managed policy
+  attached or detached is ``aws:policy/<name>`` (AWS managed) or
+  ``aws:<account>:policy/<name>`` (customer managed, IAM path left out), an inline policy
+  put or deleted ``aws:inline/<policy name>`` (privileged when its document allows
+  Action ``*`` on Resource ``*``), a group joined or left ``aws:group/<group name>``, and
+  a role's new trust policy ``aws:trust/<role name>`` granted to the role (privileged
+  when it lets any principal, ``*``, assume it). A trust policy is replaced whole: the
+  log does not say whom the old one trusted, so a trust is never revoked.
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote
 
-from accessdrift.errors import RecordError
+from accessdrift import jsontext
+from accessdrift.errors import DecodeError, RecordError
 from accessdrift.normalizers.base import (
+    DEFAULT_PATTERNS,
     Normalized,
     RawFormat,
     dig,
+    entitlement_fields,
     mapping,
     parse_time,
     require_object,
@@ -76,6 +88,27 @@ IAM_LIFECYCLE: dict[str, tuple[str, str]] = {
     "DetachRolePolicy": ("permission_revoked", "role"),
     "DeleteRolePolicy": ("permission_revoked", "role"),
 }
+# Grants and revokes by what names their entitlement in requestParameters.
+POLICY_ATTACHMENTS = {
+    "AttachUserPolicy",
+    "DetachUserPolicy",
+    "AttachGroupPolicy",
+    "DetachGroupPolicy",
+    "AttachRolePolicy",
+    "DetachRolePolicy",
+}
+INLINE_POLICIES = {
+    "PutUserPolicy",
+    "DeleteUserPolicy",
+    "PutGroupPolicy",
+    "DeleteGroupPolicy",
+    "PutRolePolicy",
+    "DeleteRolePolicy",
+}
+GROUP_MEMBERSHIPS = {"AddUserToGroup", "RemoveUserFromGroup"}
+# IAM caps an inline policy at 10,240 characters (a role's); past a generous margin a
+# document is not parsed at all, whatever a hostile record claims.
+MAX_POLICY_DOCUMENT = 64 * 1024
 IDENTITY_CENTER: dict[str, str] = {
     "CreateUser": "account_created",
     "DeleteUser": "account_deleted",
@@ -94,7 +127,7 @@ def unwrap(document: Any) -> list[Any]:
     return [document]
 
 
-def normalize(raw: Any) -> Normalized:
+def normalize(raw: Any, patterns: Sequence[str] = DEFAULT_PATTERNS) -> Normalized:
     record = require_object(raw, "CloudTrail")
     if "digestStartTime" in record or "digestPublicKeyFingerprint" in record:
         return Normalized.ignore("cloudtrail digest file")
@@ -148,6 +181,8 @@ def normalize(raw: Any) -> Normalized:
         )
 
     kind, target_account, target_credential = "usage", None, None
+    entitlement: str | None = None
+    seen_privileged: bool | None = None
     if source == "iam.amazonaws.com" and name in IAM_LIFECYCLE:
         kind, target_type = IAM_LIFECYCLE[name]
         target_account, target_credential = _iam_target(
@@ -155,6 +190,8 @@ def normalize(raw: Any) -> Normalized:
         )
         if name == "AttachUserPolicy" and text(request.get("policyArn")) == DENY_ALL_POLICY:
             kind = "account_disabled"
+        else:
+            entitlement, seen_privileged = iam_entitlement(name, request, target_account)
     elif source == "iam.amazonaws.com" and name == "UpdateAccessKey":
         if text(request.get("status")) == "Inactive":
             kind = "credential_revoked"
@@ -196,6 +233,7 @@ def normalize(raw: Any) -> Normalized:
                 outcome=outcome,
                 source_ip=text(record.get("sourceIPAddress")),
                 user_agent=text(record.get("userAgent")),
+                **entitlement_fields(kind, entitlement, patterns, seen_privileged),
             )
         ]
     )
@@ -289,6 +327,108 @@ def _iam_target(
     return user, access_key(request.get("accessKeyId"))
 
 
+def iam_entitlement(
+    name: str, request: Mapping[str, Any], target_account: str | None
+) -> tuple[str | None, bool | None]:
+    """(entitlement, privileged as its content shows or None) of an IAM grant or revoke."""
+    if name in POLICY_ATTACHMENTS:
+        return policy_entitlement(text(request.get("policyArn"))), None
+    if name in INLINE_POLICIES:
+        policy = text(request.get("policyName"))
+        seen = allows_everything(request.get("policyDocument")) if name.startswith("Put") else None
+        return (f"aws:inline/{policy}" if policy else None), seen
+    if name in GROUP_MEMBERSHIPS:
+        group = text(request.get("groupName"))
+        return (f"aws:group/{group}" if group else None), None
+    if name == "UpdateAssumeRolePolicy" and target_account and ":role/" in target_account:
+        role = target_account.split(":role/", 1)[1]
+        return f"aws:trust/{role}", trusts_anyone(request.get("policyDocument"))
+    return None, None
+
+
+def policy_entitlement(arn: str | None) -> str | None:
+    """``arn:aws:iam::aws:policy/job-function/ViewOnlyAccess`` -> ``aws:policy/ViewOnlyAccess``;
+    ``arn:aws:iam::123:policy/team/Deploy`` -> ``aws:123:policy/Deploy`` (no IAM path: the
+    name is unique in its account, as the ids of principals are)."""
+    if not arn:
+        return None
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "iam":
+        return None
+    account, resource = parts[4], parts[5]
+    if not resource.startswith("policy/"):
+        return None
+    policy = resource.rsplit("/", 1)[-1]
+    if not policy or not account:
+        return None
+    return f"aws:policy/{policy}" if account == "aws" else f"aws:{account}:policy/{policy}"
+
+
+def policy_document(value: Any) -> Mapping[str, Any] | None:
+    """A policy document as CloudTrail logs it: a JSON string (URL-encoded in older
+    records), or already an object; None when it is none of these."""
+    if isinstance(value, Mapping):
+        return value
+    if not isinstance(value, str) or len(value) > MAX_POLICY_DOCUMENT:
+        return None
+    document = value.strip()
+    if document.startswith("%7B") or document.startswith("%7b"):
+        document = unquote(document)
+    try:
+        parsed = jsontext.loads(document)
+    except DecodeError:
+        return None
+    return parsed if isinstance(parsed, Mapping) else None
+
+
+def _statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    statements = document.get("Statement")
+    if isinstance(statements, Mapping):
+        return [statements]
+    if isinstance(statements, list):
+        return [statement for statement in statements if isinstance(statement, Mapping)]
+    return []
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def allows_everything(value: Any) -> bool | None:
+    """True when the policy allows every action on every resource (``*`` or ``*:*`` on
+    ``*``): full control of the account, whatever its name says; None otherwise (the
+    patterns decide)."""
+    document = policy_document(value)
+    if document is None:
+        return None
+    for statement in _statements(document):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = _listed(statement.get("Action"))
+        if any(action in ("*", "*:*") for action in actions) and "*" in _listed(
+            statement.get("Resource")
+        ):
+            return True
+    return None
+
+
+def trusts_anyone(value: Any) -> bool | None:
+    """True when a trust policy lets any principal (``*``, or ``{"AWS": "*"}``) assume the
+    role: whoever finds it holds it; None otherwise."""
+    document = policy_document(value)
+    if document is None:
+        return None
+    for statement in _statements(document):
+        if statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal")
+        if principal == "*" or (
+            isinstance(principal, Mapping) and "*" in _listed(principal.get("AWS"))
+        ):
+            return True
+    return None
+
+
 def _first_secret(request: Mapping[str, Any]) -> str | None:
     ids = request.get("secretIdList")
     if isinstance(ids, list) and ids:
@@ -301,5 +441,5 @@ FORMAT = RawFormat(
     summary="AWS CloudTrail records -> CloudAuditEvent / SecretUsageEvent",
     order=10,
     unwrap=unwrap,
-    normalize=lambda record, _limit, _context: normalize(record),
+    normalize=lambda record, _limit, context: normalize(record, context.config.privileged_patterns),
 )

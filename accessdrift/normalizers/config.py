@@ -1,6 +1,7 @@
 """What a deployment sets of the normalizers, in one leaf module every format may read:
-the SCIM feeds (``ACCESSDRIFT_SCIM_*``), the HR CSV mapping (``ACCESSDRIFT_HR_CSV_MAPPING``)
-and the cap of records per message (``ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE``). A format's
+the SCIM feeds (``ACCESSDRIFT_SCIM_*``), the HR CSV mapping (``ACCESSDRIFT_HR_CSV_MAPPING``),
+the cap of records per message (``ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE``) and the patterns
+of privileged entitlements (``ACCESSDRIFT_PRIVILEGED_ENTITLEMENTS``). A format's
 options live here, not in its module, so that ``base.MessageContext`` can carry them
 without importing a format (which imports ``base``)."""
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from accessdrift.core.entitlements import DEFAULT_PRIVILEGED
 from accessdrift.errors import ConfigError
 
 # Records one raw message may make, and vendor records it may hold (the default of
@@ -66,7 +68,9 @@ class HrMapping:
             "event_id": "record_id",
         }
     )
-    attributes: tuple[str, ...] = ("department", "title", "manager")
+    # "entitlements": what a mover's new role entitles, ids separated by commas (the
+    # mover_access_retained detection leaves those alone).
+    attributes: tuple[str, ...] = ("department", "title", "manager", "entitlements")
     change_types: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_CHANGE_TYPES))
     timezone: str = "UTC"
     effective_time: str = "00:00"
@@ -100,3 +104,5 @@ class NormalizerConfig:
     scim_feeds: Mapping[str, ScimFeed] = field(default_factory=dict)
     hr_mapping: HrMapping = field(default_factory=HrMapping)
     max_records: int = MAX_RECORDS_PER_MESSAGE  # ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE
+    # Settings.privileged_patterns: ACCESSDRIFT_PRIVILEGED_ENTITLEMENTS, "defaults" expanded.
+    privileged_patterns: tuple[str, ...] = DEFAULT_PRIVILEGED

@@ -15,20 +15,32 @@ Rules:
 - Provisioning logs: the provisioning service acting on the target system's account
   ``entra-provisioning:<target system>:<target id>``; skipped entries are ignored.
 - No time or no actor: dead-lettered.
+- Entitlements (docs/entitlements.md): a directory role is ``entra:role/<template id>``
+  (``Role.TemplateId`` of the member's modified properties: the new value when added,
+  the old one when removed), a group ``entra:group/<object id>`` (``Group.ObjectID``, else
+  the target of type Group), an app role ``entra:app/<app id>#<app role id>``
+  (``ServicePrincipal.AppId``, else the app id among ``TargetId.ServicePrincipalNames``,
+  else the service principal's object id; ``AppRole.Id``). The grantee is the member
+  (the User or ServicePrincipal target; for an app role assignment, ``User.ObjectID`` or
+  the User target, not the application's service principal). Target types are read
+  whatever their case (Graph's documentation writes ``Type``).
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from accessdrift import jsontext
 from accessdrift.errors import DecodeError, RecordError
 from accessdrift.normalizers.base import (
+    DEFAULT_PATTERNS,
     MAX_RECORDS_PER_MESSAGE,
     Normalized,
     RawFormat,
     bounded,
     dig,
+    entitlement_fields,
+    listed,
     mapping,
     parse_time,
     require_object,
@@ -47,8 +59,17 @@ ACCOUNT_ACTIVITIES = {
     "add member to role": "permission_granted",
     "remove member from role": "permission_revoked",
     "add app role assignment to user": "permission_granted",
+    "add app role assignment grant to user": "permission_granted",
     "remove app role assignment from user": "permission_revoked",
 }
+ROLE_ACTIVITIES = {"add member to role", "remove member from role"}
+GROUP_ACTIVITIES = {"add member to group", "remove member from group"}
+APP_ROLE_ACTIVITIES = {
+    "add app role assignment to user",
+    "add app role assignment grant to user",
+    "remove app role assignment from user",
+}
+GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 CREDENTIAL_ACTIVITIES = {
     "add service principal credentials": "credential_created",
     "remove service principal credentials": "credential_revoked",
@@ -78,7 +99,9 @@ def unwrap(document: Any) -> list[Any]:
     return [document]
 
 
-def normalize(raw: Any, limit: int = MAX_RECORDS_PER_MESSAGE) -> Normalized:
+def normalize(
+    raw: Any, limit: int = MAX_RECORDS_PER_MESSAGE, patterns: Sequence[str] = DEFAULT_PATTERNS
+) -> Normalized:
     record = require_object(raw, "Entra")
     properties = mapping(record.get("properties")) or record
     category = text(record.get("category")) or text(record.get("Category")) or ""
@@ -88,7 +111,7 @@ def normalize(raw: Any, limit: int = MAX_RECORDS_PER_MESSAGE) -> Normalized:
         "appDisplayName" in properties and "status" in properties
     ):
         return _sign_in(record, properties, category)
-    return _audit(record, properties, limit)
+    return _audit(record, properties, limit, patterns)
 
 
 def _time(record: Mapping[str, Any], properties: Mapping[str, Any]) -> Any:
@@ -123,10 +146,17 @@ def _targets(properties: Mapping[str, Any]) -> list[Mapping[str, Any]]:
             return []
         if not isinstance(targets, list):
             return []
-    return [target for target in targets if isinstance(target, Mapping)]
+    return [target for target in listed(targets) if isinstance(target, Mapping)]
 
 
-def _audit(record: Mapping[str, Any], properties: Mapping[str, Any], limit: int) -> Normalized:
+def _type(target: Mapping[str, Any]) -> str:
+    """A target's type, whatever the case of its key and value (``type``/``Type``)."""
+    return str(target.get("type") or target.get("Type") or "").lower()
+
+
+def _audit(
+    record: Mapping[str, Any], properties: Mapping[str, Any], limit: int, patterns: Sequence[str]
+) -> Normalized:
     activity = (
         text(properties.get("activityDisplayName"))
         or text(record.get("operationName"))
@@ -166,15 +196,21 @@ def _audit(record: Mapping[str, Any], properties: Mapping[str, Any], limit: int)
         if rotated.records or rotated.dropped:
             return rotated
     if lowered in ACCOUNT_ACTIVITIES:
-        users = [target for target in targets if target.get("type") in ("User", "ServicePrincipal")]
-        if users and text(users[0].get("id")):
+        kind = ACCOUNT_ACTIVITIES[lowered]
+        member = _grantee(lowered, targets)
+        if member is not None:
             return Normalized(
                 [
                     CloudAuditEvent(
                         event_id=event_id,
-                        kind=ACCOUNT_ACTIVITIES[lowered],
-                        target_account_id=f"entra:{users[0]['id']}",
+                        kind=kind,
+                        target_account_id=f"entra:{member}",
                         **common,
+                        **entitlement_fields(
+                            kind,
+                            _entitlement(lowered, targets, revoked=kind == "permission_revoked"),
+                            patterns,
+                        ),
                     )
                 ]
             )
@@ -194,6 +230,90 @@ def _audit(record: Mapping[str, Any], properties: Mapping[str, Any], limit: int)
     return Normalized([CloudAuditEvent(event_id=event_id, kind="usage", **common)])
 
 
+def _grantee(activity: str, targets: list[Mapping[str, Any]]) -> str | None:
+    """The account an activity acts on: the first User or ServicePrincipal target; for an
+    app role assignment, the user (the service principal target is the application)."""
+    if activity in APP_ROLE_ACTIVITIES:
+        user = _property(targets, "User.ObjectID") or next(
+            (text(target.get("id")) for target in targets if _type(target) == "user"), None
+        )
+        return user
+    return next(
+        (
+            text(target.get("id"))
+            for target in targets
+            if _type(target) in ("user", "serviceprincipal") and text(target.get("id"))
+        ),
+        None,
+    )
+
+
+def _unquoted(value: Any) -> str | None:
+    """A modified property's value: a JSON string as Entra writes it (``"\"abc\""``), or
+    the first of a JSON list of them (``["abc"]``)."""
+    found = text(value)
+    if found is None:
+        return None
+    found = found.strip().strip("[]").split(",", 1)[0].strip().strip('"').strip()
+    return found or None
+
+
+def _property(targets: list[Mapping[str, Any]], *names: str, revoked: bool = False) -> str | None:
+    """A modified property of any target: its new value, or (when revoked, or when it has
+    no new one) its old value."""
+    wanted = {name.lower() for name in names}
+    for target in targets:
+        for prop in listed(target.get("modifiedProperties")):
+            if not isinstance(prop, Mapping):
+                continue
+            if str(prop.get("displayName") or "").lower() not in wanted:
+                continue
+            new, old = _unquoted(prop.get("newValue")), _unquoted(prop.get("oldValue"))
+            value = (old or new) if revoked else (new or old)
+            if value:
+                return value
+    return None
+
+
+def _entitlement(activity: str, targets: list[Mapping[str, Any]], revoked: bool) -> str | None:
+    """What a membership activity grants or revokes, by the ids its targets log."""
+    if activity in ROLE_ACTIVITIES:
+        template = _property(targets, "Role.TemplateId", "TemplateId", revoked=revoked)
+        return f"entra:role/{template.lower()}" if template else None
+    if activity in GROUP_ACTIVITIES:
+        group = _property(targets, "Group.ObjectID", revoked=revoked) or next(
+            (text(target.get("id")) for target in targets if _type(target) == "group"), None
+        )
+        return f"entra:group/{group}" if group else None
+    if activity in APP_ROLE_ACTIVITIES:
+        role = _property(targets, "AppRole.Id", revoked=revoked)
+        app = _property(targets, "ServicePrincipal.AppId", revoked=revoked) or _app_id(targets)
+        return f"entra:app/{app}#{role}" if app and role else None
+    return None
+
+
+def _app_id(targets: list[Mapping[str, Any]]) -> str | None:
+    """The application id among ``TargetId.ServicePrincipalNames``, else the object id of
+    the application's service principal target."""
+    names = next(
+        (
+            str(prop.get("newValue") or prop.get("oldValue") or "")
+            for target in targets
+            for prop in listed(target.get("modifiedProperties"))
+            if isinstance(prop, Mapping)
+            and str(prop.get("displayName") or "").lower() == "targetid.serviceprincipalnames"
+        ),
+        "",
+    )
+    found = GUID.search(names)
+    if found:
+        return found.group(0).lower()
+    return next(
+        (text(target.get("id")) for target in targets if _type(target) == "serviceprincipal"),
+        None,
+    )
+
+
 def _key_event(
     event_id: str, common: Mapping[str, Any], target: Mapping[str, Any], kind: str, key: str
 ) -> CloudAuditEvent:
@@ -208,7 +328,7 @@ def _key_event(
 
 def _changed_keys(target: Mapping[str, Any], created: bool) -> list[str]:
     """Key ids in the new value and not the old one (added), or the reverse (removed)."""
-    for prop in target.get("modifiedProperties") or []:
+    for prop in listed(target.get("modifiedProperties")):
         if not isinstance(prop, Mapping) or prop.get("displayName") != "KeyDescription":
             continue
         old = set(KEY_IDENTIFIER.findall(str(prop.get("oldValue") or "")))
@@ -288,5 +408,7 @@ FORMAT = RawFormat(
     order=50,
     unwrap=unwrap,
     # A credential change makes a record per key: as many as the message's cap allows.
-    normalize=lambda record, limit, _context: normalize(record, limit),
+    normalize=lambda record, limit, context: normalize(
+        record, limit, context.config.privileged_patterns
+    ),
 )

@@ -14,18 +14,30 @@ Rules:
   on ``gcp:<that email>`` (one event per admin event); other admin events are uses.
 - Per-member and per-admin-event records stop at the message's cap
   (``ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE``); the rest is dead-lettered with the count.
+- Entitlements (docs/entitlements.md): a binding delta grants or revokes
+  ``gcp:<resource>#<role>`` (the entry's ``resourceName``, else the project, folder or
+  organization of its ``resource.labels``) to ``gcp:<member email>`` (``user:`` and
+  ``serviceAccount:`` members; groups, domains and ``allUsers`` are no account); a
+  Workspace group membership is ``gcp:group/<group email>`` and a Workspace admin role
+  ``gcp:admin/<ROLE_NAME>`` (``_SEED_ADMIN_ROLE`` is the super admin). An entry that
+  makes several events suffixes its ``insertId`` with ``#<index>`` of the delta or admin
+  event; an entry that makes one keeps it.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from accessdrift.errors import RecordError
 from accessdrift.normalizers.base import (
+    DEFAULT_PATTERNS,
     MAX_RECORDS_PER_MESSAGE,
     Normalized,
     RawFormat,
     bounded,
     dig,
+    entitlement_fields,
+    fanned_id,
+    listed,
     parse_time,
     require_object,
     stable_id,
@@ -57,6 +69,19 @@ WORKSPACE_ADMIN_EVENTS = {
     "ASSIGN_ROLE": "permission_granted",
     "UNASSIGN_ROLE": "permission_revoked",
 }
+# The parameter of a Workspace admin event that names what it grants, and its namespace.
+WORKSPACE_ENTITLEMENTS = {
+    "ADD_GROUP_MEMBER": ("GROUP_EMAIL", "gcp:group/"),
+    "REMOVE_GROUP_MEMBER": ("GROUP_EMAIL", "gcp:group/"),
+    "ASSIGN_ROLE": ("ROLE_NAME", "gcp:admin/"),
+    "UNASSIGN_ROLE": ("ROLE_NAME", "gcp:admin/"),
+}
+# resource.labels -> the resource name a policy is set on, when the entry names none.
+RESOURCE_LABELS = (
+    ("project_id", "projects/"),
+    ("folder_id", "folders/"),
+    ("organization_id", "organizations/"),
+)
 
 
 def unwrap(document: Any) -> list[Any]:
@@ -90,7 +115,9 @@ def key_of(name: str | None) -> str | None:
     return f"gcp:key/{key}" if key else None
 
 
-def normalize(raw: Any, limit: int = MAX_RECORDS_PER_MESSAGE) -> Normalized:
+def normalize(
+    raw: Any, limit: int = MAX_RECORDS_PER_MESSAGE, patterns: Sequence[str] = DEFAULT_PATTERNS
+) -> Normalized:
     entry = require_object(raw, "GCP audit")
     payload = entry.get("protoPayload")
     method = text(dig(entry, "protoPayload", "methodName"))
@@ -108,7 +135,7 @@ def normalize(raw: Any, limit: int = MAX_RECORDS_PER_MESSAGE) -> Normalized:
     status_code = dig(payload, "status", "code")
     denied = any(
         isinstance(item, Mapping) and item.get("granted") is False
-        for item in payload.get("authorizationInfo") or []
+        for item in listed(payload.get("authorizationInfo"))
     )
     outcome = "failure" if (status_code not in (None, 0, "0") or denied) else "success"
     event_id = text(entry.get("insertId")) or stable_id("gcp", entry)
@@ -148,17 +175,21 @@ def normalize(raw: Any, limit: int = MAX_RECORDS_PER_MESSAGE) -> Normalized:
     )
     admin_events = dig(payload, "metadata", "event")
     if method.startswith("google.admin.AdminService.") and isinstance(admin_events, list):
-        workspace = _workspace_admin(event_id, common, admin_events, limit)
+        workspace = _workspace_admin(event_id, common, admin_events, limit, patterns)
         if workspace.records or workspace.dropped:
             return workspace
     if method.endswith("SetIamPolicy") and isinstance(deltas, list) and deltas:
+        on = resource or _labelled_resource(entry)
         granted = bounded(
             _member_deltas(deltas),
             lambda delta: CloudAuditEvent(
-                event_id=f"{event_id}#{delta[0]}",
+                event_id=fanned_id(event_id, delta[0], len(deltas)),
                 kind=delta[1],
                 target_account_id=delta[2],
                 **common,
+                **entitlement_fields(
+                    delta[1], f"gcp:{on}#{delta[3]}" if on and delta[3] else None, patterns
+                ),
             ),
             limit,
         )
@@ -167,8 +198,21 @@ def normalize(raw: Any, limit: int = MAX_RECORDS_PER_MESSAGE) -> Normalized:
     return _one(event_id, common, "usage")
 
 
-def _member_deltas(deltas: list[Any]) -> Iterator[tuple[int, str, str]]:
-    """(index, kind, member account) of each binding delta naming a user or service account."""
+def _labelled_resource(entry: Mapping[str, Any]) -> str | None:
+    """The project, folder or organization an entry's ``resource.labels`` name."""
+    labels = dig(entry, "resource", "labels")
+    if not isinstance(labels, Mapping):
+        return None
+    for label, prefix in RESOURCE_LABELS:
+        value = text(labels.get(label))
+        if value:
+            return f"{prefix}{value}"
+    return None
+
+
+def _member_deltas(deltas: list[Any]) -> Iterator[tuple[int, str, str, str | None]]:
+    """(index, kind, member account, role) of each binding delta naming a user or service
+    account."""
     for index, delta in enumerate(deltas):
         member = (
             member_account(text(dig(delta, "member")) or "") if isinstance(delta, Mapping) else None
@@ -176,36 +220,65 @@ def _member_deltas(deltas: list[Any]) -> Iterator[tuple[int, str, str]]:
         if member is None:
             continue
         kind = "permission_revoked" if dig(delta, "action") == "REMOVE" else "permission_granted"
-        yield index, kind, member
+        yield index, kind, member, text(dig(delta, "role"))
+
+
+def _parameter(event: Mapping[str, Any], name: str) -> str | None:
+    return next(
+        (
+            text(parameter.get("value"))
+            for parameter in listed(event.get("parameter"))
+            if isinstance(parameter, Mapping) and parameter.get("name") == name
+        ),
+        None,
+    )
+
+
+def _workspace_entitlement(event_name: str, event: Mapping[str, Any]) -> str | None:
+    named = WORKSPACE_ENTITLEMENTS.get(event_name)
+    if named is None:
+        return None
+    parameter, namespace = named
+    value = _parameter(event, parameter)
+    if value is None:
+        return None
+    # Group emails are case-insensitive, as user emails are; role names are constants.
+    return f"{namespace}{value.lower() if parameter == 'GROUP_EMAIL' else value}"
 
 
 def _workspace_admin(
-    event_id: str, common: dict[str, Any], events: list[Any], limit: int
+    event_id: str,
+    common: dict[str, Any],
+    events: list[Any],
+    limit: int,
+    patterns: Sequence[str],
 ) -> Normalized:
-    def changes() -> Iterator[tuple[str, str, str]]:
+    def changes() -> Iterator[tuple[str, str, str, str | None]]:
         for index, event in enumerate(events):
             if not isinstance(event, Mapping):
                 continue
-            kind = WORKSPACE_ADMIN_EVENTS.get(text(event.get("eventName")) or "")
+            event_name = text(event.get("eventName")) or ""
+            kind = WORKSPACE_ADMIN_EVENTS.get(event_name)
             if kind is None:
                 continue
-            user = next(
-                (
-                    text(parameter.get("value"))
-                    for parameter in event.get("parameter") or []
-                    if isinstance(parameter, Mapping) and parameter.get("name") == "USER_EMAIL"
-                ),
-                None,
-            )
+            user = _parameter(event, "USER_EMAIL")
             if user is None:
                 continue
-            suffix = f"#{index}" if len(events) > 1 else ""
-            yield f"{event_id}{suffix}", kind, f"gcp:{user.lower()}"
+            yield (
+                fanned_id(event_id, index, len(events)),
+                kind,
+                f"gcp:{user.lower()}",
+                _workspace_entitlement(event_name, event),
+            )
 
     return bounded(
         changes(),
         lambda change: CloudAuditEvent(
-            event_id=change[0], kind=change[1], target_account_id=change[2], **common
+            event_id=change[0],
+            kind=change[1],
+            target_account_id=change[2],
+            **common,
+            **entitlement_fields(change[1], change[3], patterns),
         ),
         limit,
     )
@@ -232,5 +305,7 @@ FORMAT = RawFormat(
     order=40,
     unwrap=unwrap,
     # A policy change makes a record per member delta: as many as the message's cap allows.
-    normalize=lambda record, limit, _context: normalize(record, limit),
+    normalize=lambda record, limit, context: normalize(
+        record, limit, context.config.privileged_patterns
+    ),
 )

@@ -12,13 +12,15 @@ export's columns and how its action words become change types:
       owner_id: owner_id      # optional
       accounts: accounts      # optional, separated by ";"
       event_id: record_id     # optional: else a hash of the row
-    attributes: [department, title, manager]
+    attributes: [department, title, manager, entitlements]
     change_types: {hire: joiner, transfer: mover, termination: leaver, ...}
     timezone: UTC           # for dates and times written without a zone
     effective_time: "00:00" # for a date without a time
 
 Rules: an action word not in ``change_types`` is dead-lettered with the words
-known; a row without identity, action or date is dead-lettered.
+known; a row without identity, action or date is dead-lettered. The ``entitlements``
+attribute of a mover lists what the new role entitles (docs/entitlements.md: ids
+separated by commas, ``aws:group/data-analysts,okta:group/00g2data``).
 """
 
 import csv

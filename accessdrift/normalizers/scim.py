@@ -8,7 +8,10 @@ A SCIM feed is one side of a provisioning link, set per feed:
 - ``downstream``: requests *from* the IdP to an application (system name set per
   feed). The same requests are account creations, disablings, deletions and
   permission changes of ``<system>:<user id>``; group membership PATCHes grant or
-  revoke for each member.
+  revoke ``scim:group/<group id>`` for each member (``add``/``replace``/``remove`` of
+  ``members``, or ``remove`` of ``members[value eq "<id>"]``); a PUT of the group grants
+  it to each member it lists (one it leaves out lost it, which the request does not
+  say).
 
 The raw record is the request as a collector saw it: ``{"id", "time", "method",
 "path", "body", "status"}`` (``status`` optional). Rules: a request that failed
@@ -19,11 +22,13 @@ up to the message's cap (``ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE``): the members p
 are counted, not made into events, and dead-lettered with the count.
 """
 
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from accessdrift.errors import RecordError
 from accessdrift.normalizers.base import (
+    DEFAULT_PATTERNS,
     FEED_HEADER,
     MAX_RECORDS_PER_MESSAGE,
     MessageContext,
@@ -31,6 +36,8 @@ from accessdrift.normalizers.base import (
     RawFormat,
     bounded,
     dig,
+    entitlement_fields,
+    listed,
     mapping,
     parse_time,
     require_object,
@@ -49,7 +56,7 @@ def _active_change(body: Mapping[str, Any]) -> bool | None:
     """``active`` as set by a PUT body or a PATCH's operations, if it is set."""
     if isinstance(body.get("active"), bool):
         return bool(body["active"])
-    for operation in body.get("Operations") or []:
+    for operation in listed(body.get("Operations")):
         if not isinstance(operation, Mapping):
             continue
         value = operation.get("value")
@@ -84,7 +91,10 @@ SOURCE_FEED = ScimFeed()  # the default feed: requests into the source of truth
 
 
 def normalize(
-    raw: Any, feed: ScimFeed = SOURCE_FEED, limit: int = MAX_RECORDS_PER_MESSAGE
+    raw: Any,
+    feed: ScimFeed = SOURCE_FEED,
+    limit: int = MAX_RECORDS_PER_MESSAGE,
+    patterns: Sequence[str] = DEFAULT_PATTERNS,
 ) -> Normalized:
     request = require_object(raw, "SCIM")
     method = (text(request.get("method")) or "").upper()
@@ -159,33 +169,21 @@ def normalize(
         "outcome": "success",
     }
     if resource == "Groups":
-
-        def member_changes() -> Iterator[tuple[str, str, str]]:
-            """(event id, kind, member id) of each member a membership PATCH names."""
-            for index, operation in enumerate(body.get("Operations") or []):
-                if not isinstance(operation, Mapping):
-                    continue
-                kind = (
-                    "permission_revoked"
-                    if operation.get("op", "").lower() == "remove"
-                    else "permission_granted"
-                )
-                value = operation.get("value")
-                members: list[Any] = value if isinstance(value, list) else []
-                for member_index, member in enumerate(members):
-                    member_id = text(dig(member, "value")) if isinstance(member, Mapping) else None
-                    if member_id:
-                        yield f"{event_id}#{index}.{member_index}", kind, member_id
+        if resource_id is None and method != "POST":
+            return Normalized.ignore("scim groups request that names no group")
+        group = resource_id or text(body.get("id")) or text(body.get("externalId"))
+        entitlement = f"scim:group/{group}" if group else None
 
         # A group of 60,000 members is one request: past the message's cap, the members
         # are counted (and dead-lettered by the registry), not made into events.
         events = bounded(
-            member_changes(),
+            member_changes(event_id, method, body),
             lambda change: CloudAuditEvent(
                 event_id=change[0],
                 kind=change[1],
                 target_account_id=f"{feed.system}:{change[2]}",
                 **common,
+                **entitlement_fields(change[1], entitlement, patterns),
             ),
             limit,
         )
@@ -209,12 +207,58 @@ def normalize(
     )
 
 
+# Okta removes a member with a filter in the path, not a value: members[value eq "<id>"].
+MEMBER_FILTER = re.compile(r'\s*members\s*\[\s*value\s+eq\s+"([^"]+)"\s*\]\s*', re.IGNORECASE)
+
+
+def _member_ids(value: Any) -> Iterator[tuple[int, str]]:
+    """(index, member id) of a list of SCIM member objects (``{"value": id}``)."""
+    members: list[Any] = value if isinstance(value, list) else []
+    for index, member in enumerate(members):
+        member_id = text(member.get("value")) if isinstance(member, Mapping) else None
+        if member_id:
+            yield index, member_id
+
+
+def member_changes(
+    event_id: str, method: str, body: Mapping[str, Any]
+) -> Iterator[tuple[str, str, str]]:
+    """(event id, kind, member id) of each member a Groups request adds or removes.
+
+    A PATCH says it per operation: ``add`` (and ``replace``) of ``members`` grant the
+    members listed, ``remove`` revokes them, or the one its path's filter names. A PUT
+    or POST sends the whole group: its listed members hold it. A member a ``replace`` or
+    a PUT leaves out lost it, which the request does not say: no event."""
+    if method in ("PUT", "POST"):
+        for member_index, member_id in _member_ids(body.get("members")):
+            yield f"{event_id}#0.{member_index}", "permission_granted", member_id
+        return
+    for index, operation in enumerate(listed(body.get("Operations"))):
+        if not isinstance(operation, Mapping):
+            continue
+        op = str(operation.get("op") or "").lower()
+        kind = "permission_revoked" if op == "remove" else "permission_granted"
+        path = str(operation.get("path") or "")
+        value = operation.get("value")
+        filtered = MEMBER_FILTER.fullmatch(path)
+        if filtered is not None:
+            if op == "remove":
+                yield f"{event_id}#{index}.0", kind, filtered.group(1).strip()
+            continue
+        if path.strip().lower() not in ("", "members"):
+            continue
+        if not path.strip() and isinstance(value, Mapping):
+            value = value.get("members")  # {"op": "add", "value": {"members": [...]}}
+        for member_index, member_id in _member_ids(value):
+            yield f"{event_id}#{index}.{member_index}", kind, member_id
+
+
 def _normalize_from_feed(request: Any, limit: int, context: MessageContext) -> Normalized:
     """A request as its feed sees it: the feed named by the message's FEED_HEADER, or the
     deployment's one SCIM feed."""
     feed_name = context.headers.get(FEED_HEADER, b"").decode(errors="replace")
     feed = context.config.scim_feeds.get(feed_name, context.config.scim_feed)
-    return normalize(request, feed, limit)
+    return normalize(request, feed, limit, context.config.privileged_patterns)
 
 
 FORMAT = RawFormat(

@@ -17,7 +17,9 @@ letters), field by field:
   (``python-requests/2.31 Authorization: [REDACTED]``).
 - Identifiers, the keys detection joins and deduplicates on: event, account,
   credential and identity ids, ``owner_id``, ``accounts``, ``email`` (the link by
-  email), ``system``/``store``/``source`` (SLAs and lag rows are per system). Kept
+  email), ``system``/``store``/``source`` (SLAs and lag rows are per system), and the
+  ``entitlement`` a grant names (a policy named with a token is a vendor's free text
+  made into an id: the ledger joins a grant to its revoke on it). Kept
   exactly as they are, unless one holds a secret (a Vault entity named by a token:
   ``vault:entity/hvs.CAES...``). That one cannot become ``[REDACTED]``: two ids would
   become one, joining strangers and deduplicating distinct events away. It becomes a
@@ -63,6 +65,7 @@ IDENTIFIERS: dict[type[Record], tuple[str, ...]] = {
         "credential_id",
         "target_account_id",
         "target_credential_id",
+        "entitlement",
     ),
     SecretUsageEvent: ("store", "credential_id", "account_id"),
     DirectoryChange: ("source", "identity_id", "owner_id", "email"),

@@ -10,7 +10,21 @@ Rules:
   accessor kept as logged, HMAC-ed or not); an ``error`` makes it a failure.
 - A response to a write on ``identity/entity/id/<id>`` or ``identity/entity/name/<name>``
   changes the entity ``vault:entity/<id or name>``: ``delete`` deletes it, ``disabled:
-  true`` in the request disables it, ``create`` creates it, ``policies`` grant.
+  true`` in the request disables it, ``create`` creates it, and each of its ``policies``
+  is granted, ``vault:policy/<name>``. The list replaces the entity's policies: what
+  it no longer lists was taken away, which the log cannot show (the old list is not in
+  it), so no named entity policy is ever revoked; an empty list is one revoke of what
+  the log does not name (entitlement null).
+- A response to a write on ``identity/group/id/<id>``, ``identity/group/name/<name>`` or
+  ``identity/group`` grants ``vault:group/<id or name>`` to each of its
+  ``member_entity_ids`` that is logged in the clear (an HMAC-ed id names no entity);
+  privileged when a policy it lists in the clear is (``vault:policy/<name>`` by the
+  patterns).
+- Names in request data are HMAC-ed by the audit device unless it logs them raw:
+  an entitlement is then ``vault:policy/hmac-sha256:<hex>``, the same for one policy
+  on one device, but matched by no name pattern (docs/entitlements.md: add the HMAC of
+  a policy's name to the patterns). Several events of one response suffix its id with
+  ``#<index>``.
 - A response with no ``auth.accessor`` (a denied request: Vault did not accept the
   token) is by the token's accessor as the request logs it
   (``request.client_token_accessor``), so that a revoked workload's token tried again
@@ -21,13 +35,20 @@ Rules:
 """
 
 import hashlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from accessdrift.core.entitlements import is_privileged
 from accessdrift.errors import RecordError
 from accessdrift.normalizers.base import (
+    DEFAULT_PATTERNS,
+    MAX_RECORDS_PER_MESSAGE,
     Normalized,
     RawFormat,
+    bounded,
     dig,
+    entitlement_fields,
+    fanned_id,
     parse_time,
     require_object,
     stable_id,
@@ -40,7 +61,9 @@ def unwrap(document: Any) -> list[Any]:
     return list(document) if isinstance(document, list) else [document]
 
 
-def normalize(raw: Any) -> Normalized:
+def normalize(
+    raw: Any, patterns: Sequence[str] = DEFAULT_PATTERNS, limit: int = MAX_RECORDS_PER_MESSAGE
+) -> Normalized:
     entry = require_object(raw, "Vault audit")
     entry_type = text(entry.get("type"))
     if entry_type == "request":
@@ -113,10 +136,29 @@ def normalize(raw: Any) -> Normalized:
             ]
         )
 
-    entity_change = _entity_change(path, operation, entry)
-    if entity_change is not None:
-        kind, target = entity_change
-        return change(kind, target_account_id=target)
+    identity_changes = _identity_changes(path, operation, entry, patterns)
+    if identity_changes is not None:
+        changes, count = identity_changes
+
+        def build(change: Change) -> CloudAuditEvent:
+            index, kind, target, entitlement, seen = change
+            return CloudAuditEvent(
+                event_id=fanned_id(event_id, index, count),
+                event_time=event_time,
+                system="vault",
+                account_id=account or credential,
+                credential_id=credential,
+                action=f"{operation} {path}",
+                kind=kind,
+                outcome=outcome,
+                source_ip=source_ip,
+                target_account_id=target,
+                **entitlement_fields(kind, entitlement, patterns, seen),
+            )
+
+        made = bounded(changes, build, limit)
+        if made.records or made.dropped:
+            return made
     if path.startswith("auth/token/revoke") and not failed:
         revoked = text(dig(entry, "request", "data", "accessor"))
         if path.startswith("auth/token/revoke-self"):
@@ -148,31 +190,85 @@ def token_reference(client_token: str) -> str:
 
 
 ENTITY_PATHS = ("identity/entity/id/", "identity/entity/name/")
+GROUP_PATHS = ("identity/group/id/", "identity/group/name/")
+HMAC = "hmac-sha256:"
+
+Change = tuple[int, str, str, str | None, bool | None]
+"""(index, kind, target account, entitlement, privileged as the request shows or None)."""
 
 
-def _entity_change(path: str, operation: str, entry: Any) -> tuple[str, str] | None:
-    """(kind, target entity) of a write to one identity entity, else None."""
-    prefix = next((prefix for prefix in ENTITY_PATHS if path.startswith(prefix)), None)
+def _names(value: Any) -> list[str]:
+    """A list parameter as Vault takes it: a JSON list of strings, or one string of names
+    separated by commas."""
+    items = value if isinstance(value, list) else value.split(",") if isinstance(value, str) else []
+    return [name for name in (text(item) for item in items) if name]
+
+
+def _identity_changes(
+    path: str, operation: str, entry: Any, patterns: Sequence[str]
+) -> tuple[Iterator[Change], int] | None:
+    """The changes a write to an identity entity or group makes, and how many; None when
+    it is not one (then it is a use of the path)."""
+    data = dig(entry, "request", "data")
+    data = data if isinstance(data, dict) else {}
+    entity = _named(path, ENTITY_PATHS)
+    if entity is not None:
+        return _entity_changes(f"vault:entity/{entity}", operation, data)
+    group = _named(path, GROUP_PATHS)
+    if group is None and path.strip("/") == "identity/group":
+        group = text(data.get("id")) or text(data.get("name"))
+    if group is None or operation not in ("create", "update"):
+        return None
+    members = [member for member in _names(data.get("member_entity_ids")) if HMAC not in member]
+    if not members:
+        return None
+    # A group's grant is privileged when a policy the request gives it in the clear is.
+    policies = _names(data.get("policies"))
+    seen = any(is_privileged(f"vault:policy/{policy}", patterns) for policy in policies) or None
+    entitlement = f"vault:group/{group}"
+    changes = (
+        (index, "permission_granted", f"vault:entity/{member}", entitlement, seen)
+        for index, member in enumerate(members)
+    )
+    return changes, len(members)
+
+
+def _named(path: str, prefixes: tuple[str, ...]) -> str | None:
+    prefix = next((prefix for prefix in prefixes if path.startswith(prefix)), None)
     if prefix is None:
         return None
     name = path[len(prefix) :].strip("/")
-    if not name or "/" in name:
-        return None
-    target = f"vault:entity/{name}"
-    data = dig(entry, "request", "data")
-    data = data if isinstance(data, dict) else {}
+    return name if name and "/" not in name else None
+
+
+def _entity_changes(
+    target: str, operation: str, data: dict[str, Any]
+) -> tuple[Iterator[Change], int] | None:
     if operation == "delete":
-        return "account_deleted", target
+        return iter([(0, "account_deleted", target, None, None)]), 1
     if operation not in ("create", "update"):
         return None
     # Request strings are HMAC-ed in audit logs, booleans are not: "disabled" stays readable.
     if data.get("disabled") is True:
-        return "account_disabled", target
-    if operation == "create":
-        return "account_created", target
-    if "policies" in data:
-        return "permission_granted", target
-    return None
+        return iter([(0, "account_disabled", target, None, None)]), 1
+    policies = _names(data.get("policies"))
+    created = operation == "create"
+    if not created and "policies" not in data:
+        return None
+    if not created and not policies:
+        # An empty list takes every policy away, which ones the log does not say.
+        return iter([(0, "permission_revoked", target, None, None)]), 1
+    first: list[Change] = [(0, "account_created", target, None, None)] if created else []
+    grants = (
+        (len(first) + index, "permission_granted", target, f"vault:policy/{policy}", None)
+        for index, policy in enumerate(policies)
+    )
+    return _chain(first, grants), len(first) + len(policies)
+
+
+def _chain(first: list[Change], rest: Iterator[Change]) -> Iterator[Change]:
+    yield from first
+    yield from rest
 
 
 FORMAT = RawFormat(
@@ -180,5 +276,8 @@ FORMAT = RawFormat(
     summary="HashiCorp Vault file audit device lines -> SecretUsageEvent / CloudAuditEvent",
     order=30,
     unwrap=unwrap,
-    normalize=lambda record, _limit, _context: normalize(record),
+    # An entity's or group's write makes a record per policy or member: up to the cap.
+    normalize=lambda record, limit, context: normalize(
+        record, context.config.privileged_patterns, limit
+    ),
 )

@@ -16,6 +16,15 @@ that accessdrift's normalizer for that format gives the same record back
 Times keep their microseconds in every format, so that lags computed from raw
 logs equal the ground truth to the microsecond (CloudTrail writes whole seconds;
 the normalizers accept both).
+
+A grant or revoke is rendered as the vendor's own event for its entitlement
+(docs/entitlements.md): ``aws:policy/X`` an AttachUserPolicy of the AWS managed policy,
+``gcp:<resource>#<role>`` a SetIamPolicy binding delta, ``okta:admin/SUPER_ADMIN`` a
+privilege grant, ``entra:role/<template id>`` "Add member to role"... A grant that
+names no entitlement is the vendor's everyday one (``DEFAULT_ENTITLEMENT``), which
+is what the normalizer reads back. Vault's audit log shows an entity's new list of
+policies, never what was taken away: a revoke of a Vault policy has no line
+(``UnrenderableRecord``).
 """
 
 import csv
@@ -37,6 +46,7 @@ HR_COLUMNS = (
     "owner_id",
     "accounts",
     "department",
+    "entitlements",
 )
 HR_HEADER = ",".join(HR_COLUMNS).encode()
 HR_ACTIONS = {
@@ -65,7 +75,29 @@ FILE_OF_FORMAT = {
     "vault": "vault.jsonl",
 }
 DENY_ALL = "arn:aws:iam::aws:policy/AWSDenyAll"
-READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+GRANTS = ("permission_granted", "permission_revoked")
+# What a grant that names no entitlement grants, as each vendor's line says it.
+DEFAULT_ENTITLEMENT = {
+    "aws": "aws:policy/ReadOnlyAccess",
+    "gcp-service-account": "gcp:projects/corp#roles/viewer",
+    "gcp": "gcp:group/team@corp.example",
+    "okta": "okta:group/00gteam",
+    "entra": "entra:group/team-group",
+    "vault": "vault:policy/app",
+}
+# Okta's console names of its administrator roles (okta.ADMIN_ROLE_TYPES reads them back).
+OKTA_ADMIN_LABELS = {
+    "SUPER_ADMIN": "Super administrator",
+    "ORG_ADMIN": "Organization administrator",
+    "APP_ADMIN": "Application administrator (all)",
+    "USER_ADMIN": "Group administrator",
+    "GROUP_MEMBERSHIP_ADMIN": "Group membership administrator",
+    "HELP_DESK_ADMIN": "Help desk administrator",
+    "READ_ONLY_ADMIN": "Read only admin",
+    "MOBILE_ADMIN": "Mobile administrator",
+    "API_ACCESS_MANAGEMENT_ADMIN": "API access management administrator",
+    "REPORT_ADMIN": "Report administrator",
+}
 
 
 class UnrenderableRecord(ValueError):
@@ -118,6 +150,20 @@ def _kind(fields: Mapping[str, Any]) -> str:
     return str(fields.get("kind") or "usage")
 
 
+def entitlement_of(fields: Mapping[str, Any]) -> str | None:
+    """The entitlement a rendered grant or revoke carries: its own, or the vendor's
+    everyday one when it names none (``DEFAULT_ENTITLEMENT``); None for other kinds."""
+    if _kind(fields) not in GRANTS:
+        return None
+    if fields.get("entitlement"):
+        return str(fields["entitlement"])
+    system = str(fields.get("system"))
+    target = str(fields.get("target_account_id") or "")
+    if system == "gcp" and target.endswith(".iam.gserviceaccount.com"):
+        return DEFAULT_ENTITLEMENT["gcp-service-account"]
+    return DEFAULT_ENTITLEMENT.get(system)
+
+
 def _failed(fields: Mapping[str, Any]) -> bool:
     return fields.get("outcome") == "failure"
 
@@ -143,6 +189,7 @@ def hr_row(fields: Mapping[str, Any]) -> bytes:
         "owner_id": fields.get("owner_id") or "",
         "accounts": ";".join(fields.get("accounts") or []),
         "department": attributes.get("department", ""),
+        "entitlements": attributes.get("entitlements", ""),
     }
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="").writerow([row[column] for column in HR_COLUMNS])
@@ -187,12 +234,61 @@ def _aws_identity(account_id: str, credential: str | None) -> dict[str, Any]:
     return identity
 
 
+ADMIN_POLICY_DOCUMENT = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+)
+READ_POLICY_DOCUMENT = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+    '"Action":["s3:GetObject","s3:ListBucket"],"Resource":"*"}]}'
+)
+TRUST_DOCUMENT = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+    '"Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}'
+)
+
+
+def _aws_grant(fields: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(eventName, requestParameters) of an IAM grant or revoke of an entitlement to a
+    user or a role."""
+    granted = _kind(fields) == "permission_granted"
+    entitlement = entitlement_of(fields) or ""
+    target = str(fields.get("target_account_id") or "")
+    principal, name = ("Role", "roleName") if ":role/" in target else ("User", "userName")
+    subject = {name: _after(target, ":role/" if principal == "Role" else ":user/")}
+    if entitlement.startswith("aws:policy/"):
+        arn = f"arn:aws:iam::aws:policy/{_after(entitlement, 'aws:policy/')}"
+        action = "Attach" if granted else "Detach"
+        return f"{action}{principal}Policy", {**subject, "policyArn": arn}
+    if entitlement.startswith("aws:inline/"):
+        policy = _after(entitlement, "aws:inline/")
+        if not granted:
+            return f"Delete{principal}Policy", {**subject, "policyName": policy}
+        # The normalizer judges an inline policy by what it allows: a privileged one
+        # allows everything.
+        document = ADMIN_POLICY_DOCUMENT if fields.get("privileged") else READ_POLICY_DOCUMENT
+        return f"Put{principal}Policy", {
+            **subject,
+            "policyName": policy,
+            "policyDocument": document,
+        }
+    if entitlement.startswith("aws:group/") and principal == "User":
+        group = {"groupName": _after(entitlement, "aws:group/")}
+        return ("AddUserToGroup" if granted else "RemoveUserFromGroup"), {**subject, **group}
+    if entitlement.startswith("aws:trust/") and principal == "Role" and granted:
+        return "UpdateAssumeRolePolicy", {**subject, "policyDocument": TRUST_DOCUMENT}
+    account, _, policy = entitlement.removeprefix("aws:").partition(":policy/")
+    if account and policy and "/" not in account:
+        arn = f"arn:aws:iam::{account}:policy/{policy}"
+        action = "Attach" if granted else "Detach"
+        return f"{action}{principal}Policy", {**subject, "policyArn": arn}
+    raise UnrenderableRecord(f"no CloudTrail event for {_kind(fields)} of {entitlement!r}")
+
+
 def _cloudtrail(fields: Mapping[str, Any]) -> dict[str, Any]:
     kind = _kind(fields)
     number = fields["account_id"].split(":", 2)[1]
-    target_user = (
-        _after(fields["target_account_id"], ":user/") if fields.get("target_account_id") else None
-    )
+    target = str(fields.get("target_account_id") or "")
+    target_user = _after(target, ":user/") if target and kind not in GRANTS else None
     target_key = (
         _after(fields["target_credential_id"], "aws:")
         if fields.get("target_credential_id")
@@ -252,10 +348,8 @@ def _cloudtrail(fields: Mapping[str, Any]) -> dict[str, Any]:
         event_name, request = "AttachUserPolicy", {"userName": target_user, "policyArn": DENY_ALL}
     elif kind == "account_deleted":
         event_name, request = "DeleteUser", {"userName": target_user}
-    elif kind == "permission_granted":
-        event_name, request = "AttachUserPolicy", {"userName": target_user, "policyArn": READ_ONLY}
-    elif kind == "permission_revoked":
-        event_name, request = "DetachUserPolicy", {"userName": target_user, "policyArn": READ_ONLY}
+    elif kind in GRANTS:
+        event_name, request = _aws_grant(fields)
     else:
         raise UnrenderableRecord(f"no CloudTrail event for {kind}")
     record: dict[str, Any] = {
@@ -347,20 +441,22 @@ def _gcp(fields: Mapping[str, Any]) -> dict[str, Any]:
             "methodName": iam + method,
             "resourceName": f"projects/corp/serviceAccounts/{target}",
         }
-    elif kind in ("permission_granted", "permission_revoked") and service_account:
-        resource_type = "project"
+    elif kind in GRANTS and "#" in (entitlement_of(fields) or ""):
+        resource, _, role = (entitlement_of(fields) or "").removeprefix("gcp:").partition("#")
+        resource_type = resource.split("/", 1)[0].rstrip("s") or "project"
+        member = f"{'serviceAccount' if service_account else 'user'}:{target}"
         payload |= {
             "serviceName": "cloudresourcemanager.googleapis.com",
             "methodName": "SetIamPolicy",
-            "resourceName": "projects/corp",
+            "resourceName": resource,
             "serviceData": {
                 "@type": "type.googleapis.com/google.iam.v1.logging.AuditData",
                 "policyDelta": {
                     "bindingDeltas": [
                         {
                             "action": "ADD" if kind == "permission_granted" else "REMOVE",
-                            "role": "roles/viewer",
-                            "member": f"serviceAccount:{target}",
+                            "role": role,
+                            "member": member,
                         }
                     ]
                 },
@@ -380,10 +476,16 @@ def _gcp(fields: Mapping[str, Any]) -> dict[str, Any]:
             raise UnrenderableRecord(f"no GCP audit entry for {kind} of a user")
         resource_type = "audited_resource"
         parameters = [{"name": "USER_EMAIL", "value": target, "type": "TYPE_STRING"}]
-        if event_type == "GROUP_SETTINGS":
-            parameters.append(
-                {"name": "GROUP_EMAIL", "value": "team@corp.example", "type": "TYPE_STRING"}
-            )
+        entitlement = entitlement_of(fields) or ""
+        if kind in GRANTS and entitlement.startswith("gcp:admin/"):
+            # A Workspace admin role: ASSIGN_ROLE / UNASSIGN_ROLE of its ROLE_NAME.
+            event_name = "ASSIGN_ROLE" if kind == "permission_granted" else "UNASSIGN_ROLE"
+            event_type = "DELEGATED_ADMIN_SETTINGS"
+            role = _after(entitlement, "gcp:admin/")
+            parameters.append({"name": "ROLE_NAME", "value": role, "type": "TYPE_STRING"})
+        elif kind in GRANTS:
+            group = _after(entitlement, "gcp:group/")
+            parameters.append({"name": "GROUP_EMAIL", "value": group, "type": "TYPE_STRING"})
         camel = "".join(part.capitalize() for part in event_name.lower().split("_"))
         payload |= {
             "serviceName": "admin.googleapis.com",
@@ -429,13 +531,29 @@ def _okta(fields: Mapping[str, Any]) -> dict[str, Any]:
     if event_type is None:
         raise UnrenderableRecord(f"no Okta System Log event for {kind}")
     actor = _after(fields["account_id"], "okta:")
+    debug: dict[str, Any] = {"requestId": _digest("request", fields["event_id"])[:27]}
     if kind == "usage":
         targets = [{"id": "0oacorpapp", "type": "AppInstance", "displayName": "Corp Portal"}]
     else:
         user = _after(fields["target_account_id"], "okta:")
         targets = [{"id": user, "type": "User", "alternateId": f"{user}@corp.example"}]
-        if kind.startswith("permission"):
-            targets.append({"id": "00gteam", "type": "UserGroup", "displayName": "team"})
+    if kind in GRANTS:
+        granted = kind == "permission_granted"
+        entitlement = entitlement_of(fields) or ""
+        if entitlement.startswith("okta:group/"):
+            group = _after(entitlement, "okta:group/")
+            targets.append({"id": group, "type": "UserGroup", "displayName": group})
+        elif entitlement.startswith("okta:app/"):
+            event_type = f"application.user_membership.{'add' if granted else 'remove'}"
+            app = _after(entitlement, "okta:app/")
+            targets.append({"id": app, "type": "AppInstance", "displayName": app})
+        elif entitlement.startswith("okta:admin/"):
+            event_type = f"user.account.privilege.{'grant' if granted else 'revoke'}"
+            role = _after(entitlement, "okta:admin/")
+            key = "privilegeGranted" if granted else "privilegeRevoked"
+            debug[key] = OKTA_ADMIN_LABELS.get(role, role)
+        else:
+            raise UnrenderableRecord(f"no Okta System Log event for {kind} of {entitlement!r}")
     return {
         "uuid": fields["event_id"],
         "published": _time(fields["event_time"]),
@@ -451,6 +569,7 @@ def _okta(fields: Mapping[str, Any]) -> dict[str, Any]:
         "outcome": {"result": "FAILURE" if _failed(fields) else "SUCCESS"},
         "target": targets,
         "transaction": {"type": "WEB", "id": _digest("transaction", fields["event_id"])[:20]},
+        "debugContext": {"debugData": debug},
     }
 
 
@@ -496,8 +615,8 @@ def _entra(fields: Mapping[str, Any]) -> dict[str, Any]:
     targets: list[dict[str, Any]] = [
         {"id": user, "type": "User", "userPrincipalName": f"{user}@corp.example"}
     ]
-    if kind.startswith("permission"):
-        targets.append({"id": "team-group", "type": "Group", "displayName": "team"})
+    if kind in GRANTS:
+        activity, targets = _entra_grant(kind == "permission_granted", user, entitlement_of(fields))
     return {
         "time": when,
         "resourceId": "/tenants/corp/providers/Microsoft.aadiam",
@@ -516,6 +635,69 @@ def _entra(fields: Mapping[str, Any]) -> dict[str, Any]:
             "targetResources": targets,
         },
     }
+
+
+def _entra_property(name: str, value: str, granted: bool) -> dict[str, Any]:
+    """A modified property as Entra logs it: a JSON string, new when added, old when
+    removed."""
+    quoted = json.dumps(value)
+    return {
+        "displayName": name,
+        "oldValue": None if granted else quoted,
+        "newValue": quoted if granted else None,
+    }
+
+
+def _entra_grant(
+    granted: bool, user: str, entitlement: str | None
+) -> tuple[str, list[dict[str, Any]]]:
+    """(activity, targets) of a membership added or removed: the member first, with the
+    ids of what it joined among its modified properties, as Entra logs them."""
+    member: dict[str, Any] = {
+        "id": user,
+        "type": "User",
+        "userPrincipalName": f"{user}@corp.example",
+        "modifiedProperties": [],
+    }
+    entitlement = entitlement or ""
+    if entitlement.startswith("entra:role/"):
+        template = _after(entitlement, "entra:role/")
+        member["modifiedProperties"] = [
+            _entra_property("Role.ObjectID", _digest("role", template)[:32], granted),
+            _entra_property("Role.DisplayName", f"role {template[:8]}", granted),
+            _entra_property("Role.TemplateId", template, granted),
+        ]
+        activity = "Add member to role" if granted else "Remove member from role"
+        return activity, [member, {"id": template, "type": "Role"}]
+    if entitlement.startswith("entra:group/"):
+        group = _after(entitlement, "entra:group/")
+        member["modifiedProperties"] = [
+            _entra_property("Group.ObjectID", group, granted),
+            _entra_property("Group.DisplayName", f"group {group[:8]}", granted),
+        ]
+        activity = "Add member to group" if granted else "Remove member from group"
+        return activity, [member, {"id": group, "type": "Group", "displayName": group}]
+    if entitlement.startswith("entra:app/") and "#" in entitlement:
+        app, _, role = _after(entitlement, "entra:app/").partition("#")
+        principal = {
+            "id": _digest("service-principal", app)[:32],
+            "type": "ServicePrincipal",
+            "displayName": app,
+            "modifiedProperties": [
+                _entra_property("AppRole.Id", role, granted),
+                _entra_property("ServicePrincipal.AppId", app, granted),
+                _entra_property("User.ObjectID", user, granted),
+                _entra_property("User.UPN", f"{user}@corp.example", granted),
+            ],
+        }
+        member.pop("modifiedProperties")
+        activity = (
+            "Add app role assignment grant to user"
+            if granted
+            else "Remove app role assignment from user"
+        )
+        return activity, [principal, member]
+    raise UnrenderableRecord(f"no Entra audit activity for a grant of {entitlement!r}")
 
 
 # -- HashiCorp Vault ------------------------------------------------------------------
@@ -597,11 +779,18 @@ def _vault_change(fields: Mapping[str, Any]) -> dict[str, Any]:
         return _vault_entry(
             fields, auth, "update", "auth/token/revoke-accessor", data={"accessor": accessor}
         )
+    if kind == "permission_revoked":
+        raise UnrenderableRecord(
+            "Vault's audit log shows an entity's new list of policies, not what was taken "
+            f"away: no line revokes {fields.get('entitlement')!r}"
+        )
+    policy = _after(entitlement_of(fields), "vault:policy/") if kind in GRANTS else ""
     changes: dict[str, tuple[str, str, dict[str, Any] | None]] = {
-        "account_created": ("create", f"identity/entity/name/{entity}", {"policies": ["app"]}),
+        # Created with no policy: policies given at creation are grants of their own.
+        "account_created": ("create", f"identity/entity/name/{entity}", {"disabled": False}),
         "account_disabled": ("update", f"identity/entity/id/{entity}", {"disabled": True}),
         "account_deleted": ("delete", f"identity/entity/id/{entity}", None),
-        "permission_granted": ("update", f"identity/entity/id/{entity}", {"policies": ["app"]}),
+        "permission_granted": ("update", f"identity/entity/id/{entity}", {"policies": [policy]}),
     }
     if kind not in changes:
         raise UnrenderableRecord(f"no Vault audit entry for {kind}")

@@ -3,6 +3,7 @@ and the project's own raw fixtures in tests/fixtures/raw."""
 
 import json
 import re
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,17 @@ def markdown_json(relative: str) -> list[Any]:
     return found
 
 
-def http_requests(relative: str) -> list[dict[str, Any]]:
-    """The HTTP request examples of a page, as the SCIM collector records them."""
+def http_requests(relative: str, nested: bool = False) -> list[dict[str, Any]]:
+    """The HTTP request examples of a page, as the SCIM collector records them; with
+    ``nested``, those of the code blocks indented in a list instead (Okta's group
+    membership PATCH and PUT examples are)."""
     text = (SAMPLES / relative).read_text()
     requests = []
-    for block in re.findall(r"```http\s*\n(.*?)```", text, re.S):
+    blocks = re.findall(r"```http\s*\n(.*?)```", text, re.S)
+    if nested:
+        indented = r"^( +)```http\s*\n(.*?)^\1```"
+        blocks = [textwrap.dedent(block) for _, block in re.findall(indented, text, re.S | re.M)]
+    for block in blocks:
         first, _, rest = block.partition("\n")
         match = re.match(r"(GET|POST|PUT|PATCH|DELETE) (\S+) HTTP", first)
         if not match:

@@ -506,7 +506,7 @@ def entity_write(path: str, operation: str, data: dict[str, Any] | None) -> dict
 @pytest.mark.parametrize(
     "path, operation, data, kind",
     [
-        ("identity/entity/name/bob", "create", {"policies": ["hmac-sha256:x"]}, "account_created"),
+        ("identity/entity/name/bob", "create", {"disabled": False}, "account_created"),
         ("identity/entity/id/bob", "update", {"disabled": True}, "account_disabled"),
         ("identity/entity/id/bob", "update", {"policies": ["hmac-sha256:x"]}, "permission_granted"),
         ("identity/entity/id/bob", "delete", None, "account_deleted"),
@@ -673,7 +673,7 @@ def test_a_csv_line_without_its_header_is_dead_lettered() -> None:
 def test_a_normalizer_crash_on_an_unforeseen_shape_becomes_a_dead_letter(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def crash(record: Any) -> Any:
+    def crash(*_: Any) -> Any:
         raise TypeError("unexpected nesting")
 
     monkeypatch.setattr(okta, "normalize", crash)

@@ -5,6 +5,8 @@ What may differ, and why (each is what the vendor's log says):
 - Vault revoke-accessor names the token, not its entity: no target account.
 - HR rows come from the ``hr-csv`` source.
 - Actions are the vendors' own names (``GetObject`` for the simulation's ``ReadResource``).
+- A grant or revoke that names no entitlement comes back with the vendor's everyday one
+  (``vendors.DEFAULT_ENTITLEMENT``), judged by the default patterns.
 """
 
 import json
@@ -16,13 +18,22 @@ import pytest
 from accessdrift.commands.evaluate import evaluate
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.engine import Engine
+from accessdrift.core.entitlements import DEFAULT_PRIVILEGED, judged
 from accessdrift.core.timeutil import MICROS
 from accessdrift.normalizers import hr_csv
 from accessdrift.normalizers.registry import CSV_HEADER, normalize_message, split_for_replay
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from accessdrift.simulate.output import BROKEN_RAW, raw_messages, write_raw_files
-from accessdrift.simulate.vendors import CANONICAL, FILE_OF_FORMAT, HR_HEADER, render
-from schemas.models import CANONICAL_INPUTS
+from accessdrift.simulate.vendors import (
+    CANONICAL,
+    FILE_OF_FORMAT,
+    GRANTS,
+    HR_HEADER,
+    UnrenderableRecord,
+    entitlement_of,
+    render,
+)
+from schemas.models import CANONICAL_INPUTS, CloudAuditEvent
 
 IGNORED_FIELDS = {"action", "user_agent"}
 
@@ -45,6 +56,9 @@ def expected_after_normalizing(
             expected["target_account_id"] = None
     if name == "DirectoryChange":
         expected["source"] = "hr-csv"
+    if name == "CloudAuditEvent" and fields.get("kind") in GRANTS and not fields.get("entitlement"):
+        expected["entitlement"] = entitlement_of(fields)
+        expected["privileged"] = judged(expected["entitlement"], None, DEFAULT_PRIVILEGED)
     return expected
 
 
@@ -125,3 +139,120 @@ def test_the_files_replay_line_for_line(tmp_path: Path) -> None:
             assert len(data.splitlines()) == count
         else:
             assert len(split_for_replay(format_name, data)) == count
+
+
+def grant(system: str, target: str, entitlement: str | None, **fields: Any) -> dict[str, Any]:
+    actor = {
+        "aws": ("aws:111122223333:user/provisioner", "aws:AKIAPROVISIONER0001"),
+        "gcp": ("gcp:provisioner@corp.iam.gserviceaccount.com", "gcp:key/provisioner"),
+        "okta": ("okta:00uadmin", None),
+        "entra": ("entra:admin-app", None),
+        "vault": ("vault:entity/admin", "vault:accessor/admin"),
+    }[system]
+    record: dict[str, Any] = {
+        "event_id": "ce-000042",
+        "event_time": "2026-03-02T10:00:00.123456+00:00",
+        "system": system,
+        "account_id": actor[0],
+        "credential_id": actor[1],
+        "action": "permission_granted",
+        "kind": "permission_granted",
+        "target_account_id": target,
+        "outcome": "success",
+        "source_ip": "198.51.100.9",
+        "entitlement": entitlement,
+        "privileged": None,
+        **fields,
+    }
+    if entitlement is not None and record["privileged"] is None:
+        record["privileged"] = judged(entitlement, None, DEFAULT_PRIVILEGED)
+    return CloudAuditEvent.model_validate(record).model_dump()
+
+
+AWS_USER = "aws:111122223333:user/bob"
+GCP_USER = "gcp:bob@corp.example"
+GCP_SA = "gcp:etl@corp.iam.gserviceaccount.com"
+
+
+@pytest.mark.parametrize(
+    "system, target, entitlement",
+    [
+        ("aws", AWS_USER, "aws:policy/AdministratorAccess"),
+        ("aws", AWS_USER, "aws:policy/ReadOnlyAccess"),
+        ("aws", AWS_USER, "aws:111122223333:policy/deploy-app"),
+        ("aws", AWS_USER, "aws:group/developers"),
+        ("aws", AWS_USER, "aws:inline/s3-reports"),
+        ("aws", "aws:111122223333:role/ci", "aws:policy/IAMFullAccess"),
+        ("gcp", GCP_USER, "gcp:projects/corp-prod#roles/viewer"),
+        ("gcp", GCP_USER, "gcp:projects/corp-prod#roles/owner"),
+        ("gcp", GCP_SA, "gcp:projects/corp-dev#roles/storage.objectViewer"),
+        ("gcp", GCP_USER, "gcp:organizations/123#roles/resourcemanager.organizationAdmin"),
+        ("gcp", GCP_USER, "gcp:group/admins@corp.example"),
+        ("gcp", GCP_USER, "gcp:admin/_SEED_ADMIN_ROLE"),
+        ("okta", "okta:00ubob", "okta:group/00g2eng7devs3x1q0h7"),
+        ("okta", "okta:00ubob", "okta:app/0oa5slack9m2x0h7q1d8"),
+        ("okta", "okta:00ubob", "okta:admin/SUPER_ADMIN"),
+        ("okta", "okta:00ubob", "okta:admin/REPORT_ADMIN"),
+        ("entra", "entra:bob", "entra:role/62e90394-69f5-4237-9190-012177145e10"),
+        ("entra", "entra:bob", "entra:group/5f2c1d7e-8a3b-4c9d-9e0f-1a2b3c4d5e6f"),
+        ("entra", "entra:bob", "entra:app/00000003-0000-0000-c000-000000000000#role-1"),
+        ("vault", "vault:entity/bob", "vault:policy/root"),
+        ("vault", "vault:entity/bob", "vault:policy/app-read"),
+    ],
+)
+@pytest.mark.parametrize("kind", GRANTS)
+def test_each_entitlement_comes_back_from_its_vendor_line(
+    system: str, target: str, entitlement: str, kind: str
+) -> None:
+    fields = grant(system, target, entitlement, kind=kind, action=kind)
+    if system == "vault" and kind == "permission_revoked":
+        with pytest.raises(UnrenderableRecord, match="not what was taken away"):
+            render("CloudAuditEvent", fields)
+        return
+    format_name, message = render("CloudAuditEvent", fields)
+    (back,) = normalized(format_name, message)
+    assert (back.kind, back.target_account_id, back.entitlement, back.privileged) == (
+        kind,
+        target,
+        entitlement,
+        fields["privileged"],
+    ), message[:600]
+    got = {key: value for key, value in back.model_dump().items() if key not in IGNORED_FIELDS}
+    assert got == expected_after_normalizing("CloudAuditEvent", format_name, fields)
+
+
+def test_an_inline_policy_the_simulation_calls_privileged_is_rendered_allowing_everything() -> None:
+    fields = grant("aws", AWS_USER, "aws:inline/break-glass", privileged=True)
+    format_name, message = render("CloudAuditEvent", fields)
+    (back,) = normalized(format_name, message)
+    assert (back.entitlement, back.privileged) == ("aws:inline/break-glass", True)
+
+
+def test_a_failed_grant_comes_back_failed_with_its_entitlement() -> None:
+    for system, target, entitlement in (
+        ("aws", AWS_USER, "aws:group/admins"),
+        ("gcp", GCP_USER, "gcp:projects/corp-prod#roles/owner"),
+        ("okta", "okta:00ubob", "okta:admin/SUPER_ADMIN"),
+        ("entra", "entra:bob", "entra:group/g-1"),
+        ("vault", "vault:entity/bob", "vault:policy/root"),
+    ):
+        fields = grant(system, target, entitlement, outcome="failure")
+        (back,) = normalized(*render("CloudAuditEvent", fields))
+        assert (back.outcome, back.entitlement) == ("failure", entitlement), system
+
+
+@pytest.mark.parametrize(
+    "system, target, entitlement",
+    [
+        ("aws", AWS_USER, "aws:trust/ci"),
+        ("aws", AWS_USER, "gcp:projects/p#roles/owner"),
+        ("okta", "okta:00ubob", "okta:unknown/x"),
+        ("entra", "entra:bob", "entra:app/no-role"),
+        ("vault", "vault:entity/bob", "vault:group/ops"),
+    ],
+)
+def test_an_entitlement_the_vendor_cannot_grant_that_account_is_a_bug_said_aloud(
+    system: str, target: str, entitlement: str
+) -> None:
+    with pytest.raises(UnrenderableRecord):
+        render("CloudAuditEvent", grant(system, target, entitlement))

@@ -8,6 +8,7 @@ and the evidence are tested against it, with the simulator's ground truth beside
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ from sinks.migrate import migrate
 from sinks.rows import ALL_TABLES, EVENT_TABLES, to_columns
 
 DEMO_OPTIONS = SimulationOptions(seed=7, identities=60, days=3)
+
+
+def _micros(delta: timedelta) -> int:
+    return int(delta.total_seconds() * MICROS)
 
 
 @dataclass
@@ -43,7 +48,14 @@ def build(path: Path, options: SimulationOptions = DEMO_OPTIONS) -> OrgDatabase:
             continue
         record_key(parsed)
         records.append((type(parsed).__name__, parsed.model_dump()))
-    engine = Engine(DetectionConfig(), allowed_lateness_us=30 * MICROS)
+    # The detector judges by the simulated organisation's own SLAs, grace and lookback.
+    config = DetectionConfig(
+        grace_us=_micros(options.grace),
+        lookback_us=_micros(options.lookback),
+        deprovision_sla_us=_micros(options.sla),
+        mover_sla_us=_micros(options.mover_sla),
+    )
+    engine = Engine(config, allowed_lateness_us=30 * MICROS)
     for index, (name, fields) in enumerate(records):
         engine.feed(name, fields, index)
     engine.tick(len(records) + 10**13)
@@ -57,6 +69,7 @@ def build(path: Path, options: SimulationOptions = DEMO_OPTIONS) -> OrgDatabase:
     by_record["Alert"] = list(findings.alerts.values())
     by_record["DeprovisionPair"] = list(findings.pairs.values())
     by_record["Ownership"] = list(findings.ownership.values())
+    by_record["AccessInterval"] = list(findings.ledger.values())
     for name, rows in by_record.items():
         spec = ALL_TABLES[name]
         clickhouse.insert(spec.table, to_columns(spec, rows), f"org:{spec.table}")

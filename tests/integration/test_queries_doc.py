@@ -2,9 +2,10 @@
 engine, its answer checked against the simulator's ground truth.
 
 The truth is what the simulator planned: its lag pairs and findings
-(`simulation.lags`, `simulation.alerts`), its SLA (`options.sla`) and, where the truth
-has no list of its own (use counts, source addresses, the timeline), the events it
-emitted. Never the detector's tables: a query that merely agrees with a wrong finding
+(`simulation.lags`, `simulation.alerts`), what each identity held at each directory
+change (`simulation.ledger`), its SLAs (`options.sla`, `options.mover_sla`) and, where
+the truth has no list of its own (use counts, source addresses, the timeline, the
+intervals of entitlements granted after a leaver), the events it emitted. Never the detector's tables: a query that merely agrees with a wrong finding
 would pass otherwise.
 
 A question of the file without a checker here fails the test, and so does a checker
@@ -14,15 +15,16 @@ without a question: a new query is documented and checked, or not shipped.
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from accessdrift.core.entitlements import DEFAULT_PRIVILEGED, is_privileged
 from accessdrift.simulate.organisation import ADMINS
 from tests.helpers import REPO
-from tests.org_database import OrgDatabase, build
+from tests.org_database import DEMO_OPTIONS, OrgDatabase, build
 
 DOC = REPO / "docs" / "queries.md"
 # A heading is `### The question? <a id="slug"></a>`: the anchor renders invisibly on
@@ -33,6 +35,12 @@ SQL_BLOCK = re.compile(r"```sql\n(.*?)```", re.S)
 FORBIDDEN = re.compile(r"\b(SETTINGS|FORMAT|INTO\s+OUTFILE|INSERT|ALTER|DROP|CREATE)\b", re.I)
 Rows = list[dict[str, Any]]
 Key = tuple[Any, ...]
+# The demo organisation's size, with movers judged within its three days (a 12-hour
+# mover SLA, as `accessdrift demo` runs) and a seed in which every question has rows to
+# check: a privileged entitlement kept after a move, an NHI orphaned, access given back
+# to leavers (a privileged entitlement among it), a zombie key. The detector is given
+# the same SLAs (tests/org_database.py).
+QUERIES_OPTIONS = replace(DEMO_OPTIONS, seed=24, mover_sla=timedelta(hours=12))
 
 
 @dataclass(frozen=True)
@@ -65,13 +73,37 @@ class Use:
     action: str
 
 
+Span = tuple[datetime, datetime | None]
+
+
+def ledger_walk(events: list[tuple[datetime, str, bool]]) -> list[Span]:
+    """The spec's ledger walk of one account's entitlement, over (time, event id, opens):
+    sorted, an open while held or a close while not held changes nothing, no
+    zero-length interval."""
+    spans: list[Span] = []
+    held: datetime | None = None
+    for when, _, opens in sorted(events):
+        if opens and held is None:
+            held = when
+        elif not opens and held is not None:
+            if when > held:
+                spans.append((held, when))
+            held = None
+    if held is not None:
+        spans.append((held, None))
+    return spans
+
+
 class Truth:
     """What the simulator planned, in the shapes the checkers need."""
 
     def __init__(self, org: OrgDatabase) -> None:
         self.sla: timedelta = org.options.sla
+        self.mover_sla: timedelta = org.options.mover_sla
         self.lags: list[dict[str, Any]] = org.simulation.lags
         self.alerts: list[dict[str, Any]] = org.simulation.alerts
+        # Per directory change, what its identity held at its T0.
+        self.ledger: list[dict[str, Any]] = org.simulation.ledger
         events = org.simulation.events
         # Each event once: the simulator emits some twice (the replays the sink
         # deduplicates by event_id).
@@ -118,6 +150,43 @@ class Truth:
                     )
                 )
 
+    def directory(self, *change_types: str) -> list[tuple[str, datetime]]:
+        """(identity, time) of every directory change of these types."""
+        return [
+            (fields["identity_id"], fields["event_time"])
+            for name, fields in self.events
+            if name == "DirectoryChange" and fields["change_type"] in change_types
+        ]
+
+    def accounts_of(self, identity: str) -> set[str]:
+        return {
+            fields["account_id"]
+            for name, fields in self.events
+            if name == "IdentityLink"
+            and fields["identity_id"] == identity
+            and fields["account_id"]
+            and not fields.get("removed")
+        }
+
+    def entitlement_spans(self) -> dict[tuple[str, str], list[Span]]:
+        """(account, entitlement) -> its intervals, from the successful grants and revokes
+        as emitted (arrival order plays no part)."""
+        changes: dict[tuple[str, str], list[tuple[datetime, str, bool]]] = {}
+        for name, fields in self.events:
+            kind = fields.get("kind")
+            if name != "CloudAuditEvent" or kind not in (
+                "permission_granted",
+                "permission_revoked",
+            ):
+                continue
+            if fields["outcome"] != "success" or not fields.get("entitlement"):
+                continue
+            account = fields["target_account_id"] or fields["account_id"]
+            changes.setdefault((account, fields["entitlement"]), []).append(
+                (fields["event_time"], fields["event_id"], kind == "permission_granted")
+            )
+        return {key: ledger_walk(events) for key, events in changes.items()}
+
     def leaver_lags(self, *statuses: str) -> list[dict[str, Any]]:
         return [
             lag
@@ -139,7 +208,7 @@ class Truth:
 
 @pytest.fixture(scope="module")
 def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrgDatabase]:
-    database = build(tmp_path_factory.mktemp("queries") / "clickhouse")
+    database = build(tmp_path_factory.mktemp("queries") / "clickhouse", QUERIES_OPTIONS)
     yield database
     database.clickhouse.close()
 
@@ -394,11 +463,11 @@ def orphaned_nhis(rows: Rows, truth: Truth) -> None:
         assert moment(row["owner_left_at"]) == truth.left_at[row["owner_id"]], identity
 
 
-TIMELINE_IDENTITY = "E00014"  # the identity the doc's timeline query names
+TIMELINE_IDENTITY = "E00044"  # the identity the doc's timeline query names
 
 
 def timeline(rows: Rows, truth: Truth) -> None:
-    """The timeline of E00014 rebuilt from the events it emitted and the alerts it
+    """The timeline of E00044 rebuilt from the events it emitted and the alerts it
     planned, entry by entry: (time, entry, what, subject)."""
     me = TIMELINE_IDENTITY
     accounts = {
@@ -459,17 +528,26 @@ def top_source_ips(rows: Rows, truth: Truth) -> None:
 
 def alerts_by_kind(rows: Rows, truth: Truth) -> None:
     kinds: Counter[str] = Counter()
-    identities: dict[str, set[str]] = {}
+    identities: dict[tuple[str, str | None], set[str]] = {}
     for row in rows:
         kinds[row["kind"]] += row["alerts"]
-    for alert in truth.alerts:
-        identities.setdefault(alert["kind"], set()).add(alert["identity_id"])
     assert kinds == Counter(alert["kind"] for alert in truth.alerts)
-    # The simulator plans no severities (the detector's configuration sets them): the
-    # invariant checked is one severity per kind, so a kind's rows are its identities.
-    assert len({row["kind"] for row in rows}) == len(rows), "one severity per kind"
+    # The simulator plans the severities of the entitlement kinds (privileged raises
+    # them), no others (the detector's configuration sets them): for those the invariant
+    # checked is one severity per kind, so a kind's rows are its identities.
+    planned = {alert["kind"] for alert in truth.alerts if "severity" in alert}
+    for alert in truth.alerts:
+        key = (alert["kind"], alert.get("severity"))
+        identities.setdefault(key, set()).add(alert["identity_id"])
+    unplanned = [row for row in rows if row["kind"] not in planned]
+    assert len({row["kind"] for row in unplanned}) == len(unplanned), "one severity per kind"
     for row in rows:
-        assert row["identities"] == len(identities[row["kind"]]), row["kind"]
+        key = (row["kind"], row["severity"] if row["kind"] in planned else None)
+        assert row["identities"] == len(identities[key]), key
+        if row["kind"] in planned:
+            assert row["alerts"] == sum(
+                1 for a in truth.alerts if (a["kind"], a.get("severity")) == key
+            ), key
 
 
 def state_after_leaving(rows: Rows, truth: Truth) -> None:
@@ -503,6 +581,140 @@ def state_after_leaving(rows: Rows, truth: Truth) -> None:
     assert ordered_by(rows, lambda row: row["first_at"])
 
 
+def named_in_doc(slug: str) -> tuple[str, datetime]:
+    """The identity and the moment a question's SQL names."""
+    sql = next(question.sql for question in questions() if question.slug == slug)
+    identity = re.search(r"identity_id = '([^']+)'", sql)
+    moment_ = re.search(r"\(at = '([^']+)'\)", sql)
+    assert identity and moment_, f"{slug}: no identity or moment named"
+    return identity[1], datetime.fromisoformat(moment_[1]).replace(tzinfo=UTC)
+
+
+def access_at(rows: Rows, truth: Truth) -> None:
+    """What the identity held at the moment, against the truth's ledger at that directory
+    change: every account, key and entitlement, once."""
+    me, at = named_in_doc("access-at")
+    (entry,) = [
+        entry for entry in truth.ledger if entry["identity_id"] == me and moment(entry["at"]) == at
+    ]
+    expected = {tuple(item) for item in entry["held"]}
+    found = [(row["subject_type"], row["account_id"], row["subject"]) for row in rows]
+    assert {"account", "credential", "entitlement"} <= {kind for kind, _, _ in expected}
+    assert len(found) == len(set(found)) and set(found) == expected, set(found) ^ expected
+    for row in rows:
+        assert row["system"] == system_of(row["account_id"]), row
+        assert row["valid_from"] <= at and (row["valid_to"] is None or row["valid_to"] > at)
+        assert (row["closed_by"] is None) == (row["valid_to"] is None), row
+        privileged = row["subject_type"] == "entitlement" and is_privileged(
+            row["subject"], DEFAULT_PRIVILEGED
+        )
+        assert row["privileged"] == privileged, row
+    assert ordered_by(
+        rows, lambda row: (row["system"], row["account_id"], row["subject_type"], row["subject"])
+    )
+
+
+def retained_entitlement(item: dict[str, Any]) -> Key:
+    return (item["identity_id"], item["account_id"], item["entitlement"])
+
+
+def kept_admin_after_move(rows: Rows, truth: Truth) -> None:
+    """The privileged mover_access_retained of the truth (high: privileged), each with
+    its mover lag row: overdue while held, closed at the revoke."""
+    expected = {
+        retained_entitlement(alert): alert
+        for alert in truth.alerts_of("mover_access_retained")
+        if alert["severity"] == "high"
+    }
+    lags = {
+        retained_entitlement(lag): lag
+        for lag in truth.lags
+        if lag["change_type"] == "mover" and lag.get("entitlement")
+    }
+    found = {retained_entitlement(row): row for row in rows}
+    assert expected and set(found) == set(expected) and len(rows) == len(found)
+    for key, alert in expected.items():
+        row, lag = found[key], lags[key]
+        moved = moment(alert["deprovisioned_at"])
+        assert (row["moved_at"], row["due_at"]) == (moved, moved + truth.mover_sla), key
+        assert row["severity"] == "high" and row["system"] == system_of(key[1]), key
+        assert row["granted_at"] is not None and row["granted_at"] < moved, key
+        if lag["status"] == "closed":
+            assert not row["still_held"], key
+            assert row["revoked_at"] == moved + timedelta(seconds=lag["lag_seconds"]), key
+        else:
+            assert row["still_held"] and row["revoked_at"] is None, (key, lag)
+    assert ordered_by(rows, lambda row: (row["moved_at"], row["identity_id"]))
+
+
+def granted_to_leavers(rows: Rows, truth: Truth) -> None:
+    """Every interval of an entitlement of a leaver's account that began after the
+    leaver (and before a return), rebuilt from the grants and revokes emitted."""
+    spans = truth.entitlement_spans()
+    returns = truth.directory("joiner", "reactivate")
+    expected: dict[Key, Span] = {}
+    for identity, left in truth.directory("leaver"):
+        back = [when for who, when in returns if who == identity and when > left]
+        accounts = truth.accounts_of(identity)
+        for (account, entitlement), intervals in spans.items():
+            if account not in accounts:
+                continue
+            for start, stop in intervals:
+                if start > left and not any(when <= start for when in back):
+                    expected[(identity, left, account, entitlement, start)] = (start, stop)
+    found = {
+        (row["identity_id"], row["left_at"], row["account_id"], row["entitlement"],
+         row["granted_at"]): row
+        for row in rows
+    }  # fmt: skip
+    assert expected and set(found) == set(expected) and len(rows) == len(found), set(found) ^ set(
+        expected
+    )
+    for key, (start, stop) in expected.items():
+        row = found[key]
+        assert row["privileged"] == is_privileged(key[3], DEFAULT_PRIVILEGED), key
+        assert (row["revoked_at"], row["still_held"]) == (stop, stop is None), key
+        assert whole_seconds_close(row["seconds_after_leaving"], seconds(start - key[1])), key
+        assert row["system"] == system_of(key[2]), key
+    # The truth's findings of the same: a grant of what the account did not hold at the
+    # leaver opened an interval after it, at the alert's time or (a grant within the
+    # grace) before.
+    held_at_leave = {
+        (entry["identity_id"], account, subject)
+        for entry in truth.ledger
+        if entry["change_type"] == "leaver"
+        for subject_type, account, subject in entry["held"]
+        if subject_type == "entitlement"
+    }
+    for alert in truth.alerts_of("granted_after_deprovision"):
+        key3 = retained_entitlement(alert)
+        if alert["entitlement"] and key3 not in held_at_leave:
+            starts = [key[4] for key in found if (key[0], key[2], key[3]) == key3]
+            assert starts and min(starts) <= moment(alert["used_at"]), alert
+    assert ordered_by(rows, lambda row: (not row["privileged"], row["left_at"]))
+
+
+def granted_after_deprovision(rows: Rows, truth: Truth) -> None:
+    """The truth's granted_after_deprovision alerts: an account, a key or an entitlement
+    each, at its first grant after the leaver's grace; critical when privileged."""
+
+    def key(item: dict[str, Any]) -> Key:
+        return (item["identity_id"], item["account_id"], item["credential_id"], item["entitlement"])
+
+    expected = {key(alert): alert for alert in truth.alerts_of("granted_after_deprovision")}
+    found = {key(row): row for row in rows}
+    assert expected and set(found) == set(expected) and len(rows) == len(found)
+    for item, alert in expected.items():
+        row = found[item]
+        left, granted = moment(alert["deprovisioned_at"]), moment(alert["used_at"])
+        assert (row["left_at"], row["granted_at"]) == (left, granted), item
+        assert row["severity"] == alert["severity"], item
+        assert row["privileged"] == (alert["severity"] == "critical"), item
+        assert row["seconds_after"] == pytest.approx(seconds(granted - left)), item
+        assert row["system"] == system_of(item[1]), item
+    assert ordered_by(rows, lambda row: row["granted_at"])
+
+
 CHECKS: dict[str, Callable[[Rows, Truth], None]] = {
     "access-after-leaving": access_after_leaving,
     "used-after-deprovision": uses_of("used_after_deprovision"),
@@ -520,6 +732,10 @@ CHECKS: dict[str, Callable[[Rows, Truth], None]] = {
     "top-source-ips": top_source_ips,
     "alerts-by-kind": alerts_by_kind,
     "state-after-leaving": state_after_leaving,
+    "access-at": access_at,
+    "kept-admin-after-move": kept_admin_after_move,
+    "granted-to-leavers": granted_to_leavers,
+    "granted-after-deprovision": granted_after_deprovision,
 }
 
 

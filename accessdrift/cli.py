@@ -225,6 +225,7 @@ def simulate(
     ] = None,
 ) -> None:
     """A synthetic organisation's event stream, with its ground truth."""
+    from accessdrift.durations import parse_duration
     from accessdrift.simulate.organisation import SimulationOptions
     from accessdrift.simulate.organisation import simulate as run_simulation
     from accessdrift.simulate.output import (
@@ -233,7 +234,6 @@ def simulate(
         write_raw_files,
         write_truth,
     )
-    from accessdrift.durations import parse_duration
     from accessdrift.simulate.vendors import CANONICAL, FILE_OF_FORMAT
 
     if output_format not in ("canonical", "raw"):

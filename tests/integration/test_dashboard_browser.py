@@ -40,9 +40,12 @@ INTENDED = r"^console error: Failed to load resource: .* status of 404 "
 
 
 def test_dashboard_and_evidence_in_a_browser(isolated: Isolated, tmp_path: Path) -> None:
-    org, truth_path = isolated.simulate(tmp_path, 7, 100, "--events-per-second", "0.02")
+    # A mover SLA that ends inside the simulated days: movers' kept access is on the page.
+    org, truth_path = isolated.simulate(
+        tmp_path, 7, 100, "--events-per-second", "0.02", "--mover-sla", "12h"
+    )
     truth = json.loads(truth_path.read_text())
-    worker = Worker(isolated, ACCESSDRIFT_WORKER_TOKEN=TOKEN)
+    worker = Worker(isolated, ACCESSDRIFT_WORKER_TOKEN=TOKEN, ACCESSDRIFT_MOVER_SLA="12h")
     try:
         replayed = isolated.cli("replay", "--format", "canonical", str(org))
         assert replayed.returncode == 0, replayed.stderr
@@ -131,6 +134,10 @@ def check_dashboard(page: Any) -> None:
         "rows => rows.map(row => row.dataset.kind)"
     ))  # fmt: skip
     assert {"used_after_deprovision", "deprovision_overdue", "orphaned_nhi"} <= kinds, kinds
+    drift = set(page.locator("#drift-findings tr.drift-finding").evaluate_all(
+        "rows => rows.map(row => row.dataset.kind)"
+    ))  # fmt: skip
+    assert drift == {"granted_after_deprovision", "mover_access_retained"}, drift
     assert page.locator("meta[http-equiv=refresh]").get_attribute("content") == "30"
     assert page.locator("script").count() == 0
 

@@ -30,8 +30,8 @@ import yaml
 
 from accessdrift.canonical import parse_object
 from accessdrift.core.config import DetectionConfig
-from accessdrift.core.entitlements import expand_patterns
 from accessdrift.core.engine import Engine
+from accessdrift.core.entitlements import expand_patterns
 from accessdrift.core.timeutil import MICROS, to_micros
 
 CASES_DIR = Path(__file__).parent / "cases"

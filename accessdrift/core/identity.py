@@ -43,6 +43,7 @@ from accessdrift.core.resolver import Outbound, is_session_credential
 from accessdrift.core.state import Result, State, new_state
 
 KEEP_DIRECTORY_CHANGES = 4
+PRUNE_EVERY_US = 86_400 * 1_000_000
 FACTS_PER_MESSAGE = 500
 USE_BUCKET_US = 3600 * 1_000_000
 
@@ -398,6 +399,9 @@ def _add_change(state: State, message: ChangeMessage, config: DetectionConfig) -
             ledger.add_event(events, [time_us, event_id, op])
             entry["ev"] = events
         entitlement = message.get("ent")
+        floor = (entry.get("pf") or {}).get(entitlement or "")
+        if floor is not None and time_us < floor:
+            entitlement = None  # settled and pruned: a replay of it changes nothing
         if entitlement and kind in ("permission_granted", "permission_revoked"):
             entitlements = dict(entry.get("ent") or {})
             events = list(entitlements.get(entitlement) or [])
@@ -470,7 +474,14 @@ def _facts_keys(state: State, message: FactsMessage) -> list[ledger.LedgerKey]:
     keys: list[ledger.LedgerKey] = []
     for account in sorted(message["acc"]):
         keys += ledger.keys_of_account(state, account)
-    keys += [("credential", credential) for credential in sorted(message["cred"])]
+    credentials = set(message["cred"])
+    # A credential already here whose account arrived: the account's deletion ends it.
+    credentials |= {
+        credential
+        for credential, entry in state["cred"].items()
+        if entry.get("acc") in message["acc"]
+    }
+    keys += [("credential", credential) for credential in sorted(credentials)]
     return keys
 
 
@@ -668,6 +679,11 @@ def _on_facts(state: State, message: FactsMessage) -> None:
                     merged[end] = _min(mine.get(end), entry.get(end))
             if mine.get("ev") or entry.get("ev"):
                 merged["ev"] = ledger.merge_events(mine.get("ev"), entry.get("ev"))
+            if mine.get("pf") or entry.get("pf"):
+                floors = dict(mine.get("pf") or {})
+                for name, floor in (entry.get("pf") or {}).items():
+                    floors[name] = max(floors.get(name, floor), floor)
+                merged["pf"] = floors
             if mine.get("ent") or entry.get("ent"):
                 entitlements = dict(mine.get("ent") or {})
                 for name, events in (entry.get("ent") or {}).items():
@@ -691,10 +707,20 @@ def _prune(state: State, watermark_us: int, config: DetectionConfig) -> None:
     # An entitlement's intervals that ended before the horizon were emitted and no late
     # event within the lookback can change them: their events go, and an entitlement
     # with nothing left goes too (an account's few lifecycle events all stay).
-    for account, entry in list(state["acc"].items()):
-        entitlements = entry.get("ent")
-        if entitlements and _has_old_closed(entitlements, horizon):
-            state["acc"][account] = {**entry, "ent": _pruned(entitlements, horizon)}
+    # Looked at once per day of the horizon: every entitlement of every account is a
+    # walk, too much for each use of a busy identity.
+    day = horizon // PRUNE_EVERY_US
+    if state.get("lpr") != day:
+        state["lpr"] = day
+        for account, entry in list(state["acc"].items()):
+            entitlements = entry.get("ent")
+            if entitlements and _has_old_closed(entitlements, horizon):
+                kept, floors = _pruned(entitlements, horizon)
+                state["acc"][account] = {
+                    **entry,
+                    "ent": kept,
+                    "pf": {**(entry.get("pf") or {}), **floors},
+                }
     # The latest directory changes stay whatever their age: a key used today after a
     # leaver of last year is still a key used after deprovisioning. What was emitted
     # stays too (one small entry per finding), so that nothing old is raised again.
@@ -717,21 +743,31 @@ def _closed_before(events: list[list[Any]], horizon: int) -> bool:
     return bool(intervals) and intervals[0][2] is not None and intervals[0][2] < horizon
 
 
-def _pruned(entitlements: dict[str, list[list[Any]]], horizon: int) -> dict[str, list[list[Any]]]:
+def _pruned(
+    entitlements: dict[str, list[list[Any]]], horizon: int
+) -> tuple[dict[str, list[list[Any]]], dict[str, int]]:
+    """The events still needed, and per entitlement whose events went the time before
+    which its events are settled (a replay of a pruned grant must not open it again)."""
     kept: dict[str, list[list[Any]]] = {}
+    floors: dict[str, int] = {}
     for name, events in entitlements.items():
         intervals = ledger.entitlement_intervals(events)
         # The first event of the first interval that ends after the horizon (or holds).
         later = [
             interval for interval in intervals if interval[2] is None or interval[2] >= horizon
         ]
-        if not later:
-            if events and events[-1][0] >= horizon:
-                kept[name] = events  # only events that open nothing are recent
-            continue
-        start = later[0][0]
-        kept[name] = [event for event in events if event[0] >= start]
-    return kept
+        if later:
+            start = later[0][0]
+        elif events and events[-1][0] >= horizon:
+            start = min(event[0] for event in events if event[0] >= horizon)
+        else:
+            start = horizon
+        remaining = [event for event in events if event[0] >= start]
+        if len(remaining) < len(events):
+            floors[name] = start
+        if remaining:
+            kept[name] = remaining
+    return kept, floors
 
 
 def _min(left: int | None, right: int | None) -> int | None:

@@ -23,6 +23,11 @@ def system_of(subject_id: str) -> str:
     return subject_id.split(":", 1)[0] if ":" in subject_id else "unknown"
 
 
-def interval_id(subject_type: str, account: str, subject: str, opened_by: str | None) -> str:
-    """One interval of the access ledger: the subject and the event that opened it."""
-    return _digest("interval", subject_type, account, subject, opened_by or "")
+def interval_id(
+    identity_id: str, subject_type: str, account: str, subject: str, opened_by: str | None
+) -> str:
+    """One interval of the access ledger: whose, the subject, and the event that opened it.
+    The identity is part of it: two identities that both believe they hold an account (a
+    losing link still tells its identity) never overwrite each other's rows, and a
+    subject that moves is removed under the old identity's ids, emitted under the new's."""
+    return _digest("interval", identity_id, subject_type, account, subject, opened_by or "")

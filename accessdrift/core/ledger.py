@@ -204,7 +204,11 @@ def _row(
     # beginning (its first sighting may move earlier): its id does not depend on it.
     return {
         "interval_id": interval_id(
-            subject_type, account if subject_type == "entitlement" else "", subject, opened_by
+            identity_id,
+            subject_type,
+            account if subject_type == "entitlement" else "",
+            subject,
+            opened_by,
         ),
         "system": system_of(account or subject),
         "account_id": account,

@@ -126,7 +126,11 @@ def route_identity_link(resolver: Resolver, record: Mapping[str, Any]) -> list[O
         ):
             out += resolver.reroute(subject)
         is_credential = subject == record.get("credential_id")
-        resolver.route(subject, is_credential)
+        resolved = resolver.route(subject, is_credential)
+        if not removed and resolved is not None and resolved.identity_id != identity_id:
+            # A link that lost to a later one: the subject is not this identity's, and
+            # telling it otherwise would make what it holds depend on arrival order.
+            continue
         claim: ClaimMessage = {
             "t": "claim",
             "ts": time_us,

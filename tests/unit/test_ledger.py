@@ -201,3 +201,91 @@ def test_the_simulated_organisation_twice_and_shuffled_gives_the_same_ledger_and
     )
     assert displaced != events
     assert run_in(displaced).findings.comparable() == expected
+
+
+# -- found by a hostile review -----------------------------------------------------------
+
+OTHER_AWS = "aws:111122223333:user/shared"
+
+
+def owned(engine: Engine) -> list[tuple[Any, ...]]:
+    return sorted(
+        (row["identity_id"], row["subject_type"], row["subject"], row["valid_to"])
+        for row in engine.findings.ledger.values()
+        if not row["removed"] and row["identity_id"] in ("E1", "E2")
+    )
+
+
+def test_a_link_that_lost_to_a_later_one_gives_its_identity_nothing_whatever_the_order() -> None:
+    winner = link(-5 * HOUR, "E1", account=OTHER_AWS)
+    loser = link(-10 * HOUR, "E2", account=OTHER_AWS)
+    deleted = admin(2 * HOUR, "account_deleted", "DeleteUser", target_account=OTHER_AWS)
+    expected = [("E1", "account", OTHER_AWS, at(2 * HOUR))]
+    assert owned(run([winner, deleted, loser])) == expected
+    assert owned(run([loser, winner, deleted])) == expected
+
+
+def test_a_replayed_grant_of_a_pruned_interval_does_not_open_it_again() -> None:
+    old_grant = grant(-30 * 24 * HOUR, "aws:policy/AdministratorAccess")
+    old_revoke = grant(-29 * 24 * HOUR, "aws:policy/AdministratorAccess", revoke=True)
+    engine = Engine(CONFIG)  # live: the watermark follows the events
+    for name, record in [
+        link(-40 * 24 * HOUR, ALICE, account=ALICE_AWS),
+        old_grant,
+        old_revoke,
+        use(0, account=ALICE_AWS, credential=None),  # 29 days on: past twice the lookback
+    ]:
+        engine.feed(name, record, int(record["event_time"].timestamp() * MICROS))
+    state = engine.identities[ALICE]["acc"][ALICE_AWS]
+    assert not state.get("ent"), "the closed interval was pruned"
+    engine.feed(*old_grant, int(at(HOUR).timestamp() * MICROS))
+    admin_rows = [
+        row
+        for row in engine.findings.ledger.values()
+        if row["subject"] == "aws:policy/AdministratorAccess" and not row["removed"]
+    ]
+    assert [(row["valid_from"], row["valid_to"]) for row in admin_rows] == [
+        (at(-30 * 24 * HOUR), at(-29 * 24 * HOUR))
+    ]
+
+
+def test_a_credential_ends_with_its_account_whichever_arrives_first_on_any_partition() -> None:
+    key = "aws:AKIASHARED0000001"
+    events = [
+        admin(2 * HOUR, "account_deleted", "DeleteUser", target_account=OTHER_AWS),
+        link(-10 * HOUR, ALICE, account=OTHER_AWS),
+        use(-HOUR, account=OTHER_AWS, credential=key),
+    ]
+    for order in ([0, 1, 2], [2, 0, 1], [0, 2, 1], [1, 2, 0]):
+        for seed in range(12):
+            lateness = 100 * HOUR * MICROS
+            engine = Engine(
+                CONFIG,
+                allowed_lateness_us=lateness,
+                idle_us=5 * MICROS,
+                partitions=4,
+                schedule_seed=seed,
+                resolver_partitions=3,
+            )
+            wall = int(at(0).timestamp() * MICROS)
+            for index in order:
+                engine.feed(*events[index], wall)
+            engine.drain(wall)
+            engine.tick(wall + lateness + 300 * HOUR * MICROS)
+            rows = {
+                row["subject"]: row["valid_to"]
+                for row in engine.findings.ledger.values()
+                if not row["removed"] and row["identity_id"] == ALICE
+            }
+            assert rows == {OTHER_AWS: at(2 * HOUR), key: at(2 * HOUR)}, (order, seed)
+
+
+def test_a_judged_move_costs_no_more_deadlines() -> None:
+    """``deadlines`` runs for every use: once every deadline of a move is behind the
+    watermark, the move is marked judged and skipped there."""
+    from accessdrift.core.detectors import moves
+
+    engine = run(scenario())
+    state = engine.identities[ALICE]
+    assert any(key.startswith("moves-judged:") for key in state["emitted"])
+    assert moves.deadlines(ALICE, state, CONFIG) == []

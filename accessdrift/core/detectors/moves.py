@@ -52,7 +52,8 @@ def evaluate(
 ) -> None:
     for entry in _movers(state):
         t0 = entry[DIR_TS]
-        for account, entitlement, events, deadline in _candidates(state, entry, config):
+        candidates = _candidates(state, entry, config)
+        for account, entitlement, events, deadline in candidates:
             interval = ledger.held_at(events, t0)
             if interval is None or interval[0] >= t0:
                 continue
@@ -77,12 +78,19 @@ def evaluate(
                     )
                 )
             _lag(identity_id, state, entry, account, entitlement, interval, now_us, result)
+        if candidates and watermark_us >= max(found[3] for found in candidates):
+            # Every deadline of this move is behind the watermark: judged. ``deadlines``
+            # skips it from now on (it runs for every use); a late event is still judged
+            # here, on the message that brings it.
+            state["emitted"].setdefault(_judged_key(entry), [0, 0, t0])
 
 
 def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[int]:
     """Each mover's deadline while an entitlement it may find retained is not yet raised."""
     found = []
     for entry in _movers(state):
+        if _judged_key(entry) in state["emitted"]:
+            continue
         t0 = entry[DIR_TS]
         for account, entitlement, events, deadline in _candidates(state, entry, config):
             interval = ledger.held_at(events, t0)
@@ -102,6 +110,10 @@ DETECTOR = Detector(
     evaluate=evaluate,
     deadlines=deadlines,
 )
+
+
+def _judged_key(entry: list[Any]) -> str:
+    return f"moves-judged:{entry[DIR_ID]}"
 
 
 def _movers(state: State) -> list[list[Any]]:

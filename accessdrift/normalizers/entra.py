@@ -20,10 +20,14 @@ Rules:
   the old one when removed), a group ``entra:group/<object id>`` (``Group.ObjectID``, else
   the target of type Group), an app role ``entra:app/<app id>#<app role id>``
   (``ServicePrincipal.AppId``, else the app id among ``TargetId.ServicePrincipalNames``,
-  else the service principal's object id; ``AppRole.Id``). The grantee is the member
-  (the User or ServicePrincipal target; for an app role assignment, ``User.ObjectID`` or
-  the User target, not the application's service principal). Target types are read
-  whatever their case (Graph's documentation writes ``Type``).
+  else the object id of the application's service principal; ``AppRole.Id``). A grant
+  and a revoke read the same fields in the same order (the new value of a grant, the
+  old one of a revoke), and ids of the GUID shape are lower-cased wherever they come
+  from: the ledger closes a grant with the revoke that names the same entitlement. The
+  grantee is the member (the User or ServicePrincipal target; for an app role
+  assignment, ``User.ObjectID`` or the User target, not the application's service
+  principal). Target types are read whatever their case (Graph's documentation writes
+  ``Type``).
 """
 
 import re
@@ -258,9 +262,13 @@ def _unquoted(value: Any) -> str | None:
     return found or None
 
 
-def _property(targets: list[Mapping[str, Any]], *names: str, revoked: bool = False) -> str | None:
+def _property(
+    targets: list[Mapping[str, Any]], *names: str, revoked: bool = False, whole: bool = False
+) -> str | None:
     """A modified property of any target: its new value, or (when revoked, or when it has
-    no new one) its old value."""
+    no new one) its old value; unquoted, or with ``whole`` as logged (a list of names is
+    not cut at its first)."""
+    read = text if whole else _unquoted
     wanted = {name.lower() for name in names}
     for target in targets:
         for prop in listed(target.get("modifiedProperties")):
@@ -268,7 +276,7 @@ def _property(targets: list[Mapping[str, Any]], *names: str, revoked: bool = Fal
                 continue
             if str(prop.get("displayName") or "").lower() not in wanted:
                 continue
-            new, old = _unquoted(prop.get("newValue")), _unquoted(prop.get("oldValue"))
+            new, old = read(prop.get("newValue")), read(prop.get("oldValue"))
             value = (old or new) if revoked else (new or old)
             if value:
                 return value
@@ -284,34 +292,46 @@ def _entitlement(activity: str, targets: list[Mapping[str, Any]], revoked: bool)
         group = _property(targets, "Group.ObjectID", revoked=revoked) or next(
             (text(target.get("id")) for target in targets if _type(target) == "group"), None
         )
-        return f"entra:group/{group}" if group else None
+        return f"entra:group/{_guid_case(group)}" if group else None
     if activity in APP_ROLE_ACTIVITIES:
         role = _property(targets, "AppRole.Id", revoked=revoked)
-        app = _property(targets, "ServicePrincipal.AppId", revoked=revoked) or _app_id(targets)
-        return f"entra:app/{app}#{role}" if app and role else None
+        app = _app_id(targets, revoked)
+        return f"entra:app/{app}#{_guid_case(role)}" if app and role else None
     return None
 
 
-def _app_id(targets: list[Mapping[str, Any]]) -> str | None:
-    """The application id among ``TargetId.ServicePrincipalNames``, else the object id of
-    the application's service principal target."""
-    names = next(
-        (
-            str(prop.get("newValue") or prop.get("oldValue") or "")
-            for target in targets
-            for prop in listed(target.get("modifiedProperties"))
-            if isinstance(prop, Mapping)
-            and str(prop.get("displayName") or "").lower() == "targetid.serviceprincipalnames"
-        ),
-        "",
-    )
-    found = GUID.search(names)
-    if found:
-        return found.group(0).lower()
-    return next(
+def _guid_case(value: str) -> str:
+    """A GUID in lower case (Entra writes them in either case; they are one id), any
+    other value as it is written."""
+    return value.lower() if GUID.fullmatch(value) else value
+
+
+def _app_id(targets: list[Mapping[str, Any]], revoked: bool) -> str | None:
+    """The application an app role assignment is of, by the first of these the entry logs
+    (the same order for a grant and a revoke, so that both name one entitlement when they
+    log the same fields): ``ServicePrincipal.AppId``; the application id among
+    ``TargetId.ServicePrincipalNames`` (the one listed alone: a service principal's names
+    always include its bare app id, and may begin with ``api://<another GUID>``; else the
+    first GUID); the object id of the application's service principal target, which every
+    entry carries (docs/entitlements.md: a grant logged with an app id and a revoke logged
+    with only the object id name two entitlements; the log does not tie them)."""
+    app = _property(targets, "ServicePrincipal.AppId", revoked=revoked)
+    if app:
+        return _guid_case(app)
+    names = _property(targets, "TargetId.ServicePrincipalNames", revoked=revoked, whole=True)
+    if names:
+        listed_names = [name.strip().strip('"[]').strip() for name in names.split(";")]
+        found = next((name for name in listed_names if GUID.fullmatch(name)), None)
+        if found is None:
+            first = GUID.search(names)
+            found = first.group(0) if first else None
+        if found:
+            return found.lower()
+    principal = next(
         (text(target.get("id")) for target in targets if _type(target) == "serviceprincipal"),
         None,
     )
+    return _guid_case(principal) if principal else None
 
 
 def _key_event(

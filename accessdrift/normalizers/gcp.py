@@ -19,9 +19,11 @@ Rules:
   organization of its ``resource.labels``) to ``gcp:<member email>`` (``user:`` and
   ``serviceAccount:`` members; groups, domains and ``allUsers`` are no account); a
   Workspace group membership is ``gcp:group/<group email>`` and a Workspace admin role
-  ``gcp:admin/<ROLE_NAME>`` (``_SEED_ADMIN_ROLE`` is the super admin). An entry that
-  makes several events suffixes its ``insertId`` with ``#<index>`` of the delta or admin
-  event; an entry that makes one keeps it.
+  ``gcp:admin/<ROLE_NAME>`` (``_SEED_ADMIN_ROLE`` is the super admin).
+- Event ids: a binding delta's is ``<insertId>#<index of the delta>``, one delta or
+  several; a Workspace admin event's is the ``insertId`` when the entry holds one event,
+  ``<insertId>#<index>`` when several. Both as they have always been: a re-read of old
+  logs replaces its events, never adds them again.
 """
 
 from collections.abc import Iterator, Mapping, Sequence
@@ -183,7 +185,9 @@ def normalize(
         granted = bounded(
             _member_deltas(deltas),
             lambda delta: CloudAuditEvent(
-                event_id=fanned_id(event_id, delta[0], len(deltas)),
+                # Always suffixed, one delta or several: the ids policy deltas have had
+                # since they were first mapped (the note above base.fanned_id).
+                event_id=f"{event_id}#{delta[0]}",
                 kind=delta[1],
                 target_account_id=delta[2],
                 **common,

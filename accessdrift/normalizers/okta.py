@@ -16,8 +16,9 @@ Rules:
   (the UserGroup target), an app assignment ``okta:app/<app id>`` (the AppInstance
   target), an administrator role ``okta:admin/<role type>``: the roles Okta lists in
   ``debugContext.debugData.privilegeGranted`` (``privilegeRevoked``), by their console
-  names ("Super administrator" is SUPER_ADMIN), one event each (``<uuid>#<index>`` when
-  several), else the role targets the event names.
+  names ("Super administrator" is SUPER_ADMIN), one event each (the first keeps the
+  event's ``uuid``, its id when it made one event; the others are ``<uuid>#<index>``),
+  else the role targets the event names.
 """
 
 import re
@@ -33,7 +34,7 @@ from accessdrift.normalizers.base import (
     bounded,
     dig,
     entitlement_fields,
-    fanned_id,
+    extended_id,
     listed,
     parse_time,
     require_object,
@@ -141,20 +142,20 @@ def _admin_roles(event: Mapping[str, Any], event_type: str) -> list[str]:
     return list(dict.fromkeys(roles))
 
 
-def _grants(event: Mapping[str, Any], event_type: str) -> Iterator[tuple[str | None, int, int]]:
-    """(entitlement, index, count) of each entitlement a membership or privilege event
-    names; one (None, 0, 1) when it names none."""
+def _grants(event: Mapping[str, Any], event_type: str) -> Iterator[tuple[str | None, int]]:
+    """(entitlement, index) of each entitlement a membership or privilege event names;
+    one (None, 0) when it names none."""
     if event_type in MEMBERSHIP_TARGETS:
         types, namespace = MEMBERSHIP_TARGETS[event_type]
         target = _target(event, *types)
-        yield (f"{namespace}{target['id']}" if target is not None else None), 0, 1
+        yield (f"{namespace}{target['id']}" if target is not None else None), 0
         return
     roles = _admin_roles(event, event_type) if event_type in PRIVILEGE_EVENTS else []
     if not roles:
-        yield None, 0, 1
+        yield None, 0
         return
     for index, role in enumerate(roles):
-        yield f"okta:admin/{role}", index, len(roles)
+        yield f"okta:admin/{role}", index
 
 
 def normalize(
@@ -196,7 +197,7 @@ def normalize(
             return bounded(
                 _grants(event, event_type),
                 lambda grant: CloudAuditEvent(
-                    **{**common, "event_id": fanned_id(event_id, grant[1], grant[2])},
+                    **{**common, "event_id": extended_id(event_id, grant[1])},
                     kind=kind,
                     target_account_id=f"okta:{user['id']}",
                     **entitlement_fields(kind, grant[0], patterns),

@@ -14,7 +14,10 @@ letters), field by field:
   for one), ``secret_ref``, ``operation``, and ``DirectoryChange.attributes`` (keys and
   values; a value under a secret-named key such as ``api_key`` goes whole). What
   redaction finds becomes ``[REDACTED]``, the rest of the text stays
-  (``python-requests/2.31 Authorization: [REDACTED]``).
+  (``python-requests/2.31 Authorization: [REDACTED]``). One attribute is no free text:
+  a mover's ``entitlements``, the ids of the new role the detection compares with the
+  ``entitlement`` of grants; each id of its list is scrubbed as an identifier (below),
+  by the same function, so a policy named with a token is one digest in both.
 - Identifiers, the keys detection joins and deduplicates on: event, account,
   credential and identity ids, ``owner_id``, ``accounts``, ``email`` (the link by
   email), ``system``/``store``/``source`` (SLAs and lag rows are per system), and the
@@ -77,6 +80,9 @@ ID_SHAPED = re.compile(
     r"(?:[0-9A-Fa-f-]{1,64}|-?[a-z0-9]{1,64})(?:#[0-9.]{1,20})?"
 )
 NAMESPACE = re.compile(r"[a-z][a-z0-9-]{0,15}")
+# The DirectoryChange attribute listing a mover's new entitlements (core/entitlements.py,
+# listed_entitlements): ids, not free text.
+ENTITLEMENTS = "entitlements"
 REMEMBERED = 1 << 15
 REMEMBERED_LENGTH = 256
 
@@ -183,6 +189,30 @@ def _digest(value: str) -> str:
 
 def _attributes(attributes: Mapping[str, str]) -> dict[str, str]:
     """Keys and values as free text; a value under a secret-named key goes whole
-    (redact_value decides by the key, as it does for dead letters)."""
+    (redact_value decides by the key, as it does for dead letters). Except a mover's
+    ``entitlements``: ids the detection compares with the ``entitlement`` of grants, so
+    each is scrubbed as that one is (``entitlement_list``)."""
     by_name = redact_value(dict(attributes))
-    return {free_text(str(key)): free_text(str(value)) for key, value in by_name.items()}
+    cleaned = {free_text(str(key)): free_text(str(value)) for key, value in by_name.items()}
+    listed = attributes.get(ENTITLEMENTS)
+    if listed is not None:
+        # The key is a constant redaction keeps; its value replaces the free-text one.
+        cleaned[ENTITLEMENTS] = entitlement_list(str(listed))
+    return cleaned
+
+
+def entitlement_list(listed: str) -> str:
+    """A mover's ``attributes["entitlements"]`` (ids separated by commas) with each id
+    scrubbed by ``identifier``, as the ``entitlement`` of a CloudAuditEvent is: a policy
+    named with a token is the same digest in the list and in its grant, so the new role's
+    list still leaves it alone. Separators and the spaces around each id stay as written
+    (the detection strips them), so a list with no secret is unchanged."""
+    parts: list[str] = []
+    for part in listed.split(","):
+        name = part.strip()
+        if not name:
+            parts.append(part)
+            continue
+        start = len(part) - len(part.lstrip())
+        parts.append(part[:start] + identifier(name) + part[start + len(name) :])
+    return ",".join(parts)

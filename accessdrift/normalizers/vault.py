@@ -23,8 +23,10 @@ Rules:
 - Names in request data are HMAC-ed by the audit device unless it logs them raw:
   an entitlement is then ``vault:policy/hmac-sha256:<hex>``, the same for one policy
   on one device, but matched by no name pattern (docs/entitlements.md: add the HMAC of
-  a policy's name to the patterns). Several events of one response suffix its id with
-  ``#<index>``.
+  a policy's name to the patterns).
+- Event ids: the first event of a response is ``vault:<request id>``, as when a response
+  made one event; each further one (a policy or member after the first) is
+  ``vault:<request id>#<index>``.
 - A response with no ``auth.accessor`` (a denied request: Vault did not accept the
   token) is by the token's accessor as the request logs it
   (``request.client_token_accessor``), so that a revoked workload's token tried again
@@ -48,7 +50,7 @@ from accessdrift.normalizers.base import (
     bounded,
     dig,
     entitlement_fields,
-    fanned_id,
+    extended_id,
     parse_time,
     require_object,
     stable_id,
@@ -136,14 +138,13 @@ def normalize(
             ]
         )
 
-    identity_changes = _identity_changes(path, operation, entry, patterns)
-    if identity_changes is not None:
-        changes, count = identity_changes
+    changes = _identity_changes(path, operation, entry, patterns)
+    if changes is not None:
 
         def build(change: Change) -> CloudAuditEvent:
             index, kind, target, entitlement, seen = change
             return CloudAuditEvent(
-                event_id=fanned_id(event_id, index, count),
+                event_id=extended_id(event_id, index),
                 event_time=event_time,
                 system="vault",
                 account_id=account or credential,
@@ -206,9 +207,9 @@ def _names(value: Any) -> list[str]:
 
 def _identity_changes(
     path: str, operation: str, entry: Any, patterns: Sequence[str]
-) -> tuple[Iterator[Change], int] | None:
-    """The changes a write to an identity entity or group makes, and how many; None when
-    it is not one (then it is a use of the path)."""
+) -> Iterator[Change] | None:
+    """The changes a write to an identity entity or group makes; None when it is not one
+    (then it is a use of the path)."""
     data = dig(entry, "request", "data")
     data = data if isinstance(data, dict) else {}
     entity = _named(path, ENTITY_PATHS)
@@ -226,11 +227,10 @@ def _identity_changes(
     policies = _names(data.get("policies"))
     seen = any(is_privileged(f"vault:policy/{policy}", patterns) for policy in policies) or None
     entitlement = f"vault:group/{group}"
-    changes = (
+    return (
         (index, "permission_granted", f"vault:entity/{member}", entitlement, seen)
         for index, member in enumerate(members)
     )
-    return changes, len(members)
 
 
 def _named(path: str, prefixes: tuple[str, ...]) -> str | None:
@@ -241,29 +241,27 @@ def _named(path: str, prefixes: tuple[str, ...]) -> str | None:
     return name if name and "/" not in name else None
 
 
-def _entity_changes(
-    target: str, operation: str, data: dict[str, Any]
-) -> tuple[Iterator[Change], int] | None:
+def _entity_changes(target: str, operation: str, data: dict[str, Any]) -> Iterator[Change] | None:
     if operation == "delete":
-        return iter([(0, "account_deleted", target, None, None)]), 1
+        return iter([(0, "account_deleted", target, None, None)])
     if operation not in ("create", "update"):
         return None
     # Request strings are HMAC-ed in audit logs, booleans are not: "disabled" stays readable.
     if data.get("disabled") is True:
-        return iter([(0, "account_disabled", target, None, None)]), 1
+        return iter([(0, "account_disabled", target, None, None)])
     policies = _names(data.get("policies"))
     created = operation == "create"
     if not created and "policies" not in data:
         return None
     if not created and not policies:
         # An empty list takes every policy away, which ones the log does not say.
-        return iter([(0, "permission_revoked", target, None, None)]), 1
+        return iter([(0, "permission_revoked", target, None, None)])
     first: list[Change] = [(0, "account_created", target, None, None)] if created else []
     grants = (
         (len(first) + index, "permission_granted", target, f"vault:policy/{policy}", None)
         for index, policy in enumerate(policies)
     )
-    return _chain(first, grants), len(first) + len(policies)
+    return _chain(first, grants)
 
 
 def _chain(first: list[Change], rest: Iterator[Change]) -> Iterator[Change]:

@@ -442,6 +442,8 @@ def _gcp(fields: Mapping[str, Any]) -> dict[str, Any]:
             "resourceName": f"projects/corp/serviceAccounts/{target}",
         }
     elif kind in GRANTS and "#" in (entitlement_of(fields) or ""):
+        # One binding delta: the normalizer reads it back as event <insertId>#0 (policy
+        # deltas are always numbered).
         resource, _, role = (entitlement_of(fields) or "").removeprefix("gcp:").partition("#")
         resource_type = resource.split("/", 1)[0].rstrip("s") or "project"
         member = f"{'serviceAccount' if service_account else 'user'}:{target}"

@@ -7,18 +7,25 @@ no grantee is a use, a policy name full of markup or a token is an id like any o
 (scrub digests the one that holds a secret), and no other kind carries an entitlement.
 """
 
+import csv
+import io
 import json
 from typing import Any
 
 import pytest
 
-from accessdrift.core.entitlements import DEFAULT_PRIVILEGED
+from accessdrift.canonical import parse_line
+from accessdrift.core.config import DetectionConfig
+from accessdrift.core.engine import Engine
+from accessdrift.core.entitlements import DEFAULT_PRIVILEGED, listed_entitlements
+from accessdrift.core.timeutil import MICROS
 from accessdrift.normalizers import cloudtrail, entra, gcp, okta, scim, vault
 from accessdrift.normalizers.base import Normalized
 from accessdrift.normalizers.config import NormalizerConfig, ScimFeed
-from accessdrift.normalizers.registry import normalize_message
+from accessdrift.normalizers.registry import CSV_HEADER, normalize_message
 from accessdrift.settings import Settings
-from schemas.models import CloudAuditEvent
+from accessdrift.simulate.vendors import HR_COLUMNS, HR_HEADER
+from schemas.models import CloudAuditEvent, DirectoryChange
 from streams.normalize import normalizer_config
 from tests.unit.samples import http_requests, lines, whole
 from tests.unit.test_normalizers_real_samples import REAL_SAMPLES
@@ -26,8 +33,13 @@ from tests.unit.test_normalizers_real_samples import REAL_SAMPLES
 GRANTS = ("permission_granted", "permission_revoked")
 
 
-def records(format_name: str, message: bytes, config: NormalizerConfig | None = None) -> list[Any]:
-    outcomes = normalize_message(format_name, message, config=config)
+def records(
+    format_name: str,
+    message: bytes,
+    config: NormalizerConfig | None = None,
+    headers: dict[str, bytes] | None = None,
+) -> list[Any]:
+    outcomes = normalize_message(format_name, message, headers, config=config)
     for outcome in outcomes:
         assert outcome.error is None, outcome.error
     return [record for outcome in outcomes for record in outcome.records]
@@ -382,6 +394,120 @@ def test_an_entitlement_that_holds_a_secret_is_a_digest_like_any_id() -> None:
     assert again.entitlement == event.entitlement, "one name, one digest: grant meets revoke"
 
 
+POLICY_TOKEN = "hvs.CAESIJtheRootTokenPastedAsAPolicyNameXYZ1234567890"
+TOKEN_POLICY = f"vault:policy/{POLICY_TOKEN}"
+
+
+def hr_mover(entitlements: str, department: str = "platform") -> list[Any]:
+    """Bob's transfer as a row of an HR export (the simulator's columns), normalized."""
+    out = io.StringIO()
+    row = {
+        "record_id": "hr-1",
+        "employee_id": "E2",
+        "worker_type": "employee",
+        "action": "transfer",
+        "effective_date": "2026-03-02T09:00:00+00:00",
+        "email": "bob@corp.example",
+        "accounts": "vault:entity/bob",
+        "department": department,
+        "entitlements": entitlements,
+    }
+    csv.writer(out, lineterminator="").writerow([row.get(column, "") for column in HR_COLUMNS])
+    return records("hr-csv", out.getvalue().encode(), headers={CSV_HEADER: HR_HEADER})
+
+
+def test_a_movers_list_names_a_secret_policy_as_its_grant_does() -> None:
+    """The policy named with a token is one digest in the mover's list and in its grant
+    (the list is scrubbed id by id, as an entitlement), so the new role still lists it."""
+    (mover,) = hr_mover(f"{TOKEN_POLICY}, aws:group/dev")
+    grant = only(
+        "vault",
+        json.dumps(
+            vault_write("identity/entity/id/bob", "update", {"policies": [POLICY_TOKEN]})
+        ).encode(),
+    )
+    assert grant.entitlement.startswith("vault:redacted:")
+    assert listed_entitlements(mover.attributes) == frozenset({grant.entitlement, "aws:group/dev"})
+    assert POLICY_TOKEN not in mover.model_dump_json()
+    assert "[REDACTED]" not in mover.attributes["entitlements"]
+
+
+def test_a_movers_list_without_a_secret_is_kept_as_written_and_other_attributes_stay_text() -> None:
+    (clean,) = hr_mover(" aws:group/dev ,okta:group/00g1,,")
+    assert clean.attributes["entitlements"] == " aws:group/dev ,okta:group/00g1,,"
+    # Free text is still free text: a token in it becomes [REDACTED], not a digest.
+    (dirty,) = hr_mover("aws:group/dev", department=f"platform {POLICY_TOKEN}")
+    assert dirty.attributes["department"] == "platform [REDACTED]"
+    assert dirty.attributes["entitlements"] == "aws:group/dev"
+
+
+def test_a_replayed_canonical_mover_lists_a_secret_policy_as_its_grant_does() -> None:
+    """`accessdrift replay --format canonical` scrubs as the normalizers do."""
+    mover = parse_line(
+        json.dumps(
+            {
+                "record": "DirectoryChange",
+                "event_id": "d1",
+                "event_time": "2026-03-02T09:00:00Z",
+                "source": "hr",
+                "identity_id": "E2",
+                "identity_kind": "human",
+                "change_type": "mover",
+                "attributes": {"entitlements": f"okta:group/00g1,{TOKEN_POLICY}"},
+            }
+        ).encode()
+    ).record
+    grant = parse_line(
+        json.dumps(
+            {
+                "record": "CloudAuditEvent",
+                "event_id": "g1",
+                "event_time": "2026-02-01T09:00:00Z",
+                "system": "vault",
+                "account_id": "vault:entity/admin",
+                "action": "update identity/entity/id/bob",
+                "kind": "permission_granted",
+                "target_account_id": "vault:entity/bob",
+                "outcome": "success",
+                "entitlement": TOKEN_POLICY,
+            }
+        ).encode()
+    ).record
+    assert isinstance(mover, DirectoryChange) and isinstance(grant, CloudAuditEvent)
+    assert grant.entitlement is not None and grant.entitlement.startswith("vault:redacted:")
+    assert listed_entitlements(mover.attributes) == frozenset(
+        {grant.entitlement, "okta:group/00g1"}
+    )
+
+
+@pytest.mark.parametrize("listed, retained", [(True, False), (False, True)])
+def test_a_secret_policy_the_new_role_lists_is_not_retained_and_one_it_does_not_is(
+    listed: bool, retained: bool
+) -> None:
+    """From raw lines to the detection: the grant of the token-named policy before the
+    move, the mover's row listing it (or not), the deadline passed."""
+    grant = only(
+        "vault",
+        json.dumps(
+            {
+                **vault_write("identity/entity/id/bob", "update", {"policies": [POLICY_TOKEN]}),
+                "time": "2026-02-01T09:00:00Z",
+            }
+        ).encode(),
+    )
+    (mover,) = hr_mover(TOKEN_POLICY if listed else "aws:group/dev")
+    engine = Engine(DetectionConfig(mover_sla_us=86_400 * MICROS))
+    for index, record in enumerate((grant, mover)):
+        engine.feed(type(record).__name__, record.model_dump(), index)
+    engine.tick(10**13)
+    kept = [
+        alert["entitlement"]
+        for alert in engine.findings.alerts.values()
+        if alert["kind"] == "mover_access_retained"
+    ]
+    assert kept == ([grant.entitlement] if retained else [])
+
+
 # -- The deployment's patterns ----------------------------------------------------------------
 
 
@@ -424,7 +550,7 @@ def test_real_policy_deltas_name_the_resource_and_role() -> None:
         "gcp:projects/western-verve-123456#roles/viewer",
         False,
     )
-    assert gmail.event_id == "mrbji0dal80", "one delta: the entry's own id"
+    assert gmail.event_id == "mrbji0dal80#0", "one delta: suffixed, as it always was"
     owner = only(
         "gcp-audit",
         panther_log("gcp-auditlog.jsonl", "gcp_iam_org_folder_changes.yml", "Terraform User Agent"),
@@ -585,7 +711,7 @@ def test_real_admin_privilege_grants_are_one_event_per_role_type() -> None:
     )
     assert [(e.event_id, *granted(e)) for e in org_and_apps] == [
         (
-            "2a992f80-d1ad-4f62-900e-8c68bb72a21b#0",
+            "2a992f80-d1ad-4f62-900e-8c68bb72a21b",
             "permission_granted",
             "okta:00u6eup97mAJZWYmP357",
             "okta:admin/ORG_ADMIN",
@@ -851,13 +977,23 @@ def test_group_removals_and_app_role_assignments() -> None:
         f"entra:app/{app_id}#role-9",
         False,
     )
+    # Its removal, with the same properties as old values: the same entitlement, so the
+    # ledger closes the grant.
     unassigned = entra_audit(
         "Remove app role assignment from user",
         [
             {
                 "id": "sp-1",
                 "type": "ServicePrincipal",
-                "modifiedProperties": [prop("AppRole.Id", None, "role-9")],
+                "modifiedProperties": [
+                    prop("AppRole.Id", None, "role-9"),
+                    prop("User.ObjectID", None, "user-7"),
+                    prop(
+                        "TargetId.ServicePrincipalNames",
+                        None,
+                        f"{app_id};https://graph.microsoft.com",
+                    ),
+                ],
             },
             {"id": "user-7", "type": "User"},
         ],
@@ -865,9 +1001,133 @@ def test_group_removals_and_app_role_assignments() -> None:
     assert granted(only("entra-audit", json.dumps(unassigned).encode())) == (
         "permission_revoked",
         "entra:user-7",
-        "entra:app/sp-1#role-9",
+        f"entra:app/{app_id}#role-9",
         False,
     )
+
+
+APP = "5bee10b5-db93-4475-ae1a-3d87e059d287"
+OTHER_APP = "2c92ce28-126c-47c1-82b0-410b64502989"
+APP_ROLE = "243333ab-4d21-40cb-a475-36241daa0842"
+OTHER_APP_ROLE = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
+SERVICE_PRINCIPAL = "79fa50fb-03bf-4001-8db8-143ccda27687"
+
+
+def app_role_assignment(
+    granted: bool, properties: dict[str, str], principal: str = SERVICE_PRINCIPAL
+) -> bytes:
+    """user-7's app role assignment added or removed, hand-written in the shape of the
+    published additions (the properties on the application's service principal target;
+    none of a removal was found): the given properties as new values of a grant, old
+    values of a revoke."""
+    values = {"User.ObjectID": "user-7", **properties}
+    logged = [
+        prop(name, value) if granted else prop(name, None, value) for name, value in values.items()
+    ]
+    activity = (
+        "Add app role assignment grant to user"
+        if granted
+        else "Remove app role assignment from user"
+    )
+    targets: list[dict[str, Any]] = [
+        {"id": principal, "type": "ServicePrincipal", "modifiedProperties": logged},
+        {"id": "user-7", "type": "User"},
+    ]
+    return json.dumps(entra_audit(activity, targets)).encode()
+
+
+@pytest.mark.parametrize(
+    "grant, revoke, principals, same",
+    [
+        pytest.param(
+            {"AppRole.Id": APP_ROLE.upper(), "ServicePrincipal.AppId": APP.upper()},
+            {"AppRole.Id": APP_ROLE, "ServicePrincipal.AppId": APP},
+            (SERVICE_PRINCIPAL, SERVICE_PRINCIPAL),
+            True,
+            id="the app and role ids in either case",
+        ),
+        pytest.param(
+            {"AppRole.Id": APP_ROLE, "ServicePrincipal.AppId": APP.upper()},
+            {
+                "AppRole.Id": APP_ROLE,
+                "TargetId.ServicePrincipalNames": f"{APP}/corp.example;{APP};https://x.example",
+            },
+            (SERVICE_PRINCIPAL, SERVICE_PRINCIPAL),
+            True,
+            id="the app id of its property and of the service principal names",
+        ),
+        pytest.param(
+            {"AppRole.Id": APP_ROLE, "ServicePrincipal.AppId": APP},
+            {
+                "AppRole.Id": APP_ROLE,
+                "TargetId.ServicePrincipalNames": f"api://{OTHER_APP};{APP}",
+            },
+            (SERVICE_PRINCIPAL, SERVICE_PRINCIPAL),
+            True,
+            id="names beginning with another GUID: the app id is the bare one",
+        ),
+        pytest.param(
+            {"AppRole.Id": APP_ROLE},
+            {"AppRole.Id": APP_ROLE},
+            (SERVICE_PRINCIPAL.upper(), SERVICE_PRINCIPAL),
+            True,
+            id="only the service principal's object id, on both",
+        ),
+        pytest.param(
+            {"AppRole.Id": APP_ROLE, "ServicePrincipal.AppId": APP},
+            {"AppRole.Id": OTHER_APP_ROLE, "ServicePrincipal.AppId": APP},
+            (SERVICE_PRINCIPAL, SERVICE_PRINCIPAL),
+            False,
+            id="another role of the same app",
+        ),
+        pytest.param(
+            {"AppRole.Id": APP_ROLE, "ServicePrincipal.AppId": APP},
+            {"AppRole.Id": APP_ROLE, "ServicePrincipal.AppId": OTHER_APP},
+            (SERVICE_PRINCIPAL, SERVICE_PRINCIPAL),
+            False,
+            id="the same role id of another app",
+        ),
+        pytest.param(
+            {"AppRole.Id": APP_ROLE, "ServicePrincipal.AppId": APP},
+            {"AppRole.Id": APP_ROLE},
+            (SERVICE_PRINCIPAL, SERVICE_PRINCIPAL),
+            False,
+            id="an app id on one side, only the object id on the other: nothing ties them",
+        ),
+    ],
+)
+def test_an_app_role_grant_and_its_revoke_name_one_entitlement_when_the_log_lets_them(
+    grant: dict[str, str], revoke: dict[str, str], principals: tuple[str, str], same: bool
+) -> None:
+    added = only("entra-audit", app_role_assignment(True, grant, principals[0]))
+    removed = only("entra-audit", app_role_assignment(False, revoke, principals[1]))
+    assert (added.kind, removed.kind) == ("permission_granted", "permission_revoked")
+    assert added.target_account_id == removed.target_account_id == "entra:user-7"
+    assert (added.entitlement == removed.entitlement) is same, (
+        added.entitlement,
+        removed.entitlement,
+    )
+
+
+def test_app_role_entitlements_are_lower_case_by_app_id_else_by_object_id() -> None:
+    by_app = only(
+        "entra-audit",
+        app_role_assignment(
+            False, {"AppRole.Id": APP_ROLE.upper(), "ServicePrincipal.AppId": APP.upper()}
+        ),
+    )
+    assert by_app.entitlement == f"entra:app/{APP}#{APP_ROLE}"
+    by_object = only(
+        "entra-audit",
+        app_role_assignment(True, {"AppRole.Id": APP_ROLE}, SERVICE_PRINCIPAL.upper()),
+    )
+    assert by_object.entitlement == f"entra:app/{SERVICE_PRINCIPAL}#{APP_ROLE}"
+    # A role id that is no GUID is an id as written: two of them differing in case are two.
+    named = only(
+        "entra-audit",
+        app_role_assignment(True, {"AppRole.Id": "Reader", "ServicePrincipal.AppId": APP}),
+    )
+    assert named.entitlement == f"entra:app/{APP}#Reader"
 
 
 def test_a_failed_role_grant_keeps_its_failure_and_one_naming_nobody_is_a_use() -> None:
@@ -911,7 +1171,7 @@ def test_entity_policies_are_granted_one_by_one_hmac_ed_or_not() -> None:
     raw = vault_write("identity/entity/id/bob", "update", {"policies": ["root", "app-read"]})
     events = records("vault", json.dumps(raw).encode())
     assert [(e.event_id, *granted(e)) for e in events] == [
-        ("vault:r1#0", "permission_granted", "vault:entity/bob", "vault:policy/root", True),
+        ("vault:r1", "permission_granted", "vault:entity/bob", "vault:policy/root", True),
         ("vault:r1#1", "permission_granted", "vault:entity/bob", "vault:policy/app-read", False),
     ]
     hmaced = vault_write("identity/entity/id/bob", "update", {"policies": ["hmac-sha256:9f86d0"]})
@@ -930,7 +1190,7 @@ def test_an_entity_created_with_policies_and_an_emptied_list() -> None:
     created = vault_write("identity/entity/name/bob", "create", {"policies": "admin,app"})
     events = records("vault", json.dumps(created).encode())
     assert [(e.event_id, *granted(e)) for e in events] == [
-        ("vault:r1#0", "account_created", "vault:entity/bob", None, None),
+        ("vault:r1", "account_created", "vault:entity/bob", None, None),
         ("vault:r1#1", "permission_granted", "vault:entity/bob", "vault:policy/admin", True),
         ("vault:r1#2", "permission_granted", "vault:entity/bob", "vault:policy/app", False),
     ]
@@ -951,7 +1211,7 @@ def test_group_members_in_the_clear_are_granted_the_group() -> None:
     )
     events = records("vault", json.dumps(write).encode())
     assert [(e.event_id, *granted(e)) for e in events] == [
-        ("vault:r1#0", "permission_granted", "vault:entity/e-1", "vault:group/ops", True),
+        ("vault:r1", "permission_granted", "vault:entity/e-1", "vault:group/ops", True),
         ("vault:r1#1", "permission_granted", "vault:entity/e-2", "vault:group/ops", True),
     ]
     hidden = vault_write(
@@ -1045,6 +1305,93 @@ def test_a_failed_scim_membership_change_changed_nothing() -> None:
     assert scim.normalize({**patch, "status": 404}, ScimFeed("downstream", "acme")).ignored == (
         "scim request that failed"
     )
+
+
+# -- Event ids: a re-read of old logs must not add an event twice ------------------------------
+#
+# The sinks and the ledger key events by id. Each (id, kind) below marked "990d3d6" is what
+# the normalizer of 990d3d6 (before entitlements were named) made of the same line; it must
+# stay that event's id. Only the events that did not exist then get new ids.
+
+
+def admin_roles_granted(roles: str) -> bytes:
+    return json.dumps(
+        okta_event(
+            "user.account.privilege.grant",
+            [USER],
+            uuid="okta-1",
+            debugContext={"debugData": {"privilegeGranted": roles}},
+        )
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "format_name, message, ids",
+    [
+        pytest.param(
+            "gcp-audit",
+            lambda: panther_log(
+                "gcp-auditlog.jsonl", "gcp_iam_corp_email.yml", "Gmail account added"
+            ),
+            [("mrbji0dal80#0", "permission_granted")],  # 990d3d6
+            id="a real SetIamPolicy of one delta",
+        ),
+        pytest.param(
+            "gcp-audit",
+            lambda: json.dumps(
+                policy_entry(
+                    {"action": "ADD", "role": "roles/owner", "member": "user:a@corp.example"},
+                    {"action": "ADD", "role": "roles/viewer", "member": "group:g@corp.example"},
+                    {"action": "REMOVE", "role": "roles/editor", "member": "user:b@corp.example"},
+                )
+            ).encode(),
+            [("p1#0", "permission_granted"), ("p1#2", "permission_revoked")],  # 990d3d6
+            id="a SetIamPolicy of several deltas",
+        ),
+        pytest.param(
+            "okta",
+            lambda: admin_roles_granted("Super administrator"),
+            [("okta-1", "permission_granted")],  # 990d3d6
+            id="an Okta privilege grant of one role",
+        ),
+        pytest.param(
+            "okta",
+            lambda: admin_roles_granted("Organization administrator, Read only admin"),
+            [
+                ("okta-1", "permission_granted"),  # 990d3d6: one event for the two roles
+                ("okta-1#1", "permission_granted"),
+            ],
+            id="an Okta privilege grant of two roles",
+        ),
+        pytest.param(
+            "vault",
+            lambda: json.dumps(
+                vault_write("identity/entity/id/bob", "update", {"policies": ["a", "b"]})
+            ).encode(),
+            [
+                ("vault:r1", "permission_granted"),  # 990d3d6: one event for the list
+                ("vault:r1#1", "permission_granted"),
+            ],
+            id="a Vault entity given two policies",
+        ),
+        pytest.param(
+            "vault",
+            lambda: json.dumps(
+                vault_write("identity/entity/name/bob", "create", {"policies": "a,b"})
+            ).encode(),
+            [
+                ("vault:r1", "account_created"),  # 990d3d6
+                ("vault:r1#1", "permission_granted"),
+                ("vault:r1#2", "permission_granted"),
+            ],
+            id="a Vault entity created with two policies",
+        ),
+    ],
+)
+def test_event_ids_made_before_entitlements_were_named_stay_as_they_were(
+    format_name: str, message: Any, ids: list[tuple[str, str]]
+) -> None:
+    assert [(event.event_id, event.kind) for event in records(format_name, message())] == ids
 
 
 # -- Every vendor module takes the patterns ------------------------------------------------------

@@ -2,6 +2,9 @@
 
 What may differ, and why (each is what the vendor's log says):
 - Vault event ids carry the normalizer's ``vault:`` prefix on the request id.
+- A GCP grant or revoke of an IAM binding is a SetIamPolicy entry of one binding delta:
+  its event id is the entry's ``insertId`` with the delta's index, ``#0`` (as policy
+  deltas have always been numbered, one or several).
 - Vault revoke-accessor names the token, not its entity: no target account.
 - HR rows come from the ``hr-csv`` source.
 - Actions are the vendors' own names (``GetObject`` for the simulation's ``ReadResource``).
@@ -56,6 +59,8 @@ def expected_after_normalizing(
             expected["target_account_id"] = None
     if name == "DirectoryChange":
         expected["source"] = "hr-csv"
+    if format_name == "gcp-audit" and "#" in (entitlement_of(fields) or ""):
+        expected["event_id"] = f"{fields['event_id']}#0"
     if name == "CloudAuditEvent" and fields.get("kind") in GRANTS and not fields.get("entitlement"):
         expected["entitlement"] = entitlement_of(fields)
         expected["privileged"] = judged(expected["entitlement"], None, DEFAULT_PRIVILEGED)

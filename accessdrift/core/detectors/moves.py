@@ -86,20 +86,27 @@ def evaluate(
 
 
 def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[int]:
-    """Each mover's deadline while an entitlement it may find retained is not yet raised."""
+    """Each move's deadlines until it is judged (``evaluate`` marks it once the watermark
+    passed them all). Per account, not per entitlement: this runs for every use, and an
+    identity may hold thousands of entitlements; a deadline with nothing to raise costs
+    one wake-up."""
     found = []
     for entry in _movers(state):
         if _judged_key(entry) in state["emitted"]:
             continue
         t0 = entry[DIR_TS]
-        for account, entitlement, events, deadline in _candidates(state, entry, config):
-            interval = ledger.held_at(events, t0)
-            if interval is None or interval[0] >= t0:
-                continue
-            key = alert_id(MOVER_ACCESS_RETAINED.name, identity_id, f"{account}#{entitlement}", t0)
-            if key in state["emitted"] or not _retained(events, interval, t0, deadline):
-                continue
-            found.append(deadline)
+        found += sorted(
+            {
+                deadline
+                for account, account_entry in state["acc"].items()
+                if account_entry.get("ent")
+                and not _left_before(
+                    state,
+                    t0,
+                    deadline := t0 + config.mover_sla_for(system_of(account), state["kind"]),
+                )
+            }
+        )
     return found
 
 
@@ -133,16 +140,20 @@ def _candidates(
         if not entitlements:
             continue
         deadline = t0 + config.mover_sla_for(system_of(account), state["kind"])
-        if any(
-            t0 < other[DIR_TS] <= deadline and other[DIR_CT] in ("leaver", "suspend")
-            for other in state["dirs"]
-        ):
+        if _left_before(state, t0, deadline):
             continue  # the identity left: its access is the leaver's to remove
         for entitlement, events in sorted(entitlements.items()):
             if listed is not None and entitlement in listed:
                 continue
             found.append((account, entitlement, events, deadline))
     return found
+
+
+def _left_before(state: State, t0: int, deadline: int) -> bool:
+    return any(
+        t0 < other[DIR_TS] <= deadline and other[DIR_CT] in ("leaver", "suspend")
+        for other in state["dirs"]
+    )
 
 
 def _retained(events: list[list[Any]], interval: ledger.Interval, t0: int, deadline: int) -> bool:

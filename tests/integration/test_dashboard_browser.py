@@ -40,9 +40,10 @@ INTENDED = r"^console error: Failed to load resource: .* status of 404 "
 
 
 def test_dashboard_and_evidence_in_a_browser(isolated: Isolated, tmp_path: Path) -> None:
-    # A mover SLA that ends inside the simulated days: movers' kept access is on the page.
+    # A mover SLA that ends inside the simulated days: movers' kept access is on the page;
+    # seed 2 has every kind the page shows, an orphaned NHI included.
     org, truth_path = isolated.simulate(
-        tmp_path, 7, 100, "--events-per-second", "0.02", "--mover-sla", "12h"
+        tmp_path, 2, 100, "--events-per-second", "0.02", "--mover-sla", "12h"
     )
     truth = json.loads(truth_path.read_text())
     worker = Worker(isolated, ACCESSDRIFT_WORKER_TOKEN=TOKEN, ACCESSDRIFT_MOVER_SLA="12h")

@@ -5,9 +5,9 @@ CI's log keeps it), and is judged by `accessdrift evaluate` against the simulato
 ground truth: exact, no lag row or alert missing, none doubled.
 """
 
-import contextlib
 import json
 import re
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,10 +52,16 @@ def replay(isolated: Isolated, part: Path, **env: str) -> None:
 
 
 def judge(
-    isolated: Isolated, worker: Worker, org: Organisation, timeout: float = 240, **env: str
+    isolated: Isolated,
+    worker: Worker,
+    org: Organisation,
+    timeout: float = 240,
+    deadline: float | None = None,
+    **env: str,
 ) -> dict[str, Any]:
-    """Wait until detection has drained and `evaluate` is exact (or the timeout), then
-    return evaluate's figures; the caller asserts on them."""
+    """Wait until detection has drained and `evaluate` is exact (or the timeout, or the
+    ``deadline``, a ``time.monotonic()``), then return evaluate's figures; the caller
+    asserts on them. Not settled: the worker's thread stacks go to the test's output."""
 
     def settled() -> bool:
         if worker.process.poll() is not None:
@@ -68,8 +74,15 @@ def judge(
             and isolated.cli("evaluate", str(org.truth), **env).returncode == 0
         )
 
-    with contextlib.suppress(AssertionError):  # the figures say what is wrong
+    if deadline is not None:
+        # Conclude here, with the figures and the worker's threads, before pytest's own
+        # timeout would stop the test mid-call and show neither.
+        timeout = max(10.0, min(timeout, deadline - time.monotonic()))
+    try:
         wait_until(settled, timeout=timeout, interval=2)
+    except AssertionError:  # the figures say what is wrong; the stacks say where it waits
+        say(f"not settled in {timeout:.0f}s; stages: {worker.client.stages()}")
+        dump_threads(worker)
     scored = isolated.cli("evaluate", "--json", str(org.truth), **env)
     figures: dict[str, Any] = json.loads(scored.stdout)
     say(
@@ -81,6 +94,22 @@ def judge(
         )
     )
     return figures
+
+
+def dump_threads(worker: Worker) -> None:
+    """Every thread's stack of a running worker, from its log: SIGUSR1 makes Faust's
+    worker (mode) write its threads and its asyncio tasks there (docs/operations.md)."""
+    if worker.process.poll() is not None:
+        return
+    path = worker.worker.log_path
+    before = path.stat().st_size
+    worker.process.send_signal(signal.SIGUSR1)
+    time.sleep(2.0)
+    with path.open("rb") as log:
+        log.seek(before)
+        dumped = log.read().decode(errors="replace")
+    threads = dumped.split("\nTASKS", 1)[0]
+    say("worker threads (SIGUSR1):\n" + threads[-30000:])
 
 
 def rss_mb(pid: int) -> float:

@@ -33,6 +33,14 @@ LOST_COMMIT = frozenset(
         # The group coordinator moved (its broker died): the next commit, once it is
         # found again, covers these offsets; a batch read twice is folded downstream.
         KafkaError._WAIT_COORD,
+        # ... or is loading the group's offsets on its new broker, or was not reached:
+        # the same, and retriable by the protocol (a broker fault test saw a worker stop
+        # on COORDINATOR_LOAD_IN_PROGRESS after the controller's node was killed).
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TRANSPORT,
     }
 )
 

@@ -413,6 +413,16 @@ def test_a_commit_lost_to_a_rebalance_is_counted_not_fatal(tmp_path: Path) -> No
     )
     ingest.offsets.commit(CommitFailing(KafkaError.REBALANCE_IN_PROGRESS))  # type: ignore[arg-type]
     assert counts["ingest:commits-lost"] == 1
+    # The group coordinator moving to another broker (its node killed): lost, not fatal.
+    for code in (
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TRANSPORT,
+    ):
+        ingest.offsets.commit(CommitFailing(code))  # type: ignore[arg-type]
+    assert counts["ingest:commits-lost"] == 6
     with pytest.raises(KafkaException):
         ingest.offsets.commit(CommitFailing(KafkaError._MSG_TIMED_OUT))  # type: ignore[arg-type]
 

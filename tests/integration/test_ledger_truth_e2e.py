@@ -38,7 +38,9 @@ def test_every_directory_change_held_what_the_simulation_says(
 ) -> None:
     truth_path = tmp_path / "truth.json"
     env = {"ACCESSDRIFT_MOVER_SLA": MOVER_SLA}
-    worker = Worker(isolated, **env)
+    # Three `accessdrift access` at a time below: the worker takes as many analyst
+    # queries at once (its default is 2, and a third is refused, not queued).
+    worker = Worker(isolated, ACCESSDRIFT_QUERY_CONCURRENCY="3", **env)
     try:
         made = isolated.cli(
             "simulate", "--to-kafka", "--truth", str(truth_path), "--seed", "3",

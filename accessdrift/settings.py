@@ -220,6 +220,34 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Per system and identity kind, like the deprovision SLA: {"aws": "2d"}',
     )
+    stale_after: Duration = Field(
+        default=timedelta(days=90),
+        description="an active credential or account of an active identity unused this long is "
+        "stale (stale_credential, stale_account)",
+    )
+    stale_after_overrides: dict[str, Duration] = Field(
+        default_factory=dict,
+        description='Per system and identity kind, like the deprovision SLA: {"aws:human": "45d"}',
+    )
+    max_credential_age: Duration = Field(
+        default=timedelta(days=90),
+        description="an NHI's long-lived credential used this long after its creation is "
+        "overdue for rotation (rotation_overdue)",
+    )
+    max_credential_age_overrides: dict[str, Duration] = Field(
+        default_factory=dict,
+        description='Per system, like the deprovision SLA: {"gcp": "30d"}',
+    )
+    sharing_window: Duration = Field(
+        default=timedelta(days=1),
+        description="a credential or account used by, or claimed by, two identities within this "
+        "window is shared (shared_credential)",
+    )
+    uncorrelated_after: Duration = Field(
+        default=timedelta(days=7),
+        description="an account no identity claims, still used this long after it was first "
+        "seen, is a finding (uncorrelated_account_active)",
+    )
     privileged_entitlements: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["defaults"],
         description="patterns (* matches anything) of the entitlements that count as "
@@ -260,7 +288,13 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("deprovision_sla_overrides", "mover_sla_overrides", mode="before")
+    @field_validator(
+        "deprovision_sla_overrides",
+        "mover_sla_overrides",
+        "stale_after_overrides",
+        "max_credential_age_overrides",
+        mode="before",
+    )
     @classmethod
     def _parse_overrides(cls, value: Any) -> Any:
         if isinstance(value, dict):

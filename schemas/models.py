@@ -144,6 +144,7 @@ class Alert(Record):
     detected_at: AwareDatetime
     evidence: str
     entitlement: str | None = None
+    resolved_at: AwareDatetime | None = None
 
 
 class DeadLetter(Record):

@@ -59,6 +59,16 @@ def detection_config(settings: Settings) -> DetectionConfig:
             key: span_micros(value) for key, value in settings.mover_sla_overrides.items()
         },
         privileged_patterns=settings.privileged_patterns,
+        stale_after_us=span_micros(settings.stale_after),
+        stale_after_overrides_us={
+            key: span_micros(value) for key, value in settings.stale_after_overrides.items()
+        },
+        max_credential_age_us=span_micros(settings.max_credential_age),
+        max_credential_age_overrides_us={
+            key: span_micros(value) for key, value in settings.max_credential_age_overrides.items()
+        },
+        sharing_window_us=span_micros(settings.sharing_window),
+        uncorrelated_after_us=span_micros(settings.uncorrelated_after),
     )
 
 

@@ -25,6 +25,12 @@ class DetectionConfig:
     mover_sla_overrides_us: dict[str, int] = field(default_factory=dict)
     # Expanded patterns (core.entitlements.expand_patterns) of privileged entitlements.
     privileged_patterns: tuple[str, ...] = DEFAULT_PRIVILEGED
+    stale_after_us: int = 90 * 86_400 * MICROS
+    stale_after_overrides_us: dict[str, int] = field(default_factory=dict)
+    max_credential_age_us: int = 90 * 86_400 * MICROS
+    max_credential_age_overrides_us: dict[str, int] = field(default_factory=dict)
+    sharing_window_us: int = 86_400 * MICROS
+    uncorrelated_after_us: int = 7 * 86_400 * MICROS
 
     def sla_for(self, system: str, identity_kind: str) -> int:
         found = _most_specific(self.sla_overrides_us, system, identity_kind)
@@ -33,3 +39,11 @@ class DetectionConfig:
     def mover_sla_for(self, system: str, identity_kind: str) -> int:
         found = _most_specific(self.mover_sla_overrides_us, system, identity_kind)
         return self.mover_sla_us if found is None else found
+
+    def stale_after_for(self, system: str, identity_kind: str) -> int:
+        found = _most_specific(self.stale_after_overrides_us, system, identity_kind)
+        return self.stale_after_us if found is None else found
+
+    def max_credential_age_for(self, system: str, identity_kind: str) -> int:
+        found = _most_specific(self.max_credential_age_overrides_us, system, identity_kind)
+        return self.max_credential_age_us if found is None else found

@@ -128,6 +128,17 @@ class OwnerLeftMessage(Envelope):
     ts: int
 
 
+class SharedMessage(Envelope):
+    """Two identities claimed subject ``s`` at once (links within the sharing window):
+    sent to the later claimer, naming the ``other`` and both claims' times."""
+
+    t: Literal["shared"]
+    cred: bool
+    other: str
+    ots: int
+    ts: int
+
+
 class TickMessage(Envelope):
     """A deadline of this identity is due: evaluate again."""
 
@@ -149,6 +160,7 @@ IdentityMessage = (
     | FactsMessage
     | OwnerOfMessage
     | OwnerLeftMessage
+    | SharedMessage
     | TickMessage
     | WatermarkMessage
 )

@@ -37,6 +37,7 @@ from accessdrift.core.messages import (
     MoveMessage,
     OwnerLeftMessage,
     OwnerOfMessage,
+    SharedMessage,
     UseMessage,
 )
 from accessdrift.core.resolver import Outbound, is_session_credential
@@ -103,6 +104,8 @@ def handle(
         result.ledger += ledger.diff(held_before, after, now_us, every=True)
     elif message["t"] == "owner_of":
         _on_owner_of(identity_id, state, message, result)
+    elif message["t"] == "shared":
+        _on_shared(state, message)
     elif message["t"] == "owner_left":
         entry = [message["owner"], message["ts"]]
         if entry not in state["owners_left"]:
@@ -113,6 +116,8 @@ def handle(
         state["fb"] = False  # a real directory record now speaks for this id
     if touched:
         result.ledger += ledger.diff(before, ledger.snapshot(identity_id, state, touched), now_us)
+    if kind in ("dir", "chg", "claim", "facts"):
+        _fold_uses(state)
     detectors.evaluate(identity_id, state, watermark_us, now_us, config, result)
     _prune(state, watermark_us, config)
     result.next_deadline_us = detectors.next_deadline(identity_id, state, config, watermark_us)
@@ -126,6 +131,8 @@ def _copy(state: State) -> State:
         copied[key] = list(state.get(key, []))
     for key in ("acc", "cred", "emitted", "moved"):
         copied[key] = dict(state.get(key, {}))
+    if "stl" in state:
+        copied["stl"] = dict(state["stl"])
     return copied
 
 
@@ -320,6 +327,7 @@ def _on_use(
                 subject: {**state["acc"][subject], "since": entry[USE_TS]},
             }
             learned_key = ("account", subject)
+    noted = _note_use(state, entry)
     if place.keep:
         uses = list(state["use"])
         if place.replaces is not None:
@@ -334,7 +342,7 @@ def _on_use(
             now_us,
         )
     detectors.judge_use(identity_id, state, entry, now_us, config, result)
-    if known and not (place.keep or place.learned or place.earlier or result.alerts):
+    if known and not (place.keep or place.learned or place.earlier or noted or result.alerts):
         # Judging found nothing new (so ``emitted`` is as it was), nothing was kept.
         result.next_deadline_us = detectors.next_deadline(identity_id, given, config)
         return given, result
@@ -695,6 +703,10 @@ def _on_facts(state: State, message: FactsMessage) -> None:
 def _prune(state: State, watermark_us: int, config: DetectionConfig) -> None:
     """Keep what a late change within the lookback can still need, and no more."""
     horizon = watermark_us - 2 * config.lookback_us
+    if (state["use"] and state["use"][0][USE_TS] < horizon) or len(
+        state["use"]
+    ) > config.max_uses_per_identity:
+        _fold_uses(state)  # the last uses and first sighting outlive the uses themselves
     if state["use"] and state["use"][0][USE_TS] < horizon:
         state["use"] = [use for use in state["use"] if use[USE_TS] >= horizon]
     if len(state["use"]) > config.max_uses_per_identity:
@@ -776,3 +788,72 @@ def _min(left: int | None, right: int | None) -> int | None:
     if right is None:
         return left
     return min(left, right)
+
+
+# -- what the hygiene detectors keep beyond the uses ----------------------------------
+# Uses are pruned after twice the lookback, but a credential is stale 90 days after its
+# last use: per credential and account "lu" keeps the last successful use, and a
+# fallback identity's "fs" the first time anything named it (core/detectors/stale.py,
+# uncorrelated.py).
+
+
+def _note_use(state: State, entry: list[Any]) -> bool:
+    """Record a use's time as a last use (and a fallback's first sighting); True when the
+    state changed. Replaces the entries it changes, never edits the caller's."""
+    changed = False
+    time_us = entry[USE_TS]
+    if state["fb"] and (state.get("fs") is None or time_us < state["fs"]):
+        state["fs"] = time_us
+        changed = True
+    if not entry[USE_OK]:
+        return changed
+    credential, account = entry[USE_CRED], entry[USE_ACC]
+    found = state["cred"].get(credential) if credential else None
+    if found is not None and (found.get("lu") is None or found["lu"] < time_us):
+        state["cred"] = {**state["cred"], credential: {**found, "lu": time_us}}
+        changed = True
+    found = state["acc"].get(account) if account else None
+    if found is not None and (found.get("lu") is None or found["lu"] < time_us):
+        state["acc"] = {**state["acc"], account: {**found, "lu": time_us}}
+        changed = True
+    return changed
+
+
+def _fold_uses(state: State) -> None:
+    """Fold the kept uses into the last uses (and the fallback's first sighting): after a
+    message that may have added a credential or account the uses name (a claim, a
+    creation logged after the uses, facts moved in), and before uses are pruned."""
+    last_by_credential: dict[str, int] = {}
+    last_by_account: dict[str, int] = {}
+    for use in state["use"]:
+        if state["fb"] and (state.get("fs") is None or use[USE_TS] < state["fs"]):
+            state["fs"] = use[USE_TS]
+        if not use[USE_OK]:
+            continue
+        if use[USE_CRED]:
+            last_by_credential[use[USE_CRED]] = use[USE_TS]  # sorted: the last one wins
+        if use[USE_ACC]:
+            last_by_account[use[USE_ACC]] = use[USE_TS]
+    for table, last_uses in (("cred", last_by_credential), ("acc", last_by_account)):
+        updates = {}
+        for subject, time_us in last_uses.items():
+            found = state[table].get(subject)
+            if found is not None and (found.get("lu") is None or found["lu"] < time_us):
+                updates[subject] = {**found, "lu": time_us}
+        if updates:  # a new mapping: on the use path it may still be the caller's
+            state[table] = {**state[table], **updates}
+
+
+def _on_shared(state: State, message: SharedMessage) -> None:
+    """Two identities claimed the subject at once (the resolver's links): kept for
+    core/detectors/shared.py as [subject, is credential, other identity, its claim, ours]."""
+    entry = [
+        message["s"],
+        bool(message.get("cred")),
+        message["other"],
+        message["ots"],
+        message["ts"],
+    ]
+    shared = state.setdefault("shr", [])
+    if entry not in shared:
+        state["shr"] = [*shared, entry]

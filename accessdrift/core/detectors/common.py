@@ -111,6 +111,7 @@ def alert_record(
     used_at: int | None = None,
     entitlement: str | None = None,
     privileged: bool = False,
+    resolved_at: int | None = None,
 ) -> dict[str, Any]:
     """An ``Alert`` record (schemas/Alert.avsc) as the sinks and notifiers take it. Its
     system and action are the use's when a use raised it; a finding about a change (a
@@ -144,7 +145,20 @@ def alert_record(
         "detected_at": from_micros(now_us),
         "evidence": json.dumps(evidence, sort_keys=True),
         "entitlement": entitlement,
+        "resolved_at": from_micros(resolved_at) if resolved_at is not None else None,
     }
+
+
+def active_at(state: State, time_us: int) -> bool:
+    """Whether the identity is active at ``time_us``: its last directory change by then is
+    not a leaver or a suspend (an owner change says nothing; no change at all: active)."""
+    active = True
+    for entry in state["dirs"]:
+        if entry[DIR_TS] > time_us:
+            break
+        if entry[DIR_CT] != "owner_change":
+            active = entry[DIR_CT] not in ("leaver", "suspend")
+    return active
 
 
 def directory_evidence(entry: list[Any]) -> dict[str, Any]:

@@ -126,7 +126,19 @@ def config_of(settings: dict[str, Any]) -> DetectionConfig:
             settings.get("mover_sla_hours", default.mover_sla_us / MICROS / 3600) * 3600 * MICROS
         ),
         privileged_patterns=expand_patterns(settings.get("privileged") or ["defaults"]),
+        stale_after_us=_days(settings, "stale_after_days", default.stale_after_us),
+        max_credential_age_us=_days(
+            settings, "max_credential_age_days", default.max_credential_age_us
+        ),
+        sharing_window_us=_days(settings, "sharing_window_days", default.sharing_window_us),
+        # The admins who act in other detectors' cases are accounts nobody claims, acting
+        # over weeks: those cases say nothing about them unless they set the age.
+        uncorrelated_after_us=_days(settings, "uncorrelated_after_days", 3650 * 86_400 * MICROS),
     )
+
+
+def _days(settings: dict[str, Any], name: str, default_us: int) -> int:
+    return round(settings.get(name, default_us / MICROS / 86_400) * 86_400 * MICROS)
 
 
 def run(case: Case) -> Engine:

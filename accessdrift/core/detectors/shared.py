@@ -1,0 +1,149 @@
+"""Shared credentials: one credential or account used on behalf of, or claimed by, more
+than one identity within ``ACCESSDRIFT_SHARING_WINDOW``.
+
+By uses: a credential's successful uses come from two parties within the window. The
+party of a use is its owner when it acts as the credential's own account or as an
+account of the identity (known by the use's time), and otherwise the acting account
+itself: a workload's key run by a person's account, a Vault token used from another
+entity. By links: the resolver saw two identities claim one subject within the
+window, the first claim still standing (``state["shr"]``, sent to the later claimer).
+
+One alert per subject: the earliest pair, by the time the second party came in.
+"""
+
+import bisect
+import operator
+from typing import Any
+
+from accessdrift.core.config import DetectionConfig
+from accessdrift.core.detectors.base import AlertKind, Detector
+from accessdrift.core.detectors.common import alert_record, better, use_evidence
+from accessdrift.core.facts import USE_ACC, USE_CRED, USE_OK, USE_TS
+from accessdrift.core.ids import alert_id, system_of
+from accessdrift.core.state import Result, State
+from accessdrift.core.timeutil import MICROS, from_micros
+
+SHARED_CREDENTIAL = AlertKind(
+    name="shared_credential",
+    description=(
+        "A credential or account used on behalf of, or claimed by, more than one identity"
+        " within ACCESSDRIFT_SHARING_WINDOW (1 day by default)."
+    ),
+    severity={"human": "high", "nhi": "medium"},
+    title={"human": "Personal credential shared", "nhi": "Workload credential shared"},
+)
+OWNER = ""  # the party of the credential's own identity
+_use_time = operator.itemgetter(USE_TS)
+
+
+def party(state: State, entry: dict[str, Any], use: list[Any]) -> str:
+    account = use[USE_ACC]
+    if not account or account == entry.get("acc"):
+        return OWNER
+    mine = state["acc"].get(account)
+    if mine is not None and (mine.get("since") is None or mine["since"] <= use[USE_TS]):
+        return OWNER
+    return str(account)
+
+
+def judge_use(
+    identity_id: str,
+    state: State,
+    use: list[Any],
+    now_us: int,
+    config: DetectionConfig,
+    result: Result,
+) -> None:
+    credential = use[USE_CRED]
+    if state["fb"] or not credential or not use[USE_OK]:
+        return
+    entry = state["cred"].get(credential)
+    if entry is None or entry.get("session"):
+        return
+    this = party(state, entry, use)
+    window = config.sharing_window_us
+    uses = state["use"]
+    low = bisect.bisect_left(uses, use[USE_TS] - window, key=_use_time)
+    high = bisect.bisect_right(uses, use[USE_TS] + window, key=_use_time)
+    best: tuple[int, list[Any]] | None = None  # (time the second party came, the other use)
+    for other in uses[low:high]:
+        if other[USE_CRED] != credential or not other[USE_OK]:
+            continue
+        if party(state, entry, other) == this:
+            continue
+        second = max(other[USE_TS], use[USE_TS])
+        if best is None or second < best[0]:
+            best = (second, other)
+    if best is None:
+        return
+    first, later = sorted((best[1], use), key=_use_time)
+    key = alert_id(SHARED_CREDENTIAL.name, identity_id, credential, 0)
+    if not better(state, key, 0, later[USE_TS], first[USE_TS], True):
+        return
+    result.alerts.append(
+        alert_record(
+            key,
+            SHARED_CREDENTIAL,
+            identity_id,
+            state,
+            account=entry.get("acc"),
+            credential=credential,
+            deprovisioned_at=first[USE_TS],
+            used=later,
+            now_us=now_us,
+            evidence={
+                "how": "uses",
+                "first_use": use_evidence(first),
+                "second_use": use_evidence(later),
+                "sharing_window_seconds": window / MICROS,
+            },
+        )
+    )
+
+
+def evaluate(
+    identity_id: str,
+    state: State,
+    watermark_us: int,
+    now_us: int,
+    config: DetectionConfig,
+    result: Result,
+) -> None:
+    """Subjects two identities claimed at once (the resolver's links)."""
+    for subject, is_credential, other, other_us, claimed_us in state.get("shr") or []:
+        key = alert_id(SHARED_CREDENTIAL.name, identity_id, subject, 0)
+        if not better(state, key, 0, claimed_us, other_us, True):
+            continue
+        result.alerts.append(
+            alert_record(
+                key,
+                SHARED_CREDENTIAL,
+                identity_id,
+                state,
+                account=None if is_credential else subject,
+                credential=subject if is_credential else None,
+                deprovisioned_at=other_us,
+                used=None,
+                used_at=claimed_us,
+                now_us=now_us,
+                system=system_of(subject),
+                action="link",
+                evidence={
+                    "how": "links",
+                    "other_identity_id": other,
+                    "other_claimed_at": from_micros(other_us).isoformat(),
+                    "claimed_at": from_micros(claimed_us).isoformat(),
+                    "sharing_window_seconds": config.sharing_window_us / MICROS,
+                },
+            )
+        )
+
+
+DETECTOR = Detector(
+    name="shared",
+    order=80,
+    kinds=(SHARED_CREDENTIAL,),
+    evaluate=evaluate,
+    deadlines=None,
+    judge_use=judge_use,
+)

@@ -1,0 +1,256 @@
+"""Stale credentials and accounts: active, of an active identity, and unused for
+``ACCESSDRIFT_STALE_AFTER`` (per system and identity kind).
+
+A credential's clock starts at its last successful use, or its creation (its first
+sighting when no creation is logged); an account's at its last successful use (any use
+it acts in), or the start of its current interval in the ledger. The finding is raised
+once, when the watermark passes that time plus the age (a deadline like the SLA's, so
+the identity stage wakes the identity then), and resolved by the first successful use
+after it or by the end of the subject (revocation, disabling, deletion): the same
+alert again, a newer version with ``resolved_at``. A later staleness of the same subject
+is a new alert (its clock starts elsewhere).
+
+Fallback identities (accounts no identity claims) are left to uncorrelated.py, and role
+sessions expire by themselves.
+"""
+
+from typing import Any
+
+from accessdrift.core import ledger
+from accessdrift.core.config import DetectionConfig
+from accessdrift.core.detectors.base import AlertKind, Detector
+from accessdrift.core.detectors.common import active_at, alert_record, better
+from accessdrift.core.facts import USE_ACC, USE_CRED, USE_OK, USE_TS
+from accessdrift.core.ids import alert_id, system_of
+from accessdrift.core.state import Result, State
+from accessdrift.core.timeutil import MICROS, from_micros
+
+STALE_CREDENTIAL = AlertKind(
+    name="stale_credential",
+    description=(
+        "An active credential of an active identity with no successful use for"
+        " ACCESSDRIFT_STALE_AFTER (90 days by default) since its last use or creation."
+    ),
+    severity={"human": "low", "nhi": "medium"},
+    title={"human": "Unused credential still active", "nhi": "Unused workload credential"},
+)
+STALE_ACCOUNT = AlertKind(
+    name="stale_account",
+    description=(
+        "An active account of an active identity with no successful use for"
+        " ACCESSDRIFT_STALE_AFTER (90 days by default) since its last use or creation."
+    ),
+    severity={"human": "low", "nhi": "medium"},
+    title={"human": "Unused account still enabled", "nhi": "Unused workload account"},
+)
+
+# state["stl"]: subject -> [clock start, raised (1) or resolved (0)] of its last
+# staleness; its deadline needs no wake-up again.
+RAISED, RESOLVED = 1, 0
+
+
+def _credential_clock(entry: dict[str, Any]) -> tuple[int | None, int | None]:
+    """(clock start, end) of a credential: None when it has no known start or is a
+    session."""
+    if entry.get("session"):
+        return None, None
+    start = entry.get("created")
+    if start is None:
+        start = entry.get("since")
+    if start is None:
+        return None, None
+    last = entry.get("lu")
+    return (max(start, last) if last is not None else start), entry.get("revoked")
+
+
+def _account_clock(entry: dict[str, Any]) -> tuple[int | None, int | None]:
+    intervals = ledger.account_intervals(entry)
+    if not intervals:
+        return None, None
+    start, _, end, _ = intervals[-1]
+    last = entry.get("lu")
+    return (max(start, last) if last is not None else start), end
+
+
+def _subjects(state: State) -> list[tuple[AlertKind, str, str | None, int, int | None]]:
+    """(kind, subject, its account, clock start, end or None) of every subject whose
+    staleness can be judged."""
+    found: list[tuple[AlertKind, str, str | None, int, int | None]] = []
+    for credential, entry in state["cred"].items():
+        start, end = _credential_clock(entry)
+        if start is None:
+            continue
+        account = entry.get("acc")
+        deleted = (state["acc"].get(account or "") or {}).get("deleted")
+        if deleted is not None and deleted >= start and (end is None or deleted < end):
+            end = deleted
+        found.append((STALE_CREDENTIAL, credential, account, start, end))
+    for account, entry in state["acc"].items():
+        start, end = _account_clock(entry)
+        if start is not None:
+            found.append((STALE_ACCOUNT, account, account, start, end))
+    return found
+
+
+def evaluate(
+    identity_id: str,
+    state: State,
+    watermark_us: int,
+    now_us: int,
+    config: DetectionConfig,
+    result: Result,
+) -> None:
+    if state["fb"]:
+        return
+    for kind, subject, account, start, end in _subjects(state):
+        known = (state.get("stl") or {}).get(subject)
+        if known is not None and known[1] == RAISED:
+            if start > known[0] or (end is not None and end > known[0]):
+                _resolve(
+                    identity_id,
+                    state,
+                    kind,
+                    subject,
+                    account,
+                    known[0],
+                    end,
+                    now_us,
+                    config,
+                    result,
+                )
+            continue
+        if known is not None and known[0] == start:
+            continue  # this staleness was raised and resolved already
+        deadline = start + config.stale_after_for(system_of(subject), state["kind"])
+        if watermark_us < deadline or (end is not None and end <= deadline):
+            continue
+        if not active_at(state, deadline):
+            continue  # a leaver's access is the deprovision checks' business
+        state["stl"] = {**(state.get("stl") or {}), subject: [start, RAISED]}
+        key = alert_id(kind.name, identity_id, subject, start)
+        if better(state, key, 0, deadline, start, True):
+            result.alerts.append(
+                _record(identity_id, state, kind, subject, account, start, now_us, config, None)
+            )
+
+
+def judge_use(
+    identity_id: str,
+    state: State,
+    use: list[Any],
+    now_us: int,
+    config: DetectionConfig,
+    result: Result,
+) -> None:
+    """A use of a subject raised as stale resolves it (the use path skips evaluate)."""
+    raised = state.get("stl")
+    if not raised or not use[USE_OK]:
+        return
+    for kind, subject, table in (
+        (STALE_CREDENTIAL, use[USE_CRED], "cred"),
+        (STALE_ACCOUNT, use[USE_ACC], "acc"),
+    ):
+        known = raised.get(subject) if subject else None
+        if known is None or known[1] != RAISED or use[USE_TS] <= known[0]:
+            continue
+        entry = state[table].get(subject) or {}
+        account = entry.get("acc") if table == "cred" else subject
+        _resolve(identity_id, state, kind, subject, account, known[0], None, now_us, config, result)
+
+
+def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[int]:
+    """When each subject's current clock makes it stale, unless judged for that clock."""
+    if state["fb"]:
+        return []
+    raised = state.get("stl") or {}
+    found = []
+    for _, subject, _, start, end in _subjects(state):
+        known = raised.get(subject)
+        if known is not None and known[0] == start:
+            continue
+        deadline = start + config.stale_after_for(system_of(subject), state["kind"])
+        if end is None or end > deadline:
+            found.append(deadline)
+    return found
+
+
+def _resolve(
+    identity_id: str,
+    state: State,
+    kind: AlertKind,
+    subject: str,
+    account: str | None,
+    start: int,
+    end: int | None,
+    now_us: int,
+    config: DetectionConfig,
+    result: Result,
+) -> None:
+    """The staleness raised for the clock that began at ``start`` ended: at the first
+    successful use after it, or the subject's end, whichever came first."""
+    is_credential = kind is STALE_CREDENTIAL
+    candidates = [
+        use[USE_TS]
+        for use in state["use"]
+        if use[USE_OK]
+        and use[USE_TS] > start
+        and (use[USE_CRED] if is_credential else use[USE_ACC]) == subject
+    ]
+    entry = state["cred" if is_credential else "acc"].get(subject) or {}
+    if not candidates and entry.get("lu") is not None and entry["lu"] > start:
+        candidates.append(entry["lu"])  # its uses were pruned: the last one is known
+    if end is not None and end > start:
+        candidates.append(end)
+    if not candidates:
+        return
+    state["stl"] = {**(state.get("stl") or {}), subject: [start, RESOLVED]}
+    resolved = min(candidates)
+    key = alert_id(kind.name, identity_id, subject, start)
+    if better(state, key, 1, resolved, start, True):
+        # A newer version of the same alert: same id, and when it stopped being true.
+        result.alerts.append(
+            _record(identity_id, state, kind, subject, account, start, now_us, config, resolved)
+        )
+
+
+def _record(
+    identity_id: str,
+    state: State,
+    kind: AlertKind,
+    subject: str,
+    account: str | None,
+    start: int,
+    now_us: int,
+    config: DetectionConfig,
+    resolved: int | None,
+) -> dict[str, Any]:
+    age = config.stale_after_for(system_of(subject), state["kind"])
+    return alert_record(
+        alert_id(kind.name, identity_id, subject, start),
+        kind,
+        identity_id,
+        state,
+        account=account,
+        credential=subject if kind is STALE_CREDENTIAL else None,
+        deprovisioned_at=start,
+        used=None,
+        now_us=now_us,
+        system=system_of(subject),
+        resolved_at=resolved,
+        evidence={
+            "unused_since": from_micros(start).isoformat(),
+            "stale_after_seconds": age / MICROS,
+            "stale_at": from_micros(start + age).isoformat(),
+            "resolved_at": from_micros(resolved).isoformat() if resolved is not None else None,
+        },
+    )
+
+
+DETECTOR = Detector(
+    name="stale",
+    order=60,
+    kinds=(STALE_CREDENTIAL, STALE_ACCOUNT),
+    evaluate=evaluate,
+    deadlines=deadlines,
+    judge_use=judge_use,
+)

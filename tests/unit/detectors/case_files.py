@@ -54,6 +54,10 @@ SETTINGS = {
     "sla_overrides_hours",
     "mover_sla_hours",
     "privileged",
+    "stale_after_days",
+    "max_credential_age_days",
+    "sharing_window_days",
+    "uncorrelated_after_days",
 }
 
 
@@ -138,7 +142,7 @@ def config_of(settings: dict[str, Any]) -> DetectionConfig:
 
 
 def _days(settings: dict[str, Any], name: str, default_us: int) -> int:
-    return round(settings.get(name, default_us / MICROS / 86_400) * 86_400 * MICROS)
+    return round(float(settings.get(name, default_us / MICROS / 86_400)) * 86_400 * MICROS)
 
 
 def run(case: Case) -> Engine:

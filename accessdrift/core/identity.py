@@ -327,7 +327,6 @@ def _on_use(
                 subject: {**state["acc"][subject], "since": entry[USE_TS]},
             }
             learned_key = ("account", subject)
-    noted = _note_use(state, entry)
     if place.keep:
         uses = list(state["use"])
         if place.replaces is not None:
@@ -341,7 +340,10 @@ def _on_use(
             ledger.snapshot(identity_id, state, [learned_key]),
             now_us,
         )
+    # Judged before its time counts as a last use: staleness is judged on the clock
+    # the use ends (core/detectors/stale.py).
     detectors.judge_use(identity_id, state, entry, now_us, config, result)
+    noted = _note_use(state, entry)
     if known and not (place.keep or place.learned or place.earlier or noted or result.alerts):
         # Judging found nothing new (so ``emitted`` is as it was), nothing was kept.
         result.next_deadline_us = detectors.next_deadline(identity_id, given, config)

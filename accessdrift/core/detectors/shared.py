@@ -65,20 +65,52 @@ def judge_use(
     uses = state["use"]
     low = bisect.bisect_left(uses, use[USE_TS] - window, key=_use_time)
     high = bisect.bisect_right(uses, use[USE_TS] + window, key=_use_time)
-    best: tuple[int, list[Any]] | None = None  # (time the second party came, the other use)
+    second: list[Any] | None = None  # the use at which a second party came in, earliest
     for other in uses[low:high]:
         if other[USE_CRED] != credential or not other[USE_OK]:
             continue
         if party(state, entry, other) == this:
             continue
-        second = max(other[USE_TS], use[USE_TS])
-        if best is None or second < best[0]:
-            best = (second, other)
-    if best is None:
+        candidate = other if other[USE_TS] > use[USE_TS] else use
+        if second is None or candidate[USE_TS] < second[USE_TS]:
+            second = candidate
+    if second is not None:
+        _raise(identity_id, state, entry, credential, second, now_us, config, result)
+
+
+def _raise(
+    identity_id: str,
+    state: State,
+    entry: dict[str, Any],
+    credential: str,
+    second: list[Any],
+    now_us: int,
+    config: DetectionConfig,
+    result: Result,
+) -> None:
+    """The alert for the pair that ends at ``second``: its partner is the earliest use of
+    another party in the window before it, the same whatever the arrival order."""
+    window = config.sharing_window_us
+    uses = state["use"]
+    low = bisect.bisect_left(uses, second[USE_TS] - window, key=_use_time)
+    theirs = party(state, entry, second)
+    first = next(
+        (
+            other
+            for other in uses[low:]
+            if other[USE_TS] <= second[USE_TS]
+            and other[USE_CRED] == credential
+            and other[USE_OK]
+            and party(state, entry, other) != theirs
+        ),
+        None,
+    )
+    if first is None:
         return
-    first, later = sorted((best[1], use), key=_use_time)
-    key = alert_id(SHARED_CREDENTIAL.name, identity_id, credential, 0)
-    if not better(state, key, 0, later[USE_TS], first[USE_TS], True):
+    # The credential alone names it: when a late creation moves the key to its real
+    # owner, the owner's alert replaces the one raised where the key was before.
+    key = alert_id(SHARED_CREDENTIAL.name, "", credential, 0)
+    if not better(state, key, 0, second[USE_TS], first[USE_TS], True):
         return
     result.alerts.append(
         alert_record(
@@ -89,16 +121,49 @@ def judge_use(
             account=entry.get("acc"),
             credential=credential,
             deprovisioned_at=first[USE_TS],
-            used=later,
+            used=second,
             now_us=now_us,
             evidence={
                 "how": "uses",
                 "first_use": use_evidence(first),
-                "second_use": use_evidence(later),
+                "second_use": use_evidence(second),
                 "sharing_window_seconds": window / MICROS,
             },
         )
     )
+
+
+def _by_uses(
+    identity_id: str, state: State, now_us: int, config: DetectionConfig, result: Result
+) -> None:
+    """Every credential's earliest pair again (uses brought together by a late creation,
+    claim or move): one pass over the uses, then a sweep for those used by two parties."""
+    parties: dict[str, set[str]] = {}
+    for use in state["use"]:
+        credential = use[USE_CRED]
+        if not credential or not use[USE_OK]:
+            continue
+        entry = state["cred"].get(credential)
+        if entry is None or entry.get("session"):
+            continue
+        parties.setdefault(credential, set()).add(party(state, entry, use))
+    window = config.sharing_window_us
+    for credential, seen in sorted(parties.items()):
+        if len(seen) < 2:
+            continue
+        entry = state["cred"][credential]
+        last_by_party: dict[str, int] = {}
+        for use in state["use"]:
+            if use[USE_CRED] != credential or not use[USE_OK]:
+                continue
+            this = party(state, entry, use)
+            if any(
+                other != this and use[USE_TS] - time_us <= window
+                for other, time_us in last_by_party.items()
+            ):
+                _raise(identity_id, state, entry, credential, use, now_us, config, result)
+                break
+            last_by_party[this] = use[USE_TS]
 
 
 def evaluate(
@@ -109,9 +174,12 @@ def evaluate(
     config: DetectionConfig,
     result: Result,
 ) -> None:
-    """Subjects two identities claimed at once (the resolver's links)."""
+    """Pairs of uses brought together by a late fact, and subjects two identities
+    claimed at once (the resolver's links)."""
+    if not state["fb"]:
+        _by_uses(identity_id, state, now_us, config, result)
     for subject, is_credential, other, other_us, claimed_us in state.get("shr") or []:
-        key = alert_id(SHARED_CREDENTIAL.name, identity_id, subject, 0)
+        key = alert_id(SHARED_CREDENTIAL.name, "", subject, 0)
         if not better(state, key, 0, claimed_us, other_us, True):
             continue
         result.alerts.append(

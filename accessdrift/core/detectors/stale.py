@@ -142,20 +142,43 @@ def judge_use(
     config: DetectionConfig,
     result: Result,
 ) -> None:
-    """A use of a subject raised as stale resolves it (the use path skips evaluate)."""
-    raised = state.get("stl")
-    if not raised or not use[USE_OK]:
+    """A successful use ends its subject's clock (the use path skips evaluate): a
+    staleness raised for that clock is resolved, and one that became true before the use
+    with no wake-up in between (a fast replay) is raised and resolved at once."""
+    if state["fb"] or not use[USE_OK]:
         return
     for kind, subject, table in (
         (STALE_CREDENTIAL, use[USE_CRED], "cred"),
         (STALE_ACCOUNT, use[USE_ACC], "acc"),
     ):
-        known = raised.get(subject) if subject else None
-        if known is None or known[1] != RAISED or use[USE_TS] <= known[0]:
+        entry = state[table].get(subject) if subject else None
+        if entry is None:
             continue
-        entry = state[table].get(subject) or {}
+        start, end = _credential_clock(entry) if table == "cred" else _account_clock(entry)
+        if start is None or use[USE_TS] <= start:
+            continue  # the use is no later than the clock's start: it ends nothing
         account = entry.get("acc") if table == "cred" else subject
-        _resolve(identity_id, state, kind, subject, account, known[0], None, now_us, config, result)
+        if table == "cred":
+            deleted = (state["acc"].get(account or "") or {}).get("deleted")
+            if deleted is not None and deleted >= start and (end is None or deleted < end):
+                end = deleted
+        known = (state.get("stl") or {}).get(subject)
+        if known is not None and known[1] == RAISED:
+            _resolve(
+                identity_id, state, kind, subject, account, known[0], end, now_us, config, result
+            )
+            continue
+        if known is not None and known[0] == start:
+            continue
+        deadline = start + config.stale_after_for(system_of(subject), state["kind"])
+        if use[USE_TS] < deadline or (end is not None and end <= deadline):
+            continue
+        if not active_at(state, deadline):
+            continue
+        # Stale from the deadline to this use: one version, already resolved.
+        state["stl"] = {**(state.get("stl") or {}), subject: [start, RAISED]}
+        better(state, alert_id(kind.name, identity_id, subject, start), 0, deadline, start, True)
+        _resolve(identity_id, state, kind, subject, account, start, end, now_us, config, result)
 
 
 def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[int]:

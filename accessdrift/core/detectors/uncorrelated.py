@@ -55,9 +55,15 @@ def judge_use(
 ) -> None:
     if not use[USE_OK] or not _judged(identity_id, state):
         return
-    seen = first_seen(state)
-    if seen is None:
-        return
+    known = first_seen(state)
+    if known is None or use[USE_TS] <= known:
+        # The earliest sighting (perhaps arriving late): the later uses judged before it
+        # are judged again from it.
+        state["fs"] = use[USE_TS]
+        for kept in state["use"]:
+            if kept[USE_TS] > use[USE_TS]:
+                judge_use(identity_id, state, kept, now_us, config, result)
+    seen = use[USE_TS] if known is None else min(known, use[USE_TS])
     privileged = privileged_at(state, use[USE_ACC] or identity_id, use[USE_TS])
     if privileged is None:
         privileged = privileged_at(state, identity_id, use[USE_TS])

@@ -45,30 +45,41 @@ def _judged(identity_id: str, state: State) -> bool:
     return bool(state["fb"]) and not identity_id.startswith("email:")
 
 
-def judge_use(
+def _candidate(
+    identity_id: str, state: State, config: DetectionConfig
+) -> tuple[list[Any], int, str | None] | None:
+    """(the earliest use that makes the finding, first seen, a privileged entitlement
+    held then) or None."""
+    seen = first_seen(state)
+    for use in state["use"]:
+        if seen is None or use[USE_TS] < seen:
+            seen = use[USE_TS]
+        if not use[USE_OK]:
+            continue
+        privileged = privileged_at(state, use[USE_ACC] or identity_id, use[USE_TS])
+        if privileged is None and use[USE_ACC] != identity_id:
+            privileged = privileged_at(state, identity_id, use[USE_TS])
+        if use[USE_TS] >= seen + config.uncorrelated_after_us or privileged is not None:
+            return use, seen, privileged
+    return None
+
+
+def evaluate(
     identity_id: str,
     state: State,
-    use: list[Any],
+    watermark_us: int,
     now_us: int,
     config: DetectionConfig,
     result: Result,
 ) -> None:
-    if not use[USE_OK] or not _judged(identity_id, state):
+    """Judged once the watermark passes the use, not as it arrives: a link of the account
+    dated before the use, arriving after it, has moved it to its identity by then."""
+    if not _judged(identity_id, state):
         return
-    known = first_seen(state)
-    if known is None or use[USE_TS] <= known:
-        # The earliest sighting (perhaps arriving late): the later uses judged before it
-        # are judged again from it.
-        state["fs"] = use[USE_TS]
-        for kept in state["use"]:
-            if kept[USE_TS] > use[USE_TS]:
-                judge_use(identity_id, state, kept, now_us, config, result)
-    seen = use[USE_TS] if known is None else min(known, use[USE_TS])
-    privileged = privileged_at(state, use[USE_ACC] or identity_id, use[USE_TS])
-    if privileged is None:
-        privileged = privileged_at(state, identity_id, use[USE_TS])
-    if use[USE_TS] < seen + config.uncorrelated_after_us and privileged is None:
+    found = _candidate(identity_id, state, config)
+    if found is None or found[0][USE_TS] > watermark_us:
         return
+    use, seen, privileged = found
     key = alert_id(UNCORRELATED_ACCOUNT_ACTIVE.name, identity_id, identity_id, 0)
     if not better(state, key, 0, use[USE_TS], seen, True):
         return
@@ -94,19 +105,13 @@ def judge_use(
     )
 
 
-def evaluate(
-    identity_id: str,
-    state: State,
-    watermark_us: int,
-    now_us: int,
-    config: DetectionConfig,
-    result: Result,
-) -> None:
-    """Uses judged again when an earlier sighting or a grant arrives after them."""
+def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[int]:
     if not _judged(identity_id, state):
-        return
-    for use in state["use"]:
-        judge_use(identity_id, state, use, now_us, config, result)
+        return []
+    if alert_id(UNCORRELATED_ACCOUNT_ACTIVE.name, identity_id, identity_id, 0) in state["emitted"]:
+        return []  # an earlier use arriving late is found by evaluate when it comes
+    found = _candidate(identity_id, state, config)
+    return [] if found is None else [found[0][USE_TS]]
 
 
 DETECTOR = Detector(
@@ -114,6 +119,5 @@ DETECTOR = Detector(
     order=90,
     kinds=(UNCORRELATED_ACCOUNT_ACTIVE,),
     evaluate=evaluate,
-    deadlines=None,
-    judge_use=judge_use,
+    deadlines=deadlines,
 )

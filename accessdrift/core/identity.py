@@ -29,6 +29,7 @@ from accessdrift.core.facts import (
     USE_TS,
 )
 from accessdrift.core.messages import (
+    AssumedMessage,
     ChangeMessage,
     ClaimMessage,
     DirectoryMessage,
@@ -106,6 +107,8 @@ def handle(
         _on_owner_of(identity_id, state, message, result)
     elif message["t"] == "shared":
         _on_shared(state, message)
+    elif message["t"] == "assumed":
+        _on_assumed(state, message)
     elif message["t"] == "owner_left":
         entry = [message["owner"], message["ts"]]
         if entry not in state["owners_left"]:
@@ -133,6 +136,8 @@ def _copy(state: State) -> State:
         copied[key] = dict(state.get(key, {}))
     if "stl" in state:
         copied["stl"] = dict(state["stl"])
+    if "asm" in state:
+        copied["asm"] = list(state["asm"])
     return copied
 
 
@@ -859,3 +864,31 @@ def _on_shared(state: State, message: SharedMessage) -> None:
     shared = state.setdefault("shr", [])
     if entry not in shared:
         state["shr"] = [*shared, entry]
+
+
+# Assumptions kept per identity: enough for the earliest after any departure (they
+# come in mostly in order); a busy role's older ones go first.
+KEEP_ASSUMPTIONS = 200
+
+
+def _on_assumed(state: State, message: AssumedMessage) -> None:
+    """A role this identity holds, or created, was assumed: kept for
+    core/detectors/trust.py as [time, event id, role, by, credential, ip, via, creator,
+    created at, creation event id]."""
+    entry = [
+        message["ts"],
+        message["id"],
+        message["role"],
+        message.get("by"),
+        message.get("cred"),
+        message.get("ip"),
+        message["via"],
+        message.get("mk"),
+        message.get("mts"),
+        message.get("mid"),
+    ]
+    kept = list(state.get("asm") or [])
+    if any(known[1] == entry[1] and known[6] == entry[6] for known in kept):
+        return
+    bisect.insort(kept, entry, key=lambda item: (item[0], item[1]))
+    state["asm"] = kept[-KEEP_ASSUMPTIONS:]

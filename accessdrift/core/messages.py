@@ -139,6 +139,26 @@ class SharedMessage(Envelope):
     ts: int
 
 
+class AssumedMessage(Envelope):
+    """Role ``role`` was assumed (a session issued for it: AssumeRole, a Vault AppRole
+    login, a service account's token) at ``ts`` by account ``by`` with credential
+    ``cred``. ``via``: "holder", sent to the identity that holds the role; "creator",
+    sent to the identity of the account that created it (``mk``, at ``mts`` by event
+    ``mid``)."""
+
+    t: Literal["assumed"]
+    id: str
+    ts: int
+    role: str
+    by: str | None
+    cred: str | None
+    ip: str | None
+    via: str
+    mk: str | None
+    mts: int | None
+    mid: str | None
+
+
 class TickMessage(Envelope):
     """A deadline of this identity is due: evaluate again."""
 
@@ -161,6 +181,7 @@ IdentityMessage = (
     | OwnerOfMessage
     | OwnerLeftMessage
     | SharedMessage
+    | AssumedMessage
     | TickMessage
     | WatermarkMessage
 )

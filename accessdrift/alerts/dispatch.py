@@ -27,28 +27,37 @@ TERMINAL = frozenset({"sent", "failed", "skipped", "silenced"})
 
 def alert_version(alert: Mapping[str, Any]) -> str:
     """What changes when detection improves an alert (same ``alert_id``): its first use,
-    then a digest of the rest. Ordered: an earlier first use is a better version."""
+    then a digest of the rest, then ``.resolved`` once it stopped being true
+    (``resolved_at``, a stale finding's newer version). Ordered: an earlier first use is
+    a better version; with the same first use, the resolved one is."""
     fields = {
         key: str(alert.get(key)) for key in ("used_at", "seconds_after", "action", "source_ip")
     }
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
     used = alert.get("used_at")
     used_us = int(used.timestamp() * 1_000_000) if isinstance(used, datetime) else NO_USE
-    return f"{used_us:020d}.{digest}"
+    resolved = RESOLVED if alert.get("resolved_at") is not None else ""
+    return f"{used_us:020d}.{digest}{resolved}"
 
 
 NO_USE = 10**19
+RESOLVED = ".resolved"
 
 
 def better(version: str, than: str) -> bool:
-    """Does ``version`` improve on ``than``: an earlier first use? (A version read again
-    from an older record is not newer for being read later.)"""
+    """Does ``version`` improve on ``than``: an earlier first use, or the same one and
+    resolved where ``than`` is not? (A version read again from an older record is not
+    newer for being read later: a replayed unresolved version never follows the
+    resolved one, and the resolved one read again is no second resolution.)"""
 
     def first_use(text: str) -> int:
         head, dot, _ = text.partition(".")
         return int(head) if dot and head.isdigit() else NO_USE
 
-    return first_use(version) < first_use(than)
+    mine, theirs = first_use(version), first_use(than)
+    if mine != theirs:
+        return mine < theirs
+    return version.endswith(RESOLVED) and not than.endswith(RESOLVED)
 
 
 @dataclass(frozen=True)

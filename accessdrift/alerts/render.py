@@ -83,8 +83,19 @@ def after(seconds: Any) -> str:
     return f"{minutes}m {rest % 60}s after"
 
 
-# What ``deprovisioned_at`` is, per kind (T0 of a leaver unless said otherwise).
-REFERENCE_LABEL = {"used_after_revocation": "Revoked", "mover_access_retained": "Moved"}
+# What ``deprovisioned_at`` is, per kind (T0 of a leaver unless said otherwise): the
+# hygiene kinds' reference times are no deprovisioning (docs/hygiene.md).
+REFERENCE_LABEL = {
+    "used_after_revocation": "Revoked",
+    "mover_access_retained": "Moved",
+    "stale_credential": "Unused since",
+    "stale_account": "Unused since",
+    "rotation_overdue": "Created",
+    "shared_credential": "First party",
+    "uncorrelated_account_active": "First seen",
+}
+# What ``used_at`` is, when it is not a use: a grant, or the second party's use or claim.
+USED_LABEL = {"granted_after_deprovision": "Granted", "shared_credential": "Second party"}
 
 
 def facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -110,8 +121,13 @@ def _facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
         ),
     ]
     if alert.get("used_at") is not None:
-        label = "Granted" if alert.get("kind") == "granted_after_deprovision" else "Used"
+        label = USED_LABEL.get(str(alert.get("kind")), "Used")
         rows.append((label, f"{when(alert.get('used_at'))}, {after(alert.get('seconds_after'))}"))
+    if alert.get("resolved_at") is not None:
+        # A newer version of a finding that stopped being true (a stale key used again,
+        # revoked, disabled or deleted): said before anything else can be cut.
+        rows.append(("Resolved", when(alert.get("resolved_at"))))
+    rows += _hygiene_facts(alert)
     rows.append(("Action", str(alert.get("action") or "—")))
     rows.append(("Source IP", str(alert.get("source_ip") or "—")))
     agent = user_agent(alert)
@@ -120,12 +136,51 @@ def _facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def user_agent(alert: Mapping[str, Any]) -> str | None:
+def _hygiene_facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What the evidence adds for a person, for the hygiene kinds: who the two parties
+    of a shared credential were, and the privileged entitlement an overdue key's or an
+    unowned account's account held. Only strings are taken; the caller makes them one
+    line, and each service's renderer escapes them."""
+    kind = str(alert.get("kind"))
+    if kind not in ("shared_credential", "rotation_overdue", "uncorrelated_account_active"):
+        return []
+    evidence = _evidence(alert)
+    rows = []
+    if kind == "shared_credential":
+        if evidence.get("how") == "links":
+            parties = [evidence.get("other_identity_id"), alert.get("identity_id")]
+        else:
+            parties = [
+                _field(evidence.get("first_use"), "account_id"),
+                _field(evidence.get("second_use"), "account_id"),
+            ]
+        named = [str(party) for party in parties if isinstance(party, str) and party]
+        if named:
+            rows.append(("Parties", " and ".join(named)))
+    else:
+        privileged = evidence.get("privileged_entitlement")
+        if isinstance(privileged, str) and privileged:
+            rows.append(("Privileged", privileged))
+    return rows
+
+
+def _field(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def _evidence(alert: Mapping[str, Any]) -> dict[str, Any]:
     try:
         evidence = json.loads(str(alert.get("evidence") or "{}"))
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's stack
+        return {}
+    return evidence if isinstance(evidence, dict) else {}
+
+
+def user_agent(alert: Mapping[str, Any]) -> str | None:
+    try:
+        found = _find_key(json.loads(str(alert.get("evidence") or "{}")), "user_agent")
+    except (ValueError, RecursionError):  # not JSON, or nested past the stack
         return None
-    found = _find_key(evidence, "user_agent")
     return str(found) if found else None
 
 
@@ -155,8 +210,11 @@ def link(template: str | None, alert: Mapping[str, Any]) -> str | None:
 
 
 def headline(alerts: Sequence[Mapping[str, Any]], update: bool) -> str:
+    """``Resolved:`` when every alert of the message stopped being true (a stale finding's
+    newer version), else ``Update:`` for an improved one already sent."""
     first = alerts[0]
-    prefix = "Update: " if update else ""
+    resolved = all(alert.get("resolved_at") is not None for alert in alerts)
+    prefix = "Resolved: " if resolved else "Update: " if update else ""
     severity = str(first.get("severity")).upper()
     if len(alerts) == 1:
         return f"{prefix}{severity}: {title(first)}"

@@ -36,6 +36,18 @@ RETAINED = "mover_access_retained"
 DRIFT_SYSTEMS_LIMIT = 20
 # The latest entitlement drift findings listed: a short table, the rest counted.
 DRIFT_FINDINGS_LIMIT = 50
+# Credential hygiene (docs/hygiene.md): the kinds, as the section groups them. The two
+# stale kinds are one count: a person reads "unused", whether a key or an account.
+STALE_KINDS = ("stale_credential", "stale_account")
+ROTATION = "rotation_overdue"
+SHARED = "shared_credential"
+UNCORRELATED = "uncorrelated_account_active"
+HYGIENE_KINDS = (*STALE_KINDS, ROTATION, SHARED, UNCORRELATED)
+# As the drift's: systems come from the logs, so the chart and table keep to the ones
+# with the most open findings; the totals count every system.
+HYGIENE_SYSTEMS_LIMIT = 20
+# Open hygiene findings listed, the oldest first; the rest counted.
+HYGIENE_FINDINGS_LIMIT = 50
 
 _LATENCY = """
 SELECT system, {bucket}(source_time) AS bucket, count() AS pairs,
@@ -78,6 +90,19 @@ WITH drift AS (
            CAST(NULL AS Nullable(Float64)) AS seconds_after, revoked_at
     FROM access_retained_after_move
 )
+"""
+
+# Open hygiene findings per kind, from credential_hygiene (one row per kind, system,
+# identity kind and age bucket): `{group}` is what they are counted by.
+_STALE_IN = "(" + ", ".join(f"'{kind}'" for kind in STALE_KINDS) + ")"
+_HYGIENE_IN = "(" + ", ".join(f"'{kind}'" for kind in HYGIENE_KINDS) + ")"
+_HYGIENE_OPEN = f"""
+SELECT {{group}},
+       sumIf(open, kind IN {_STALE_IN}) AS stale,
+       sumIf(open, kind = '{ROTATION}') AS rotation,
+       sumIf(open, kind = '{SHARED}') AS shared,
+       sumIf(open, kind = '{UNCORRELATED}') AS uncorrelated
+FROM credential_hygiene
 """
 
 # name -> one read-only SELECT. Named so that a caller may run them however it likes
@@ -157,6 +182,38 @@ SELECT kind, severity, identity_id, identity_kind, system, account_id, entitleme
 FROM drift
 ORDER BY at DESC, identity_id, account_id, entitlement
 LIMIT {DRIFT_FINDINGS_LIMIT}
+""",
+    "hygiene_totals": f"""
+SELECT sumIf(open, kind IN {_STALE_IN}) AS stale,
+       sumIf(resolved, kind IN {_STALE_IN}) AS stale_resolved,
+       sumIf(open, kind = '{ROTATION}') AS rotation,
+       sumIf(open, kind = '{SHARED}') AS shared,
+       sumIf(open, kind = '{UNCORRELATED}') AS uncorrelated
+FROM credential_hygiene
+""",
+    "hygiene_by_system": _HYGIENE_OPEN.format(group="system")
+    + f"""GROUP BY system
+HAVING stale + rotation + shared + uncorrelated > 0
+ORDER BY stale + rotation + shared + uncorrelated DESC, system
+LIMIT {HYGIENE_SYSTEMS_LIMIT}
+""",
+    "hygiene_by_age": _HYGIENE_OPEN.format(group="age_bucket, age_from_days")
+    + """GROUP BY age_bucket, age_from_days
+HAVING stale + rotation + shared + uncorrelated > 0
+ORDER BY age_from_days
+""",
+    # The findings still open, oldest first: age as credential_hygiene counts it (from
+    # the kind's reference time to the latest event time).
+    "hygiene_open": f"""
+SELECT kind, severity, identity_id, identity_kind, ifNull(system, '') AS system,
+       ifNull(credential_id, ifNull(account_id, identity_id)) AS subject,
+       deprovisioned_at AS since, used_at, seconds_after,
+       ifNull(greatest(dateDiff('second', deprovisioned_at,
+                                (SELECT watermark FROM event_watermark)), 0), 0) AS age_seconds
+FROM alerts FINAL
+WHERE kind IN {_HYGIENE_IN} AND resolved_at IS NULL
+ORDER BY age_seconds DESC, identity_id, subject
+LIMIT {HYGIENE_FINDINGS_LIMIT}
 """,
     "orphaned": f"""
 SELECT identity_id, identity_kind, ifNull(system, '') AS system,
@@ -276,6 +333,48 @@ class DriftFinding:
 
 
 @dataclass(frozen=True)
+class HygieneTotals:
+    """Open credential hygiene findings of every system, per kind; the stale ones that
+    were resolved since (used again, revoked, disabled or deleted) apart."""
+
+    stale: int = 0
+    stale_resolved: int = 0
+    rotation: int = 0
+    shared: int = 0
+    uncorrelated: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.stale + self.rotation + self.shared + self.uncorrelated
+
+
+@dataclass(frozen=True)
+class HygieneCounts:
+    """Open hygiene findings of one system, or of one age bucket, per kind."""
+
+    name: str  # the system, or the age bucket ("30-90d")
+    stale: int
+    rotation: int
+    shared: int
+    uncorrelated: int
+
+
+@dataclass(frozen=True)
+class HygieneFinding:
+    """One open hygiene finding, as the short table lists it."""
+
+    kind: str
+    severity: str
+    identity_id: str
+    identity_kind: str
+    system: str
+    subject: str  # the credential, or the account
+    since: datetime | None  # the kind's reference time: unused since, created, first seen
+    age_seconds: float  # from `since` to the latest event time
+    detail: str
+
+
+@dataclass(frozen=True)
 class DashboardData:
     bucket: str  # "hour" or "day"
     latency: tuple[Series, ...] = ()
@@ -290,6 +389,10 @@ class DashboardData:
     drift_totals: DriftTotals = field(default_factory=DriftTotals)
     drift_by_system: tuple[DriftBySystem, ...] = ()
     drift_findings: tuple[DriftFinding, ...] = ()
+    hygiene_totals: HygieneTotals = field(default_factory=HygieneTotals)
+    hygiene_by_system: tuple[HygieneCounts, ...] = ()
+    hygiene_by_age: tuple[HygieneCounts, ...] = ()
+    hygiene_findings: tuple[HygieneFinding, ...] = ()
 
 
 def collect_dashboard(query: Callable[[str], QueryResult]) -> DashboardData:
@@ -357,6 +460,15 @@ def assemble(results: Mapping[str, QueryResult]) -> DashboardData:
         ),
         drift_findings=tuple(
             _drift_finding(row) for row in _records(results["drift_latest"])[:DRIFT_FINDINGS_LIMIT]
+        ),
+        hygiene_totals=_hygiene_totals(_records(results["hygiene_totals"])),
+        hygiene_by_system=_hygiene_counts(
+            _records(results["hygiene_by_system"])[:HYGIENE_SYSTEMS_LIMIT], "system"
+        ),
+        hygiene_by_age=_hygiene_counts(_records(results["hygiene_by_age"]), "age_bucket"),
+        hygiene_findings=tuple(
+            _hygiene_finding(row)
+            for row in _records(results["hygiene_open"])[:HYGIENE_FINDINGS_LIMIT]
         ),
     )
 
@@ -557,6 +669,64 @@ def _drift_finding(row: dict[str, Any]) -> DriftFinding:
         entitlement=str(row["entitlement"]),
         privileged=bool(row["privileged"]),
         at=_time(row["at"]),
+        detail=detail,
+    )
+
+
+def _hygiene_totals(rows: list[dict[str, Any]]) -> HygieneTotals:
+    if not rows:
+        return HygieneTotals()
+    row = rows[0]
+    return HygieneTotals(
+        stale=_int(row["stale"]),
+        stale_resolved=_int(row["stale_resolved"]),
+        rotation=_int(row["rotation"]),
+        shared=_int(row["shared"]),
+        uncorrelated=_int(row["uncorrelated"]),
+    )
+
+
+def _hygiene_counts(rows: list[dict[str, Any]], name: str) -> tuple[HygieneCounts, ...]:
+    return tuple(
+        HygieneCounts(
+            name=str(row[name]),
+            stale=_int(row["stale"]),
+            rotation=_int(row["rotation"]),
+            shared=_int(row["shared"]),
+            uncorrelated=_int(row["uncorrelated"]),
+        )
+        for row in rows
+    )
+
+
+def _hygiene_finding(row: dict[str, Any]) -> HygieneFinding:
+    kind = str(row["kind"])
+    age = _float(row["age_seconds"]) or 0.0
+    after = _float(row["seconds_after"])
+    used = _time(row["used_at"])
+    if kind in STALE_KINDS:
+        detail = f"unused for {duration(age)}"
+    elif kind == ROTATION:
+        # `since` is its creation; the use that raised it came `after` later.
+        at_use = f", used at {duration(after)} old" if after is not None else ""
+        detail = f"created {duration(age)} ago{at_use}"
+    elif kind == SHARED:
+        apart = f"{duration(after)} apart" if after is not None else "within the window"
+        detail = f"two parties {apart}"
+    else:
+        seen = f"used {duration(after)} after first seen" if after is not None else "used"
+        detail = f"{seen}, no identity claimed it"
+    if used is not None and kind != ROTATION:
+        detail += f" ({_iso(used)})"
+    return HygieneFinding(
+        kind=kind,
+        severity=str(row["severity"]),
+        identity_id=str(row["identity_id"]),
+        identity_kind=str(row["identity_kind"]),
+        system=str(row["system"]),
+        subject=str(row["subject"]),
+        since=_time(row["since"]),
+        age_seconds=age,
         detail=detail,
     )
 

@@ -23,6 +23,8 @@ from accessdrift.dashboard.data import (
     DashboardData,
     DriftFinding,
     Finding,
+    HygieneCounts,
+    HygieneFinding,
     duration,
 )
 from accessdrift.dashboard.svg import (
@@ -56,6 +58,14 @@ class DriftRow:
     finding: DriftFinding
     link: str | None  # as FindingRow's
     at: str
+
+
+@dataclass(frozen=True)
+class HygieneRow:
+    finding: HygieneFinding
+    link: str | None  # as FindingRow's
+    since: str
+    age: str
 
 
 def _share(share: float | None) -> str:
@@ -116,6 +126,14 @@ def render_dashboard(
         "change_type": _by_change_type(data),
         "uses": _uses(data),
         "drift": _drift(data),
+        "hygiene_system": _hygiene(
+            "Open credential hygiene findings per system",
+            "hygiene-system-chart",
+            data.hygiene_by_system,
+        ),
+        "hygiene_age": _hygiene(
+            "Open credential hygiene findings by age", "hygiene-age-chart", data.hygiene_by_age
+        ),
     }
     return DASHBOARD.render(
         data=data,
@@ -128,6 +146,7 @@ def render_dashboard(
         sla_rows=sla_rows,
         findings=[_finding_row(item, evidence_url) for item in data.findings],
         drift_rows=[_drift_row(item, evidence_url) for item in data.drift_findings],
+        hygiene_rows=[_hygiene_row(item, evidence_url) for item in data.hygiene_findings],
     )
 
 
@@ -194,6 +213,21 @@ def _drift(data: DashboardData) -> Markup:
     )
 
 
+def _hygiene(title: str, chart_id: str, items: tuple[HygieneCounts, ...]) -> Markup:
+    return bar_chart(
+        title,
+        chart_id,
+        [item.name for item in items],
+        [
+            ("unused", [item.stale for item in items]),
+            ("rotation overdue", [item.rotation for item in items]),
+            ("shared", [item.shared for item in items]),
+            ("uncorrelated", [item.uncorrelated for item in items]),
+        ],
+        y_label="findings",
+    )
+
+
 def _local_link(identity_id: str, evidence_url: Callable[[str], str]) -> str | None:
     target = evidence_url(identity_id)
     # Only a path on this worker becomes a link: never a scheme (javascript:) or a host.
@@ -211,6 +245,15 @@ def _finding_row(item: Finding, evidence_url: Callable[[str], str]) -> FindingRo
 
 def _drift_row(item: DriftFinding, evidence_url: Callable[[str], str]) -> DriftRow:
     return DriftRow(item, _local_link(item.identity_id, evidence_url), _when(item.at))
+
+
+def _hygiene_row(item: HygieneFinding, evidence_url: Callable[[str], str]) -> HygieneRow:
+    return HygieneRow(
+        item,
+        _local_link(item.identity_id, evidence_url),
+        _when(item.since),
+        duration(item.age_seconds),
+    )
 
 
 def render_error(status: int, title: str, message: str) -> str:

@@ -5,8 +5,8 @@ Regenerate the committed JSON after any change here (tests fail until you do):
     .venv/bin/python -m deploy.grafana.dashboards
 
 It writes deploy/grafana/dashboards/provisioning-latency.json,
-zombie-credentials.json and entitlement-drift.json, which Grafana loads through the
-file provider of
+zombie-credentials.json, entitlement-drift.json and credential-hygiene.json, which
+Grafana loads through the file provider of
 deploy/grafana/provisioning/dashboards/accessdrift.yaml. Never edit the JSON by hand.
 
 Queries are for grafana-clickhouse-datasource 4.x in SQL mode: the plugin's macros
@@ -36,11 +36,13 @@ DATASOURCE = dashboard_models.DataSourceRef(type_val=PLUGIN, uid=DATASOURCE_UID)
 LATENCY_UID = "accessdrift-latency"
 ZOMBIES_UID = "accessdrift-zombies"
 ENTITLEMENTS_UID = "accessdrift-entitlements"
+HYGIENE_UID = "accessdrift-hygiene"
 OUT_DIR = Path(__file__).parent / "dashboards"
 FILES = {
     LATENCY_UID: OUT_DIR / "provisioning-latency.json",
     ZOMBIES_UID: OUT_DIR / "zombie-credentials.json",
     ENTITLEMENTS_UID: OUT_DIR / "entitlement-drift.json",
+    HYGIENE_UID: OUT_DIR / "credential-hygiene.json",
 }
 # Default ACCESSDRIFT_DEPROVISION_SLA (CONTRACT.md "Settings"), drawn as a reference line.
 DEFAULT_SLA_SECONDS = 24 * 3600.0
@@ -927,6 +929,263 @@ LIMIT 200
     return board
 
 
+# -- Credential hygiene --------------------------------------------------------------
+
+# The five kinds of docs/hygiene.md, one row per alert in the columns the panels share.
+# `at` is when it became a finding: a stale one at its deadline (the detector's
+# evidence), the others at the use (or claim) that raised them.
+HYGIENE_SQL = """
+    SELECT
+        kind,
+        severity,
+        identity_id,
+        identity_kind,
+        ifNull(system, '') AS system,
+        coalesce(used_at,
+                 parseDateTime64BestEffortOrNull(JSONExtractString(evidence, 'stale_at'), 6, 'UTC'),
+                 deprovisioned_at) AS at
+    FROM alerts FINAL
+    WHERE kind IN ('stale_credential', 'stale_account', 'rotation_overdue',
+                   'shared_credential', 'uncorrelated_account_active')
+"""
+
+
+def hygiene_dashboard() -> dashboard.Dashboard:
+    layout = Layout()
+    stale = stat_panel(
+        layout,
+        "Unused credentials and accounts, open now",
+        "Active credentials and accounts of active identities unused for "
+        "ACCESSDRIFT_STALE_AFTER and not used, revoked, disabled or deleted since, as of the "
+        "latest event time (not limited to the range; stale_credentials).",
+        sql(f"""
+SELECT count() AS open_stale
+FROM stale_credentials
+WHERE open
+  AND {FILTERS}
+"""),
+        "short",
+    ).thresholds(thresholds((None, "green"), (1, "orange")))
+    rotation = stat_panel(
+        layout,
+        "Overdue keys used",
+        "NHI credentials used more than ACCESSDRIFT_MAX_CREDENTIAL_AGE after their "
+        "creation, by the time of that use (alerts of kind rotation_overdue).",
+        sql(f"""
+SELECT count() AS overdue
+FROM alerts FINAL
+WHERE kind = 'rotation_overdue'
+  AND $__timeFilter(used_at)
+  AND {FILTERS}
+"""),
+        "short",
+    ).thresholds(thresholds((None, "green"), (1, "orange")))
+    shared = stat_panel(
+        layout,
+        "Credentials shared",
+        "Credentials and accounts used by, or claimed by, two parties within "
+        "ACCESSDRIFT_SHARING_WINDOW, by the time the second came (shared_credentials).",
+        sql(f"""
+SELECT count() AS shared
+FROM shared_credentials
+WHERE $__timeFilter(second_at)
+  AND {FILTERS}
+"""),
+        "short",
+    ).thresholds(thresholds((None, "green"), (1, "red")))
+    uncorrelated = stat_panel(
+        layout,
+        "Unowned accounts used",
+        "Accounts no identity claims, used ACCESSDRIFT_UNCORRELATED_AFTER after they were "
+        "first seen (or at once when privileged), by the time of that use "
+        "(uncorrelated_accounts_in_use).",
+        sql(f"""
+SELECT count() AS uncorrelated
+FROM uncorrelated_accounts_in_use
+WHERE $__timeFilter(used_at)
+  AND {FILTERS}
+"""),
+        "short",
+    ).thresholds(thresholds((None, "green"), (1, "orange")))
+    over_time = (
+        series_panel(
+            layout,
+            "Credential hygiene findings",
+            "Hygiene alerts per interval, system and kind: a stale credential or account at "
+            "the moment it became stale, the others at the use or claim that raised them.",
+            series_sql(f"""
+SELECT
+    $__timeInterval(at) AS time,
+    concat(system, ' ', replaceAll(kind, '_', ' ')) AS finding,
+    count() AS alerts
+FROM ({HYGIENE_SQL})
+WHERE $__timeFilter(at)
+  AND {FILTERS}
+GROUP BY time, finding
+ORDER BY time, finding
+"""),
+        )
+        .unit("short")
+        .min(0)
+        .display_name("${__field.labels.finding}")
+        .draw_style(common_models.GraphDrawStyle.BARS)
+        .fill_opacity(70)
+        .stacking(common.StackingConfig().mode(common_models.StackingMode.NORMAL))
+    )
+    by_age = table_panel(
+        layout,
+        "Open findings by system and age",
+        "Per system and age (from the kind's reference time to the latest event time: "
+        "unused since, created, first shared, first seen): open findings of each kind, and "
+        "the stale ones resolved since (credential_hygiene; not limited to the range).",
+        sql(f"""
+SELECT
+    system,
+    age_bucket AS age,
+    sumIf(open, kind IN ('stale_credential', 'stale_account')) AS unused,
+    sumIf(open, kind = 'rotation_overdue') AS rotation_overdue,
+    sumIf(open, kind = 'shared_credential') AS shared,
+    sumIf(open, kind = 'uncorrelated_account_active') AS uncorrelated_in_use,
+    sumIf(resolved, kind IN ('stale_credential', 'stale_account')) AS unused_resolved
+FROM credential_hygiene
+WHERE {FILTERS}
+GROUP BY system, age_bucket, age_from_days
+ORDER BY system, age_from_days
+"""),
+    )
+    stale_table = table_panel(
+        layout,
+        "Unused credentials and accounts",
+        "Every stale credential and account still open, and those resolved in the range "
+        "(stale_credentials): the longest unused first.",
+        sql(f"""
+SELECT
+    identity_id,
+    identity_kind,
+    system,
+    subject_kind,
+    subject,
+    since,
+    days_stale,
+    open,
+    resolved_at,
+    severity
+FROM stale_credentials
+WHERE (open OR $__timeFilter(resolved_at))
+  AND {FILTERS}
+ORDER BY open DESC, days_stale DESC, identity_id, subject
+LIMIT 200
+"""),
+    )
+    rotation_table = table_panel(
+        layout,
+        "Keys used past their rotation age",
+        "Each NHI credential used past ACCESSDRIFT_MAX_CREDENTIAL_AGE in the range: when it "
+        "was created, first used past the age, how old it was then; high when its account "
+        "held a privileged entitlement.",
+        sql(f"""
+SELECT
+    identity_id,
+    identity_kind,
+    system,
+    account_id,
+    credential_id,
+    deprovisioned_at AS created_at,
+    used_at,
+    seconds_after AS age_at_use_seconds,
+    severity
+FROM alerts FINAL
+WHERE kind = 'rotation_overdue'
+  AND $__timeFilter(used_at)
+  AND {FILTERS}
+ORDER BY age_at_use_seconds DESC, identity_id, credential_id
+LIMIT 200
+"""),
+    ).override_by_name("age_at_use_seconds", [dashboard_models.DynamicConfigValue("unit", "s")])
+    shared_table = table_panel(
+        layout,
+        "Shared credentials",
+        "Each credential or account two parties used (or two identities claimed) within "
+        "the sharing window, in the range: who and when (shared_credentials).",
+        sql(f"""
+SELECT
+    identity_id,
+    identity_kind,
+    system,
+    subject,
+    how,
+    first_party,
+    first_at,
+    second_party,
+    second_at,
+    seconds_apart,
+    severity
+FROM shared_credentials
+WHERE $__timeFilter(second_at)
+  AND {FILTERS}
+ORDER BY second_at DESC, identity_id, subject
+LIMIT 200
+"""),
+    ).override_by_name("seconds_apart", [dashboard_models.DynamicConfigValue("unit", "s")])
+    uncorrelated_table = table_panel(
+        layout,
+        "Uncorrelated accounts in use",
+        "Each account no identity claimed, used in the range: first seen, used, the "
+        "privileged entitlement it held if any, and who claims it now "
+        "(uncorrelated_accounts_in_use).",
+        sql(f"""
+SELECT
+    account_id,
+    identity_kind,
+    system,
+    first_seen,
+    used_at,
+    seconds_after_first_seen,
+    privileged_entitlement,
+    still_unclaimed,
+    claimed_by,
+    severity
+FROM uncorrelated_accounts_in_use
+WHERE $__timeFilter(used_at)
+  AND {FILTERS}
+ORDER BY still_unclaimed DESC, privileged DESC, used_at DESC, account_id
+LIMIT 200
+"""),
+    ).override_by_name(
+        "seconds_after_first_seen", [dashboard_models.DynamicConfigValue("unit", "s")]
+    )
+    board = (
+        dashboard.Dashboard("accessdrift: credential hygiene")
+        .uid(HYGIENE_UID)
+        .description(
+            "Credentials and accounts that should not be as they are: unused but active, "
+            "keys used past their rotation age, credentials shared between parties, and "
+            "accounts no identity owns still in use."
+        )
+        .tags(["accessdrift"])
+        .timezone("utc")
+        .time("now-30d", "now")
+        .refresh("1m")
+        .editable()
+        .tooltip(dashboard_models.DashboardCursorSync.CROSSHAIR)
+        .variables(variables())
+    )
+    for panel in (
+        stale,
+        rotation,
+        shared,
+        uncorrelated,
+        over_time,
+        by_age,
+        stale_table,
+        rotation_table,
+        shared_table,
+        uncorrelated_table,
+    ):
+        board = board.with_panel(panel)
+    return board
+
+
 # -- Output --------------------------------------------------------------------------
 
 
@@ -935,6 +1194,7 @@ def build_all() -> dict[str, dashboard_models.Dashboard]:
         LATENCY_UID: latency_dashboard().build(),
         ZOMBIES_UID: zombies_dashboard().build(),
         ENTITLEMENTS_UID: entitlements_dashboard().build(),
+        HYGIENE_UID: hygiene_dashboard().build(),
     }
 
 

@@ -11,6 +11,9 @@ from accessdrift.dashboard.data import (
     DRIFT_FINDINGS_LIMIT,
     DRIFT_SYSTEMS_LIMIT,
     HOURLY_SPAN,
+    HYGIENE_FINDINGS_LIMIT,
+    HYGIENE_KINDS,
+    HYGIENE_SYSTEMS_LIMIT,
 )
 from sinks.clickhouse import QueryResult
 
@@ -125,3 +128,37 @@ def test_entitlement_drift_stays_within_its_limits() -> None:
     for name in ("drift_totals", "drift_by_system", "drift_latest"):
         assert re.search(r"FROM alerts FINAL\b", STATEMENTS[name]), name
         assert "access_retained_after_move" in STATEMENTS[name], name
+
+
+def test_credential_hygiene_stays_within_its_limits() -> None:
+    """The same bounds for the hygiene section: a forged system per event, or a million
+    stale keys, never draw more than the limits."""
+    results = results_with([], NOW)
+    counts = "stale rotation shared uncorrelated"
+    results.update(
+        hygiene_by_system=result(
+            f"system {counts}",
+            *((f"forged{index}", 1, 1, 1, 1) for index in range(HYGIENE_SYSTEMS_LIMIT * 50)),
+        ),
+        hygiene_open=result(
+            "kind severity identity_id identity_kind system subject since used_at"
+            " seconds_after age_seconds",
+            *(
+                ("stale_credential", "low", f"E{index}", "human", "aws", "k", NOW, None, None, 1.0)
+                for index in range(HYGIENE_FINDINGS_LIMIT * 50)
+            ),
+        ),
+    )
+    data = assemble(results)
+    assert len(data.hygiene_by_system) == HYGIENE_SYSTEMS_LIMIT
+    assert len(data.hygiene_findings) == HYGIENE_FINDINGS_LIMIT
+    page = render_dashboard(data, now=NOW)
+    assert page.count('class="hygiene-finding"') == HYGIENE_FINDINGS_LIMIT
+    assert page.count('class="bar" data-series="unused"') == HYGIENE_SYSTEMS_LIMIT
+    assert STATEMENTS["hygiene_by_system"].rstrip().endswith(f"LIMIT {HYGIENE_SYSTEMS_LIMIT}")
+    assert STATEMENTS["hygiene_open"].rstrip().endswith(f"LIMIT {HYGIENE_FINDINGS_LIMIT}")
+    assert re.search(r"FROM alerts FINAL\b", STATEMENTS["hygiene_open"])
+    for kind in HYGIENE_KINDS:
+        assert f"'{kind}'" in STATEMENTS["hygiene_open"], kind
+    for name in ("hygiene_totals", "hygiene_by_system", "hygiene_by_age"):
+        assert "FROM credential_hygiene" in STATEMENTS[name], name

@@ -17,6 +17,9 @@ from accessdrift.dashboard.data import (
     DriftFinding,
     DriftTotals,
     Finding,
+    HygieneCounts,
+    HygieneFinding,
+    HygieneTotals,
     Point,
     Series,
     Threshold,
@@ -117,6 +120,24 @@ def full_data(identity: str = "E1", name: str = "aws") -> DashboardData:
                 "5h after leaving",
             ),
         ),
+        hygiene_totals=HygieneTotals(
+            stale=4, stale_resolved=2, rotation=1, shared=1, uncorrelated=0
+        ),
+        hygiene_by_system=(HygieneCounts(name, 4, 1, 1, 0),),
+        hygiene_by_age=(HygieneCounts("90-180d", 4, 0, 0, 0), HygieneCounts("< 30d", 0, 1, 1, 0)),
+        hygiene_findings=(
+            HygieneFinding(
+                "stale_credential",
+                "medium",
+                identity,
+                "nhi",
+                name,
+                f"{name}:key/{identity}",
+                T0 - timedelta(days=120),
+                120 * 86400.0,
+                "unused for 120d",
+            ),
+        ),
     )
 
 
@@ -177,8 +198,8 @@ def test_hostile_ids_are_escaped_and_links_quoted_on_the_page(hostile: str) -> N
     links = [
         attrs["href"] for tag, attrs in tags if tag == "a" and attrs.get("class") == "identity"
     ]
-    # The open findings' two rows and the entitlement drift finding.
-    assert links == [f"/evidence/{quote(hostile, safe='')}"] * 3
+    # The open findings' two rows, the entitlement drift and the hygiene finding.
+    assert links == [f"/evidence/{quote(hostile, safe='')}"] * 4
     assert all(
         link is not None and link.startswith("/evidence/") and "/" not in link[10:]
         for link in links
@@ -209,10 +230,12 @@ def test_the_page_is_self_contained() -> None:
 
 def test_empty_data_renders_no_data() -> None:
     page = render_dashboard(DashboardData(bucket="hour"), evidence_path)
-    # Five charts, the findings table and the entitlement drift table.
-    assert page.count("no data") == 7
+    # Seven charts, the findings table, the entitlement drift and the hygiene tables.
+    assert page.count("no data") == 10
     assert 'class="point"' not in page and "<table id='findings'" not in page
     assert "<table id='drift-findings'" not in page and 'id="drift-empty"' in page
+    assert "<table id='hygiene-findings'" not in page and 'id="hygiene-empty"' in page
+    assert "<table id='hygiene-system-table'" not in page
     assert "no events yet" in page
 
 
@@ -293,6 +316,7 @@ def test_collect_dashboard_runs_every_statement_once() -> None:
 def test_the_entitlement_drift_section_shows_counts_per_system_and_the_latest() -> None:
     page = render_dashboard(full_data(), evidence_path)
     section = page.split('<section id="entitlement-drift">')[1]
+    section = section.split('<section id="credential-hygiene">')[0]
     assert "3 granted after deprovisioning (1 privileged)" in section
     assert "2 kept after a move past the mover SLA (0 privileged)" in section
     tags = parsed(section)
@@ -360,3 +384,67 @@ def test_assemble_reads_the_entitlement_drift() -> None:
     assert third.detail == "moved 2026-03-02 09:00 UTC, revoked 2026-03-10 09:00 UTC"
     assert not third.privileged
     assert (fourth.at, fourth.detail, fourth.identity_kind) == (None, "after leaving", "nhi")
+
+
+def test_the_credential_hygiene_section_counts_per_system_and_age_and_lists_the_oldest() -> None:
+    page = render_dashboard(full_data(), evidence_path)
+    section = page.split('<section id="credential-hygiene">')[1]
+    assert "4 unused but active (2 resolved since)" in section
+    assert "1 used past their rotation age" in section and "1 shared" in section
+    assert "0 unowned and in use" in section
+    tags = parsed(section)
+    bars = [attrs for tag, attrs in tags if tag == "rect" and attrs.get("class") == "bar"]
+    # Per system: one system, four series; by age: two buckets, four series each.
+    assert [attrs["data-category"] for attrs in bars] == ["aws"] * 4 + ["90-180d"] * 4 + [
+        "< 30d"
+    ] * 4
+    assert "<td>aws</td><td class='number'>4</td><td class='number'>1</td>" in section
+    assert "<td>90-180d</td><td class='number'>4</td><td class='number'>0</td>" in section
+    rows = [attrs for tag, attrs in tags if tag == "tr" and attrs.get("class") == "hygiene-finding"]
+    assert [attrs["data-kind"] for attrs in rows] == ["stale_credential"]
+    assert "<code>aws:key/E1</code>" in section and "unused for 120d" in section
+    assert "2025-11-02 09:00 UTC" in section and "<td class='number'>120d</td>" in section
+    assert "the oldest 1 of 6." in section  # the totals count what the table leaves out
+
+
+def test_assemble_reads_the_credential_hygiene() -> None:
+    def result(columns: str, *rows: tuple[object, ...]) -> QueryResult:
+        return QueryResult(columns.split(), list(rows))
+
+    day = 86400.0
+    columns = "kind severity identity_id identity_kind system subject since used_at"
+    columns += " seconds_after age_seconds"
+    rows = [
+        ("stale_account", "low", "E1", "human", "okta", "okta:u1", T0, None, None, 95 * day),
+        ("rotation_overdue", "high", "N1", "nhi", "aws", "aws:AKIA1", T0,
+         T0 + timedelta(days=91), 91 * day, 200 * day),
+        ("shared_credential", "high", "E2", "human", "aws", "aws:AKIA2", T0,
+         T0 + timedelta(hours=3), 3 * 3600.0, 2 * day),
+        ("uncorrelated_account_active", "medium", "gcp:x@p", "nhi", "gcp", "gcp:x@p", T0,
+         T0 + timedelta(days=9), 9 * day, 10 * day),
+        ("shared_credential", "medium", "N2", "nhi", "vault", "vault:t", T0, None, None, None),
+    ]  # fmt: skip
+    counts = "stale rotation shared uncorrelated"
+    results = {name: result("x") for name in STATEMENTS}
+    results.update(
+        hygiene_totals=result("stale stale_resolved rotation shared uncorrelated", (3, 1, 1, 2, 1)),
+        hygiene_by_system=result(f"system {counts}", ("aws", 0, 1, 1, 0), ("okta", 3, 0, 0, 0)),
+        hygiene_by_age=result(f"age_bucket age_from_days {counts}", ("30-90d", 30, 0, 0, 1, 1)),
+        hygiene_open=result(columns, *rows),
+    )
+    data = assemble(results)
+    assert data.hygiene_totals == HygieneTotals(3, 1, 1, 2, 1) and data.hygiene_totals.total == 7
+    assert data.hygiene_by_system == (
+        HygieneCounts("aws", 0, 1, 1, 0),
+        HygieneCounts("okta", 3, 0, 0, 0),
+    )
+    assert data.hygiene_by_age == (HygieneCounts("30-90d", 0, 0, 1, 1),)
+    details = [item.detail for item in data.hygiene_findings]
+    assert details == [
+        "unused for 95d",
+        "created 200d ago, used at 91d old",
+        "two parties 3h apart (2026-03-02 12:00 UTC)",
+        "used 9d after first seen, no identity claimed it (2026-03-11 09:00 UTC)",
+        "two parties within the window",
+    ]
+    assert [item.age_seconds for item in data.hygiene_findings][-1] == 0.0

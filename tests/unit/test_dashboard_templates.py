@@ -48,10 +48,14 @@ def test_a_hostile_system_name_and_identity_id_come_out_escaped(hostile: str) ->
     assert page.texts.count(hostile) >= 4, page.texts
     assert "49" not in page.texts
     identities = [attrs for tag, attrs in page.tags if tag == "a"]
-    # The open findings' two and the entitlement drift finding's.
-    assert [attrs["href"] for attrs in identities] == [evidence_path(hostile)] * 3
+    # The open findings' two, the entitlement drift finding's and the hygiene finding's.
+    assert [attrs["href"] for attrs in identities] == [evidence_path(hostile)] * 4
     # The drift section's account and entitlement cells: the log's text, as written.
     assert f"{hostile}:{hostile}" in page.texts and f"{hostile}:policy/{hostile}" in page.texts
+    # The hygiene section's credential cell and its per-system row.
+    assert f"{hostile}:key/{hostile}" in page.texts
+    hygiene = read(markup.split('<section id="credential-hygiene">')[1])
+    assert hygiene.texts.count(hostile) >= 4, hygiene.texts  # bar labels, table, finding
     rows = [attrs for tag, attrs in page.tags if tag == "rect"]
     assert {attrs["data-category"] for attrs in rows} >= {hostile}
 

@@ -8,7 +8,11 @@ from typing import Any
 
 import pytest
 
-from sinks.migration_files import parameterized_views, views_taking_parameters
+from sinks.migration_files import (
+    available_migrations,
+    parameterized_views,
+    views_taking_parameters,
+)
 from sinks.query_guard import refusal
 
 
@@ -52,6 +56,17 @@ def test_the_views_are_derived_from_the_migrations() -> None:
     assert "access_at" in parameterized_views()
     # The other views of the migrations take no parameter: read as tables, not called.
     assert not {"entitlements_of_leavers", "identity_timeline"} & parameterized_views()
+    hygiene = {
+        "stale_credentials",
+        "credential_hygiene",
+        "shared_credentials",
+        "uncorrelated_accounts_in_use",
+    }
+    assert not hygiene & parameterized_views()
+    created = " ".join(
+        statement for migration in available_migrations() for statement in migration.statements
+    )
+    assert all(f"CREATE OR REPLACE VIEW {name} AS" in created for name in hygiene)
 
 
 @pytest.mark.parametrize(

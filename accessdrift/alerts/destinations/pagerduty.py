@@ -1,5 +1,7 @@
 """PagerDuty's Events API v2: one ``trigger`` event per alert, its ``dedup_key`` the
-``alert_id``, so PagerDuty itself folds a repeat into the incident it opened. Its fields
+``alert_id``, so PagerDuty itself folds a repeat into the incident it opened; an alert's
+resolved version (``resolved_at``: a stale finding that stopped being true) is a
+``resolve`` of that incident. Its fields
 are plain text (PagerDuty shows them as such). The integration's routing key, a secret,
 is read at each send and goes first in the event."""
 
@@ -32,7 +34,7 @@ PAGERDUTY_SEVERITY = {
 def pagerduty_event(
     alert: Mapping[str, Any], routing_key: str, link_template: str | None = None
 ) -> dict[str, Any]:
-    """One ``trigger`` event for one alert."""
+    """One ``trigger`` event for one alert (``resolve`` for its resolved version)."""
     return {"routing_key": routing_key, **_event(alert, link_template)}
 
 
@@ -40,7 +42,7 @@ def _event(alert: Mapping[str, Any], link_template: str | None) -> dict[str, Any
     summary = f"{title(alert)}: {alert.get('identity_id')} ({alert.get('identity_kind')})"
     detected = alert.get("detected_at")
     event: dict[str, Any] = {
-        "event_action": "trigger",
+        "event_action": "resolve" if alert.get("resolved_at") is not None else "trigger",
         "dedup_key": str(alert.get("alert_id")),
         "payload": {
             "summary": cut(summary, 1024),

@@ -72,6 +72,10 @@ class QueryLimits:
             "max_threads": self.threads,
             "max_rows_to_read": self.rows_read,
             "max_parser_depth": PARSER_DEPTH,
+            # Under readonly=1 a view's own SETTINGS are not applied: the views that tell
+            # an unmatched LEFT JOIN by its NULLs (access_retained_after_move,
+            # deprovision_timeline) need it from the session.
+            "join_use_nulls": 1,
         }
 
 

@@ -127,3 +127,13 @@ def test_the_issues_gigabyte_of_one_constant_is_refused_by_the_default_memory_li
             defaults.query("SELECT repeat('x', 1000000) FROM numbers(1000)")
     finally:
         defaults.close()
+
+
+def test_an_unmatched_left_join_reads_null_on_the_analysts_session(clickhouse: ClickHouse) -> None:
+    # The views say SETTINGS join_use_nulls = 1, which readonly=1 does not apply: the
+    # session must, or "still held" reads '' / 0 where the ledger has no interval.
+    result = clickhouse.query(
+        "SELECT r.x AS x FROM (SELECT 1 AS k) AS l LEFT JOIN (SELECT 2 AS k, 'a' AS x) AS r"
+        " ON l.k = r.k"
+    )
+    assert [list(row) for row in result.rows] == [[None]]

@@ -128,6 +128,7 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
         settings.topic(catalog.OWNERSHIP),
         counts,
         settings.link_by_email,
+        span_micros(settings.sharing_window),
     )
     identity_stage = IdentityStage(
         identities,

@@ -20,7 +20,7 @@ from faust.types import EventT, TableT
 
 from accessdrift import catalog
 from accessdrift.core.partitions import partition_of
-from accessdrift.core.resolver import Hop, Node, Outbound, Resolver
+from accessdrift.core.resolver import DEFAULT_SHARING_WINDOW_US, Hop, Node, Outbound, Resolver
 from accessdrift.core.routing import route_record
 from accessdrift.core.watermark import Watermark
 from accessdrift.errors import RecordError
@@ -61,6 +61,7 @@ class ResolverStage:
         ownership_topic: str,
         counts: Counter[str],
         link_by_email: bool,
+        sharing_window_us: int = DEFAULT_SHARING_WINDOW_US,
     ) -> None:
         self.subjects = subjects
         self.cache = cache
@@ -76,6 +77,7 @@ class ResolverStage:
         self.ownership_topic = ownership_topic
         self.counts = counts
         self.link_by_email = link_by_email
+        self.sharing_window_us = sharing_window_us
         self.ownership_output = FindingOutput(
             "ownership", ownership_topic, catalog.RECORD["Ownership"], codec_for("Ownership")
         )
@@ -109,6 +111,7 @@ class ResolverStage:
                     now_us=wall_us,
                     partitions=self.partitions,
                     partition=partition,
+                    sharing_window_us=self.sharing_window_us,
                 )
                 if partition not in self.watermarks:
                     self.watermarks[partition] = self.new_watermark()

@@ -108,11 +108,19 @@ class Engine:
         self.speeds = [1.0] * partitions
         self.paused = 0
         self.subjects: dict[str, Node] = {}
-        self.resolver = Resolver(self.subjects, link_by_email)
+        self.resolver = Resolver(
+            self.subjects, link_by_email, sharing_window_us=config.sharing_window_us
+        )
         self.resolver_partitions = resolver_partitions
         # Each partition its own store: a node read on the wrong partition is a KeyError.
         self.resolvers = [
-            Resolver({}, link_by_email, partitions=resolver_partitions, partition=partition)
+            Resolver(
+                {},
+                link_by_email,
+                partitions=resolver_partitions,
+                partition=partition,
+                sharing_window_us=config.sharing_window_us,
+            )
             for partition in range(resolver_partitions)
         ]
         self.resolve_queues: list[deque[tuple[Any, ...]]] = [

@@ -27,6 +27,12 @@ An owner always answers at once, with its provisional resolution when it waits
 itself, so that a cycle of claims across partitions can never wait forever; each
 answer carries the path it came along, and a path that loops or grows past
 MAX_CHAIN stops where it loops, as the walk on one partition does.
+
+Apart from ownership, a node keeps the last few link claims made on it (``lh``,
+whichever identity made them, removals included): two identities claiming the
+same account or credential within the sharing window, the earlier claim not
+removed in between, is a shared subject, told once to the later claimer
+(``shared``; the pairs told are kept in ``sh``). Ownership never reads either.
 """
 
 import re
@@ -35,7 +41,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from accessdrift.core.ids import system_of
-from accessdrift.core.messages import Fact, HopMessage, IdentityMessage, MoveMessage
+from accessdrift.core.messages import (
+    Fact,
+    HopMessage,
+    IdentityMessage,
+    MoveMessage,
+    SharedMessage,
+)
 from accessdrift.core.partitions import partition_of
 from accessdrift.core.timeutil import from_micros
 
@@ -44,6 +56,11 @@ Node = dict[str, Any]
 LINK, CREATED, USED = 3, 2, 1
 CLAIM_NAMES = {"3": "link", "2": "created", "1": "used"}
 MAX_CHAIN = 6
+# Link claims kept per subject, and pairs of them already told: a subject claimed
+# by more identities than this within the window is told about its latest claims.
+MAX_LINK_HISTORY = 8
+MAX_ANNOUNCED = 16
+DEFAULT_SHARING_WINDOW_US = 86_400 * 1_000_000
 SESSION_ACTIONS = frozenset(
     {
         "AssumeRole",
@@ -89,6 +106,43 @@ class Hop:
     message: HopMessage
 
 
+LinkClaim = list[Any]
+"""A link claim as kept in a node's ``lh``: [identity_id, time_us, removed, identity_kind]."""
+
+
+def _claim_order(claim: LinkClaim) -> tuple[int, str, bool]:
+    # At the same time the larger identity id is the later claim, as it is the
+    # winning one in Resolver.claim: the pair's order does not depend on arrival.
+    return (int(claim[1]), str(claim[0]), bool(claim[2]))
+
+
+def _stands(history: list[LinkClaim], claim: LinkClaim, until_us: int) -> bool:
+    """No removal by the claim's identity after it and at or before ``until_us``
+    (a removal at the claim's own time loses to it, as in Resolver.claim)."""
+    return not any(
+        other[2] and other[0] == claim[0] and claim[1] < other[1] <= until_us for other in history
+    )
+
+
+def shared_pairs(
+    history: list[LinkClaim], new: LinkClaim, window_us: int
+) -> list[tuple[LinkClaim, LinkClaim]]:
+    """The (earlier, later) pairs of claims by two different identities that ``new``
+    completes, in ``history`` (which holds ``new``): at most ``window_us`` apart, the
+    earlier not removed by its identity before the later was made."""
+    if new[2]:
+        return []  # a removal shares nothing (it may only have ended an earlier claim)
+    pairs = []
+    for other in history:
+        if other[2] or other[0] == new[0]:
+            continue
+        earlier, later = (other, new) if _claim_order(other) < _claim_order(new) else (new, other)
+        if later[1] - earlier[1] <= window_us and _stands(history, earlier, later[1]):
+            pairs.append((earlier, later))
+    pairs.sort(key=lambda pair: (_claim_order(pair[1]), _claim_order(pair[0])))
+    return pairs
+
+
 def guess_kind(subject: str) -> str:
     """Kind of a fallback identity: what an unlinked account looks like."""
     return "nhi" if any(hint in subject for hint in _NHI_HINTS) else "human"
@@ -126,9 +180,11 @@ class Resolver:
         now_us: int = 0,
         partitions: int = 1,
         partition: int = 0,
+        sharing_window_us: int = DEFAULT_SHARING_WINDOW_US,
     ) -> None:
         self.store = store
         self.link_by_email = link_by_email
+        self.sharing_window_us = sharing_window_us
         # Ownership rows (schemas/Ownership.avsc) of the subjects whose owner changed:
         # the stage sends them to drift.ownership, so that SQL can see who owns what.
         self.ownership: list[dict[str, Any]] = []
@@ -207,6 +263,61 @@ class Resolver:
         if after is not None and not after[1] and not self.owns(after[0]):
             self._subscribe(subject, after[0])
         return after != before
+
+    def record_link(
+        self,
+        subject: str,
+        identity_id: str,
+        identity_kind: str,
+        time_us: int,
+        removed: bool,
+        is_credential: bool,
+    ) -> list[Outbound]:
+        """Keep a link claim (or its removal) in the subject's history, whatever it did
+        to ownership, and tell the later claimer of each shared pair it completes.
+
+        A pair is told at most once: a claim already in the history (a replay) completes
+        nothing, and the pairs told are remembered. A removal that arrives after the
+        pair it would have prevented was told does not take it back, and a claim older
+        than every one of a full history is dropped unheard."""
+        node = self._node(subject)
+        history: list[LinkClaim] = [list(claim) for claim in node.get("lh") or []]
+        if any(
+            claim[0] == identity_id and claim[1] == time_us and bool(claim[2]) == removed
+            for claim in history
+        ):
+            return []
+        new: LinkClaim = [identity_id, time_us, removed, identity_kind]
+        history.append(new)
+        history.sort(key=_claim_order)
+        history = history[-MAX_LINK_HISTORY:]
+        if not any(claim is new for claim in history):
+            return []
+        node["lh"] = history
+        out: list[Outbound] = []
+        announced: list[list[Any]] = [list(pair) for pair in node.get("sh") or []]
+        credential = is_credential or bool(node.get("k"))
+        for earlier, later in shared_pairs(history, new, self.sharing_window_us):
+            told = [earlier[0], earlier[1], later[0], later[1]]
+            if told in announced:
+                continue
+            announced.append(told)
+            message: SharedMessage = {
+                "t": "shared",
+                "s": subject,
+                "cred": credential,
+                "other": earlier[0],
+                "ots": earlier[1],
+                "ts": later[1],
+                "ik": later[3],
+                "fb": False,
+            }
+            out.append(Outbound(later[0], message))
+        if out:
+            announced.sort(key=lambda pair: (pair[3], pair[1], pair[2], pair[0]))
+            node["sh"] = announced[-MAX_ANNOUNCED:]
+        self.store[subject] = node
+        return out
 
     def _subscribe(self, subject: str, parent: str) -> None:
         node = self._node(subject)

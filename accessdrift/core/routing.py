@@ -75,6 +75,7 @@ def route_directory_change(resolver: Resolver, record: Mapping[str, Any]) -> lis
     kind = record["identity_kind"]
     time_us = to_micros(record["event_time"])
     out: list[Outbound] = []
+    shared: list[Outbound] = []
     email = record.get("email")
     if resolver.link_by_email and email and resolver.owns(f"email:{email.strip().lower()}"):
         node = f"email:{email.strip().lower()}"
@@ -86,6 +87,7 @@ def route_directory_change(resolver: Resolver, record: Mapping[str, Any]) -> lis
         if resolver.claim(account, LINK, identity_id, True, kind, time_us, source=record["source"]):
             out += resolver.reroute(account)
         resolver.route(account)
+        shared += resolver.record_link(account, identity_id, kind, time_us, False, False)
     message: DirectoryMessage = {
         "t": "dir",
         "id": record["event_id"],
@@ -102,7 +104,9 @@ def route_directory_change(resolver: Resolver, record: Mapping[str, Any]) -> lis
         message["ents"] = sorted(listed)
     if resolver.owns(identity_id):
         out.append(Outbound(identity_id, message))
-    return out
+    # After the change itself: on one partition the later claimer hears of its claim
+    # before it hears that the subject was shared.
+    return out + shared
 
 
 def route_identity_link(resolver: Resolver, record: Mapping[str, Any]) -> list[Outbound]:
@@ -127,9 +131,11 @@ def route_identity_link(resolver: Resolver, record: Mapping[str, Any]) -> list[O
             out += resolver.reroute(subject)
         is_credential = subject == record.get("credential_id")
         resolved = resolver.route(subject, is_credential)
+        shared = resolver.record_link(subject, identity_id, kind, time_us, removed, is_credential)
         if not removed and resolved is not None and resolved.identity_id != identity_id:
             # A link that lost to a later one: the subject is not this identity's, and
             # telling it otherwise would make what it holds depend on arrival order.
+            out += shared
             continue
         claim: ClaimMessage = {
             "t": "claim",
@@ -142,6 +148,7 @@ def route_identity_link(resolver: Resolver, record: Mapping[str, Any]) -> list[O
             "removed": removed,
         }
         out.append(Outbound(identity_id, claim))
+        out += shared
     return out
 
 

@@ -349,7 +349,11 @@ def _on_use(
     # the use ends (core/detectors/stale.py).
     detectors.judge_use(identity_id, state, entry, now_us, config, result)
     noted = _note_use(state, entry)
-    if known and not (place.keep or place.learned or place.earlier or noted or result.alerts):
+    # A detector that remembers something on the subject replaces its mapping.
+    remembered = state["cred"] is not given["cred"] or state.get("stl") is not given.get("stl")
+    if known and not (
+        place.keep or place.learned or place.earlier or noted or remembered or result.alerts
+    ):
         # Judging found nothing new (so ``emitted`` is as it was), nothing was kept.
         result.next_deadline_us = detectors.next_deadline(identity_id, given, config)
         return given, result
@@ -681,6 +685,11 @@ def _on_facts(state: State, message: FactsMessage) -> None:
             since = _min(mine.get("since"), entry.get("since"))
             if since is not None:
                 merged_credential["since"] = since
+            last_use = _max(mine.get("lu"), entry.get("lu"))
+            if last_use is not None:
+                merged_credential["lu"] = last_use
+            if mine.get("fp") or entry.get("fp"):
+                merged_credential["fp"] = 1
             state["cred"][credential] = merged_credential
     for account, entry in message["acc"].items():
         mine = state["acc"].get(account)
@@ -689,6 +698,8 @@ def _on_facts(state: State, message: FactsMessage) -> None:
         else:
             merged = dict(mine)
             merged["since"] = _min(mine.get("since"), entry.get("since"))
+            if mine.get("lu") is not None or entry.get("lu") is not None:
+                merged["lu"] = _max(mine.get("lu"), entry.get("lu"))
             for end in ("ended", "deleted"):
                 if entry.get(end) is not None or mine.get(end) is not None:
                     merged[end] = _min(mine.get(end), entry.get(end))
@@ -892,3 +903,11 @@ def _on_assumed(state: State, message: AssumedMessage) -> None:
         return
     bisect.insort(kept, entry, key=lambda item: (item[0], item[1]))
     state["asm"] = kept[-KEEP_ASSUMPTIONS:]
+
+
+def _max(left: int | None, right: int | None) -> int | None:
+    if left is None:
+        return right
+    if right is None:
+        return left
+    return max(left, right)

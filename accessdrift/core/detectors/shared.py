@@ -61,6 +61,12 @@ def judge_use(
     if entry is None or entry.get("session"):
         return
     this = party(state, entry, use)
+    if this == OWNER and not entry.get("fp"):
+        return  # never used by another party: nothing to pair (most uses, most keys)
+    if this != OWNER and not entry.get("fp"):
+        # Remembered on the credential, so that its owner's uses look for a pair too.
+        state["cred"] = {**state["cred"], credential: {**entry, "fp": 1}}
+        entry = state["cred"][credential]
     window = config.sharing_window_us
     uses = state["use"]
     low = bisect.bisect_left(uses, use[USE_TS] - window, key=_use_time)

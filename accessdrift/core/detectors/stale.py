@@ -185,16 +185,17 @@ def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[i
     """When each subject's current clock makes it stale, unless judged for that clock."""
     if state["fb"]:
         return []
+    # Called for every message an identity handles: the earliest only.
     raised = state.get("stl") or {}
-    found = []
+    earliest: int | None = None
     for _, subject, _, start, end in _subjects(state):
         known = raised.get(subject)
         if known is not None and known[0] == start:
             continue
         deadline = start + config.stale_after_for(system_of(subject), state["kind"])
-        if end is None or end > deadline:
-            found.append(deadline)
-    return found
+        if (end is None or end > deadline) and (earliest is None or deadline < earliest):
+            earliest = deadline
+    return [] if earliest is None else [earliest]
 
 
 def _resolve(

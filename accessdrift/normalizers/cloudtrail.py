@@ -11,6 +11,11 @@ Rules (the README's normalizer table repeats them):
   unknown user carries. No principal at all: dead-lettered.
 - ``userIdentity.accessKeyId`` is the credential (``aws:<key id>``).
 - ``errorCode`` (or a ConsoleLogin ``Failure``) makes the outcome a failure.
+- A session issued by STS is a ``credential_created`` of its key by the caller, who owns
+  it; AssumeRole, AssumeRoleWithSAML and AssumeRoleWithWebIdentity name the role it acts
+  as in ``target_account_id`` (``aws:<account>:role/<role>`` from ``roleArn``, no IAM
+  path; a roleArn that names no IAM role leaves it null). GetSessionToken and
+  GetFederationToken act as their caller: no target account.
 - IAM and STS lifecycle actions become lifecycle kinds with their target; every other
   action, known or not, is a use by its principal. IAM users cannot be disabled: the
   usual quarantine, attaching the AWS managed ``AWSDenyAll`` policy, counts as
@@ -57,6 +62,14 @@ SESSION_ISSUERS = {
     "GetSessionToken",
     "GetFederationToken",
 }
+# The session issuers that act as a role (requestParameters.roleArn); GetSessionToken
+# and GetFederationToken act as their caller.
+ROLE_ASSUMPTIONS = {"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"}
+# IAM caps an ARN at 2,048 characters and a role name at 64; what is longer, or not a
+# role of IAM, names no role, whatever a hostile record claims.
+MAX_ARN = 2048
+ROLE_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
+ACCOUNT_NUMBER = re.compile(r"[\w-]{1,64}", re.ASCII)
 SECRET_READS = {"GetSecretValue", "BatchGetSecretValue"}
 DENY_ALL_POLICY = "arn:aws:iam::aws:policy/AWSDenyAll"
 
@@ -200,8 +213,11 @@ def normalize(raw: Any, patterns: Sequence[str] = DEFAULT_PATTERNS) -> Normalize
     elif source == "sts.amazonaws.com" and name in SESSION_ISSUERS:
         issued = access_key(dig(response, "credentials", "accessKeyId"))
         if issued:
-            # The session belongs to whoever asked for it, not to the role.
+            # The session belongs to whoever asked for it, not to the role: the role is
+            # only what the session acts as (the trust path a leaver's role is used by).
             kind, target_credential = "credential_created", issued
+            if name in ROLE_ASSUMPTIONS:
+                target_account = assumed_role(request.get("roleArn"))
     elif (
         source in ("identitystore.amazonaws.com", "sso-directory.amazonaws.com")
         and name in IDENTITY_CENTER
@@ -280,6 +296,21 @@ def arn_principal(arn: str) -> str | None:
     if kind in ("user", "role", "group", "federated-user"):
         return f"aws:{account}:{kind}/{rest.rsplit('/', 1)[-1]}"
     return f"aws:{account}:{kind}/{rest}"
+
+
+def assumed_role(value: Any) -> str | None:
+    """``arn:aws:iam::123:role/path/Deploy`` -> ``aws:123:role/Deploy``, the id of the role
+    as its creation names it (no IAM path); None for anything else."""
+    if not isinstance(value, str) or len(value) > MAX_ARN:
+        return None
+    parts = value.strip().split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "iam":
+        return None
+    account, resource = parts[4], parts[5]
+    if not resource.startswith("role/") or not ACCOUNT_NUMBER.fullmatch(account):
+        return None
+    role = resource.rsplit("/", 1)[-1]
+    return f"aws:{account}:role/{role}" if ROLE_NAME.fullmatch(role) else None
 
 
 def access_key(value: Any) -> str | None:

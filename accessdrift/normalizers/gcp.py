@@ -8,6 +8,13 @@ Rules:
 - ``status.code`` other than 0, or an authorization that was not granted: failure.
 - Service-account and key lifecycle methods, and IAM policy deltas (one event per
   member added or removed), are lifecycle kinds; every other method is a use.
+- A short-lived credential made by the Service Account Credentials API
+  (``iamcredentials.googleapis.com``: GenerateAccessToken, GenerateIdToken, SignJwt,
+  SignBlob) is a ``credential_created`` by the caller, who holds it: the token
+  ``gcp:token/<insertId>`` (no token id is logged), acting as the service account
+  ``gcp:<email>`` in ``target_account_id`` (``resource.labels.email_id``, else the email
+  ``request.name`` or ``resourceName`` names; a unique id alone names none). Denied or
+  failed, nothing was made: a use.
 - Google Workspace admin activity shared into Cloud Audit Logs
   (``google.admin.AdminService.*``, ``metadata.event[]``): user creation, suspension,
   deletion and group membership of the ``USER_EMAIL`` parameter are lifecycle kinds
@@ -26,6 +33,7 @@ Rules:
   logs replaces its events, never adds them again.
 """
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -58,6 +66,15 @@ KEY_LIFECYCLE = {
     f"{IAM}DeleteServiceAccountKey": "credential_revoked",
     f"{IAM}DisableServiceAccountKey": "credential_revoked",
 }
+
+# The IAM Service Account Credentials API: a caller makes a short-lived credential of a
+# service account (an OAuth token, an ID token, a JWT or a blob signed with its key).
+CREDENTIALS_SERVICE = "iamcredentials.googleapis.com"
+CREDENTIALS_API = "google.iam.credentials."
+TOKEN_METHODS = {"GenerateAccessToken", "GenerateIdToken", "SignJwt", "SignBlob"}
+MAX_EMAIL = 254  # RFC 5321's longest address
+MAX_RESOURCE_NAME = 1024
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,189}", re.ASCII)
 
 # Workspace admin event names (Admin SDK Reports "admin" application) -> kind.
 WORKSPACE_ADMIN_EVENTS = {
@@ -172,6 +189,17 @@ def normalize(
                 target_account_id=service_account_of(key_name) or service_account_of(resource),
                 target_credential_id=target_key,
             )
+    if _issues_token(method, payload) and outcome == "success":
+        # The token is the caller's, acting as the service account: the account it
+        # acts as is the target, and the token (never logged) is named by its entry.
+        token_entry = text(entry.get("insertId")) or event_id.removeprefix("gcp:")
+        return _one(
+            event_id,
+            common,
+            "credential_created",
+            target_account_id=_token_service_account(payload, entry),
+            target_credential_id=f"gcp:token/{token_entry}",
+        )
     deltas = dig(payload, "serviceData", "policyDelta", "bindingDeltas") or dig(
         payload, "metadata", "datasetChange", "bindingDeltas"
     )
@@ -200,6 +228,41 @@ def normalize(
         if granted.records or granted.dropped:
             return granted
     return _one(event_id, common, "usage")
+
+
+def _issues_token(method: str, payload: Mapping[str, Any]) -> bool:
+    """A call of the IAM Service Account Credentials API that makes a short-lived
+    credential of a service account: ``GenerateAccessToken`` as its methodName is
+    logged, or the full ``google.iam.credentials.v1.IAMCredentials.GenerateAccessToken``."""
+    if payload.get("serviceName") != CREDENTIALS_SERVICE and not method.startswith(CREDENTIALS_API):
+        return False
+    return method.rsplit(".", 1)[-1] in TOKEN_METHODS
+
+
+def _token_service_account(payload: Mapping[str, Any], entry: Mapping[str, Any]) -> str | None:
+    """``gcp:<email>`` of the service account a token is made for: the email Google
+    resolved it to (``resource.labels.email_id``; the request may name it by its unique
+    id, and ``resourceName`` always does), else the one the request names."""
+    if dig(entry, "resource", "type") == "service_account":
+        labelled = _service_account_email(dig(entry, "resource", "labels", "email_id"))
+        if labelled:
+            return f"gcp:{labelled}"
+    for name in (dig(payload, "request", "name"), payload.get("resourceName")):
+        if isinstance(name, str) and len(name) <= MAX_RESOURCE_NAME:
+            account = service_account_of(name)
+            email = _service_account_email(account.removeprefix("gcp:") if account else None)
+            if email:
+                return f"gcp:{email}"
+    return None
+
+
+def _service_account_email(value: Any) -> str | None:
+    """The value when it reads as an email address (a unique id, a scrubbed ``...`` or a
+    hostile blob names no account)."""
+    if not isinstance(value, str) or len(value) > MAX_EMAIL:
+        return None
+    email = value.strip()
+    return email if EMAIL.fullmatch(email) else None
 
 
 def _labelled_resource(entry: Mapping[str, Any]) -> str | None:

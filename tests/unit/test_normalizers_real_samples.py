@@ -83,6 +83,13 @@ REAL_SAMPLES = [
         id="elastic-vault",
     ),
     pytest.param(
+        # An AppRole login's request and response, and a later request: the response.
+        "vault",
+        lambda: lines("kawsark-awx-approle-ansible/README__example-audit-entries.log"),
+        (1, 1, 2, 0),
+        id="kawsark-vault-approle",
+    ),
+    pytest.param(
         "entra-audit",
         lambda: lines("elastic-integrations/azure_auditlogs__test-audit-logs-sample.log"),
         (3, 3, 0, 0),
@@ -242,7 +249,9 @@ def test_real_assume_role_examples_issue_session_keys_owned_by_the_caller() -> N
             event.target_credential_id
             == f"aws:{document['responseElements']['credentials']['accessKeyId']}"
         )
-        assert event.target_account_id is None, "a role session belongs to whoever assumed the role"
+        # The session is the caller's (account_id); the target is the role it acts as.
+        account, role = document["requestParameters"]["roleArn"].split(":", 5)[4:]
+        assert event.target_account_id == f"aws:{account}:{role}"
 
 
 def test_real_insights_events_are_ignored_by_rule() -> None:
@@ -308,16 +317,18 @@ def test_real_workspace_group_additions_grant_the_user_named_by_user_email() -> 
         assert event.event_id == "285djodxlmu"
 
 
-def test_real_gcp_workload_identity_token_generation_is_a_use() -> None:
+def test_real_gcp_workload_identity_token_generation_makes_the_callers_token() -> None:
     event = only(
         normalize_message(
             "gcp-audit",
             lines("elastic-integrations/gcp_audit__test-iamcredentials-googleapis-com.log")[0],
         )
     )
-    assert event.kind == "usage"
+    assert event.kind == "credential_created"
     assert event.action == "GenerateAccessToken"
     assert event.account_id.startswith("gcp:principal://iam.googleapis.com/")
+    assert event.target_account_id == "gcp:made-up-ci-account@project-id.iam.gserviceaccount.com"
+    assert event.target_credential_id == "gcp:token/15djrryd6bap"
 
 
 def test_real_okta_api_token_lifecycle() -> None:

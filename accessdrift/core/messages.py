@@ -187,7 +187,7 @@ IdentityMessage = (
 )
 """A message for the identity stage."""
 
-Fact = UseMessage | ChangeMessage
+Fact = UseMessage | ChangeMessage | AssumedMessage
 """A fact about a subject: what waits in the resolver for a subject's owner."""
 
 
@@ -207,5 +207,13 @@ class AnswerHop(TypedDict):
     path: list[str]
 
 
-HopMessage = SubscribeHop | AnswerHop
+class ForwardHop(TypedDict):
+    """To a subject's partition: send fact ``m`` to the identity the subject resolves to
+    (an assumption of a role, to the identity of the account that created it)."""
+
+    t: Literal["fwd"]
+    m: "AssumedMessage"
+
+
+HopMessage = SubscribeHop | AnswerHop | ForwardHop
 """A message between resolver partitions."""

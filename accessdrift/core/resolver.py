@@ -42,6 +42,7 @@ from typing import Any, cast
 
 from accessdrift.core.ids import system_of
 from accessdrift.core.messages import (
+    AssumedMessage,
     Fact,
     HopMessage,
     IdentityMessage,
@@ -410,6 +411,41 @@ class Resolver:
         held = self.pending.get(subject)
         self.pending[subject] = watermark if held is None else min(held, watermark)
 
+    def address(self, subject: str, message: Fact, is_credential: bool) -> list[Outbound]:
+        """A fact about ``subject`` (a subject of this partition) for the identity it
+        resolves to now, or kept until its owner on another partition answers."""
+        resolved = self.route(subject, is_credential)
+        if resolved is None:
+            self.wait(subject, message, is_credential)
+            return []
+        message["ik"] = resolved.identity_kind
+        message["fb"] = resolved.fallback
+        message["s"] = subject
+        return [Outbound(resolved.identity_id, message)]
+
+    def forward(self, subject: str, message: AssumedMessage) -> list[Outbound]:
+        """``address`` on ``subject``'s partition, wherever that is."""
+        if self.owns(subject):
+            return self.address(subject, message, False)
+        self.hops.append(Hop(subject, {"t": "fwd", "m": message}))
+        return []
+
+    # -- who created a role ----------------------------------------------------
+
+    def note_creator(self, role: str, creator: str, time_us: int, event_id: str) -> None:
+        """The account that created ``role`` (the earliest creation counts)."""
+        node = self._node(role)
+        known = node.get("mk")
+        if known is not None and (known[1], known[2]) <= (time_us, event_id):
+            return
+        node["mk"] = [creator, time_us, event_id]
+        self.store[role] = node
+
+    def creator_of(self, role: str) -> list[Any] | None:
+        """[account, time, event id] of the creation of ``role``, if it was seen."""
+        node = self.store.get(role)
+        return node.get("mk") if node else None
+
     def _ownership_row(self, subject: str, node: Node, resolved: Resolved) -> dict[str, Any]:
         owner = self.effective_owner(node)
         claim, source, parent, claimed_at = "none", "", None, None
@@ -434,10 +470,12 @@ class Resolver:
     # -- messages between resolver partitions ----------------------------------
 
     def on_hop(self, subject: str, message: HopMessage) -> list[Outbound]:
-        """A ``sub`` or ``res`` for ``subject``, a subject of this partition."""
+        """A ``sub``, ``res`` or ``fwd`` for ``subject``, a subject of this partition."""
         if message["t"] == "sub":
             self._on_subscribe(subject, str(message["child"]))
             return []
+        if message["t"] == "fwd":
+            return self.address(subject, message["m"], False)
         return self._on_answer(subject, str(message["parent"]), message["r"], message["path"])
 
     def _on_subscribe(self, parent: str, child: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from accessdrift.core.entitlements import listed_entitlements
 from accessdrift.core.messages import (
+    AssumedMessage,
     ChangeMessage,
     ClaimMessage,
     DirectoryMessage,
@@ -60,14 +61,7 @@ def _addressed(
 ) -> list[Outbound]:
     if not resolver.owns(subject):
         return []
-    resolved = resolver.route(subject, is_credential)
-    if resolved is None:
-        resolver.wait(subject, message, is_credential)
-        return []
-    message["ik"] = resolved.identity_kind
-    message["fb"] = resolved.fallback
-    message["s"] = subject
-    return [Outbound(resolved.identity_id, message)]
+    return resolver.address(subject, message, is_credential)
 
 
 def route_directory_change(resolver: Resolver, record: Mapping[str, Any]) -> list[Outbound]:
@@ -166,8 +160,10 @@ def route_cloud_event(resolver: Resolver, record: Mapping[str, Any]) -> list[Out
         if named and resolver.owns(named):
             out += resolver.claim_by_email(named, time_us)
     created = record.get("target_credential_id")
+    role = assumed_role(record)
     if kind == "credential_created" and success and created and resolver.owns(created):
-        owner_account = record.get("target_account_id") or account
+        # A session belongs to whoever asked for it, not to the role it assumed.
+        owner_account = account if role else record.get("target_account_id") or account
         if resolver.claim(created, CREATED, owner_account, False, None, time_us, source=action):
             out += resolver.reroute(created)
     if (
@@ -198,6 +194,8 @@ def route_cloud_event(resolver: Resolver, record: Mapping[str, Any]) -> list[Out
         target_account = record.get("target_account_id")
         if kind in CREDENTIAL_CHANGES:
             subject = target_credential or credential
+            if role:
+                target_account = account  # the session is the assumer's, as its owner
             target_account = target_account or (account if kind == "credential_created" else None)
         else:
             subject = target_account or account
@@ -219,6 +217,79 @@ def route_cloud_event(resolver: Resolver, record: Mapping[str, Any]) -> list[Out
                 change["ent"] = record["entitlement"]
                 change["priv"] = record.get("privileged")
             out.extend(_addressed(resolver, subject, change, kind in CREDENTIAL_CHANGES))
+    out += _trust_facts(resolver, record, role, time_us, success)
+    return out
+
+
+# A role one assumes: the session actions that name one (target_account_id), and a Vault
+# AppRole login (its token's entity is the role's).
+ROLE_ASSUMPTIONS = frozenset(
+    {
+        "AssumeRole",
+        "AssumeRoleWithSAML",
+        "AssumeRoleWithWebIdentity",
+        "GenerateAccessToken",
+        "SignJwt",
+        "SignBlob",
+        "GenerateIdToken",
+    }
+)
+# Vault entities are people too: an AppRole is known by its login, not by its creation.
+ROLE_HINTS = (":role/", "gserviceaccount.com")
+
+
+def assumed_role(record: Mapping[str, Any]) -> str | None:
+    """The role a session-issuing action assumed, if it names one."""
+    if record["kind"] != "credential_created" or not record.get("target_credential_id"):
+        return None
+    target = record.get("target_account_id")
+    action = str(record["action"])
+    if not target:
+        return None
+    if action in ROLE_ASSUMPTIONS or action.rsplit(".", 1)[-1] in ROLE_ASSUMPTIONS:
+        return str(target)
+    if "auth/approle/login" in action:
+        return str(target)
+    return None
+
+
+def _trust_facts(
+    resolver: Resolver, record: Mapping[str, Any], role: str | None, time_us: int, success: bool
+) -> list[Outbound]:
+    """Who created a role (kept on its node), and each assumption of it: to the identity
+    that holds it and to the identity of the account that created it
+    (core/detectors/trust.py)."""
+    target = record.get("target_account_id")
+    account = record["account_id"]
+    if (
+        record["kind"] == "account_created"
+        and success
+        and target
+        and target != account
+        and any(hint in target for hint in ROLE_HINTS)
+        and resolver.owns(target)
+    ):
+        resolver.note_creator(target, account, time_us, record["event_id"])
+        return []
+    if role is None or not success or not resolver.owns(role):
+        return []
+    made = resolver.creator_of(role)
+    assumed: AssumedMessage = {
+        "t": "assumed",
+        "id": record["event_id"],
+        "ts": time_us,
+        "role": role,
+        "by": account,
+        "cred": record.get("credential_id"),
+        "ip": record.get("source_ip"),
+        "via": "holder",
+        "mk": made[0] if made else None,
+        "mts": made[1] if made else None,
+        "mid": made[2] if made else None,
+    }
+    out = resolver.address(role, assumed, False)
+    if made:
+        out += resolver.forward(made[0], {**assumed, "via": "creator"})
     return out
 
 

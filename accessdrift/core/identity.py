@@ -549,6 +549,13 @@ def _on_move(state: State, message: MoveMessage, result: Result) -> None:
         key: state["cred"].pop(key) for key in list(state["cred"]) if key in subjects
     }
     moved_accounts = {key: state["acc"].pop(key) for key in list(state["acc"]) if key in subjects}
+    moved_assumptions = [
+        entry for entry in state.get("asm") or [] if _assumption_of(entry, subjects)
+    ]
+    if moved_assumptions:
+        state["asm"] = [
+            entry for entry in state.get("asm") or [] if not _assumption_of(entry, subjects)
+        ]
     # Facts about these subjects may still be on their way here from an earlier
     # holder on another partition: remember where each went, and in which
     # generation, to send those on when they come (see _send_on_what_moved_away).
@@ -563,7 +570,13 @@ def _on_move(state: State, message: MoveMessage, result: Result) -> None:
         moved_changes,
         moved_credentials,
         moved_accounts,
+        moved_assumptions,
     )
+
+
+def _assumption_of(entry: list[Any], subjects: set[str]) -> bool:
+    """An assumption kept for a subject: the role (its holder's) or the creator's account."""
+    return bool(entry[2] in subjects if entry[6] == "holder" else entry[7] in subjects)
 
 
 def _facts_messages(
@@ -573,6 +586,7 @@ def _facts_messages(
     changes: list[list[Any]],
     credentials: dict[str, Any],
     accounts: dict[str, Any],
+    assumptions: list[list[Any]] | None = None,
 ) -> list[Outbound]:
     """The facts for one destination, in messages of at most FACTS_PER_MESSAGE uses and
     changes: a busy account's history stays far below what a Kafka message may carry."""
@@ -592,6 +606,8 @@ def _facts_messages(
             "cred": credentials if first else {},
             "acc": accounts if first else {},
         }
+        if first and assumptions:
+            facts["asm"] = assumptions
         out.append(Outbound(destination[0], facts))
         first = False
     return out
@@ -643,14 +659,29 @@ def _send_on_what_moved_away(state: State, message: FactsMessage, result: Result
     for account, entry in message["acc"].items():
         found = holder(account)
         (found[5] if found else kept["acc"])[account] = entry
+    onward_assumptions: dict[str, list[list[Any]]] = {}
+    for assumed in message.get("asm") or []:
+        found = holder(assumed[2] if assumed[6] == "holder" else assumed[7])
+        if found is None:
+            kept.setdefault("asm", []).append(assumed)
+        else:
+            onward_assumptions.setdefault(found[0][0], []).append(assumed)
     for destination, onward_generations, uses, changes, credentials, accounts in onward.values():
         result.messages += _facts_messages(
-            destination, onward_generations, uses, changes, credentials, accounts
+            destination,
+            onward_generations,
+            uses,
+            changes,
+            credentials,
+            accounts,
+            onward_assumptions.get(destination[0]),
         )
     return kept
 
 
 def _on_facts(state: State, message: FactsMessage) -> None:
+    for assumed in message.get("asm") or []:
+        _keep_assumption(state, list(assumed))
     known_uses = {(use[USE_ID], use[USE_SUBJECT]) for use in state["use"]}
     state["use"] += [
         use for use in message["use"] if (use[USE_ID], use[USE_SUBJECT]) not in known_uses
@@ -898,6 +929,10 @@ def _on_assumed(state: State, message: AssumedMessage) -> None:
         message.get("mts"),
         message.get("mid"),
     ]
+    _keep_assumption(state, entry)
+
+
+def _keep_assumption(state: State, entry: list[Any]) -> None:
     kept = list(state.get("asm") or [])
     if any(known[1] == entry[1] and known[6] == entry[6] for known in kept):
         return

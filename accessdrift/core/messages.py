@@ -110,6 +110,7 @@ class FactsMessage(Envelope):
     chg: list[list[Any]]
     cred: dict[str, Any]
     acc: dict[str, Any]
+    asm: NotRequired[list[list[Any]]]  # assumptions of the roles that moved (state "asm")
 
 
 class OwnerOfMessage(Envelope):

@@ -55,6 +55,8 @@ from accessdrift.core.timeutil import from_micros
 Node = dict[str, Any]
 
 LINK, CREATED, USED = 3, 2, 1
+# A role's assumptions kept on its node until its creation is seen (a late CreateRole).
+KEEP_ROLE_ASSUMPTIONS = 8
 CLAIM_NAMES = {"3": "link", "2": "created", "1": "used"}
 MAX_CHAIN = 6
 # Link claims kept per subject, and pairs of them already told: a subject claimed
@@ -72,6 +74,7 @@ SESSION_ACTIONS = frozenset(
         "GenerateAccessToken",
         "SignJwt",
         "GenerateIdToken",
+        "SignBlob",
     }
 )
 _NHI_HINTS = (":role/", ":assumed-role/", "gserviceaccount.com", "vault:entity/", ":sa/", "app:")
@@ -150,9 +153,10 @@ def guess_kind(subject: str) -> str:
 
 
 def is_session_credential(credential_id: str | None, action: str | None = None) -> bool:
-    if credential_id and credential_id.startswith("aws:ASIA"):
+    if credential_id and credential_id.startswith(("aws:ASIA", "gcp:token/")):
         return True
-    return action in SESSION_ACTIONS
+    # GCP logs the full method name (google.iam.credentials.v1.IAMCredentials.SignJwt).
+    return action is not None and action.rsplit(".", 1)[-1] in SESSION_ACTIONS
 
 
 EMAIL = re.compile(r"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})$")
@@ -432,13 +436,32 @@ class Resolver:
 
     # -- who created a role ----------------------------------------------------
 
-    def note_creator(self, role: str, creator: str, time_us: int, event_id: str) -> None:
-        """The account that created ``role`` (the earliest creation counts)."""
+    def note_creator(self, role: str, creator: str, time_us: int, event_id: str) -> list[Outbound]:
+        """The account that created ``role`` (the earliest creation counts); the
+        assumptions of the role seen before its creation arrived go to its creator."""
         node = self._node(role)
         known = node.get("mk")
         if known is not None and (known[1], known[2]) <= (time_us, event_id):
-            return
+            return []
         node["mk"] = [creator, time_us, event_id]
+        self.store[role] = node
+        out: list[Outbound] = []
+        for kept in node.get("as") or [] if known is None else []:
+            assumed = cast(AssumedMessage, dict(kept))
+            assumed["via"], assumed["mk"] = "creator", creator
+            assumed["mts"], assumed["mid"] = time_us, event_id
+            out += self.forward(creator, assumed)
+        return out
+
+    def note_assumption(self, role: str, assumed: AssumedMessage) -> None:
+        """The role's last assumptions, for a creation that arrives after them."""
+        node = self._node(role)
+        if node.get("mk") is not None:
+            return  # its creator hears of each assumption as it comes
+        recent = [item for item in node.get("as") or [] if item["id"] != assumed["id"]]
+        node["as"] = sorted([*recent, dict(assumed)], key=lambda item: (item["ts"], item["id"]))[
+            -KEEP_ROLE_ASSUMPTIONS:
+        ]
         self.store[role] = node
 
     def creator_of(self, role: str) -> list[Any] | None:

@@ -269,8 +269,7 @@ def _trust_facts(
         and any(hint in target for hint in ROLE_HINTS)
         and resolver.owns(target)
     ):
-        resolver.note_creator(target, account, time_us, record["event_id"])
-        return []
+        return resolver.note_creator(target, account, time_us, record["event_id"])
     if role is None or not success or not resolver.owns(role):
         return []
     made = resolver.creator_of(role)
@@ -290,6 +289,8 @@ def _trust_facts(
     out = resolver.address(role, assumed, False)
     if made:
         out += resolver.forward(made[0], {**assumed, "via": "creator"})
+    else:
+        resolver.note_assumption(role, assumed)
     return out
 
 

@@ -22,6 +22,7 @@ from accessdrift.simulate.output import lines
 from sinks.clickhouse import ClickHouse
 from sinks.migrate import migrate
 from sinks.rows import ALL_TABLES, EVENT_TABLES, to_columns
+from tests.unit.test_simulation import to_the_end
 
 DEMO_OPTIONS = SimulationOptions(seed=7, identities=60, days=3)
 
@@ -58,7 +59,9 @@ def build(path: Path, options: SimulationOptions = DEMO_OPTIONS) -> OrgDatabase:
     engine = Engine(config, allowed_lateness_us=30 * MICROS)
     for index, (name, fields) in enumerate(records):
         engine.feed(name, fields, index)
-    engine.tick(len(records) + 10**13)
+    # The watermark goes as far as a live run's: the end of the simulated days.
+    latest = max(fields["event_time"] for _, _, fields in simulation.events)
+    engine.tick(to_the_end(len(records), simulation.end, latest))
     clickhouse = ClickHouse(f"chdb://{path}", "accessdrift")
     migrate(clickhouse)
     by_record: dict[str, list[dict[str, Any]]] = {}

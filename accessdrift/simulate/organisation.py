@@ -6,17 +6,24 @@ Everything the generator decides is also written down as ground truth: every lag
 pair and every finding that must be detected, derived from the plan by the
 contract's rules, not by running the detector; and what each identity held at each
 of its directory changes, by the access ledger's rules.
+
+The hygiene findings (stale keys and accounts, keys overdue for rotation, shared
+keys and accounts, unlinked accounts in use) are planted with their near misses on
+identities of their own, with histories reaching months before the simulated days;
+the rest of the organisation cannot raise any within the days.
 """
 
 import math
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from accessdrift.core.entitlements import DEFAULT_PRIVILEGED, is_privileged
+from accessdrift.core.resolver import guess_kind
+from accessdrift.errors import ConfigError
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 SYSTEMS = ("aws", "gcp", "okta", "entra", "vault")
@@ -90,6 +97,14 @@ MOVER_FATES: dict[tuple[bool, bool], tuple[tuple[str, float], ...]] = {
 # How far before the end of the simulated days a deadline must fall for a live run to
 # reach it (the watermark trails the last event).
 MARGIN = timedelta(hours=2)
+# The hygiene kinds (issue 26) whose truth carries when the alert was resolved.
+STALE_KINDS = frozenset({"stale_credential", "stale_account"})
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+AWS_USER = "aws:111122223333:user/"
+ADMIN_POLICY = "aws:policy/AdministratorAccess"
+# A time inside the days, by its share of their span (``Generator.hygiene``).
+At = Callable[[float], datetime]
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,13 @@ class SimulationOptions:
     privileged_share: float = 0.12
     granted_after_share: float = 0.35
     late_revoke_share: float = 0.3
+    # The hygiene rules the truth is judged by; the worker must be told the same
+    # (ACCESSDRIFT_STALE_AFTER, MAX_CREDENTIAL_AGE, SHARING_WINDOW, UNCORRELATED_AFTER).
+    # The planted cases are timed by them (``Generator.hygiene``).
+    stale_after: timedelta = timedelta(days=90)
+    max_credential_age: timedelta = timedelta(days=90)
+    sharing_window: timedelta = timedelta(days=1)
+    uncorrelated_after: timedelta = timedelta(days=7)
 
 
 @dataclass
@@ -136,6 +158,10 @@ class Identity:
     email: str
     accounts: list[Account] = field(default_factory=list)
     owner: str | None = None
+
+
+# Gives a workload its owner from when it is first linked (``Generator.hygiene``).
+Owned = Callable[[Identity, datetime], None]
 
 
 @dataclass
@@ -156,12 +182,14 @@ class Simulation:
 
 class Generator:
     def __init__(self, options: SimulationOptions) -> None:
+        check_hygiene_options(options)
         self.options = options
         self.random = random.Random(options.seed)
         self.simulation = Simulation(end=START + timedelta(days=options.days))
         self.counter = 0
         self.owner_of_account: dict[str, str] = {}
         self.movers: list[tuple[Identity, datetime]] = []
+        self.fresh_count = 0
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -328,6 +356,7 @@ class Generator:
         reference: datetime,
         entitlement: str | None = None,
         severity: str | None = None,
+        resolved: datetime | None = None,
     ) -> None:
         alert: dict[str, Any] = {
             "kind": kind,
@@ -338,8 +367,12 @@ class Generator:
             "used_at": used.isoformat() if used else None,
             "deprovisioned_at": reference.isoformat(),
         }
-        if severity is not None:  # the entitlement kinds': privileged raises it
+        if severity is not None:  # the entitlement and hygiene kinds': a rule sets it
             alert["severity"] = severity
+        if kind in STALE_KINDS:
+            # When the alert's newer version says it stopped being true (evaluate does
+            # not score it; it is there to check resolved_at against).
+            alert["resolved_at"] = resolved.isoformat() if resolved else None
         self.simulation.alerts.append(alert)
 
     # -- the organisation ---------------------------------------------------------------------
@@ -425,6 +458,18 @@ class Generator:
         self.revoked_then_used(
             [identity for identity in humans if identity.identity_id not in left_at]
         )
+        steady = [
+            identity
+            for index, identity in enumerate(humans)
+            if index not in joiners | movers | leavers
+        ]
+        # The hygiene cases draw from a generator of their own: the rest of the
+        # organisation (and every seed's findings of the other kinds) stays as it was.
+        drawn = self.random
+        self.random = random.Random(options.seed * 7919 + 26)
+        self.hygiene(steady)
+        self.random = drawn
+        self.admins_uncorrelated()
         self.mover_lags()
         self.simulation.ledger = ledger_truth(self.simulation.events, self.owner_of_account)
         self.malformed()
@@ -877,6 +922,8 @@ class Generator:
             account.keys[0],
             "AssumeRole",
             "credential_created",
+            # The role it acts as (CloudTrail's roleArn): the session stays its assumer's.
+            target_account="aws:111122223333:role/Deploy",
             target_credential=session_key,
         )
         used = t0 + timedelta(minutes=self.random.uniform(5, 50))
@@ -928,6 +975,489 @@ class Generator:
             ]
             account.keys = account.keys[1:] or account.keys
 
+    # -- hygiene (issue 26): stale, rotation, sharing, uncorrelated --------------------------
+    #
+    # Every account and key of the organisation above is first seen a day before the
+    # days (or during them), nothing is linked to two identities and no key is used by
+    # another account: none of it can become stale, overdue for rotation or shared
+    # within the days (``check_hygiene_options`` keeps the days short enough). The cases
+    # and their near misses are planted here, on identities of their own (active: no
+    # leaver, no suspend, but the one leaver near miss) with histories reaching months
+    # before the days, each timed by the options' rules. Keys are the accounts' own
+    # (CreateAccessKey by the IAM user itself), so that no administrator is seen before
+    # the day before the days: the administrators are unlinked accounts themselves.
+
+    def fresh(self, kind: str) -> Identity:
+        """An identity of the hygiene cases, numbered after the organisation's."""
+        index = self.options.identities + self.fresh_count
+        self.fresh_count += 1
+        if kind == "nhi":
+            return Identity(f"N{index:05d}", "nhi", f"svc{index}@corp.example")
+        return Identity(f"E{index:05d}", "human", f"user{index}@corp.example")
+
+    def held(self, identity: Identity, tag: str, linked: datetime, system: str = "aws") -> Account:
+        """A dedicated account of the identity, linked by the inventory at ``linked``."""
+        name = identity.identity_id.lower()
+        account_id = {
+            "aws": f"{AWS_USER}{'svc-' if identity.kind == 'nhi' else ''}{name}-{tag}",
+            "gcp": f"gcp:{name}-{tag}@corp.iam.gserviceaccount.com",
+            "okta": f"okta:00u{name}{tag}",
+        }[system]
+        account = Account(account_id, system)
+        self.owner_of_account[account_id] = identity.identity_id
+        identity.accounts.append(account)
+        self.link(linked, identity, account)
+        return account
+
+    def own_key(self, when: datetime, account: Account, tag: str) -> str:
+        """The IAM user makes itself an access key (a use of the account, not of the key)."""
+        key = f"aws:AKIA{account.account_id.rsplit('/', 1)[-1].upper().replace('-', '')}{tag}"
+        account.keys.append(key)
+        self.cloud(
+            when,
+            "aws",
+            account.account_id,
+            None,
+            "CreateAccessKey",
+            "credential_created",
+            target_account=account.account_id,
+            target_credential=key,
+        )
+        return key
+
+    def drop_key(self, when: datetime, account: Account, key: str) -> None:
+        self.cloud(
+            when,
+            "aws",
+            account.account_id,
+            None,
+            "DeleteAccessKey",
+            "credential_revoked",
+            target_account=account.account_id,
+            target_credential=key,
+        )
+
+    def act(
+        self,
+        when: datetime,
+        account: str,
+        key: str | None,
+        ok: bool = True,
+        system: str = "aws",
+    ) -> None:
+        """A use by ``account`` (with ``key``: its own, or another's)."""
+        self.cloud(when, system, account, key, "ReadResource", ok=ok)
+
+    def steady(self, account: Account, key: str, since: datetime, until: datetime) -> None:
+        """Uses of the key from ``since``, a third of the shorter hygiene limit apart, all
+        before ``until``: neither the key nor its account goes stale meanwhile."""
+        step = min(self.options.stale_after, self.options.max_credential_age) / 3
+        when = since
+        while when < until:
+            self.act(when, account.account_id, key)
+            when += step
+
+    def hygiene(self, steady: list[Identity]) -> None:
+        span = self.simulation.end - START - MARGIN
+
+        def at(share: float) -> datetime:
+            """A time inside the days: deadlines there are reached by a live run."""
+            return START + span * share
+
+        def owned(identity: Identity, linked: datetime) -> None:
+            # A workload's owner is a person who stays (no orphaned_nhi).
+            if steady:
+                owner = self.random.choice(steady)
+                self.directory(
+                    linked + timedelta(minutes=1),
+                    identity,
+                    "owner_change",
+                    owner_id=owner.identity_id,
+                )
+
+        self.plant_stale(at, owned)
+        self.plant_rotation(at, owned)
+        foreign = self.plant_shared(at, owned)
+        self.plant_links(foreign)
+        self.plant_uncorrelated(at)
+
+    def plant_stale(self, at: At, owned: Owned) -> None:
+        """stale_credential and stale_account, with near misses: used again a little
+        before the deadline, revoked before it, the account deleted before it, and a
+        leaver's forgotten key (deprovision_overdue, never stale)."""
+        options = self.options
+        stale_after = options.stale_after
+        shortest = min(stale_after, options.max_credential_age)
+
+        # A workload's old key, replaced by a new one and never revoked: stale inside
+        # the days (medium); the account stays in use with the new key.
+        workload = self.fresh("nhi")
+        deadline = at(0.3)
+        last = deadline - stale_after
+        created = last - shortest / 3
+        account = self.held(workload, "etl", created - HOUR)
+        owned(workload, created - HOUR)
+        old = self.own_key(created, account, "0")
+        self.act(created + HOUR, account.account_id, old)
+        self.act(last, account.account_id, old)
+        renewed = max(START - shortest / 2, created + 2 * HOUR)
+        new = self.own_key(renewed, account, "1")
+        for when in (renewed + HOUR, at(0.1), at(0.7)):
+            self.act(when, account.account_id, new)
+        self.truth_alert(
+            "stale_credential", workload, account.account_id, old, None, last, severity="medium"
+        )
+        # A service account linked and never used since: stale (medium) at first sight
+        # plus the limit.
+        sighted = at(0.45) - stale_after
+        unused = self.held(workload, "sync", sighted, "gcp")
+        self.truth_alert(
+            "stale_account", workload, unused.account_id, None, None, sighted, severity="medium"
+        )
+
+        person = self.fresh("human")
+        # A person's key unused for the limit, stale before the days, used again in them:
+        # the alert stands, resolved then (low). The account is used without it.
+        deadline = START - 12 * HOUR
+        last = deadline - stale_after
+        created = last - shortest / 3
+        account = self.held(person, "reports", created - HOUR)
+        key = self.own_key(created, account, "0")
+        self.act(created + HOUR, account.account_id, key)
+        self.act(last, account.account_id, key)
+        for when in (START - shortest / 2, at(0.2)):
+            self.act(when, account.account_id, None)  # the console: no key
+        self.act(at(0.5), account.account_id, key)
+        self.truth_alert(
+            "stale_credential",
+            person,
+            account.account_id,
+            key,
+            None,
+            last,
+            severity="low",
+            resolved=at(0.5),
+        )
+        # Near miss: used again an hour before its deadline (key and account).
+        deadline = at(0.4)
+        last = deadline - stale_after
+        created = last - shortest / 3
+        account = self.held(person, "batch", created - HOUR)
+        key = self.own_key(created, account, "0")
+        for when in (created + HOUR, last, deadline - HOUR):
+            self.act(when, account.account_id, key)
+        # Near miss: revoked an hour before its deadline; the account used meanwhile.
+        deadline = at(0.5)
+        last = deadline - stale_after
+        created = last - shortest / 3
+        account = self.held(person, "archive", created - HOUR)
+        key = self.own_key(created, account, "0")
+        self.act(created + HOUR, account.account_id, key)
+        self.act(last, account.account_id, key)
+        self.act(at(0.1), account.account_id, None)
+        self.drop_key(deadline - HOUR, account, key)
+        # Near miss: the account deleted before the deadline of it and of its key.
+        deadline = at(0.55)
+        last = deadline - stale_after
+        created = last - shortest / 3
+        account = self.held(person, "legacy", created - HOUR)
+        key = self.own_key(created, account, "0")
+        self.act(created + HOUR, account.account_id, key)
+        self.act(last, account.account_id, key)
+        self.admin_change(at(0.25), "aws", "account_deleted", account.account_id)
+        # An Okta account not used since the limit before five days before the days:
+        # stale then (low).
+        last = START - 5 * DAY - stale_after
+        linked = last - shortest / 3
+        okta = self.held(person, "ops", linked, "okta")
+        self.act(linked + HOUR, okta.account_id, None, system="okta")
+        self.act(last, okta.account_id, None, system="okta")
+        self.truth_alert("stale_account", person, okta.account_id, None, None, last, severity="low")
+        # Not rotation_overdue: a person's key far older than the limit, used in the days.
+        created = START - options.max_credential_age - 20 * DAY
+        account = self.held(person, "tools", created - HOUR)
+        key = self.own_key(created, account, "0")
+        self.steady(account, key, created + HOUR, START)
+        self.act(at(0.35), account.account_id, key)
+
+        # Near miss: a leaver's key and account go unused past the limit, after the
+        # leaver: not stale (the identity left), deprovision_overdue both.
+        leaver = self.fresh("human")
+        deadline = at(0.3)
+        last = deadline - stale_after
+        created = last - shortest / 3
+        account = self.held(leaver, "main", created - HOUR)
+        key = self.own_key(created, account, "0")
+        self.act(created + HOUR, account.account_id, key)
+        self.act(last, account.account_id, key)
+        t0 = at(0.05)  # in the days, before the deadline of its key and account
+        self.directory(t0, leaver, "leaver")
+        for credential in (None, key):
+            self.truth_lag(leaver, "leaver", account.account_id, credential, t0, None, "overdue")
+            self.truth_alert(
+                "deprovision_overdue", leaver, account.account_id, credential, None, t0
+            )
+
+    def plant_rotation(self, at: At, owned: Owned) -> None:
+        """rotation_overdue: a workload's key used past the limit (medium; high on an
+        account granted AdministratorAccess); near misses: used only before the limit,
+        rotated a day before it."""
+        options = self.options
+        limit = options.max_credential_age
+        workload = self.fresh("nhi")
+        gap = min(10 * DAY, options.stale_after / 4)
+
+        created = START - limit - gap
+        account = self.held(workload, "deploy", created - HOUR)
+        owned(workload, created - HOUR)
+        key = self.own_key(created, account, "0")
+        self.steady(account, key, created + HOUR, created + limit - HOUR)
+        for when in (created + limit - HOUR, at(0.15), at(0.5)):
+            self.act(when, account.account_id, key)
+        self.truth_alert(
+            "rotation_overdue",
+            workload,
+            account.account_id,
+            key,
+            at(0.15),
+            created,
+            severity="medium",
+        )
+
+        created = START - limit - gap + 2 * HOUR
+        account = self.held(workload, "admin", created - HOUR)
+        key = self.own_key(created, account, "0")
+        self.steady(account, key, created + HOUR, created + limit - HOUR)
+        self.act(created + limit - HOUR, account.account_id, key)
+        account.entitlements.append(ADMIN_POLICY)
+        self.entitlement_change(at(0.05), account, ADMIN_POLICY)
+        self.act(at(0.2), account.account_id, key)
+        self.truth_alert(
+            "rotation_overdue", workload, account.account_id, key, at(0.2), created, severity="high"
+        )
+
+        # Near miss: the limit falls inside the days; used only before it.
+        created = at(0.4) - limit
+        account = self.held(workload, "report", created - HOUR)
+        key = self.own_key(created, account, "0")
+        self.steady(account, key, created + HOUR, START)
+        for when in (at(0.1), at(0.3)):
+            self.act(when, account.account_id, key)
+
+        # Near miss: rotated a day before the limit, the old key revoked an hour later,
+        # only the new one used after.
+        created = at(0.45) - limit
+        rotated = created + limit - DAY
+        account = self.held(workload, "sync", created - HOUR)
+        old = self.own_key(created, account, "0")
+        self.steady(account, old, created + HOUR, rotated)
+        new = self.own_key(rotated, account, "1")
+        self.drop_key(rotated + HOUR, account, old)
+        self.steady(account, new, rotated + 2 * HOUR, START)
+        self.act(at(0.6), account.account_id, new)
+
+    def plant_shared(self, at: At, owned: Owned) -> list[Identity]:
+        """shared_credential by uses: a workload's key and a person's key used by another
+        person's account within the window (medium, high; one at exactly the window);
+        near misses: a foreign use a window and six hours after the only own use, a
+        failed foreign use, a use by another account of the same identity. Returns the
+        two people whose accounts use the others' keys."""
+        options = self.options
+        window = options.sharing_window
+        shortest = min(options.stale_after, options.max_credential_age)
+        end = self.simulation.end
+        first = self.fresh("human")
+        second = self.fresh("human")
+        since = START - options.stale_after / 3
+        borrower = self.held(first, "main", since).account_id
+        other = self.held(second, "main", since).account_id
+
+        workload = self.fresh("nhi")
+        since = START - shortest / 4
+        account = self.held(workload, "queue", since)
+        owned(workload, since)
+        key = self.own_key(since + HOUR, account, "0")
+        self.act(START - shortest / 8, account.account_id, key)
+        own = at(0.2)
+        borrowed = own + min(window / 2, at(0.2) - START)
+        self.act(own, account.account_id, key)
+        self.act(borrowed, borrower, key)
+        self.act(at(0.8), account.account_id, key)
+        self.act(at(0.9), borrower, key)
+        self.truth_alert(
+            "shared_credential", workload, account.account_id, key, borrowed, own, severity="medium"
+        )
+        # Near miss: the foreign use fails.
+        account = self.held(workload, "cron", since)
+        key = self.own_key(since + HOUR, account, "0")
+        self.act(at(0.3), account.account_id, key)
+        self.act(at(0.3) + HOUR, borrower, key, ok=False)
+        self.act(at(0.6), account.account_id, key)
+        # Near miss: used once by its owner, once by another a window and 6 hours later.
+        account = self.held(workload, "stream", since)
+        key = self.own_key(since + HOUR, account, "0")
+        apart = window + 6 * HOUR
+        once = at(0.05) if at(0.05) + apart <= end - HOUR else START - apart - 6 * HOUR
+        self.act(once, account.account_id, key)
+        self.act(once + apart, other, key)
+
+        person = self.fresh("human")
+        account = self.held(person, "ops", since)
+        key = self.own_key(since + HOUR, account, "0")
+        self.act(START - shortest / 8, account.account_id, key)
+        own = at(0.15)
+        borrowed = own + min(window / 2, at(0.15) - START)
+        self.act(own, account.account_id, key)
+        self.act(borrowed, other, key)
+        self.act(at(0.7), account.account_id, key)
+        self.truth_alert(
+            "shared_credential", person, account.account_id, key, borrowed, own, severity="high"
+        )
+        # Exactly a window apart: shared (|t1 - t2| <= the window).
+        account = self.held(person, "ci", since)
+        key = self.own_key(since + HOUR, account, "0")
+        own = at(0.1) if at(0.1) + window <= end - HOUR else START - window - 2 * HOUR
+        self.act(own, account.account_id, key)
+        self.act(own + window, borrower, key)
+        self.truth_alert(
+            "shared_credential",
+            person,
+            account.account_id,
+            key,
+            own + window,
+            own,
+            severity="high",
+        )
+        # Near miss: the key of one of the person's accounts used by another of them.
+        account = self.held(person, "build", since)
+        sibling = self.held(person, "deploy", since)
+        key = self.own_key(since + HOUR, account, "0")
+        self.act(at(0.25), account.account_id, key)
+        self.act(at(0.25) + HOUR, sibling.account_id, key)
+        return [first, second, person]
+
+    def plant_links(self, people: list[Identity]) -> None:
+        """shared_credential by links: an account linked to a second identity within the
+        window while the first link stands (on the later one); near misses: two windows
+        apart, the first link removed before the second."""
+        options = self.options
+        window = options.sharing_window
+        first, second, third = people
+        linked = START - min(options.stale_after, options.max_credential_age) / 4 - 2 * DAY
+
+        def shared(name: str, identity: Identity, when: datetime, removed: bool = False) -> None:
+            self.owner_of_account[name] = identity.identity_id
+            self.emit(
+                when,
+                "IdentityLink",
+                {
+                    "source": "inventory",
+                    "identity_id": identity.identity_id,
+                    "identity_kind": identity.kind,
+                    "account_id": name,
+                    "removed": removed,
+                },
+            )
+
+        account = f"{AWS_USER}shared-oncall"
+        later = linked + min(5 * HOUR, window / 2)
+        shared(account, first, linked)
+        shared(account, second, later)
+        self.truth_alert("shared_credential", second, account, None, later, linked, severity="high")
+        account = f"{AWS_USER}shared-release"
+        shared(account, third, linked)
+        shared(account, first, linked + 2 * window)
+        # Hours apart (a third of the window): a replay shuffled by a few hours still
+        # reads the link, its removal and the next claim in that order.
+        account = f"{AWS_USER}shared-audit"
+        shared(account, second, linked)
+        shared(account, second, linked + window * 0.3, removed=True)
+        shared(account, first, linked + window * 0.6)
+
+    def plant_uncorrelated(self, at: At) -> None:
+        """uncorrelated_account_active: an account no identity links, used the limit
+        after it was first seen (low), or while it holds AdministratorAccess (medium);
+        near misses: used only until an hour before the limit, privileged only between
+        two uses."""
+        options = self.options
+        after = options.uncorrelated_after
+
+        def stray(name: str) -> Identity:
+            return Identity(name, guess_kind(name), "")
+
+        legacy = f"{AWS_USER}legacy-reports"
+        key = "aws:AKIALEGACYREPORTS0"
+        seen = START - after - min(3 * DAY, after / 2)
+        for when in (seen, at(0.1), at(0.4)):
+            self.act(when, legacy, key)
+        self.truth_alert(
+            "uncorrelated_account_active",
+            stray(legacy),
+            legacy,
+            None,
+            at(0.1),
+            seen,
+            severity="low",
+        )
+        cache = "gcp:build-cache@corp.iam.gserviceaccount.com"
+        seen = at(0.5) - after
+        for when in (seen, seen + after / 2, seen + after - HOUR):
+            self.act(when, cache, None, system="gcp")
+
+        glass = f"{AWS_USER}break-glass"
+        seen = START - min(2 * DAY, after / 3)
+        self.act(seen, glass, None)
+        self.entitlement_change(at(0.1), Account(glass, "aws"), ADMIN_POLICY)
+        self.act(at(0.2), glass, None)
+        self.truth_alert(
+            "uncorrelated_account_active",
+            stray(glass),
+            glass,
+            None,
+            at(0.2),
+            seen,
+            severity="medium",
+        )
+        temporary = Account(f"{AWS_USER}temp-admin", "aws")
+        self.act(at(0.05), temporary.account_id, None)
+        self.entitlement_change(at(0.1), temporary, ADMIN_POLICY)
+        self.entitlement_change(at(0.2), temporary, ADMIN_POLICY, granted=False)
+        self.act(at(0.3), temporary.account_id, None)
+
+    def admins_uncorrelated(self) -> None:
+        """The administrators' accounts are linked to no one: each is first seen with the
+        organisation's history, and used on: a finding once used the limit after (only
+        when the days are longer than the limit, less a day)."""
+        after = self.options.uncorrelated_after
+        for account, key in ADMINS.values():
+            named = [
+                fields
+                for _, name, fields in self.simulation.events
+                if name == "CloudAuditEvent"
+                and (
+                    fields["account_id"] == account
+                    or (key is not None and fields.get("credential_id") == key)
+                )
+            ]
+            if not named:
+                continue
+            seen = min(fields["event_time"] for fields in named)
+            used = [
+                fields["event_time"]
+                for fields in named
+                if fields["outcome"] == "success" and fields["event_time"] >= seen + after
+            ]
+            if used:
+                self.truth_alert(
+                    "uncorrelated_account_active",
+                    Identity(account, guess_kind(account), ""),
+                    account,
+                    None,
+                    min(used),
+                    seen,
+                    severity="low",
+                )
+
     def malformed(self) -> None:
         count = int(len(self.simulation.events) * self.options.malformed_share)
         for _ in range(count):
@@ -944,6 +1474,29 @@ class Generator:
                     ),
                 )
             )
+
+
+def check_hygiene_options(options: SimulationOptions) -> None:
+    """The hygiene cases are timed by the options' limits, and the organisation's own
+    keys and accounts (first seen the day before the days) must not reach a limit
+    within the days: refuse what would make the truth wrong."""
+    shortest = min(options.stale_after, options.max_credential_age)
+    days = timedelta(days=options.days)
+    problems = []
+    if days < timedelta(hours=6):
+        problems.append("days must be at least 6 hours")
+    if shortest < timedelta(days=10):
+        problems.append("stale_after and max_credential_age must be at least 10 days")
+    if days * 4 > shortest:
+        problems.append("days must be at most a quarter of stale_after and max_credential_age")
+    if options.sharing_window < HOUR or options.sharing_window * 10 > shortest:
+        problems.append(
+            "sharing_window must be from an hour to a tenth of stale_after and max_credential_age"
+        )
+    if options.uncorrelated_after < 2 * HOUR or options.uncorrelated_after * 3 < days:
+        problems.append("uncorrelated_after must be at least 2 hours and a third of the days")
+    if problems:
+        raise ConfigError("simulation options: " + "; ".join(problems))
 
 
 # An interval: (from, to or None while held).

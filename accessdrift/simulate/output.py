@@ -15,7 +15,7 @@ from accessdrift.kafka.admin import ensure_topics
 from accessdrift.kafka.producer import CheckedProducer
 from accessdrift.normalizers.registry import CSV_HEADER
 from accessdrift.settings import Settings
-from accessdrift.simulate.organisation import Simulation, SimulationOptions
+from accessdrift.simulate.organisation import START, Simulation, SimulationOptions
 from accessdrift.simulate.vendors import CANONICAL, FILE_OF_FORMAT, HR_HEADER, render
 from schemas.codec import encode
 from schemas.models import CANONICAL_INPUTS
@@ -131,16 +131,17 @@ def send_to_kafka(
     to ``raw.<format>`` (inventory links stay canonical); malformed ones as they come.
 
     ``speed`` None sends as fast as possible; 1.0 follows event time at its real pace;
-    60.0 plays a minute per second.
+    60.0 plays a minute per second. The organisation's history (months of it, before
+    the simulated days) goes at once: the pace starts with the days.
     """
     ensure_topics(settings)
     messages = list(_raw_outbound(simulation, settings) if raw else _outbound(simulation, settings))
     sent: dict[str, int] = {}
-    first_arrival = messages[0][0] if messages else None
+    first_arrival = max(messages[0][0], START) if messages else None
     started = time.monotonic()
     with CheckedProducer(settings) as producer:
         for index, (arrival, topic, value, key, headers) in enumerate(messages):
-            if speed and first_arrival is not None:
+            if speed and first_arrival is not None and arrival > first_arrival:
                 due = (arrival - first_arrival).total_seconds() / speed
                 delay = due - (time.monotonic() - started)
                 if delay > 0:

@@ -288,7 +288,11 @@ def _cloudtrail(fields: Mapping[str, Any]) -> dict[str, Any]:
     kind = _kind(fields)
     number = fields["account_id"].split(":", 2)[1]
     target = str(fields.get("target_account_id") or "")
-    target_user = _after(target, ":user/") if target and kind not in GRANTS else None
+    # A role session's target is the role it acts as (named by roleArn below).
+    session = kind == "credential_created" and ":role/" in target
+    target_user = (
+        _after(target, ":user/") if target and kind not in GRANTS and not session else None
+    )
     target_key = (
         _after(fields["target_credential_id"], "aws:")
         if fields.get("target_credential_id")
@@ -304,8 +308,9 @@ def _cloudtrail(fields: Mapping[str, Any]) -> dict[str, Any]:
     elif kind == "credential_created" and target_key and target_key.startswith("ASIA"):
         source, event_name = "sts.amazonaws.com", "AssumeRole"
         caller = fields["account_id"].rsplit("/", 1)[-1]
+        role = _after(target, ":role/") if session else "Deploy"
         request = {
-            "roleArn": f"arn:aws:iam::{number}:role/Deploy",
+            "roleArn": f"arn:aws:iam::{number}:role/{role}",
             "roleSessionName": caller,
             "durationSeconds": 3600,
         }

@@ -431,15 +431,31 @@ def slowest_identities(rows: Rows, truth: Truth) -> None:
 
 def uncorrelated(rows: Rows, truth: Truth) -> None:
     # The simulator's unowned accounts are its provisioning robots and admins
-    # (ADMINS): no link, directory change or email names them. Each is listed once
-    # it acts, with the keys it acted with (or itself, acting without one).
+    # (ADMINS) and the uncorrelated accounts it plants: no link, directory change or
+    # email names them. Each is listed once it acts, with the keys it acted with (or
+    # itself, acting without one); a role session's user acts with a key made for a
+    # linked account, and is that account's identity's.
+    owned = {
+        account
+        for name, fields in truth.events
+        if name in ("IdentityLink", "DirectoryChange")
+        for account in [fields.get("account_id"), *(fields.get("accounts") or [])]
+        if account
+    }
+    made_for = {
+        fields["target_credential_id"]: fields["target_account_id"] or fields["account_id"]
+        for name, fields in truth.events
+        if name == "CloudAuditEvent" and fields["kind"] == "credential_created"
+    }
     acting: dict[str, set[str]] = {}
     for name, fields in truth.events:
-        if name == "CloudAuditEvent" and fields["account_id"] in {a for a, _ in ADMINS.values()}:
-            subject = fields["credential_id"] or fields["account_id"]
-            acting.setdefault(fields["account_id"], set()).add(subject)
+        account, key = fields.get("account_id"), fields.get("credential_id")
+        if name != "CloudAuditEvent" or account in owned or made_for.get(key) in owned:
+            continue
+        acting.setdefault(account, set()).add(key or account)
+    assert {a for a, _ in ADMINS.values()} <= set(acting)
     found = {row["account_id"]: row for row in rows}
-    assert acting and set(found) == set(acting)
+    assert set(found) == set(acting)
     for account, subjects in acting.items():
         row = found[account]
         assert row["system"] == system_of(account), account

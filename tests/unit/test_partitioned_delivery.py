@@ -10,6 +10,7 @@ organisations through an engine that delivers like the partitions do.
 import json
 import random
 import zlib
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,8 +21,8 @@ from accessdrift.core.config import DetectionConfig
 from accessdrift.core.engine import Engine
 from accessdrift.core.state import Result
 from accessdrift.core.timeutil import MICROS
-from accessdrift.simulate.organisation import SimulationOptions, simulate
-from tests.unit.test_simulation import keyed_records
+from accessdrift.simulate.organisation import START, SimulationOptions, simulate
+from tests.unit.test_simulation import keyed_records, to_the_end
 
 CONFIG = DetectionConfig()
 ALICE = "E1"
@@ -171,6 +172,12 @@ def as_consumed(
     return out
 
 
+def horizon(records: list[tuple[str, str, dict[str, Any]]]) -> tuple[datetime, datetime]:
+    """(end of the simulated days, last event time) of the organisation below."""
+    end = START + timedelta(days=SimulationOptions().days)
+    return end, max(fields["event_time"] for _, _, fields in records)
+
+
 @pytest.fixture(scope="module")
 def organisation() -> tuple[list[tuple[str, str, dict[str, Any]]], dict[str, Any]]:
     options = SimulationOptions(seed=7)
@@ -194,7 +201,7 @@ def test_partitioned_delivery_finds_exactly_the_ground_truth(
         engine.feed(name, record, index)
     engine.drain(len(events))
     assert any(queue for queue in engine.pending) is False
-    engine.tick(len(events) + 10**13)
+    engine.tick(to_the_end(len(events), *horizon(records)))  # as far as a live run's watermark goes
     score = evaluate(
         truth, list(engine.findings.alerts.values()), list(engine.findings.lags.values()), 0
     )
@@ -223,7 +230,7 @@ def test_a_resolver_partitioned_by_subject_finds_exactly_the_ground_truth(
     engine.drain(len(events))
     assert not any(engine.resolve_queues) and not any(engine.pending)
     assert engine.waiting == {}, "facts still wait for an answer"
-    engine.tick(len(events) + 10**13)
+    engine.tick(to_the_end(len(events), *horizon(records)))  # as far as a live run's watermark goes
     score = evaluate(
         truth, list(engine.findings.alerts.values()), list(engine.findings.lags.values()), 0
     )

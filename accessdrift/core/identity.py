@@ -97,6 +97,14 @@ def handle(
         kept = _send_on_what_moved_away(state, message, result)
         arrived = _facts_keys(state, kept)
         held_before = ledger.snapshot(identity_id, state, arrived)
+        # Uses that moved in are judged as uses first, in their order, against what this
+        # identity knew of their subjects: the checks that look at each use as it comes
+        # (a late use inside an unused stretch, core/detectors/stale.py) would otherwise
+        # never see them; the rest judge them again below, idempotently.
+        _insert_uses(state, kept["use"])
+        for use in sorted(kept["use"], key=_use_order):
+            detectors.judge_use(identity_id, state, use, now_us, config, result)
+            _note_use(state, use)
         _on_facts(state, kept)
         # Every row of what arrived, changed here or not: the rows the sender emitted
         # for it were removed when it moved away (``_ledger_keys`` of "move").
@@ -549,6 +557,10 @@ def _on_move(state: State, message: MoveMessage, result: Result) -> None:
         key: state["cred"].pop(key) for key in list(state["cred"]) if key in subjects
     }
     moved_accounts = {key: state["acc"].pop(key) for key in list(state["acc"]) if key in subjects}
+    staleness = state.get("stl") or {}
+    moved_judged = {subject: staleness[subject] for subject in subjects if subject in staleness}
+    if moved_judged:
+        state["stl"] = {key: value for key, value in staleness.items() if key not in moved_judged}
     moved_assumptions = [
         entry for entry in state.get("asm") or [] if _assumption_of(entry, subjects)
     ]
@@ -571,6 +583,7 @@ def _on_move(state: State, message: MoveMessage, result: Result) -> None:
         moved_credentials,
         moved_accounts,
         moved_assumptions,
+        moved_judged,
     )
 
 
@@ -587,6 +600,7 @@ def _facts_messages(
     credentials: dict[str, Any],
     accounts: dict[str, Any],
     assumptions: list[list[Any]] | None = None,
+    staleness: dict[str, list[int]] | None = None,
 ) -> list[Outbound]:
     """The facts for one destination, in messages of at most FACTS_PER_MESSAGE uses and
     changes: a busy account's history stays far below what a Kafka message may carry."""
@@ -608,6 +622,8 @@ def _facts_messages(
         }
         if first and assumptions:
             facts["asm"] = assumptions
+        if first and staleness:
+            facts["stl"] = staleness
         out.append(Outbound(destination[0], facts))
         first = False
     return out
@@ -679,7 +695,18 @@ def _send_on_what_moved_away(state: State, message: FactsMessage, result: Result
     return kept
 
 
+def _insert_uses(state: State, uses: list[list[Any]]) -> None:
+    known_uses = {(use[USE_ID], use[USE_SUBJECT]) for use in state["use"]}
+    added = [use for use in uses if (use[USE_ID], use[USE_SUBJECT]) not in known_uses]
+    if added:
+        state["use"] = sorted([*state["use"], *added], key=_use_order)
+
+
 def _on_facts(state: State, message: FactsMessage) -> None:
+    for subject, verdict in (message.get("stl") or {}).items():
+        # What the sender judged of a subject's staleness, unless this identity did.
+        if subject not in (state.get("stl") or {}):
+            state["stl"] = {**(state.get("stl") or {}), subject: verdict}
     for assumed in message.get("asm") or []:
         _keep_assumption(state, list(assumed))
     known_uses = {(use[USE_ID], use[USE_SUBJECT]) for use in state["use"]}

@@ -111,6 +111,7 @@ class FactsMessage(Envelope):
     cred: dict[str, Any]
     acc: dict[str, Any]
     asm: NotRequired[list[list[Any]]]  # assumptions of the roles that moved (state "asm")
+    stl: NotRequired[dict[str, list[int]]]  # staleness judged of what moved (state "stl")
 
 
 class OwnerOfMessage(Envelope):

@@ -47,6 +47,9 @@ STALE_ACCOUNT = AlertKind(
 # state["stl"]: subject -> [clock start, raised (1) or resolved (0)] of its last
 # staleness; its deadline needs no wake-up again.
 RAISED, RESOLVED = 1, 0
+# ... or [clock start, PENDING, the use that ended it]: a gap seen on the use path, judged
+# when the watermark passes its deadline.
+PENDING = 2
 
 
 def _credential_clock(entry: dict[str, Any]) -> tuple[int | None, int | None]:
@@ -104,6 +107,21 @@ def evaluate(
         return
     for kind, subject, account, start, end in _subjects(state):
         known = (state.get("stl") or {}).get(subject)
+        if known is not None and known[1] == PENDING:
+            _judge_gap(
+                identity_id,
+                state,
+                kind,
+                subject,
+                account,
+                known,
+                end,
+                watermark_us,
+                now_us,
+                config,
+                result,
+            )
+            continue
         if known is not None and known[1] == RAISED:
             if start > known[0] or (end is not None and end > known[0]):
                 _resolve(
@@ -134,6 +152,35 @@ def evaluate(
             )
 
 
+def _judge_gap(
+    identity_id: str,
+    state: State,
+    kind: AlertKind,
+    subject: str,
+    account: str | None,
+    gap: list[int],
+    end: int | None,
+    watermark_us: int,
+    now_us: int,
+    config: DetectionConfig,
+    result: Result,
+) -> None:
+    start, _, used = gap
+    deadline = start + config.stale_after_for(system_of(subject), state["kind"])
+    if watermark_us < deadline:
+        return
+    if (end is not None and end <= deadline) or not active_at(state, deadline):
+        _remember(state, subject, [start, RESOLVED])
+        return
+    # Stale from the deadline to the use: one version, already resolved.
+    _remember(state, subject, [start, RESOLVED])
+    key = alert_id(kind.name, identity_id, subject, start)
+    if better(state, key, 1, used, start, True):
+        result.alerts.append(
+            _record(identity_id, state, kind, subject, account, start, now_us, config, used)
+        )
+
+
 def judge_use(
     identity_id: str,
     state: State,
@@ -154,15 +201,24 @@ def judge_use(
         entry = state[table].get(subject) if subject else None
         if entry is None:
             continue
+        age = config.stale_after_for(system_of(subject), state["kind"])
+        known = (state.get("stl") or {}).get(subject)
+        if known is not None and known[1] == PENDING:
+            _split(state, subject, known, use[USE_TS], age)  # a late use inside the gap
+            continue
         start, end = _credential_clock(entry) if table == "cred" else _account_clock(entry)
-        if start is None or use[USE_TS] <= start:
-            continue  # the use is no later than the clock's start: it ends nothing
+        if start is None:
+            continue
+        if use[USE_TS] <= start:
+            # A use older than the clock (it arrived late, or moved in): the stretch from
+            # it to the next use known may be as long as the age.
+            _late_gap(state, subject, table, use, age)
+            continue
         account = entry.get("acc") if table == "cred" else subject
         if table == "cred":
             deleted = (state["acc"].get(account or "") or {}).get("deleted")
             if deleted is not None and deleted >= start and (end is None or deleted < end):
                 end = deleted
-        known = (state.get("stl") or {}).get(subject)
         if known is not None and known[1] == RAISED:
             _resolve(
                 identity_id, state, kind, subject, account, known[0], end, now_us, config, result
@@ -170,15 +226,52 @@ def judge_use(
             continue
         if known is not None and known[0] == start:
             continue
-        deadline = start + config.stale_after_for(system_of(subject), state["kind"])
-        if use[USE_TS] < deadline or (end is not None and end <= deadline):
-            continue
-        if not active_at(state, deadline):
-            continue
-        # Stale from the deadline to this use: one version, already resolved.
-        state["stl"] = {**(state.get("stl") or {}), subject: [start, RAISED]}
-        better(state, alert_id(kind.name, identity_id, subject, start), 0, deadline, start, True)
-        _resolve(identity_id, state, kind, subject, account, start, end, now_us, config, result)
+        if use[USE_TS] >= start + age:
+            # Unused from ``start`` to this use, longer than the age, with no wake-up in
+            # between (a fast replay): judged once the watermark passes the deadline, by
+            # when a late use inside the gap has arrived and split it (``_split``).
+            _remember(state, subject, [start, PENDING, use[USE_TS]])
+
+
+def _late_gap(state: State, subject: str, table: str, use: list[Any], age: int) -> None:
+    column = USE_CRED if table == "cred" else USE_ACC
+    later = next(
+        (
+            other[USE_TS]
+            for other in state["use"]
+            if other[USE_TS] > use[USE_TS] and other[USE_OK] and other[column] == subject
+        ),
+        None,
+    )
+    known = (state.get("stl") or {}).get(subject)
+    if later is None or later - use[USE_TS] < age:
+        return
+    if known is not None and known[0] >= use[USE_TS]:
+        return  # judged already for this stretch or a later one
+    _remember(state, subject, [use[USE_TS], PENDING, later])
+
+
+def _remember(state: State, subject: str, entry: list[int] | None) -> None:
+    remembered = dict(state.get("stl") or {})
+    if entry is None:
+        remembered.pop(subject, None)
+    else:
+        remembered[subject] = entry
+    state["stl"] = remembered
+
+
+def _split(state: State, subject: str, gap: list[int], time_us: int, age: int) -> None:
+    """A use inside a pending gap: what is left of it still as long as the age (the
+    later part first), or nothing."""
+    start, _, end = gap
+    if not start < time_us < end:
+        return
+    if end - time_us >= age:
+        _remember(state, subject, [time_us, PENDING, end])
+    elif time_us - start >= age:
+        _remember(state, subject, [start, PENDING, time_us])
+    else:
+        _remember(state, subject, None)
 
 
 def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[int]:
@@ -190,6 +283,11 @@ def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[i
     earliest: int | None = None
     for _, subject, _, start, end in _subjects(state):
         known = raised.get(subject)
+        if known is not None and known[1] == PENDING:
+            deadline = known[0] + config.stale_after_for(system_of(subject), state["kind"])
+            if earliest is None or deadline < earliest:
+                earliest = deadline
+            continue
         if known is not None and known[0] == start:
             continue
         deadline = start + config.stale_after_for(system_of(subject), state["kind"])

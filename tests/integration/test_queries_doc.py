@@ -22,11 +22,21 @@ from typing import Any
 import pytest
 
 from accessdrift.core.entitlements import DEFAULT_PRIVILEGED, is_privileged
-from accessdrift.simulate.organisation import ADMINS
+from accessdrift.simulate.organisation import ADMINS, SimulationOptions
 from tests.helpers import REPO
 from tests.org_database import DEMO_OPTIONS, OrgDatabase, build
 
 DOC = REPO / "docs" / "queries.md"
+# The audit kinds that change an account (name it as their target), as the events say.
+ACCOUNT_CHANGES = frozenset(
+    {
+        "account_created",
+        "account_disabled",
+        "account_deleted",
+        "permission_granted",
+        "permission_revoked",
+    }
+)
 # A heading is `### The question? <a id="slug"></a>`: the anchor renders invisibly on
 # GitHub and in any CommonMark renderer, and names the question in a failure.
 HEADING = re.compile(r'(?P<question>.+?)\s*<a id="(?P<slug>[a-z0-9-]+)"></a>')
@@ -98,6 +108,7 @@ class Truth:
     """What the simulator planned, in the shapes the checkers need."""
 
     def __init__(self, org: OrgDatabase) -> None:
+        self.options: SimulationOptions = org.options
         self.sla: timedelta = org.options.sla
         self.mover_sla: timedelta = org.options.mover_sla
         self.lags: list[dict[str, Any]] = org.simulation.lags
@@ -193,6 +204,30 @@ class Truth:
             for lag in self.lags
             if lag["change_type"] == "leaver" and (not statuses or lag["status"] in statuses)
         ]
+
+    def identity_kind(self, identity: str) -> str:
+        """The kind the directory or a link gave the identity."""
+        kinds = {
+            fields["identity_kind"]
+            for name, fields in self.events
+            if name in ("IdentityLink", "DirectoryChange") and fields["identity_id"] == identity
+        }
+        assert len(kinds) == 1, (identity, kinds)
+        return str(kinds.pop())
+
+    def claims(self, subject: str) -> list[tuple[datetime, str, bool]]:
+        """(time, identity, removed) of every link or directory record naming the
+        account or key, in time order."""
+        found = []
+        for name, fields in self.events:
+            if name == "IdentityLink" and subject in (
+                fields.get("account_id"),
+                fields.get("credential_id"),
+            ):
+                found.append((fields["event_time"], fields["identity_id"], bool(fields["removed"])))
+            elif name == "DirectoryChange" and subject in (fields.get("accounts") or []):
+                found.append((fields["event_time"], fields["identity_id"], False))
+        return sorted(found)
 
     def alerts_of(self, *kinds: str) -> list[dict[str, Any]]:
         return [alert for alert in self.alerts if alert["kind"] in kinds]
@@ -449,10 +484,16 @@ def uncorrelated(rows: Rows, truth: Truth) -> None:
     }
     acting: dict[str, set[str]] = {}
     for name, fields in truth.events:
-        account, key = fields.get("account_id"), fields.get("credential_id")
-        if name != "CloudAuditEvent" or account in owned or made_for.get(key) in owned:
+        if name != "CloudAuditEvent":
             continue
-        acting.setdefault(account, set()).add(key or account)
+        account, key = str(fields["account_id"]), fields["credential_id"]
+        if account not in owned and made_for.get(key) not in owned:
+            acting.setdefault(account, set()).add(key or account)
+        # An account created, changed or granted to is named by the change (a role its
+        # creator made, say): unclaimed, it stands for itself.
+        target = fields["target_account_id"]
+        if fields["kind"] in ACCOUNT_CHANGES and target and target not in owned:
+            acting.setdefault(target, set()).add(target)
     assert {a for a, _ in ADMINS.values()} <= set(acting)
     found = {row["account_id"]: row for row in rows}
     assert set(found) == set(acting)
@@ -731,6 +772,234 @@ def granted_after_deprovision(rows: Rows, truth: Truth) -> None:
     assert ordered_by(rows, lambda row: row["granted_at"])
 
 
+def old_keys_still_used(rows: Rows, truth: Truth) -> None:
+    """Every key created (logged, successfully) more than 90 days before one of its
+    successful uses, rebuilt from the events emitted: its first creation, its uses from
+    the first one past the 90 days."""
+    limit = timedelta(days=90)  # the doc's own policy, not a setting
+    made: dict[str, tuple[datetime, str, str]] = {}
+    for name, fields in truth.events:
+        key = fields.get("target_credential_id")
+        if (
+            name == "CloudAuditEvent"
+            and fields["kind"] == "credential_created"
+            and fields["outcome"] == "success"
+            and key
+            and (key not in made or fields["event_time"] < made[key][0])
+        ):
+            made[key] = (
+                fields["event_time"],
+                fields["target_account_id"] or fields["account_id"],
+                fields["account_id"],
+            )
+    late: dict[str, list[datetime]] = {}
+    for name, fields in truth.events:
+        use = (name == "CloudAuditEvent" and fields["kind"] == "usage") or (
+            name == "SecretUsageEvent"
+        )
+        key = fields.get("credential_id")
+        if (
+            use
+            and fields["outcome"] == "success"
+            and key in made
+            and fields["event_time"] > made[key][0] + limit
+        ):
+            late.setdefault(key, []).append(fields["event_time"])
+    found = {row["credential_id"]: row for row in rows}
+    assert late and set(found) == set(late) and len(rows) == len(found), set(found) ^ set(late)
+    for key, times in late.items():
+        row, (created, account, maker) = found[key], made[key]
+        assert (row["created_at"], row["account_id"], row["created_by"]) == (
+            created,
+            account,
+            maker,
+        )
+        assert (row["first_use_past_90_days"], row["last_use"]) == (min(times), max(times)), key
+        assert row["uses_since"] == len(times) and row["system"] == system_of(key), key
+        assert row["age_days_at_last_use"] == int(seconds(max(times) - created)) // 86400, key
+    # The rotation_overdue findings are the workloads' among them, at the same first use
+    # when the simulated rotation age is the doc's 90 days.
+    rotation = truth.alerts_of("rotation_overdue")
+    assert rotation and truth.options.max_credential_age == limit
+    for alert in rotation:
+        row = found[alert["credential_id"]]
+        assert row["first_use_past_90_days"] == moment(alert["used_at"]), alert
+        assert row["created_at"] == moment(alert["deprovisioned_at"]), alert
+    assert ordered_by(rows, lambda row: (-row["age_days_at_last_use"], row["credential_id"]))
+
+
+def stale_credentials(rows: Rows, truth: Truth) -> None:
+    """The truth's stale_credential and stale_account alerts, each with its base, its
+    deadline, its resolution if planned, and its days unused to then or to now."""
+
+    def key(item: dict[str, Any]) -> Key:
+        return (item["kind"], *pair_key(item))
+
+    expected = {key(alert): alert for alert in truth.alerts_of("stale_credential", "stale_account")}
+    found = {key(row): row for row in rows}
+    assert expected and set(found) == set(expected) and len(rows) == len(found)
+    assert any(alert["resolved_at"] for alert in expected.values()), "a resolved one to check"
+    for item, alert in expected.items():
+        row = found[item]
+        since = moment(alert["deprovisioned_at"])
+        resolved = moment(alert["resolved_at"]) if alert["resolved_at"] else None
+        assert (row["unused_since"], row["stale_at"]) == (
+            since,
+            since + truth.options.stale_after,
+        ), item
+        assert (row["resolved_at"], row["open"]) == (resolved, resolved is None), item
+        assert row["days_stale"] == ((resolved or truth.watermark) - since).days, item
+        assert row["severity"] == alert["severity"], item
+        assert row["identity_kind"] == truth.identity_kind(alert["identity_id"]), item
+        assert row["subject_kind"] == ("credential" if alert["credential_id"] else "account")
+        assert row["system"] == system_of(subject_of(alert)), item
+    assert ordered_by(
+        rows,
+        lambda row: (not row["open"], -row["days_stale"], row["identity_id"], subject_of(row)),
+    )
+
+
+def unowned_in_use(rows: Rows, truth: Truth) -> None:
+    """The truth's uncorrelated_account_active alerts: first seen, used, the privileged
+    entitlement the account held at that use (from the grants and revokes emitted) when
+    it was raised for one, and who claims the account now (the links emitted)."""
+    expected = {
+        alert["account_id"]: alert for alert in truth.alerts_of("uncorrelated_account_active")
+    }
+    found = {row["account_id"]: row for row in rows}
+    assert expected and set(found) == set(expected) and len(rows) == len(found)
+    spans = truth.entitlement_spans()
+    for account, alert in expected.items():
+        row = found[account]
+        first, used = moment(alert["deprovisioned_at"]), moment(alert["used_at"])
+        assert (row["first_seen"], row["used_at"]) == (first, used), account
+        assert row["days_after_first_seen"] == (used - first).days, account
+        assert row["severity"] == alert["severity"] and row["system"] == system_of(account)
+        held = {
+            entitlement
+            for (holder, entitlement), intervals in spans.items()
+            if holder == account and is_privileged(entitlement, DEFAULT_PRIVILEGED)
+            for start, stop in intervals
+            if start <= used and (stop is None or stop > used)
+        }
+        if alert["severity"] == "medium":
+            assert row["privileged_entitlement"] in held, (account, held)
+        else:
+            assert row["privileged_entitlement"] is None, account
+        claims = truth.claims(account)
+        claimer = None if not claims or claims[-1][2] else claims[-1][1]
+        assert (row["claimed_by"], row["still_unclaimed"]) == (claimer, claimer is None)
+    assert ordered_by(
+        rows,
+        lambda row: (
+            not row["still_unclaimed"],
+            row["privileged_entitlement"] is None,
+            row["used_at"],
+            row["account_id"],
+        ),
+    )
+
+
+TRUST_PATHS = {
+    "creator": "created by the leaver",
+    "holder": "held by a workload whose owner left",
+}
+
+
+def roles_outlived_owners(rows: Rows, truth: Truth) -> None:
+    """The truth's trust_path_of_leaver alerts, the chain rebuilt from the events: the
+    assumption of the role at its time (who assumed it), the role's creation (by which
+    account), and which path: the leaver's own (the alert's identity left then) or its
+    workload's (an owner of record of the workload left then)."""
+    owners: dict[str, list[tuple[datetime, str]]] = {}
+    for name, fields in truth.events:
+        if name == "DirectoryChange" and fields.get("owner_id"):
+            owners.setdefault(fields["identity_id"], []).append(
+                (fields["event_time"], fields["owner_id"])
+            )
+    expected = {
+        (a["identity_id"], a["account_id"]): a for a in truth.alerts_of("trust_path_of_leaver")
+    }
+    found = {(row["identity_id"], row["role"]): row for row in rows}
+    assert expected and set(found) == set(expected) and len(rows) == len(found)
+    for (identity, role), alert in expected.items():
+        row = found[(identity, role)]
+        left, assumed = moment(alert["deprovisioned_at"]), moment(alert["used_at"])
+        assert (row["left_at"], row["assumed_at"]) == (left, assumed), role
+        assert row["seconds_after"] == pytest.approx(seconds(assumed - left)), role
+        assert row["severity"] == alert.get("severity", "high"), role
+        assumers = {
+            fields["account_id"]
+            for name, fields in truth.events
+            if name == "CloudAuditEvent"
+            and fields["kind"] == "credential_created"
+            and fields["target_account_id"] == role
+            and fields["event_time"] == assumed
+        }
+        assert row["assumed_by"] in assumers, (role, assumers)
+        creations = sorted(
+            (fields["event_time"], fields["account_id"])
+            for name, fields in truth.events
+            if name == "CloudAuditEvent"
+            and fields["kind"] == "account_created"
+            and fields["target_account_id"] == role
+        )
+        creator = creations[0][1] if creations else ""
+        assert row["created_by"] == creator, (role, creations)
+        if truth.left_at.get(identity) == left:
+            assert creator and truth.claims(creator), (role, creator)
+            assert (row["path"], row["leaver"]) == (TRUST_PATHS["creator"], creator), role
+        else:
+            owner = [
+                who for when, who in owners.get(identity, []) if truth.left_at.get(who) == left
+            ]
+            assert owner, (identity, role)
+            assert (row["path"], row["leaver"]) == (TRUST_PATHS["holder"], owner[-1]), role
+    assert ordered_by(rows, lambda row: (row["assumed_at"], row["role"]))
+
+
+def shared_credentials(rows: Rows, truth: Truth) -> None:
+    """The truth's shared_credential alerts, each pair's parties from the events at its
+    two times: the acting accounts of the two successful uses of the key, or the two
+    identities that claimed the subject."""
+    expected = {(a["identity_id"], subject_of(a)): a for a in truth.alerts_of("shared_credential")}
+    found = {(row["identity_id"], row["subject"]): row for row in rows}
+    assert expected and set(found) == set(expected) and len(rows) == len(found)
+    acting: dict[tuple[str, datetime], set[str]] = {}
+    for name, fields in truth.events:
+        use = (name == "CloudAuditEvent" and fields["kind"] == "usage") or (
+            name == "SecretUsageEvent"
+        )
+        if use and fields["outcome"] == "success":
+            acting.setdefault((fields["credential_id"], fields["event_time"]), set()).add(
+                fields["account_id"]
+            )
+    hows = set()
+    for (identity, subject), alert in expected.items():
+        row = found[(identity, subject)]
+        first, second = moment(alert["deprovisioned_at"]), moment(alert["used_at"])
+        assert (row["first_at"], row["second_at"]) == (first, second), subject
+        assert row["seconds_apart"] == pytest.approx(seconds(second - first)), subject
+        assert second - first <= truth.options.sharing_window, subject
+        assert row["severity"] == alert["severity"], subject
+        assert row["identity_kind"] == truth.identity_kind(identity), subject
+        assert row["system"] == system_of(subject), subject
+        by_use = (subject, first) in acting and (subject, second) in acting
+        if alert["credential_id"] and by_use:
+            assert row["how"] == "uses", subject
+            assert row["first_party"] in acting[(subject, first)], subject
+            assert row["second_party"] in acting[(subject, second)], subject
+            assert row["first_party"] != row["second_party"], subject
+        else:
+            claims = truth.claims(subject)
+            assert row["how"] == "links" and row["second_party"] == identity, subject
+            assert (first, row["first_party"], False) in claims, (subject, claims)
+            assert (second, identity, False) in claims and row["first_party"] != identity
+        hows.add(row["how"])
+    assert hows == {"uses", "links"}, hows
+    assert ordered_by(rows, lambda row: (row["first_at"], row["identity_id"], row["subject"]))
+
+
 CHECKS: dict[str, Callable[[Rows, Truth], None]] = {
     "access-after-leaving": access_after_leaving,
     "used-after-deprovision": uses_of("used_after_deprovision"),
@@ -752,6 +1021,11 @@ CHECKS: dict[str, Callable[[Rows, Truth], None]] = {
     "kept-admin-after-move": kept_admin_after_move,
     "granted-to-leavers": granted_to_leavers,
     "granted-after-deprovision": granted_after_deprovision,
+    "old-keys-still-used": old_keys_still_used,
+    "stale-credentials": stale_credentials,
+    "unowned-in-use": unowned_in_use,
+    "roles-outlived-owners": roles_outlived_owners,
+    "shared-credentials": shared_credentials,
 }
 
 

@@ -10,9 +10,12 @@ of its directory changes, by the access ledger's rules.
 The hygiene findings (stale keys and accounts, keys overdue for rotation, shared
 keys and accounts, unlinked accounts in use) are planted with their near misses on
 identities of their own, with histories reaching months before the simulated days;
-the rest of the organisation cannot raise any within the days.
+the rest of the organisation cannot raise any within the days. So are the trust paths
+of leavers (a role a leaver created, or held by a workload whose owner left, assumed
+after the SLA) with theirs.
 """
 
+import itertools
 import math
 import random
 from collections import defaultdict
@@ -22,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from accessdrift.core.entitlements import DEFAULT_PRIVILEGED, is_privileged
+from accessdrift.core.partitions import partition_of
 from accessdrift.core.resolver import guess_kind
 from accessdrift.errors import ConfigError
 
@@ -102,6 +106,7 @@ STALE_KINDS = frozenset({"stale_credential", "stale_account"})
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 AWS_USER = "aws:111122223333:user/"
+TRUST_ROLE = "aws:111122223333:role/"
 ADMIN_POLICY = "aws:policy/AdministratorAccess"
 # A time inside the days, by its share of their span (``Generator.hygiene``).
 At = Callable[[float], datetime]
@@ -468,6 +473,9 @@ class Generator:
         drawn = self.random
         self.random = random.Random(options.seed * 7919 + 26)
         self.hygiene(steady)
+        # The trust paths too, from one of their own (the hygiene cases stay as they were).
+        self.random = random.Random(options.seed * 7919 + 27)
+        self.plant_trust()
         self.random = drawn
         self.admins_uncorrelated()
         self.mover_lags()
@@ -1458,6 +1466,125 @@ class Generator:
                     severity="low",
                 )
 
+    # -- trust paths of leavers (core/detectors/trust.py) -------------------------------------
+    #
+    # Roles on identities of their own, numbered after the hygiene cases': a person who
+    # leaves (L) created one role and owns a workload holding another; a person who stays
+    # (S) created a third; a workload of L's given to S in time holds a fourth. Another
+    # person (A) assumes them all with their key. L leaves at the SLA before a time inside
+    # the days, so that what is judged after that deadline is judged in the days.
+
+    def plant_trust(self) -> None:
+        """trust_path_of_leaver: L's role assumed after L's T0 + SLA (via its creator), the
+        role of L's workload assumed after the same deadline, the workload without a new
+        owner (via its holder; the workload is an orphaned_nhi too); one alert per role,
+        at its earliest assumption. Near misses: assumed within the SLA, an assumption
+        denied, the role of a person who stays, the role of a workload that got a new
+        owner in time."""
+        options = self.options
+        span = self.simulation.end - START - MARGIN
+
+        def at(share: float) -> datetime:
+            return START + span * share
+
+        sla = options.sla
+        t0 = at(0.2) - sla
+        linked = t0 - DAY
+        leaver, stayer, assumer = self.fresh("human"), self.fresh("human"), self.fresh("human")
+        creator = self.held(leaver, "main", linked)
+        builder = self.held(stayer, "main", linked)
+        caller = self.held(assumer, "main", linked)
+        key = self.own_key(linked + HOUR, caller, "0")
+        sessions = itertools.count(1)
+
+        def assume(when: datetime, role: str, ok: bool = True) -> None:
+            if not ok:
+                # Denied, nothing was issued: with no session in the response the
+                # normalizer reads the line as a use of the caller's key that names no
+                # role, so the record names none either (simulate/vendors.py).
+                self.cloud(when, "aws", caller.account_id, key, "AssumeRole", ok=False)
+                return
+            session = f"aws:ASIA{assumer.identity_id}TRUST{next(sessions):04d}"
+            self.cloud(
+                when,
+                "aws",
+                caller.account_id,
+                key,
+                "AssumeRole",
+                "credential_created",
+                target_account=role,
+                target_credential=session,
+            )
+
+        def workload(tag: str) -> Identity:
+            nhi = self.fresh("nhi")
+            role = f"{TRUST_ROLE}svc-{nhi.identity_id.lower()}-{tag}"
+            nhi.owner = leaver.identity_id
+            nhi.accounts.append(Account(role, "aws"))
+            self.owner_of_account[role] = nhi.identity_id
+            self.directory(
+                linked + HOUR,
+                nhi,
+                "owner_change",
+                owner_id=leaver.identity_id,
+                accounts=[role],
+            )
+            return nhi
+
+        # The creator path: L's role, on another resolver partition than L's account.
+        left_behind = forwarded_role(creator.account_id, f"{leaver.identity_id.lower()}-deployer")
+        self.cloud(
+            t0 - 6 * HOUR,
+            "aws",
+            creator.account_id,
+            None,
+            "CreateRole",
+            "account_created",
+            target_account=left_behind,
+        )
+        # The holder path: L's workload's role.
+        orphan = workload("worker")
+        handed_over = workload("ingest")
+        own = f"{TRUST_ROLE}{stayer.identity_id.lower()}-builder"
+        self.cloud(
+            t0 - 5 * HOUR,
+            "aws",
+            builder.account_id,
+            None,
+            "CreateRole",
+            "account_created",
+            target_account=own,
+        )
+
+        self.directory(t0, leaver, "leaver")
+        # L's account is forgotten (the role outlives it either way).
+        self.truth_lag(leaver, "leaver", creator.account_id, None, t0, None, "overdue")
+        self.truth_alert("deprovision_overdue", leaver, creator.account_id, None, None, t0)
+        self.directory(t0 + 2 * HOUR, handed_over, "owner_change", owner_id=stayer.identity_id)
+        self.truth_alert("orphaned_nhi", orphan, None, None, None, t0)
+
+        deadline = t0 + sla
+        assume(deadline - HOUR, left_behind)  # within the SLA
+        assume(deadline - 2 * HOUR, orphan.accounts[0].account_id)
+        assume(at(0.3), left_behind, ok=False)
+        for when in (at(0.4), at(0.6)):
+            assume(when, left_behind)
+        self.truth_alert(
+            "trust_path_of_leaver", leaver, left_behind, None, at(0.4), t0, severity="high"
+        )
+        assume(at(0.45), orphan.accounts[0].account_id)
+        self.truth_alert(
+            "trust_path_of_leaver",
+            orphan,
+            orphan.accounts[0].account_id,
+            None,
+            at(0.45),
+            t0,
+            severity="high",
+        )
+        assume(at(0.5), own)
+        assume(at(0.55), handed_over.accounts[0].account_id)
+
     def malformed(self) -> None:
         count = int(len(self.simulation.events) * self.options.malformed_share)
         for _ in range(count):
@@ -1474,6 +1601,17 @@ class Generator:
                     ),
                 )
             )
+
+
+def forwarded_role(creator: str, name: str) -> str:
+    """``aws:…:role/<name>`` (or ``<name>-<n>``, the first that fits) on the other of two
+    resolver partitions than its creator account: on any even number of them the two
+    live apart too, and each assumption hops to the creator's partition."""
+    for number in range(100):
+        role = f"{TRUST_ROLE}{name}" if number == 0 else f"{TRUST_ROLE}{name}-{number}"
+        if partition_of(role, 2) != partition_of(creator, 2):
+            return role
+    raise AssertionError("no role name on the other partition")  # 2**-100: never
 
 
 def check_hygiene_options(options: SimulationOptions) -> None:

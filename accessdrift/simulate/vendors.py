@@ -75,6 +75,9 @@ FILE_OF_FORMAT = {
     "vault": "vault.jsonl",
 }
 DENY_ALL = "arn:aws:iam::aws:policy/AWSDenyAll"
+# The role an AssumeRole names when its record does not say which (a session whose
+# record names no role, a denied request).
+DENIED_ROLE = "Deploy"
 GRANTS = ("permission_granted", "permission_revoked")
 # What a grant that names no entitlement grants, as each vendor's line says it.
 DEFAULT_ENTITLEMENT = {
@@ -288,10 +291,14 @@ def _cloudtrail(fields: Mapping[str, Any]) -> dict[str, Any]:
     kind = _kind(fields)
     number = fields["account_id"].split(":", 2)[1]
     target = str(fields.get("target_account_id") or "")
-    # A role session's target is the role it acts as (named by roleArn below).
+    # A role session's target is the role it acts as (named by roleArn below), a role
+    # created the role itself.
     session = kind == "credential_created" and ":role/" in target
+    role_created = kind == "account_created" and ":role/" in target
     target_user = (
-        _after(target, ":user/") if target and kind not in GRANTS and not session else None
+        _after(target, ":user/")
+        if target and kind not in GRANTS and not session and not role_created
+        else None
     )
     target_key = (
         _after(fields["target_credential_id"], "aws:")
@@ -301,14 +308,25 @@ def _cloudtrail(fields: Mapping[str, Any]) -> dict[str, Any]:
     request: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
     source, event_name = "iam.amazonaws.com", None
-    if kind == "usage":
+    if kind == "usage" and fields.get("action") == "AssumeRole":
+        # Denied (else it would have issued a session): CloudTrail logs the request and
+        # no response, and the normalizer reads no role back from it. The canonical
+        # record names none, so the line names the account's everyday role.
+        source, event_name = "sts.amazonaws.com", "AssumeRole"
+        caller = fields["account_id"].rsplit("/", 1)[-1]
+        request = {
+            "roleArn": f"arn:aws:iam::{number}:role/{DENIED_ROLE}",
+            "roleSessionName": caller,
+            "durationSeconds": 3600,
+        }
+    elif kind == "usage":
         source = "s3.amazonaws.com"
         event_name = "PutObject" if fields.get("action") == "PutObject" else "GetObject"
         request = {"bucketName": "corp-data", "key": f"reports/{fields['event_id']}.csv"}
     elif kind == "credential_created" and target_key and target_key.startswith("ASIA"):
         source, event_name = "sts.amazonaws.com", "AssumeRole"
         caller = fields["account_id"].rsplit("/", 1)[-1]
-        role = _after(target, ":role/") if session else "Deploy"
+        role = _after(target, ":role/") if session else DENIED_ROLE
         request = {
             "roleArn": f"arn:aws:iam::{number}:role/{role}",
             "roleSessionName": caller,
@@ -321,8 +339,8 @@ def _cloudtrail(fields: Mapping[str, Any]) -> dict[str, Any]:
                 "expiration": "Jan 1, 2100 12:00:00 AM",
             },
             "assumedRoleUser": {
-                "assumedRoleId": f"AROA{_digest('Deploy')[:16].upper()}:{caller}",
-                "arn": f"arn:aws:sts::{number}:assumed-role/Deploy/{caller}",
+                "assumedRoleId": f"AROA{_digest(role)[:16].upper()}:{caller}",
+                "arn": f"arn:aws:sts::{number}:assumed-role/{role}/{caller}",
             },
         }
     elif kind == "credential_created":
@@ -339,6 +357,19 @@ def _cloudtrail(fields: Mapping[str, Any]) -> dict[str, Any]:
     elif kind == "credential_revoked":
         event_name = "DeleteAccessKey"
         request = {"userName": target_user, "accessKeyId": target_key}
+    elif role_created:
+        event_name = "CreateRole"
+        role = _after(target, ":role/")
+        request = {"roleName": role, "assumeRolePolicyDocument": TRUST_DOCUMENT}
+        response = {
+            "role": {
+                "roleName": role,
+                "roleId": f"AROA{_digest(role)[:16].upper()}",
+                "arn": f"arn:aws:iam::{number}:role/{role}",
+                "createDate": _time(fields["event_time"]),
+                "assumeRolePolicyDocument": TRUST_DOCUMENT,
+            }
+        }
     elif kind == "account_created":
         event_name = "CreateUser"
         request = {"userName": target_user}

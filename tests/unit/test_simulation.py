@@ -12,6 +12,7 @@ from accessdrift.commands.evaluate import evaluate
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.engine import Engine
 from accessdrift.core.entitlements import DEFAULT_PRIVILEGED, is_privileged
+from accessdrift.core.partitions import partition_of
 from accessdrift.core.timeutil import MICROS, to_micros
 from accessdrift.errors import RecordError
 from accessdrift.simulate.organisation import (
@@ -465,3 +466,132 @@ def test_the_ledger_truth_follows_the_spec_on_a_small_history() -> None:
     }
     assert [change["change_type"] for change in ledger] == ["mover", "leaver", "joiner"]
     assert ledger[0]["at"] == at(3).isoformat()
+
+
+def unique_events(simulation: Simulation, record: str) -> list[dict[str, Any]]:
+    """The fields of each ``record`` once (duplicate deliveries dropped), in time order."""
+    found = {fields["event_id"]: fields for _, name, fields in simulation.events if name == record}
+    return sorted(found.values(), key=lambda fields: (fields["event_time"], fields["event_id"]))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        OPTIONS,
+        # One short day and a shorter SLA: the cases are timed by the options.
+        SimulationOptions(
+            seed=9, identities=40, days=1.0, events_per_second=0.05, sla=timedelta(hours=12)
+        ),
+    ],
+)
+def test_trust_path_truth_is_the_rule_applied_to_the_events(options: SimulationOptions) -> None:
+    """Re-derived from the events alone: a role created by an account of a person who
+    left, or held by a workload whose owner left and got no other owner (nor was
+    retired) by then, assumed successfully after that departure + the SLA (before a
+    rehire): one finding per role and departure, at its earliest such assumption. The
+    near misses are in the events: assumed within the SLA, a denied assumption, the role
+    of someone who stays, the role of a workload handed over in time."""
+    simulation = simulate(options)
+    owned = owners(simulation)
+    changes = unique_events(simulation, "DirectoryChange")
+    cloud = unique_events(simulation, "CloudAuditEvent")
+    left: dict[str, list[datetime]] = defaultdict(list)
+    rehired: dict[str, list[datetime]] = defaultdict(list)
+    owner_changes: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    retired: dict[str, list[datetime]] = defaultdict(list)
+    held_by: dict[str, str] = {}
+    for change in changes:
+        identity, when = change["identity_id"], change["event_time"]
+        if change["change_type"] == "leaver":
+            (retired if change["identity_kind"] == "nhi" else left)[identity].append(when)
+        elif change["change_type"] in ("joiner", "reactivate"):
+            rehired[identity].append(when)
+        if change["identity_kind"] == "nhi":
+            if change.get("owner_id"):
+                owner_changes[identity].append((when, change["owner_id"]))
+            held_by.update({account: identity for account in change.get("accounts") or []})
+    created: dict[str, str] = {}
+    for fields in cloud:
+        target = fields["target_account_id"] or ""
+        if (
+            fields["kind"] == "account_created"
+            and fields["outcome"] == "success"
+            and ":role/" in target
+            and target not in created
+        ):
+            created[target] = fields["account_id"]
+    assumptions = [
+        (fields["event_time"], fields["target_account_id"])
+        for fields in cloud
+        if fields["kind"] == "credential_created"
+        and fields["action"] == "AssumeRole"
+        and fields["outcome"] == "success"
+        and fields["target_credential_id"]
+        and ":role/" in (fields["target_account_id"] or "")
+    ]
+
+    def owner_at(nhi: str, when: datetime) -> str | None:
+        before = [owner for at, owner in owner_changes[nhi] if at <= when]
+        return before[-1] if before else None
+
+    expected: dict[tuple[str, datetime], tuple[str, datetime]] = {}
+    within_sla = stayers = handed_over = 0
+
+    def found(role: str, t0: datetime, identity: str, when: datetime) -> None:
+        earlier = expected.get((role, t0))
+        if earlier is None or when < earlier[1]:
+            expected[(role, t0)] = (identity, when)
+
+    for when, role in assumptions:
+        creator = owned.get(created.get(role, ""))
+        if creator is not None:
+            stayers += not left[creator]
+            for t0 in left[creator]:
+                if when <= t0 + options.sla:
+                    within_sla += when > t0
+                elif not any(t0 < back <= when for back in rehired[creator]):
+                    found(role, t0, creator, when)
+        nhi = held_by.get(role)
+        if nhi is None:
+            continue
+        departures = {(person, t0) for _, person in owner_changes[nhi] for t0 in left[person]}
+        for owner, t0 in sorted(departures):
+            if when <= t0 + options.sla or owner_at(nhi, t0) != owner:
+                continue
+            if owner_at(nhi, when) != owner or any(t0 < end <= when for end in retired[nhi]):
+                handed_over += 1
+                continue
+            found(role, t0, nhi, when)
+
+    truth = {
+        (alert["account_id"], datetime.fromisoformat(alert["deprovisioned_at"])): (
+            alert["identity_id"],
+            datetime.fromisoformat(alert["used_at"]),
+        )
+        for alert in simulation.alerts
+        if alert["kind"] == "trust_path_of_leaver"
+    }
+    assert truth == expected
+    for alert in simulation.alerts:
+        if alert["kind"] == "trust_path_of_leaver":
+            assert alert["severity"] == "high" and alert["credential_id"] is None
+    # Both paths, and the near misses.
+    assert {role for role, _ in truth} & set(created), "a leaver's role"
+    assert {role for role, _ in truth} & set(held_by), "an orphaned workload's role"
+    assert within_sla and stayers and handed_over
+    denied = [
+        fields
+        for fields in cloud
+        if fields["action"] == "AssumeRole" and fields["outcome"] == "failure"
+    ]
+    assert denied, "a denied assumption"
+    # The orphaned workload is an orphaned_nhi too; each leaver's role lives on the other
+    # of two resolver partitions than its creator account (a partitioned run hops).
+    orphans = {
+        alert["identity_id"] for alert in simulation.alerts if alert["kind"] == "orphaned_nhi"
+    }
+    for role, _ in truth:
+        if role in held_by:
+            assert held_by[role] in orphans
+        else:
+            assert partition_of(role, 2) != partition_of(created[role], 2)

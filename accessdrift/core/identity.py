@@ -358,7 +358,11 @@ def _on_use(
     detectors.judge_use(identity_id, state, entry, now_us, config, result)
     noted = _note_use(state, entry)
     # A detector that remembers something on the subject replaces its mapping.
-    remembered = state["cred"] is not given["cred"] or state.get("stl") is not given.get("stl")
+    remembered = (
+        state["cred"] is not given["cred"]
+        or state.get("stl") is not given.get("stl")
+        or state.get("stg") is not given.get("stg")
+    )
     if known and not (
         place.keep or place.learned or place.earlier or noted or remembered or result.alerts
     ):
@@ -561,6 +565,10 @@ def _on_move(state: State, message: MoveMessage, result: Result) -> None:
     moved_judged = {subject: staleness[subject] for subject in subjects if subject in staleness}
     if moved_judged:
         state["stl"] = {key: value for key, value in staleness.items() if key not in moved_judged}
+    pending = state.get("stg") or {}
+    moved_gaps = {subject: pending[subject] for subject in subjects if subject in pending}
+    if moved_gaps:
+        state["stg"] = {key: value for key, value in pending.items() if key not in moved_gaps}
     moved_assumptions = [
         entry for entry in state.get("asm") or [] if _assumption_of(entry, subjects)
     ]
@@ -584,6 +592,7 @@ def _on_move(state: State, message: MoveMessage, result: Result) -> None:
         moved_accounts,
         moved_assumptions,
         moved_judged,
+        moved_gaps,
     )
 
 
@@ -601,6 +610,7 @@ def _facts_messages(
     accounts: dict[str, Any],
     assumptions: list[list[Any]] | None = None,
     staleness: dict[str, list[int]] | None = None,
+    gaps: dict[str, list[list[int]]] | None = None,
 ) -> list[Outbound]:
     """The facts for one destination, in messages of at most FACTS_PER_MESSAGE uses and
     changes: a busy account's history stays far below what a Kafka message may carry."""
@@ -624,6 +634,8 @@ def _facts_messages(
             facts["asm"] = assumptions
         if first and staleness:
             facts["stl"] = staleness
+        if first and gaps:
+            facts["stg"] = gaps
         out.append(Outbound(destination[0], facts))
         first = False
     return out
@@ -707,6 +719,10 @@ def _on_facts(state: State, message: FactsMessage) -> None:
         # What the sender judged of a subject's staleness, unless this identity did.
         if subject not in (state.get("stl") or {}):
             state["stl"] = {**(state.get("stl") or {}), subject: verdict}
+    for subject, gaps in (message.get("stg") or {}).items():
+        mine = (state.get("stg") or {}).get(subject) or []
+        union = sorted({(gap[0], gap[1]) for gap in [*mine, *gaps]})
+        state["stg"] = {**(state.get("stg") or {}), subject: [list(gap) for gap in union][-4:]}
     for assumed in message.get("asm") or []:
         _keep_assumption(state, list(assumed))
     known_uses = {(use[USE_ID], use[USE_SUBJECT]) for use in state["use"]}
@@ -785,11 +801,13 @@ def _prune(state: State, watermark_us: int, config: DetectionConfig) -> None:
         _fold_uses(state)  # the last uses and first sighting outlive the uses themselves
     if state["use"] and state["use"][0][USE_TS] < horizon:
         state["use"] = [use for use in state["use"] if use[USE_TS] >= horizon]
+        state["ph"] = horizon  # before it, the uses kept are not all there were
     if len(state["use"]) > config.max_uses_per_identity:
         # Sorted anew, not in place: the list may still be the caller's (see _on_use).
         state["use"] = sorted(state["use"], key=lambda item: (item[USE_TS], item[USE_ID]))[
             -config.max_uses_per_identity :
         ]
+        state["ph"] = max(state.get("ph") or 0, state["use"][0][USE_TS])
     if state["chg"] and state["chg"][0][CHG_TS] < horizon:
         state["chg"] = [change for change in state["chg"] if change[CHG_TS] >= horizon]
     # An entitlement's intervals that ended before the horizon were emitted and no late
@@ -800,6 +818,7 @@ def _prune(state: State, watermark_us: int, config: DetectionConfig) -> None:
     day = horizon // PRUNE_EVERY_US
     if state.get("lpr") != day:
         state["lpr"] = day
+        state["acc"] = dict(state["acc"])  # on the use path it may still be the caller's
         for account, entry in list(state["acc"].items()):
             entitlements = entry.get("ent")
             if entitlements and _has_old_closed(entitlements, horizon):

@@ -112,6 +112,7 @@ class FactsMessage(Envelope):
     acc: dict[str, Any]
     asm: NotRequired[list[list[Any]]]  # assumptions of the roles that moved (state "asm")
     stl: NotRequired[dict[str, list[int]]]  # staleness judged of what moved (state "stl")
+    stg: NotRequired[dict[str, list[list[int]]]]  # its stretches not yet judged ("stg")
 
 
 class OwnerOfMessage(Envelope):

@@ -60,9 +60,15 @@ def stale_keys(late: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         engine.feed(type(record).__name__, fields, to_micros(fields["event_time"]))
     engine.tick(to_micros(parse_object(late[0]).record.event_time) + 31 * DAY)
     return sorted(
-        (alert["kind"], alert["deprovisioned_at"].isoformat(), alert["resolved_at"].isoformat())
+        (
+            alert["kind"],
+            alert["deprovisioned_at"].isoformat(),
+            alert["resolved_at"].isoformat(),
+        )
         for alert in engine.findings.alerts.values()
-        if alert["kind"] == "stale_credential"
+        # The stretches the uses ended (how far the tick moves the watermark past the
+        # last use depends on the order fed: a later staleness is not what these test).
+        if alert["kind"] == "stale_credential" and alert["resolved_at"] is not None
     )
 
 

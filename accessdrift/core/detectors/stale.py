@@ -44,55 +44,65 @@ STALE_ACCOUNT = AlertKind(
     title={"human": "Unused account still enabled", "nhi": "Unused workload account"},
 )
 
-# state["stl"]: subject -> [clock start, raised (1) or resolved (0)] of its last
-# staleness; its deadline needs no wake-up again.
+# state["stl"]: subject -> [clock start, RAISED or RESOLVED]: what was judged of the clock
+# that began then (its deadline needs no wake-up again).
 RAISED, RESOLVED = 1, 0
-# ... or [clock start, PENDING, the use that ended it]: a gap seen on the use path, judged
-# when the watermark passes its deadline.
-PENDING = 2
+# state["stg"]: subject -> [[start, end], ...]: stretches without a use, longer than the
+# age, that a use ended before they were judged (a fast replay, a late use): judged when
+# the watermark passes their deadline, by when a use inside one that arrives late has
+# split it. A few per subject; the oldest go first.
+KEEP_GAPS = 4
+# state["sdl"]: the earliest deadline as evaluate last found it (the use path, which does
+# not evaluate, answers with it: a use only ever moves a clock later).
 
 
-def _credential_clock(entry: dict[str, Any]) -> tuple[int | None, int | None]:
-    """(clock start, end) of a credential: None when it has no known start or is a
-    session."""
+def _clock(
+    state: State, kind: AlertKind, subject: str, entry: dict[str, Any]
+) -> tuple[int | None, int | None, str | None]:
+    """(clock start, end of the subject or None, its account) of a credential or an
+    account; no start: not judged (a session, nothing known of it)."""
+    if kind is STALE_ACCOUNT:
+        intervals = ledger.account_intervals(entry) if entry.get("ev") else None
+        if intervals is None:
+            start = entry.get("since")
+            end = None
+        elif not intervals:
+            return None, None, subject
+        else:
+            start, _, end, _ = intervals[-1]
+        last = entry.get("lu")
+        if start is None:
+            return None, None, subject
+        return (max(start, last) if last is not None else start), end, subject
     if entry.get("session"):
-        return None, None
+        return None, None, None
     start = entry.get("created")
     if start is None:
         start = entry.get("since")
+    account = entry.get("acc")
     if start is None:
-        return None, None
+        return None, None, account
     last = entry.get("lu")
-    return (max(start, last) if last is not None else start), entry.get("revoked")
-
-
-def _account_clock(entry: dict[str, Any]) -> tuple[int | None, int | None]:
-    intervals = ledger.account_intervals(entry)
-    if not intervals:
-        return None, None
-    start, _, end, _ = intervals[-1]
-    last = entry.get("lu")
-    return (max(start, last) if last is not None else start), end
-
-
-def _subjects(state: State) -> list[tuple[AlertKind, str, str | None, int, int | None]]:
-    """(kind, subject, its account, clock start, end or None) of every subject whose
-    staleness can be judged."""
-    found: list[tuple[AlertKind, str, str | None, int, int | None]] = []
-    for credential, entry in state["cred"].items():
-        start, end = _credential_clock(entry)
-        if start is None:
-            continue
-        account = entry.get("acc")
+    if last is not None and last > start:
+        start = last
+    end = entry.get("revoked")
+    if end is None or end > start:
+        # Its account's deletion ends it too.
         deleted = (state["acc"].get(account or "") or {}).get("deleted")
         if deleted is not None and deleted >= start and (end is None or deleted < end):
             end = deleted
-        found.append((STALE_CREDENTIAL, credential, account, start, end))
-    for account, entry in state["acc"].items():
-        start, end = _account_clock(entry)
-        if start is not None:
-            found.append((STALE_ACCOUNT, account, account, start, end))
-    return found
+    return start, end, account
+
+
+def _subjects(state: State) -> list[tuple[AlertKind, str, dict[str, Any]]]:
+    return [
+        *((STALE_CREDENTIAL, credential, entry) for credential, entry in state["cred"].items()),
+        *((STALE_ACCOUNT, account, entry) for account, entry in state["acc"].items()),
+    ]
+
+
+def _age(state: State, subject: str, config: DetectionConfig) -> int:
+    return config.stale_after_for(system_of(subject), state["kind"])
 
 
 def evaluate(
@@ -105,80 +115,65 @@ def evaluate(
 ) -> None:
     if state["fb"]:
         return
-    for kind, subject, account, start, end in _subjects(state):
-        known = (state.get("stl") or {}).get(subject)
-        if known is not None and known[1] == PENDING:
-            _judge_gap(
-                identity_id,
-                state,
-                kind,
-                subject,
-                account,
-                known,
-                end,
-                watermark_us,
-                now_us,
-                config,
-                result,
-            )
-            continue
-        if known is not None and known[1] == RAISED:
-            if start > known[0] or (end is not None and end > known[0]):
-                _resolve(
-                    identity_id,
-                    state,
-                    kind,
-                    subject,
-                    account,
-                    known[0],
-                    end,
-                    now_us,
-                    config,
-                    result,
+    earliest: int | None = None
+    for kind, subject, entry in _subjects(state):
+        age = _age(state, subject, config)
+        start, end, account = _clock(state, kind, subject, entry)
+        for gap in list((state.get("stg") or {}).get(subject) or []):
+            if watermark_us >= gap[0] + age:
+                _judge_gap(
+                    identity_id, state, kind, subject, account, gap, end, now_us, config, result
                 )
+            elif earliest is None or gap[0] + age < earliest:
+                earliest = gap[0] + age
+        if start is None:
             continue
+        known = (state.get("stl") or {}).get(subject)
+        if known is not None and known[1] == RAISED and known[0] != start:
+            # A use moved the clock on a path that does not judge uses (a claim, facts).
+            _resolve(
+                identity_id, state, kind, subject, account, known[0], end, now_us, config, result
+            )
+            known = (state.get("stl") or {}).get(subject)
         if known is not None and known[0] == start:
-            continue  # this staleness was raised and resolved already
-        deadline = start + config.stale_after_for(system_of(subject), state["kind"])
-        if watermark_us < deadline or (end is not None and end <= deadline):
+            if known[1] == RAISED and end is not None:
+                if end <= watermark_us:
+                    _resolve(
+                        identity_id,
+                        state,
+                        kind,
+                        subject,
+                        account,
+                        start,
+                        end,
+                        now_us,
+                        config,
+                        result,
+                    )
+                elif earliest is None or end < earliest:
+                    earliest = end
+            continue  # this clock was judged
+        deadline = start + age
+        if end is not None and end <= deadline:
+            continue
+        if watermark_us < deadline:
+            if earliest is None or deadline < earliest:
+                earliest = deadline
             continue
         if not active_at(state, deadline):
-            continue  # a leaver's access is the deprovision checks' business
-        state["stl"] = {**(state.get("stl") or {}), subject: [start, RAISED]}
+            _remember(state, "stl", subject, [start, RESOLVED])  # the leaver checks own it
+            continue
+        _remember(state, "stl", subject, [start, RAISED])
         key = alert_id(kind.name, identity_id, subject, start)
         if better(state, key, 0, deadline, start, True):
             result.alerts.append(
                 _record(identity_id, state, kind, subject, account, start, now_us, config, None)
             )
-
-
-def _judge_gap(
-    identity_id: str,
-    state: State,
-    kind: AlertKind,
-    subject: str,
-    account: str | None,
-    gap: list[int],
-    end: int | None,
-    watermark_us: int,
-    now_us: int,
-    config: DetectionConfig,
-    result: Result,
-) -> None:
-    start, _, used = gap
-    deadline = start + config.stale_after_for(system_of(subject), state["kind"])
-    if watermark_us < deadline:
-        return
-    if (end is not None and end <= deadline) or not active_at(state, deadline):
-        _remember(state, subject, [start, RESOLVED])
-        return
-    # Stale from the deadline to the use: one version, already resolved.
-    _remember(state, subject, [start, RESOLVED])
-    key = alert_id(kind.name, identity_id, subject, start)
-    if better(state, key, 1, used, start, True):
-        result.alerts.append(
-            _record(identity_id, state, kind, subject, account, start, now_us, config, used)
-        )
+        if end is not None and end <= watermark_us:
+            _resolve(identity_id, state, kind, subject, account, start, end, now_us, config, result)
+        elif end is not None and (earliest is None or end < earliest):
+            earliest = end
+    state["sdl"] = earliest
 
 
 def judge_use(
@@ -189,11 +184,13 @@ def judge_use(
     config: DetectionConfig,
     result: Result,
 ) -> None:
-    """A successful use ends its subject's clock (the use path skips evaluate): a
-    staleness raised for that clock is resolved, and one that became true before the use
-    with no wake-up in between (a fast replay) is raised and resolved at once."""
+    """A successful use ends its subject's clock (the use path does not evaluate): a
+    staleness raised for it is resolved; one that became true before the use, not yet
+    judged, is kept as a gap; a late use splits a gap it falls in, or measures the
+    stretch to the next use."""
     if state["fb"] or not use[USE_OK]:
         return
+    time_us = use[USE_TS]
     for kind, subject, table in (
         (STALE_CREDENTIAL, use[USE_CRED], "cred"),
         (STALE_ACCOUNT, use[USE_ACC], "acc"),
@@ -201,99 +198,153 @@ def judge_use(
         entry = state[table].get(subject) if subject else None
         if entry is None:
             continue
-        age = config.stale_after_for(system_of(subject), state["kind"])
-        known = (state.get("stl") or {}).get(subject)
-        if known is not None and known[1] == PENDING:
-            _split(state, subject, known, use[USE_TS], age)  # a late use inside the gap
+        age = _age(state, subject, config)
+        gaps = (state.get("stg") or {}).get(subject) or []
+        inside = next((gap for gap in gaps if gap[0] < time_us < gap[1]), None)
+        if inside is not None:
+            _split(state, subject, inside, time_us, age)
             continue
-        start, end = _credential_clock(entry) if table == "cred" else _account_clock(entry)
+        start, end, account = _clock(state, kind, subject, entry)
         if start is None:
             continue
-        if use[USE_TS] <= start:
-            # A use older than the clock (it arrived late, or moved in): the stretch from
-            # it to the next use known may be as long as the age.
-            _late_gap(state, subject, table, use, age)
+        if time_us <= start:
+            _late_gap(state, subject, table, entry, start, use, age)
             continue
-        account = entry.get("acc") if table == "cred" else subject
-        if table == "cred":
-            deleted = (state["acc"].get(account or "") or {}).get("deleted")
-            if deleted is not None and deleted >= start and (end is None or deleted < end):
-                end = deleted
-        if known is not None and known[1] == RAISED:
-            _resolve(
-                identity_id, state, kind, subject, account, known[0], end, now_us, config, result
-            )
-            continue
+        known = (state.get("stl") or {}).get(subject)
         if known is not None and known[0] == start:
+            if known[1] == RAISED:
+                _resolve(
+                    identity_id, state, kind, subject, account, start, end, now_us, config, result
+                )
             continue
-        if use[USE_TS] >= start + age:
-            # Unused from ``start`` to this use, longer than the age, with no wake-up in
-            # between (a fast replay): judged once the watermark passes the deadline, by
-            # when a late use inside the gap has arrived and split it (``_split``).
-            _remember(state, subject, [start, PENDING, use[USE_TS]])
+        if time_us - start >= age:
+            _add_gap(state, subject, [start, time_us])
 
 
-def _late_gap(state: State, subject: str, table: str, use: list[Any], age: int) -> None:
+def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[int]:
+    """The earliest deadline of a clock or a gap not yet judged (or of a raised
+    staleness's known end). What evaluate found last, and the gaps since."""
+    if state["fb"]:
+        return []
+    found: list[int] = []
+    if state.get("sdl") is not None:
+        found.append(state["sdl"])
+    else:
+        found += _deadlines(state, config)
+    for subject, gaps in (state.get("stg") or {}).items():
+        found += [gap[0] + _age(state, subject, config) for gap in gaps]
+    return [min(found)] if found else []
+
+
+def _deadlines(state: State, config: DetectionConfig) -> list[int]:
+    found = []
+    raised = state.get("stl") or {}
+    for kind, subject, entry in _subjects(state):
+        start, end, _ = _clock(state, kind, subject, entry)
+        if start is None:
+            continue
+        known = raised.get(subject)
+        if known is not None and known[0] == start:
+            if known[1] == RAISED and end is not None:
+                found.append(end)
+            continue
+        deadline = start + _age(state, subject, config)
+        if end is None or end > deadline:
+            found.append(deadline)
+    return found
+
+
+def _judge_gap(
+    identity_id: str,
+    state: State,
+    kind: AlertKind,
+    subject: str,
+    account: str | None,
+    gap: list[int],
+    end: int | None,
+    now_us: int,
+    config: DetectionConfig,
+    result: Result,
+) -> None:
+    start, used = gap
+    deadline = start + _age(state, subject, config)
+    _drop_gap(state, subject, gap)
+    if (end is not None and end <= deadline) or not active_at(state, deadline):
+        return
+    known = (state.get("stl") or {}).get(subject)
+    if known is not None and known[0] == start:
+        _remember(state, "stl", subject, [start, RESOLVED])
+    # Stale from the deadline to the use that ended it: one version, already resolved.
+    key = alert_id(kind.name, identity_id, subject, start)
+    if better(state, key, 1, used, start, True):
+        result.alerts.append(
+            _record(identity_id, state, kind, subject, account, start, now_us, config, used)
+        )
+
+
+def _late_gap(
+    state: State,
+    subject: str,
+    table: str,
+    entry: dict[str, Any],
+    start: int,
+    use: list[Any],
+    age: int,
+) -> None:
+    """A use older than the clock (late, or moved in): the stretch from it to the next
+    use known, when as long as the age. Not before the uses were pruned: there the
+    next use kept is not the next use."""
+    time_us = use[USE_TS]
+    if time_us < (state.get("ph") or 0):
+        return
     column = USE_CRED if table == "cred" else USE_ACC
     later = next(
         (
             other[USE_TS]
             for other in state["use"]
-            if other[USE_TS] > use[USE_TS] and other[USE_OK] and other[column] == subject
+            if other[USE_TS] > time_us and other[USE_OK] and other[column] == subject
         ),
         None,
     )
-    known = (state.get("stl") or {}).get(subject)
-    if later is None or later - use[USE_TS] < age:
+    if later is None and entry.get("lu") == start:
+        later = start
+    if later is None or later - time_us < age:
         return
-    if known is not None and known[0] >= use[USE_TS]:
-        return  # judged already for this stretch or a later one
-    _remember(state, subject, [use[USE_TS], PENDING, later])
-
-
-def _remember(state: State, subject: str, entry: list[int] | None) -> None:
-    remembered = dict(state.get("stl") or {})
-    if entry is None:
-        remembered.pop(subject, None)
-    else:
-        remembered[subject] = entry
-    state["stl"] = remembered
+    known = (state.get("stl") or {}).get(subject)
+    if known is not None and known[0] == time_us:
+        return
+    _add_gap(state, subject, [time_us, later])
 
 
 def _split(state: State, subject: str, gap: list[int], time_us: int, age: int) -> None:
-    """A use inside a pending gap: what is left of it still as long as the age (the
-    later part first), or nothing."""
-    start, _, end = gap
-    if not start < time_us < end:
-        return
-    if end - time_us >= age:
-        _remember(state, subject, [time_us, PENDING, end])
-    elif time_us - start >= age:
-        _remember(state, subject, [start, PENDING, time_us])
+    """A use inside a gap: what is left on either side, where still as long as the age."""
+    _drop_gap(state, subject, gap)
+    for part in ([gap[0], time_us], [time_us, gap[1]]):
+        if part[1] - part[0] >= age:
+            _add_gap(state, subject, part)
+
+
+def _add_gap(state: State, subject: str, gap: list[int]) -> None:
+    gaps = [known for known in (state.get("stg") or {}).get(subject) or [] if known != gap]
+    _remember(state, "stg", subject, sorted([*gaps, gap])[-KEEP_GAPS:])
+
+
+def _drop_gap(state: State, subject: str, gap: list[int]) -> None:
+    gaps = [known for known in (state.get("stg") or {}).get(subject) or [] if known != gap]
+    _remember(state, "stg", subject, gaps or None)
+
+
+def _remember(state: State, name: str, subject: str, value: Any) -> None:
+    """Replace the mapping (on the use path it may still be the caller's)."""
+    remembered = dict(state.get(name) or {})
+    if value is None:
+        remembered.pop(subject, None)
     else:
-        _remember(state, subject, None)
-
-
-def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[int]:
-    """When each subject's current clock makes it stale, unless judged for that clock."""
-    if state["fb"]:
-        return []
-    # Called for every message an identity handles: the earliest only.
-    raised = state.get("stl") or {}
-    earliest: int | None = None
-    for _, subject, _, start, end in _subjects(state):
-        known = raised.get(subject)
-        if known is not None and known[1] == PENDING:
-            deadline = known[0] + config.stale_after_for(system_of(subject), state["kind"])
-            if earliest is None or deadline < earliest:
-                earliest = deadline
-            continue
-        if known is not None and known[0] == start:
-            continue
-        deadline = start + config.stale_after_for(system_of(subject), state["kind"])
-        if (end is None or end > deadline) and (earliest is None or deadline < earliest):
-            earliest = deadline
-    return [] if earliest is None else [earliest]
+        remembered[subject] = value
+    if remembered:
+        state[name] = remembered
+    else:
+        state.pop(name, None)
 
 
 def _resolve(
@@ -311,12 +362,11 @@ def _resolve(
     """The staleness raised for the clock that began at ``start`` ended: at the first
     successful use after it, or the subject's end, whichever came first."""
     is_credential = kind is STALE_CREDENTIAL
+    column = USE_CRED if is_credential else USE_ACC
     candidates = [
         use[USE_TS]
         for use in state["use"]
-        if use[USE_OK]
-        and use[USE_TS] > start
-        and (use[USE_CRED] if is_credential else use[USE_ACC]) == subject
+        if use[USE_OK] and use[USE_TS] > start and use[column] == subject
     ]
     entry = state["cred" if is_credential else "acc"].get(subject) or {}
     if not candidates and entry.get("lu") is not None and entry["lu"] > start:
@@ -325,7 +375,7 @@ def _resolve(
         candidates.append(end)
     if not candidates:
         return
-    state["stl"] = {**(state.get("stl") or {}), subject: [start, RESOLVED]}
+    _remember(state, "stl", subject, [start, RESOLVED])
     resolved = min(candidates)
     key = alert_id(kind.name, identity_id, subject, start)
     if better(state, key, 1, resolved, start, True):
@@ -346,7 +396,7 @@ def _record(
     config: DetectionConfig,
     resolved: int | None,
 ) -> dict[str, Any]:
-    age = config.stale_after_for(system_of(subject), state["kind"])
+    age = _age(state, subject, config)
     return alert_record(
         alert_id(kind.name, identity_id, subject, start),
         kind,

@@ -310,6 +310,7 @@ def _on_use(
     state = dict(given)
     state["emitted"] = dict(given["emitted"])  # what judging the use may add to
     if place.learned:
+        state.pop("sdl", None)  # a new subject: its stale deadline is not in the cache
         credential, subject = entry[USE_CRED], entry[USE_SUBJECT]
         if credential and credential == subject:
             state["cred"] = {
@@ -362,6 +363,8 @@ def _on_use(
         state["cred"] is not given["cred"]
         or state.get("stl") is not given.get("stl")
         or state.get("stg") is not given.get("stg")
+        or state.get("rot") is not given.get("rot")
+        or state.get("shp") is not given.get("shp")
     )
     if known and not (
         place.keep or place.learned or place.earlier or noted or remembered or result.alerts
@@ -949,9 +952,12 @@ def _on_shared(state: State, message: SharedMessage) -> None:
         message["ots"],
         message["ts"],
     ]
-    shared = state.setdefault("shr", [])
-    if entry not in shared:
-        state["shr"] = [*shared, entry]
+    # The earliest pair per subject only (by the later claim): one finding per subject.
+    shared = [known for known in state.get("shr") or [] if known[0] != entry[0]]
+    earlier = [known for known in state.get("shr") or [] if known[0] == entry[0]]
+    if earlier and (earlier[0][4], earlier[0][3]) <= (entry[4], entry[3]):
+        return
+    state["shr"] = [*shared, entry]
 
 
 # Assumptions kept per identity: enough for the earliest after any departure (they

@@ -44,21 +44,82 @@ def judge_use(
     config: DetectionConfig,
     result: Result,
 ) -> None:
+    """A use past the age is a candidate (``state["rot"]``: credential -> the earliest
+    such use, negative once raised), judged once the watermark passes it: by then a
+    grant or revoke of the account's entitlements before it has arrived, and the
+    severity does not depend on the order."""
     credential = use[USE_CRED]
     if state["kind"] != "nhi" or not credential or not use[USE_OK]:
         return
     entry = state["cred"].get(credential)
     if entry is None or entry.get("created") is None or not long_lived(credential, entry):
         return
+    age = config.max_credential_age_for(system_of(credential), "nhi")
+    if use[USE_TS] - entry["created"] <= age:
+        return
+    known = (state.get("rot") or {}).get(credential)
+    if known is not None and abs(known) <= use[USE_TS]:
+        return  # an earlier use past the age is known (or raised) already
+    state["rot"] = {**(state.get("rot") or {}), credential: use[USE_TS]}
+
+
+def evaluate(
+    identity_id: str,
+    state: State,
+    watermark_us: int,
+    now_us: int,
+    config: DetectionConfig,
+    result: Result,
+) -> None:
+    if state["kind"] != "nhi":
+        return
+    # Uses judged again: a creation that arrived after them makes them candidates.
+    for use in state["use"]:
+        judge_use(identity_id, state, use, now_us, config, result)
+    for credential, used_at in sorted((state.get("rot") or {}).items()):
+        entry = state["cred"].get(credential)
+        if entry is None or entry.get("created") is None:
+            # It moved to another identity (which judges its uses), or its creation did.
+            state["rot"] = {key: value for key, value in state["rot"].items() if key != credential}
+            continue
+        if used_at < 0 or used_at > watermark_us:
+            continue
+        _raise(identity_id, state, credential, entry, used_at, now_us, config, result)
+        state["rot"] = {**state["rot"], credential: -used_at}
+
+
+def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[int]:
+    found = [used_at for used_at in (state.get("rot") or {}).values() if used_at > 0]
+    return [min(found)] if found else []
+
+
+def _raise(
+    identity_id: str,
+    state: State,
+    credential: str,
+    entry: dict[str, Any],
+    used_at: int,
+    now_us: int,
+    config: DetectionConfig,
+    result: Result,
+) -> None:
     created = entry["created"]
     age = config.max_credential_age_for(system_of(credential), "nhi")
-    if use[USE_TS] - created <= age:
+    # The credential alone names it: a key that moves to its real owner on a late link
+    # is one finding, not one per identity that held it.
+    key = alert_id(ROTATION_OVERDUE.name, "", credential, created)
+    if not better(state, key, 0, used_at, created, True):
         return
-    key = alert_id(ROTATION_OVERDUE.name, identity_id, credential, created)
-    if not better(state, key, 0, use[USE_TS], created, True):
-        return
+    use = next(
+        (
+            kept
+            for kept in state["use"]
+            if kept[USE_TS] == used_at and kept[USE_CRED] == credential and kept[USE_OK]
+        ),
+        None,
+    )
     account = entry.get("acc")
-    privileged = privileged_at(state, account, use[USE_TS])
+    privileged = privileged_at(state, account, used_at)
     result.alerts.append(
         alert_record(
             key,
@@ -69,15 +130,16 @@ def judge_use(
             credential=credential,
             deprovisioned_at=created,
             used=use,
+            used_at=used_at,
+            system=system_of(credential),
             now_us=now_us,
             privileged=privileged is not None,
-            entitlement=None,
             evidence={
                 "created_at": from_micros(created).isoformat(),
                 "created_by": entry.get("cb"),
                 "max_age_seconds": age / MICROS,
-                "age_seconds_at_use": (use[USE_TS] - created) / MICROS,
-                "use": use_evidence(use),
+                "age_seconds_at_use": (used_at - created) / MICROS,
+                "use": use_evidence(use) if use is not None else None,
                 "privileged_entitlement": privileged,
             },
         )
@@ -95,26 +157,11 @@ def privileged_at(state: State, account: str | None, time_us: int) -> str | None
     return None
 
 
-def evaluate(
-    identity_id: str,
-    state: State,
-    watermark_us: int,
-    now_us: int,
-    config: DetectionConfig,
-    result: Result,
-) -> None:
-    """Uses judged again when a creation arrives after them."""
-    if state["kind"] != "nhi":
-        return
-    for use in state["use"]:
-        judge_use(identity_id, state, use, now_us, config, result)
-
-
 DETECTOR = Detector(
     name="rotation",
     order=70,
     kinds=(ROTATION_OVERDUE,),
     evaluate=evaluate,
-    deadlines=None,
+    deadlines=deadlines,
     judge_use=judge_use,
 )

@@ -81,7 +81,16 @@ def judge_use(
         if second is None or candidate[USE_TS] < second[USE_TS]:
             second = candidate
     if second is not None:
-        _raise(identity_id, state, entry, credential, second, now_us, config, result)
+        _candidate(state, credential, second[USE_TS])
+
+
+def _candidate(state: State, credential: str, time_us: int) -> None:
+    """A pair ending at ``time_us``, judged once the watermark passes it
+    (``state["shp"]``: credential -> the earliest such time): by then a link dated
+    before it that makes both accounts the owner's has arrived."""
+    known = (state.get("shp") or {}).get(credential)
+    if known is None or time_us < known:
+        state["shp"] = {**(state.get("shp") or {}), credential: time_us}
 
 
 def _raise(
@@ -167,7 +176,7 @@ def _by_uses(
                 other != this and use[USE_TS] - time_us <= window
                 for other, time_us in last_by_party.items()
             ):
-                _raise(identity_id, state, entry, credential, use, now_us, config, result)
+                _candidate(state, credential, use[USE_TS])
                 break
             last_by_party[this] = use[USE_TS]
 
@@ -184,8 +193,25 @@ def evaluate(
     claimed at once (the resolver's links)."""
     if not state["fb"]:
         _by_uses(identity_id, state, now_us, config, result)
+        for credential, time_us in sorted((state.get("shp") or {}).items()):
+            if time_us > watermark_us:
+                continue
+            state["shp"] = {key: value for key, value in state["shp"].items() if key != credential}
+            entry = state["cred"].get(credential)
+            second = next(
+                (
+                    use
+                    for use in state["use"]
+                    if use[USE_TS] == time_us and use[USE_CRED] == credential and use[USE_OK]
+                ),
+                None,
+            )
+            if entry is not None and second is not None:
+                _raise(identity_id, state, entry, credential, second, now_us, config, result)
     for subject, is_credential, other, other_us, claimed_us in state.get("shr") or []:
-        key = alert_id(SHARED_CREDENTIAL.name, "", subject, 0)
+        # Per pair: alternating claims tell each later claimer its own pair, each a
+        # finding of its own whatever the order they are told in.
+        key = alert_id(SHARED_CREDENTIAL.name, "", subject, claimed_us)
         if not better(state, key, 0, claimed_us, other_us, True):
             continue
         result.alerts.append(
@@ -213,11 +239,16 @@ def evaluate(
         )
 
 
+def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[int]:
+    found = list((state.get("shp") or {}).values())
+    return [min(found)] if found else []
+
+
 DETECTOR = Detector(
     name="shared",
     order=80,
     kinds=(SHARED_CREDENTIAL,),
     evaluate=evaluate,
-    deadlines=None,
+    deadlines=deadlines,
     judge_use=judge_use,
 )

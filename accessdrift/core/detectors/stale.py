@@ -52,8 +52,10 @@ RAISED, RESOLVED = 1, 0
 # the watermark passes their deadline, by when a use inside one that arrives late has
 # split it. A few per subject; the oldest go first.
 KEEP_GAPS = 4
-# state["sdl"]: the earliest deadline as evaluate last found it (the use path, which does
-# not evaluate, answers with it: a use only ever moves a clock later).
+# state["sdl"]: the earliest deadline as evaluate last found it, NO_DEADLINE for none (the
+# use path, which does not evaluate, answers with it: a use only ever moves a clock
+# later; a subject it learns drops it).
+NO_DEADLINE = 0
 
 
 def _clock(
@@ -173,7 +175,7 @@ def evaluate(
             _resolve(identity_id, state, kind, subject, account, start, end, now_us, config, result)
         elif end is not None and (earliest is None or end < earliest):
             earliest = end
-    state["sdl"] = earliest
+    state["sdl"] = earliest if earliest is not None else NO_DEADLINE
 
 
 def judge_use(
@@ -227,10 +229,11 @@ def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[i
     if state["fb"]:
         return []
     found: list[int] = []
-    if state.get("sdl") is not None:
-        found.append(state["sdl"])
-    else:
+    cached = state.get("sdl")
+    if cached is None:
         found += _deadlines(state, config)
+    elif cached > 0:
+        found.append(cached)
     for subject, gaps in (state.get("stg") or {}).items():
         found += [gap[0] + _age(state, subject, config) for gap in gaps]
     return [min(found)] if found else []

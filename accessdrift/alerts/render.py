@@ -11,7 +11,7 @@ service's limits with a visible marker.
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -93,9 +93,21 @@ REFERENCE_LABEL = {
     "rotation_overdue": "Created",
     "shared_credential": "First party",
     "uncorrelated_account_active": "First seen",
+    "trust_path_of_leaver": "Left",
 }
-# What ``used_at`` is, when it is not a use: a grant, or the second party's use or claim.
-USED_LABEL = {"granted_after_deprovision": "Granted", "shared_credential": "Second party"}
+# What ``used_at`` is, when it is not a use: a grant, the second party's use or claim, a
+# role's assumption.
+USED_LABEL = {
+    "granted_after_deprovision": "Granted",
+    "shared_credential": "Second party",
+    "trust_path_of_leaver": "Assumed",
+}
+TRUST_PATH = "trust_path_of_leaver"
+# What the leaver was to the role, from the evidence's ``path`` (trust.py's two).
+LEAVER_ROLE = {
+    "created by the leaver": "created the role",
+    "held by a workload whose owner left": "owned the workload that holds it",
+}
 
 
 def facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -105,6 +117,8 @@ def facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
+    if alert.get("kind") == TRUST_PATH:
+        return _trust_facts(alert)
     rows = [
         ("Identity", f"{alert.get('identity_id')} ({alert.get('identity_kind')})"),
         ("Severity", str(alert.get("severity"))),
@@ -162,6 +176,55 @@ def _hygiene_facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
         if isinstance(privileged, str) and privileged:
             rows.append(("Privileged", privileged))
     return rows
+
+
+def _trust_facts(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A role a leaver left behind, assumed: the chain first (the role, who assumed it
+    and with what, who created it, who left), then when and from where. Slack shows a
+    section's first 10 fields: all but the system are among them."""
+    evidence = _evidence(alert)
+    assumed, created = evidence.get("assumed"), evidence.get("created")
+    creator = _text(_field(created, "by_account"))
+    made_at = _time(_field(created, "event_time"))
+    if creator != "—" and made_at is not None:
+        creator = f"{creator}, {when(made_at)}"
+    leaver = _text(evidence.get("leaver"))
+    part = LEAVER_ROLE.get(str(evidence.get("path")))
+    if leaver != "—" and part is not None:
+        leaver = f"{leaver} ({part})"
+    used = f"{when(alert.get('used_at'))}, {after(alert.get('seconds_after'))}"
+    return [
+        ("Identity", f"{alert.get('identity_id')} ({alert.get('identity_kind')})"),
+        ("Severity", str(alert.get("severity"))),
+        ("Role", _text(alert.get("account_id"), evidence.get("role"))),
+        ("Assumed by", _text(_field(assumed, "by_account"))),
+        ("With credential", _text(_field(assumed, "with_credential"))),
+        ("Created by", creator),
+        ("Leaver", leaver),
+        (REFERENCE_LABEL[TRUST_PATH], when(alert.get("deprovisioned_at"))),
+        (USED_LABEL[TRUST_PATH], used),
+        ("Source IP", _text(alert.get("source_ip"), _field(assumed, "source_ip"))),
+        # Its action is always "assume" (the headline says it): 11 facts, as Teams' limit
+        # is counted (teams.py).
+        ("System", str(alert.get("system") or "—")),
+    ]
+
+
+def _text(*values: Any) -> str:
+    """The first value that is a non-empty string, or a dash: evidence of another shape
+    (a number, a list, an object) is not shown."""
+    return next((value for value in values if isinstance(value, str) and value), "—")
+
+
+def _time(value: Any) -> datetime | None:
+    """An ISO time of the evidence, or None for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
 
 
 def _field(value: Any, key: str) -> Any:

@@ -42,7 +42,10 @@ STALE_KINDS = ("stale_credential", "stale_account")
 ROTATION = "rotation_overdue"
 SHARED = "shared_credential"
 UNCORRELATED = "uncorrelated_account_active"
-HYGIENE_KINDS = (*STALE_KINDS, ROTATION, SHARED, UNCORRELATED)
+# Roles that outlived their owners: a role a leaver created, or held by a workload whose
+# only owner left, assumed after the leaver's SLA.
+TRUST = "trust_path_of_leaver"
+HYGIENE_KINDS = (*STALE_KINDS, ROTATION, SHARED, UNCORRELATED, TRUST)
 # As the drift's: systems come from the logs, so the chart and table keep to the ones
 # with the most open findings; the totals count every system.
 HYGIENE_SYSTEMS_LIMIT = 20
@@ -101,9 +104,11 @@ SELECT {{group}},
        sumIf(open, kind IN {_STALE_IN}) AS stale,
        sumIf(open, kind = '{ROTATION}') AS rotation,
        sumIf(open, kind = '{SHARED}') AS shared,
-       sumIf(open, kind = '{UNCORRELATED}') AS uncorrelated
+       sumIf(open, kind = '{UNCORRELATED}') AS uncorrelated,
+       sumIf(open, kind = '{TRUST}') AS trust
 FROM credential_hygiene
 """
+_HYGIENE_ANY = "stale + rotation + shared + uncorrelated + trust"
 
 # name -> one read-only SELECT. Named so that a caller may run them however it likes
 # (one by one on an executor, concurrently) and hand the results to ``assemble``.
@@ -188,18 +193,19 @@ SELECT sumIf(open, kind IN {_STALE_IN}) AS stale,
        sumIf(resolved, kind IN {_STALE_IN}) AS stale_resolved,
        sumIf(open, kind = '{ROTATION}') AS rotation,
        sumIf(open, kind = '{SHARED}') AS shared,
-       sumIf(open, kind = '{UNCORRELATED}') AS uncorrelated
+       sumIf(open, kind = '{UNCORRELATED}') AS uncorrelated,
+       sumIf(open, kind = '{TRUST}') AS trust
 FROM credential_hygiene
 """,
     "hygiene_by_system": _HYGIENE_OPEN.format(group="system")
     + f"""GROUP BY system
-HAVING stale + rotation + shared + uncorrelated > 0
-ORDER BY stale + rotation + shared + uncorrelated DESC, system
+HAVING {_HYGIENE_ANY} > 0
+ORDER BY {_HYGIENE_ANY} DESC, system
 LIMIT {HYGIENE_SYSTEMS_LIMIT}
 """,
     "hygiene_by_age": _HYGIENE_OPEN.format(group="age_bucket, age_from_days")
-    + """GROUP BY age_bucket, age_from_days
-HAVING stale + rotation + shared + uncorrelated > 0
+    + f"""GROUP BY age_bucket, age_from_days
+HAVING {_HYGIENE_ANY} > 0
 ORDER BY age_from_days
 """,
     # The findings still open, oldest first: age as credential_hygiene counts it (from
@@ -342,10 +348,11 @@ class HygieneTotals:
     rotation: int = 0
     shared: int = 0
     uncorrelated: int = 0
+    trust: int = 0  # roles that outlived their owners
 
     @property
     def total(self) -> int:
-        return self.stale + self.rotation + self.shared + self.uncorrelated
+        return self.stale + self.rotation + self.shared + self.uncorrelated + self.trust
 
 
 @dataclass(frozen=True)
@@ -357,6 +364,7 @@ class HygieneCounts:
     rotation: int
     shared: int
     uncorrelated: int
+    trust: int  # roles that outlived their owners
 
 
 @dataclass(frozen=True)
@@ -369,7 +377,8 @@ class HygieneFinding:
     identity_kind: str
     system: str
     subject: str  # the credential, or the account
-    since: datetime | None  # the kind's reference time: unused since, created, first seen
+    # The kind's reference time: unused since, created, first seen, the leaver's leaving.
+    since: datetime | None
     age_seconds: float  # from `since` to the latest event time
     detail: str
 
@@ -683,6 +692,7 @@ def _hygiene_totals(rows: list[dict[str, Any]]) -> HygieneTotals:
         rotation=_int(row["rotation"]),
         shared=_int(row["shared"]),
         uncorrelated=_int(row["uncorrelated"]),
+        trust=_int(row["trust"]),
     )
 
 
@@ -694,6 +704,7 @@ def _hygiene_counts(rows: list[dict[str, Any]], name: str) -> tuple[HygieneCount
             rotation=_int(row["rotation"]),
             shared=_int(row["shared"]),
             uncorrelated=_int(row["uncorrelated"]),
+            trust=_int(row["trust"]),
         )
         for row in rows
     )
@@ -713,6 +724,10 @@ def _hygiene_finding(row: dict[str, Any]) -> HygieneFinding:
     elif kind == SHARED:
         apart = f"{duration(after)} apart" if after is not None else "within the window"
         detail = f"two parties {apart}"
+    elif kind == TRUST:
+        # `since` is when the role's creator, or its workload's owner, left.
+        later = f" {duration(after)}" if after is not None else ""
+        detail = f"assumed{later} after its owner left"
     else:
         seen = f"used {duration(after)} after first seen" if after is not None else "used"
         detail = f"{seen}, no identity claimed it"

@@ -223,6 +223,7 @@ def _hygiene(title: str, chart_id: str, items: tuple[HygieneCounts, ...]) -> Mar
             ("rotation overdue", [item.rotation for item in items]),
             ("shared", [item.shared for item in items]),
             ("uncorrelated", [item.uncorrelated for item in items]),
+            ("outlived owner", [item.trust for item in items]),
         ],
         y_label="findings",
     )

@@ -931,9 +931,9 @@ LIMIT 200
 
 # -- Credential hygiene --------------------------------------------------------------
 
-# The five kinds of docs/hygiene.md, one row per alert in the columns the panels share.
+# The six kinds of docs/hygiene.md, one row per alert in the columns the panels share.
 # `at` is when it became a finding: a stale one at its deadline (the detector's
-# evidence), the others at the use (or claim) that raised them.
+# evidence), the others at the use, claim or assumption that raised them.
 HYGIENE_SQL = """
     SELECT
         kind,
@@ -946,8 +946,10 @@ HYGIENE_SQL = """
                  deprovisioned_at) AS at
     FROM alerts FINAL
     WHERE kind IN ('stale_credential', 'stale_account', 'rotation_overdue',
-                   'shared_credential', 'uncorrelated_account_active')
+                   'shared_credential', 'uncorrelated_account_active', 'trust_path_of_leaver')
 """
+# Five counters in a row of 24 columns.
+HYGIENE_STAT_SPANS = (5, 5, 5, 5, 4)
 
 
 def hygiene_dashboard() -> dashboard.Dashboard:
@@ -1007,12 +1009,34 @@ WHERE $__timeFilter(used_at)
 """),
         "short",
     ).thresholds(thresholds((None, "green"), (1, "orange")))
+    outlived = stat_panel(
+        layout,
+        "Roles assumed after their owner left",
+        "Roles a leaver created, or held by a workload whose only owner left, assumed by "
+        "anyone after that leaver's T0 + SLA, by the time of the first such assumption "
+        "(alerts of kind trust_path_of_leaver).",
+        sql(f"""
+SELECT count() AS outlived
+FROM alerts FINAL
+WHERE kind = 'trust_path_of_leaver'
+  AND $__timeFilter(used_at)
+  AND {FILTERS}
+"""),
+        "short",
+    ).thresholds(thresholds((None, "green"), (1, "red")))
+    counters = [
+        panel.span(span)
+        for panel, span in zip(
+            (stale, rotation, shared, uncorrelated, outlived), HYGIENE_STAT_SPANS, strict=True
+        )
+    ]
     over_time = (
         series_panel(
             layout,
             "Credential hygiene findings",
             "Hygiene alerts per interval, system and kind: a stale credential or account at "
-            "the moment it became stale, the others at the use or claim that raised them.",
+            "the moment it became stale, the others at the use, claim or assumption that "
+            "raised them.",
             series_sql(f"""
 SELECT
     $__timeInterval(at) AS time,
@@ -1036,8 +1060,9 @@ ORDER BY time, finding
         layout,
         "Open findings by system and age",
         "Per system and age (from the kind's reference time to the latest event time: "
-        "unused since, created, first shared, first seen): open findings of each kind, and "
-        "the stale ones resolved since (credential_hygiene; not limited to the range).",
+        "unused since, created, first shared, first seen, owner left): open findings of "
+        "each kind, and the stale ones resolved since (credential_hygiene; not limited to "
+        "the range).",
         sql(f"""
 SELECT
     system,
@@ -1046,6 +1071,7 @@ SELECT
     sumIf(open, kind = 'rotation_overdue') AS rotation_overdue,
     sumIf(open, kind = 'shared_credential') AS shared,
     sumIf(open, kind = 'uncorrelated_account_active') AS uncorrelated_in_use,
+    sumIf(open, kind = 'trust_path_of_leaver') AS outlived_owner,
     sumIf(resolved, kind IN ('stale_credential', 'stale_account')) AS unused_resolved
 FROM credential_hygiene
 WHERE {FILTERS}
@@ -1154,13 +1180,45 @@ LIMIT 200
     ).override_by_name(
         "seconds_after_first_seen", [dashboard_models.DynamicConfigValue("unit", "s")]
     )
+    outlived_table = table_panel(
+        layout,
+        "Roles that outlived their owners",
+        "Each role assumed in the range after its creator, or its workload's only owner, "
+        "left and the SLA ran out: the path, the leaver, when they left, who assumed the "
+        "role and with which credential, and who created it (trust_path_of_leaver).",
+        sql(f"""
+SELECT
+    identity_id,
+    identity_kind,
+    system,
+    account_id AS role,
+    JSONExtractString(evidence, 'path') AS path,
+    JSONExtractString(evidence, 'leaver') AS leaver,
+    deprovisioned_at AS left_at,
+    used_at AS assumed_at,
+    seconds_after,
+    JSONExtractString(evidence, 'assumed', 'by_account') AS assumed_by,
+    JSONExtractString(evidence, 'assumed', 'with_credential') AS with_credential,
+    JSONExtractString(evidence, 'assumed', 'source_ip') AS assumed_from,
+    JSONExtractString(evidence, 'created', 'by_account') AS created_by,
+    severity
+FROM alerts FINAL
+WHERE kind = 'trust_path_of_leaver'
+  AND $__timeFilter(used_at)
+  AND {FILTERS}
+ORDER BY assumed_at DESC, role
+LIMIT 200
+"""),
+        span=24,
+    ).override_by_name("seconds_after", [dashboard_models.DynamicConfigValue("unit", "s")])
     board = (
         dashboard.Dashboard("accessdrift: credential hygiene")
         .uid(HYGIENE_UID)
         .description(
             "Credentials and accounts that should not be as they are: unused but active, "
-            "keys used past their rotation age, credentials shared between parties, and "
-            "accounts no identity owns still in use."
+            "keys used past their rotation age, credentials shared between parties, "
+            "accounts no identity owns still in use, and roles assumed after their creator "
+            "or their workload's owner left."
         )
         .tags(["accessdrift"])
         .timezone("utc")
@@ -1171,16 +1229,14 @@ LIMIT 200
         .variables(variables())
     )
     for panel in (
-        stale,
-        rotation,
-        shared,
-        uncorrelated,
+        *counters,
         over_time,
         by_age,
         stale_table,
         rotation_table,
         shared_table,
         uncorrelated_table,
+        outlived_table,
     ):
         board = board.with_panel(panel)
     return board

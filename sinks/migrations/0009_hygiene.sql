@@ -1,6 +1,7 @@
 -- Credential hygiene (issue 26, docs/hygiene.md): stale credentials and accounts,
--- overdue rotation, shared credentials and uncorrelated accounts in use, and the
--- resolution of a finding that stops being true.
+-- overdue rotation, shared credentials, uncorrelated accounts in use and roles that
+-- outlived their owners (trust_path_of_leaver), and the resolution of a finding that
+-- stops being true.
 
 -- When a stale_credential or stale_account finding stopped being true: set in a newer
 -- version of the same alert (same alert_id, later detected_at), which FINAL keeps.
@@ -40,10 +41,11 @@ WHERE kind IN ('stale_credential', 'stale_account');
 
 -- Every hygiene alert counted by kind, system, identity kind and age, open and
 -- resolved apart. The age of a finding runs from its kind's reference time
--- (deprovisioned_at: unused since, created, first of the two parties, first seen) to
--- its resolution, or to the latest event time while it is open: how long a credential
--- has gone unused, how old an overdue key is, how long ago a credential was first
--- shared, how long an unclaimed account has been around. Only the stale kinds resolve.
+-- (deprovisioned_at: unused since, created, first of the two parties, first seen, the
+-- leaver's T0) to its resolution, or to the latest event time while it is open: how
+-- long a credential has gone unused, how old an overdue key is, how long ago a
+-- credential was first shared, how long an unclaimed account has been around, how long
+-- ago a role's creator or its workload's owner left. Only the stale kinds resolve.
 CREATE OR REPLACE VIEW credential_hygiene AS
 WITH aged AS (
     SELECT
@@ -58,7 +60,7 @@ WITH aged AS (
         ), 0) AS age_days
     FROM alerts FINAL
     WHERE kind IN ('stale_credential', 'stale_account', 'rotation_overdue',
-                   'shared_credential', 'uncorrelated_account_active')
+                   'shared_credential', 'uncorrelated_account_active', 'trust_path_of_leaver')
 )
 SELECT
     kind,

@@ -453,7 +453,7 @@ def test_every_panel_query_runs(
     org: OrgDatabase, org_range: QueryContext, selection: dict[str, list[str]]
 ) -> None:
     ran = _run_all(org, org_range, selection)
-    assert len({(r.board, r.title) for r in ran}) == 38
+    assert len({(r.board, r.title) for r in ran}) == 40
     if "nhi" in selection.get("identity_kind", []):
         return  # the simulated organisation's lag pairs are all humans'
     empty_main = [(r.board, r.title, r.ref_id) for r in ran if r.main and r.rows == 0]

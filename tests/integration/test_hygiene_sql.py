@@ -1,6 +1,6 @@
 """The credential hygiene SQL (migration 0009's views, docs/hygiene.md's questions, the
 built-in dashboard's hygiene statements and the Grafana credential hygiene panels) on a
-handful of alerts of the five kinds written by hand into an embedded ClickHouse, each
+handful of alerts of the six kinds written by hand into an embedded ClickHouse, each
 answer known row by row.
 
 No broker and no simulator: the rows are chosen for the edges the views must get right
@@ -97,6 +97,19 @@ S2_RESOLVED = W - 5 * DAY
 CREATED, OVERDUE_USE = W - 200 * DAY, W - 10 * DAY
 H1_FIRST, H2_FIRST = W - 2 * DAY, W - 40 * DAY
 U1_SEEN, U2_SEEN = W - 30 * DAY, W - DAY
+T1_LEFT, T2_LEFT = W - 45 * DAY, W - 3 * DAY
+T1_ASSUMED, T2_ASSUMED = T1_LEFT + 3 * DAY, T2_LEFT + 2 * DAY
+ROLE, SA = "aws:111122223333:role/deploy", "gcp:build@p.iam.gserviceaccount.com"
+
+
+def trust_evidence(path: str, leaver: str, by: str, creator: str | None) -> dict[str, Any]:
+    """What trust.py writes: the role, the path, the leaver, the assumption, the creation."""
+    return {
+        "path": path,
+        "leaver": leaver,
+        "assumed": {"by_account": by, "with_credential": f"{by}/key", "source_ip": "203.0.113.8"},
+        "created": {"by_account": creator, "event_time": None, "event_id": None},
+    }
 
 
 def alerts() -> list[dict[str, Any]]:
@@ -129,6 +142,16 @@ def alerts() -> list[dict[str, Any]]:
         alert("u2", "uncorrelated_account_active", "medium", "gcp:admin@p", "nhi", "gcp",
               U2_SEEN, account="gcp:admin@p", used=U2_SEEN + HOUR,
               evidence={"privileged_entitlement": "gcp:projects/p#roles/owner"}),
+        # A role its creator left behind, assumed 3 days after; a workload's role whose
+        # owner left, 2 days after.
+        alert("t1", "trust_path_of_leaver", "high", "E00006", "human", "aws", T1_LEFT,
+              account=ROLE, used=T1_ASSUMED,
+              evidence=trust_evidence("created by the leaver", "aws:111122223333:user/e6",
+                                      "aws:111122223333:user/bob", "aws:111122223333:user/e6")),
+        alert("t2", "trust_path_of_leaver", "high", "svc-build", "nhi", "gcp", T2_LEFT,
+              account=SA, used=T2_ASSUMED,
+              evidence=trust_evidence("held by a workload whose owner left", "E00008",
+                                      "gcp:carol@corp", None)),
         # Another kind: never hygiene.
         alert("x1", "used_after_deprovision", "critical", "E00009", "human", "aws", W - DAY,
               account="aws:111122223333:user/x", used=W - HOUR),
@@ -227,6 +250,9 @@ def test_credential_hygiene_counts_by_kind_system_and_age(clickhouse: ClickHouse
         ("stale_account", "okta", "human", "90-180d", 90, 0, 1, 1),
         ("stale_credential", "aws", "nhi", "90-180d", 90, 1, 0, 1),
         ("stale_credential", "gcp", "human", "365d+", 365, 1, 0, 1),
+        # Their age runs from the leaver's T0.
+        ("trust_path_of_leaver", "aws", "human", "30-90d", 30, 1, 0, 1),
+        ("trust_path_of_leaver", "gcp", "nhi", "< 30d", 0, 1, 0, 1),
         ("uncorrelated_account_active", "aws", "human", "30-90d", 30, 1, 0, 1),
         ("uncorrelated_account_active", "gcp", "nhi", "< 30d", 0, 1, 0, 1),
     ]
@@ -289,8 +315,10 @@ def test_the_docs_questions_answer(clickhouse: ClickHouse) -> None:
         ("aws", "rotation_overdue", "180-365d", 1, 0),
         ("aws", "shared_credential", "< 30d", 1, 0),
         ("aws", "stale_credential", "90-180d", 1, 0),
+        ("aws", "trust_path_of_leaver", "30-90d", 1, 0),
         ("aws", "uncorrelated_account_active", "30-90d", 1, 0),
         ("gcp", "stale_credential", "365d+", 1, 0),
+        ("gcp", "trust_path_of_leaver", "< 30d", 1, 0),
         ("gcp", "uncorrelated_account_active", "< 30d", 1, 0),
         ("okta", "shared_credential", "30-90d", 1, 0),
         ("okta", "stale_account", "90-180d", 0, 1),
@@ -321,20 +349,20 @@ def test_the_docs_questions_answer(clickhouse: ClickHouse) -> None:
 def test_the_dashboard_counts_and_lists_the_hygiene_findings(clickhouse: ClickHouse) -> None:
     data = collect_dashboard(lambda sql: clickhouse.query(sql))
     assert data.hygiene_totals == HygieneTotals(
-        stale=2, stale_resolved=1, rotation=1, shared=2, uncorrelated=2
+        stale=2, stale_resolved=1, rotation=1, shared=2, uncorrelated=2, trust=2
     )
     # The most open findings first; okta's only stale one is resolved.
     assert data.hygiene_by_system == (
-        HygieneCounts("aws", stale=1, rotation=1, shared=1, uncorrelated=1),
-        HygieneCounts("gcp", stale=1, rotation=0, shared=0, uncorrelated=1),
-        HygieneCounts("okta", stale=0, rotation=0, shared=1, uncorrelated=0),
+        HygieneCounts("aws", stale=1, rotation=1, shared=1, uncorrelated=1, trust=1),
+        HygieneCounts("gcp", stale=1, rotation=0, shared=0, uncorrelated=1, trust=1),
+        HygieneCounts("okta", stale=0, rotation=0, shared=1, uncorrelated=0, trust=0),
     )
     assert data.hygiene_by_age == (
-        HygieneCounts("< 30d", stale=0, rotation=0, shared=1, uncorrelated=1),
-        HygieneCounts("30-90d", stale=0, rotation=0, shared=1, uncorrelated=1),
-        HygieneCounts("90-180d", stale=1, rotation=0, shared=0, uncorrelated=0),
-        HygieneCounts("180-365d", stale=0, rotation=1, shared=0, uncorrelated=0),
-        HygieneCounts("365d+", stale=1, rotation=0, shared=0, uncorrelated=0),
+        HygieneCounts("< 30d", stale=0, rotation=0, shared=1, uncorrelated=1, trust=1),
+        HygieneCounts("30-90d", stale=0, rotation=0, shared=1, uncorrelated=1, trust=1),
+        HygieneCounts("90-180d", stale=1, rotation=0, shared=0, uncorrelated=0, trust=0),
+        HygieneCounts("180-365d", stale=0, rotation=1, shared=0, uncorrelated=0, trust=0),
+        HygieneCounts("365d+", stale=1, rotation=0, shared=0, uncorrelated=0, trust=0),
     )
     oldest = [
         (item.kind, item.subject, item.age_seconds // 86400) for item in data.hygiene_findings
@@ -343,14 +371,17 @@ def test_the_dashboard_counts_and_lists_the_hygiene_findings(clickhouse: ClickHo
         ("stale_credential", "gcp:key/old", 400),
         ("rotation_overdue", "aws:AKIAROT", 200),
         ("stale_credential", "aws:AKIAOLD", 120),
+        ("trust_path_of_leaver", ROLE, 45),
         ("shared_credential", "okta:shared", 40),
         ("uncorrelated_account_active", "aws:111122223333:user/ghost", 30),
+        ("trust_path_of_leaver", SA, 3),
         ("shared_credential", "aws:AKIASHARED", 2),
         ("uncorrelated_account_active", "gcp:admin@p", 1),
     ]
     details = {item.subject: item.detail for item in data.hygiene_findings}
     assert details["aws:AKIAROT"] == "created 200d ago, used at 190d old"
     assert details["aws:AKIASHARED"] == "two parties 3h apart (2026-05-30 03:00 UTC)"
+    assert details[ROLE] == "assumed 3d after its owner left (2026-04-20 00:00 UTC)"
 
 
 # -- The Grafana credential hygiene dashboard ----------------------------------------------
@@ -377,6 +408,7 @@ def test_the_grafana_panels_answer(clickhouse: ClickHouse) -> None:
     assert panels["Overdue keys used"] == [{"overdue": 1}]
     assert panels["Credentials shared"] == [{"shared": 2}]
     assert panels["Unowned accounts used"] == [{"uncorrelated": 2}]
+    assert panels["Roles assumed after their owner left"] == [{"outlived": 2}]
     series = {
         (row["time"], row["finding"]): row["alerts"]
         for row in panels["Credential hygiene findings"]
@@ -394,12 +426,18 @@ def test_the_grafana_panels_answer(clickhouse: ClickHouse) -> None:
         (day(H2_FIRST + HOUR), "okta shared credential"): 1,
         (day(U1_SEEN + 10 * DAY), "aws uncorrelated account active"): 1,
         (day(U2_SEEN + HOUR), "gcp uncorrelated account active"): 1,
+        (day(T1_ASSUMED), "aws trust path of leaver"): 1,
+        (day(T2_ASSUMED), "gcp trust path of leaver"): 1,
     }
     by_age = panels["Open findings by system and age"]
     assert [(row["system"], row["age"], row["unused"], row["unused_resolved"]) for row in by_age][
         -1
     ] == ("okta", "90-180d", 0, 1)
     assert sum(row["uncorrelated_in_use"] for row in by_age) == 2
+    assert [(row["system"], row["age"]) for row in by_age if row["outlived_owner"]] == [
+        ("aws", "30-90d"),
+        ("gcp", "< 30d"),
+    ]
     stale = panels["Unused credentials and accounts"]
     assert [(row["subject"], row["open"]) for row in stale] == [
         ("gcp:key/old", True),
@@ -414,7 +452,24 @@ def test_the_grafana_panels_answer(clickhouse: ClickHouse) -> None:
         ("aws:111122223333:user/ghost", None),
         ("gcp:admin@p", "E00007"),
     ]
-    for title in ("Keys used past their rotation age", "Uncorrelated accounts in use"):
+    outlived = panels["Roles that outlived their owners"]
+    assert [
+        (row["role"], row["path"], row["leaver"], row["left_at"], row["assumed_at"],
+         row["seconds_after"], row["assumed_by"], row["with_credential"], row["assumed_from"],
+         row["created_by"])
+        for row in outlived
+    ] == [
+        (SA, "held by a workload whose owner left", "E00008", T2_LEFT, T2_ASSUMED, 2 * 86400.0,
+         "gcp:carol@corp", "gcp:carol@corp/key", "203.0.113.8", ""),
+        (ROLE, "created by the leaver", "aws:111122223333:user/e6", T1_LEFT, T1_ASSUMED,
+         3 * 86400.0, "aws:111122223333:user/bob", "aws:111122223333:user/bob/key",
+         "203.0.113.8", "aws:111122223333:user/e6"),
+    ]  # fmt: skip
+    for title in (
+        "Keys used past their rotation age",
+        "Uncorrelated accounts in use",
+        "Roles that outlived their owners",
+    ):
         assert panels[title] and all("severity" in row for row in panels[title])
 
 
@@ -425,8 +480,11 @@ def test_the_grafana_panels_narrow_to_a_system_and_a_kind(clickhouse: ClickHouse
     assert okta["Keys used past their rotation age"] == []
     assert okta["Overdue keys used"] == [{"overdue": 0}]
     assert okta["Credentials shared"] == [{"shared": 1}]
+    assert okta["Roles assumed after their owner left"] == [{"outlived": 0}]
+    assert okta["Roles that outlived their owners"] == []
     people = grafana_rows(clickhouse, {"identity_kind": ["human"]})
     assert [row["subject"] for row in people["Shared credentials"]] == ["okta:shared"]
     assert [row["account_id"] for row in people["Uncorrelated accounts in use"]] == [
         "aws:111122223333:user/ghost"
     ]
+    assert [row["role"] for row in people["Roles that outlived their owners"]] == [ROLE]

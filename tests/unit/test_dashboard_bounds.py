@@ -134,11 +134,11 @@ def test_credential_hygiene_stays_within_its_limits() -> None:
     """The same bounds for the hygiene section: a forged system per event, or a million
     stale keys, never draw more than the limits."""
     results = results_with([], NOW)
-    counts = "stale rotation shared uncorrelated"
+    counts = "stale rotation shared uncorrelated trust"
     results.update(
         hygiene_by_system=result(
             f"system {counts}",
-            *((f"forged{index}", 1, 1, 1, 1) for index in range(HYGIENE_SYSTEMS_LIMIT * 50)),
+            *((f"forged{index}", 1, 1, 1, 1, 1) for index in range(HYGIENE_SYSTEMS_LIMIT * 50)),
         ),
         hygiene_open=result(
             "kind severity identity_id identity_kind system subject since used_at"

@@ -121,10 +121,13 @@ def full_data(identity: str = "E1", name: str = "aws") -> DashboardData:
             ),
         ),
         hygiene_totals=HygieneTotals(
-            stale=4, stale_resolved=2, rotation=1, shared=1, uncorrelated=0
+            stale=4, stale_resolved=2, rotation=1, shared=1, uncorrelated=0, trust=1
         ),
-        hygiene_by_system=(HygieneCounts(name, 4, 1, 1, 0),),
-        hygiene_by_age=(HygieneCounts("90-180d", 4, 0, 0, 0), HygieneCounts("< 30d", 0, 1, 1, 0)),
+        hygiene_by_system=(HygieneCounts(name, 4, 1, 1, 0, 1),),
+        hygiene_by_age=(
+            HygieneCounts("90-180d", 4, 0, 0, 0, 0),
+            HygieneCounts("< 30d", 0, 1, 1, 0, 1),
+        ),
         hygiene_findings=(
             HygieneFinding(
                 "stale_credential",
@@ -391,20 +394,30 @@ def test_the_credential_hygiene_section_counts_per_system_and_age_and_lists_the_
     section = page.split('<section id="credential-hygiene">')[1]
     assert "4 unused but active (2 resolved since)" in section
     assert "1 used past their rotation age" in section and "1 shared" in section
-    assert "0 unowned and in use" in section
+    assert "0 unowned and in use" in section and "1 roles that outlived their owner" in section
     tags = parsed(section)
     bars = [attrs for tag, attrs in tags if tag == "rect" and attrs.get("class") == "bar"]
-    # Per system: one system, four series; by age: two buckets, four series each.
-    assert [attrs["data-category"] for attrs in bars] == ["aws"] * 4 + ["90-180d"] * 4 + [
+    # Per system: one system, five series; by age: two buckets, five series each.
+    assert [attrs["data-category"] for attrs in bars] == ["aws"] * 5 + ["90-180d"] * 5 + [
         "< 30d"
-    ] * 4
-    assert "<td>aws</td><td class='number'>4</td><td class='number'>1</td>" in section
-    assert "<td>90-180d</td><td class='number'>4</td><td class='number'>0</td>" in section
+    ] * 5
+    assert [attrs["data-series"] for attrs in bars][:5] == [
+        "unused",
+        "rotation overdue",
+        "shared",
+        "uncorrelated",
+        "outlived owner",
+    ]
+    number = "<td class='number'>{}</td>"
+    system_row = "<td>aws</td>" + "".join(number.format(n) for n in (4, 1, 1, 0, 1)) + "</tr>"
+    age_row = "<td>&lt; 30d</td>" + "".join(number.format(n) for n in (0, 1, 1, 0, 1)) + "</tr>"
+    assert system_row in section and age_row in section
+    assert "<th>uncorrelated in use</th><th>outlived owner</th></tr>" in section
     rows = [attrs for tag, attrs in tags if tag == "tr" and attrs.get("class") == "hygiene-finding"]
     assert [attrs["data-kind"] for attrs in rows] == ["stale_credential"]
     assert "<code>aws:key/E1</code>" in section and "unused for 120d" in section
     assert "2025-11-02 09:00 UTC" in section and "<td class='number'>120d</td>" in section
-    assert "the oldest 1 of 6." in section  # the totals count what the table leaves out
+    assert "the oldest 1 of 7." in section  # the totals count what the table leaves out
 
 
 def test_assemble_reads_the_credential_hygiene() -> None:
@@ -423,22 +436,29 @@ def test_assemble_reads_the_credential_hygiene() -> None:
         ("uncorrelated_account_active", "medium", "gcp:x@p", "nhi", "gcp", "gcp:x@p", T0,
          T0 + timedelta(days=9), 9 * day, 10 * day),
         ("shared_credential", "medium", "N2", "nhi", "vault", "vault:t", T0, None, None, None),
+        ("trust_path_of_leaver", "high", "E3", "human", "aws", "aws:1:role/deploy", T0,
+         T0 + timedelta(days=2), 2 * day, 3 * day),
+        ("trust_path_of_leaver", "high", "N3", "nhi", "gcp", "gcp:sa@p", T0, None, None, day),
     ]  # fmt: skip
-    counts = "stale rotation shared uncorrelated"
+    counts = "stale rotation shared uncorrelated trust"
+    totals = "stale stale_resolved rotation shared uncorrelated trust"
     results = {name: result("x") for name in STATEMENTS}
     results.update(
-        hygiene_totals=result("stale stale_resolved rotation shared uncorrelated", (3, 1, 1, 2, 1)),
-        hygiene_by_system=result(f"system {counts}", ("aws", 0, 1, 1, 0), ("okta", 3, 0, 0, 0)),
-        hygiene_by_age=result(f"age_bucket age_from_days {counts}", ("30-90d", 30, 0, 0, 1, 1)),
+        hygiene_totals=result(totals, (3, 1, 1, 2, 1, 2)),
+        hygiene_by_system=result(
+            f"system {counts}", ("aws", 0, 1, 1, 0, 1), ("okta", 3, 0, 0, 0, 0)
+        ),
+        hygiene_by_age=result(f"age_bucket age_from_days {counts}", ("30-90d", 30, 0, 0, 1, 1, 2)),
         hygiene_open=result(columns, *rows),
     )
     data = assemble(results)
-    assert data.hygiene_totals == HygieneTotals(3, 1, 1, 2, 1) and data.hygiene_totals.total == 7
+    assert data.hygiene_totals == HygieneTotals(3, 1, 1, 2, 1, 2)
+    assert data.hygiene_totals.total == 9, "the stale ones resolved are not open"
     assert data.hygiene_by_system == (
-        HygieneCounts("aws", 0, 1, 1, 0),
-        HygieneCounts("okta", 3, 0, 0, 0),
+        HygieneCounts("aws", 0, 1, 1, 0, 1),
+        HygieneCounts("okta", 3, 0, 0, 0, 0),
     )
-    assert data.hygiene_by_age == (HygieneCounts("30-90d", 0, 0, 1, 1),)
+    assert data.hygiene_by_age == (HygieneCounts("30-90d", 0, 0, 1, 1, 2),)
     details = [item.detail for item in data.hygiene_findings]
     assert details == [
         "unused for 95d",
@@ -446,5 +466,7 @@ def test_assemble_reads_the_credential_hygiene() -> None:
         "two parties 3h apart (2026-03-02 12:00 UTC)",
         "used 9d after first seen, no identity claimed it (2026-03-11 09:00 UTC)",
         "two parties within the window",
+        "assumed 2d after its owner left (2026-03-04 09:00 UTC)",
+        "assumed after its owner left",
     ]
-    assert [item.age_seconds for item in data.hygiene_findings][-1] == 0.0
+    assert [item.age_seconds for item in data.hygiene_findings][-3] == 0.0

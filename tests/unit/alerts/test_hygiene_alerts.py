@@ -1,4 +1,5 @@
-"""The hygiene kinds in chat (docs/hygiene.md): what a person reads for each, a stale
+"""The hygiene kinds in chat (docs/hygiene.md): what a person reads for each (a role
+left behind by a leaver as its chain: role, assumer, credential, creator, leaver), a stale
 finding's resolution (a newer version of the same alert with ``resolved_at``) delivered
 once as a follow-up, never twice by a replay, and nothing from the evidence taken as
 markup."""
@@ -33,7 +34,7 @@ destinations:
   siem:      {type: webhook, url_env: SIEM_URL, secret_env: SIEM_KEY}
 routes:
   - match: {kind: [stale_credential, stale_account, rotation_overdue, shared_credential,
-                   uncorrelated_account_active]}
+                   uncorrelated_account_active, trust_path_of_leaver]}
     to: [soc-slack, siem]
 max_age: 3650d
 """
@@ -67,9 +68,63 @@ def resolved() -> dict[str, Any]:
     return stale(resolved_at=RESOLVED, detected_at=RESOLVED)
 
 
+LEFT = datetime(2026, 1, 5, 17, 0, tzinfo=UTC)
+ASSUMED = LEFT + timedelta(days=2, hours=3)
+ROLE = "aws:111122223333:role/deploy"
+
+
+def trust_evidence(**overrides: Any) -> dict[str, Any]:
+    """The evidence trust.py writes for a role the leaver created."""
+    return {
+        "role": ROLE,
+        "path": "created by the leaver",
+        "leaver": "aws:111122223333:user/alice",
+        "left_at": LEFT.isoformat(),
+        "sla_seconds": 86400.0,
+        "assumed": {
+            "event_id": "ce-9",
+            "event_time": ASSUMED.isoformat(),
+            "by_account": "aws:111122223333:user/bob",
+            "with_credential": "aws:AKIABOB",
+            "source_ip": "203.0.113.8",
+        },
+        "created": {
+            "by_account": "aws:111122223333:user/alice",
+            "event_time": "2025-06-01T10:00:00+00:00",
+            "event_id": "ce-1",
+        },
+        **overrides,
+    }
+
+
+def trust(**overrides: Any) -> dict[str, Any]:
+    """A trust_path_of_leaver alert as the notifier decodes it (trust.py's fields: the
+    role as account, the leaver's T0, the assumption as used_at, no source_ip of its own)."""
+    return alert(
+        **{
+            "alert_id": "al-trust",
+            "kind": "trust_path_of_leaver",
+            "severity": "high",
+            "identity_id": "E00042",
+            "identity_kind": "human",
+            "account_id": ROLE,
+            "credential_id": None,
+            "deprovisioned_at": LEFT,
+            "used_at": ASSUMED,
+            "seconds_after": (ASSUMED - LEFT).total_seconds(),
+            "system": "aws",
+            "action": "assume",
+            "source_ip": None,
+            "detected_at": ASSUMED + timedelta(minutes=1),
+            "evidence": json.dumps(trust_evidence()),
+            **overrides,
+        }
+    )
+
+
 @pytest.fixture
 def routing(tmp_path: Path) -> Routing:
-    # The routing file names the five kinds: the validator takes them (catalogue's kinds).
+    # The routing file names the six kinds: the validator takes them (catalogue's kinds).
     return load_routing(write(tmp_path, ROUTES), ENV)
 
 
@@ -183,6 +238,103 @@ def test_strings_from_the_evidence_are_never_markup() -> None:
         if fact["title"] == "Parties"
     )
     assert "\\*bold\\*" in parties and "\\[x\\]\\(https://evil.example\\)" in parties
+
+
+# -- A role left behind by a leaver: the chain -------------------------------------------
+
+CHAIN = [
+    ("Identity", "E00042 (human)"),
+    ("Severity", "high"),
+    ("Role", ROLE),
+    ("Assumed by", "aws:111122223333:user/bob"),
+    ("With credential", "aws:AKIABOB"),
+    ("Created by", "aws:111122223333:user/alice, 2025-06-01 10:00:00 UTC"),
+    ("Leaver", "aws:111122223333:user/alice (created the role)"),
+    ("Left", "2026-01-05 17:00:00 UTC"),
+    ("Assumed", "2026-01-07 20:00:00 UTC, 2d 3h after"),
+    ("Source IP", "203.0.113.8"),
+    ("System", "aws"),
+]
+
+
+def test_a_trust_path_reads_as_its_chain() -> None:
+    assert facts(trust()) == CHAIN
+    assert headline([trust()], update=False) == "HIGH: Role left behind by a leaver assumed"
+    # The other path: the workload's role, its owner the leaver.
+    orphaned = trust(
+        identity_id="svc-deploy",
+        identity_kind="nhi",
+        evidence=json.dumps(
+            trust_evidence(
+                path="held by a workload whose owner left",
+                leaver="E00042",
+                created={"by_account": None, "event_time": None, "event_id": None},
+            )
+        ),
+    )
+    shown = dict(facts(orphaned))
+    assert shown["Leaver"] == "E00042 (owned the workload that holds it)"
+    assert shown["Created by"] == "—", "its creation was never seen"
+    assert headline([orphaned], update=False) == "HIGH: Role of an orphaned workload assumed"
+
+
+def test_a_trust_path_in_each_destination() -> None:
+    # Slack: a section shows its first 10 fields; the chain, the times and the source IP
+    # are among them.
+    (section,) = [block for block in slack_message([trust()])["blocks"] if "fields" in block]
+    assert [field["text"] for field in section["fields"]] == [
+        f"*{label}*\n`{value}`" for label, value in CHAIN[:10]
+    ]
+    card = teams_message([trust()])["attachments"][0]["content"]
+    (facts_,) = [element["facts"] for element in card["body"] if "facts" in element]
+    assert facts_[:3] == [
+        {"title": "Identity", "value": "E00042 \\(human\\)"},
+        {"title": "Severity", "value": "high"},
+        {"title": "Role", "value": ROLE},
+    ]
+    assert [fact["title"] for fact in facts_] == [label for label, _ in CHAIN] + ["alert_id"]
+    document = webhook_document([trust()])
+    assert document["alerts"][0]["evidence"]["assumed"]["by_account"] == (
+        "aws:111122223333:user/bob"
+    )
+    assert document["alerts"][0]["used_at"] == "2026-01-07T20:00:00.000000Z"
+    event = pagerduty_event(trust(), "K")
+    assert event["event_action"] == "trigger" and event["dedup_key"] == "al-trust"
+    details = event["payload"]["custom_details"]
+    assert details["Assumed by"] == "aws:111122223333:user/bob"
+    assert details["Leaver"] == "aws:111122223333:user/alice (created the role)"
+
+
+def test_a_trust_paths_evidence_is_never_markup_nor_a_crash() -> None:
+    hostile = trust_evidence(
+        role=HOSTILE,
+        leaver="<!here>",
+        path=HOSTILE,
+        assumed={"by_account": "<@U123>", "with_credential": HOSTILE, "source_ip": "`x`"},
+        created={"by_account": "*b*", "event_time": HOSTILE},
+    )
+    alert_ = trust(account_id=None, evidence=json.dumps(hostile))
+    shown = dict(facts(alert_))
+    assert all("\n" not in value for value in shown.values()), "one line: no field faked below"
+    assert shown["Leaver"] == "<!here>", "an unknown path says nothing of the leaver"
+    assert shown["Created by"] == "*b*", "a time that is not one is left out"
+    slack = json.dumps(slack_message([alert_]))
+    for raw in ("<!channel>", "<@U123>", "<!here>", "<https://"):
+        assert raw not in slack, raw
+    assert "&lt;@U123&gt;" in slack and "`'x'`" in slack
+    card = teams_message([alert_])["attachments"][0]["content"]
+    values = {
+        fact["title"]: fact["value"]
+        for element in card["body"]
+        for fact in element.get("facts", [])
+    }
+    assert "\\[x\\]\\(https://evil.example\\)" in values["Role"]
+    assert values["Created by"] == "\\*b\\*"
+    # Evidence of another shape, or none: dashes, the alert's own fields, no crash.
+    for evidence in ("[1, 2]", "not json", '{"assumed": "x", "created": 7}', "[" * 5000):
+        shown = dict(facts(trust(evidence=evidence)))
+        assert shown["Role"] == ROLE and shown["Assumed by"] == "—"
+        assert shown["Created by"] == shown["Leaver"] == shown["Source IP"] == "—"
 
 
 # -- Delivery: the resolution once, as a follow-up ---------------------------------------

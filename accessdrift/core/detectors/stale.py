@@ -206,6 +206,10 @@ def judge_use(
         if inside is not None:
             _split(state, subject, inside, time_us, age)
             continue
+        if subject in (state.get("stl") or {}):
+            # A clock judged before (so not in the cached deadline) may move on: the
+            # next deadline is found again.
+            state.pop("sdl", None)
         start, end, account = _clock(state, kind, subject, entry)
         if start is None:
             continue

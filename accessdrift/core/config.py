@@ -7,6 +7,8 @@ from accessdrift.core.timeutil import MICROS
 
 
 def _most_specific(overrides: dict[str, int], system: str, identity_kind: str) -> int | None:
+    if not overrides:
+        return None  # the usual case, asked for on every use: no keys to build
     for key in (f"{system}:{identity_kind}", system, f"*:{identity_kind}"):
         if key in overrides:
             return overrides[key]

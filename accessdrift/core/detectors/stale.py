@@ -193,6 +193,7 @@ def judge_use(
     if state["fb"] or not use[USE_OK]:
         return
     time_us = use[USE_TS]
+    judged, pending = state.get("stl"), state.get("stg")
     for kind, subject, table in (
         (STALE_CREDENTIAL, use[USE_CRED], "cred"),
         (STALE_ACCOUNT, use[USE_ACC], "acc"),
@@ -200,8 +201,18 @@ def judge_use(
         entry = state[table].get(subject) if subject else None
         if entry is None:
             continue
+        if not (judged and subject in judged) and not (pending and subject in pending):
+            # Most uses: nothing judged or kept for the subject, and a use this close to
+            # the last one (before or after it) ends or measures no stretch that long.
+            last = entry.get("lu")
+            if (
+                last is not None
+                and abs(time_us - last) < config.stale_after_us
+                and (not config.stale_after_overrides_us)
+            ):
+                continue
         age = _age(state, subject, config)
-        gaps = (state.get("stg") or {}).get(subject) or []
+        gaps = (pending or {}).get(subject) or []
         inside = next((gap for gap in gaps if gap[0] < time_us < gap[1]), None)
         if inside is not None:
             _split(state, subject, inside, time_us, age)

@@ -89,6 +89,8 @@ def evaluate(
 
 
 def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[int]:
+    if not state.get("rot"):
+        return []
     found = [used_at for used_at in (state.get("rot") or {}).values() if used_at > 0]
     return [min(found)] if found else []
 

@@ -240,6 +240,8 @@ def evaluate(
 
 
 def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[int]:
+    if not state.get("shp"):
+        return []
     found = list((state.get("shp") or {}).values())
     return [min(found)] if found else []
 

@@ -243,8 +243,10 @@ def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[i
     staleness's known end). What evaluate found last, and the gaps since."""
     if state["fb"]:
         return []
-    found: list[int] = []
     cached = state.get("sdl")
+    if cached is not None and not state.get("stg"):
+        return [cached] if cached > 0 else []  # the usual answer, on every use
+    found: list[int] = []
     if cached is None:
         found += _deadlines(state, config)
     elif cached > 0:

@@ -147,6 +147,8 @@ def evaluate(
 
 def deadlines(identity_id: str, state: State, config: DetectionConfig) -> list[int]:
     """Each path's assumption not yet raised: judged once the watermark passes it."""
+    if not state.get("asm"):
+        return []
     return [
         assumed[ASM_TS]
         for assumed, t0, _, _ in _paths(state, config)

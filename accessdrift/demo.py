@@ -111,6 +111,13 @@ def main(raw: bool = False) -> None:
                 print(f"demo: {count:>6} -> {topic.removeprefix(settings.topic_prefix)}")
         # Every simulated record reaches the resolver once, from either format.
         expected_inputs = sum(sent.values()) - len(simulation.malformed)
+        # Findings judged at a deadline (an overdue, a stale key) come when the worker's
+        # event time passes it: the end of the data, less the allowed lateness.
+        data_end = (
+            max(fields["event_time"] for _, _, fields in simulation.events)
+            - settings.allowed_lateness
+        )
+        judged_until = int(data_end.timestamp() * 1_000_000)
         last_change = time.monotonic()
         last_counts: tuple[int, ...] = ()
         while time.monotonic() < deadline:
@@ -128,8 +135,10 @@ def main(raw: bool = False) -> None:
                 f"{counts[2]} alerts and {counts[3]} lag rows emitted "
                 f"({time.monotonic() - started:.0f}s)"
             )
-            drained = counts[0] >= expected_inputs and counts[1] >= stages.get(
-                "identity:messages_sent", 0
+            drained = (
+                counts[0] >= expected_inputs
+                and counts[1] >= stages.get("identity:messages_sent", 0)
+                and stages.get("identity:watermark_us", 0) >= judged_until
             )
             if drained and time.monotonic() - last_change > QUIET_SECONDS:
                 break

@@ -210,6 +210,11 @@ class IdentityStage:
     def due_ticks(self) -> dict[int, list[bytes]]:
         """Per partition, the bundles of ticks for the identities whose deadline passed."""
         ticks: dict[int, list[bytes]] = {}
+        known = [mark.value for mark in self.watermarks.values() if mark.value is not None]
+        if known:
+            # The event time every partition of this worker has reached, deadlines judged
+            # up to it: what `make demo` and the tests wait for before they read findings.
+            self.counts["identity:watermark_us"] = min(known)
         for partition, watermark in list(self.watermarks.items()):
             if watermark.value is None:
                 continue

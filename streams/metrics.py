@@ -69,6 +69,8 @@ class CountsCollector(Collector):
                 waiting.add_metric(deployment, value)
             elif key == "resolver:watermark_us":
                 age.add_metric(deployment, max(0.0, time.time() - value / 1e6))
+            elif key == "identity:watermark_us":
+                continue  # a time, not a count: the age above says how far behind it is
             elif group == "sink":
                 sunk.add_metric([*deployment, name], value)
             elif group == "lag":

@@ -3,7 +3,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := accessdrift streams schemas sinks
 
 .PHONY: install lint typecheck unit test test-faults demo demo-raw bench bench-soak kafka-up kafka-down clean
 

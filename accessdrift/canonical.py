@@ -9,7 +9,7 @@ from accessdrift import jsontext
 from accessdrift.catalog import INPUT_TOPICS, INPUTS
 from accessdrift.errors import RecordError
 from accessdrift.normalizers.scrub import scrub
-from schemas.models import (
+from accessdrift.schemas.models import (
     CANONICAL_INPUTS,
     IdentityLink,
     Record,

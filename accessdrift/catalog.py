@@ -15,7 +15,7 @@ from accessdrift.core.detectors import ALERT_KINDS as _DECLARED_KINDS
 from accessdrift.core.detectors.base import AlertKind
 from accessdrift.normalizers.base import RawFormat
 from accessdrift.normalizers.registry import FORMATS
-from schemas.models import ALERT_KINDS as AVRO_ALERT_KINDS
+from accessdrift.schemas.models import ALERT_KINDS as AVRO_ALERT_KINDS
 
 DIRECTORY_CHANGES = "directory.changes"
 CLOUD_AUDIT = "cloud.audit"
@@ -39,7 +39,7 @@ Role = Literal["input", "finding", "deadletter"]
 
 @dataclass(frozen=True)
 class RecordSpec:
-    """One record of the contract: ``schemas/<record>.avsc`` on ``topic``."""
+    """One record of the contract: ``accessdrift/schemas/<record>.avsc`` on ``topic``."""
 
     record: str
     topic: str

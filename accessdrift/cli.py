@@ -95,9 +95,9 @@ def kafka_status() -> None:
 @app.command()
 def migrate() -> None:
     """Create or upgrade the ClickHouse schema; safe to run twice."""
-    from sinks.clickhouse import ClickHouse
-    from sinks.migrate import apply_retention
-    from sinks.migrate import migrate as apply_migrations
+    from accessdrift.sinks.clickhouse import ClickHouse
+    from accessdrift.sinks.migrate import apply_retention
+    from accessdrift.sinks.migrate import migrate as apply_migrations
 
     settings = _settings()
     clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database)
@@ -118,7 +118,7 @@ def worker(
     loglevel: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Run the Faust worker with every agent."""
-    from streams.worker import run_worker
+    from accessdrift.streams.worker import run_worker
 
     run_worker(_settings(), loglevel)
 
@@ -129,7 +129,7 @@ def notify() -> None:
     ACCESSDRIFT_WORKER_NOTIFIES=false)."""
     import os
 
-    from streams.notify_alone import run_notifier
+    from accessdrift.streams.notify_alone import run_notifier
 
     logging.getLogger().setLevel(logging.WARNING)
     raise typer.Exit(run_notifier(_settings(), dict(os.environ)))

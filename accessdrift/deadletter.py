@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from accessdrift.errors import RecordError, RowsRefused
 from accessdrift.redact import redact_bytes, redact_text
-from schemas.codec import codec_for
+from accessdrift.schemas.codec import codec_for
 
 
 def dead_letter_bytes(

@@ -23,7 +23,7 @@ Identifiers stay (``accessKeyId``, ``client_token_accessor``, ``secret_ref``,
 and so do hashes: an analyst needs them to follow up.
 
 **Linear time.** A dead letter's input is hostile by definition (it was rejected),
-and the worker redacts it (streams/deadletters.py, in a thread beside the event
+and the worker redacts it (accessdrift/streams/deadletters.py, in a thread beside the event
 loop). The patterns run on RE2 (``google-re2``), which matches in time linear in the
 input whatever the pattern: no backtracking, and no backreferences or look-around,
 which these patterns do without. Repeated searches must not rescan either: see the

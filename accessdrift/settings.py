@@ -21,7 +21,7 @@ from accessdrift.durations import parse_duration
 from accessdrift.errors import ConfigError
 
 if TYPE_CHECKING:
-    from sinks.clickhouse import QueryLimits
+    from accessdrift.sinks.clickhouse import QueryLimits
 
 
 def _duration(value: Any) -> timedelta:
@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     fault_file: Path | None = Field(
         default=None,
         description="fault tests and game days: while this file holds `clickhouse-insert`, "
-        "the worker's inserts fail as if ClickHouse were down (sinks/faults.py)",
+        "the worker's inserts fail as if ClickHouse were down (accessdrift/sinks/faults.py)",
     )
     future_tolerance: Duration = Field(
         default=timedelta(hours=1),
@@ -319,7 +319,7 @@ class Settings(BaseSettings):
 
     @property
     def query_limits(self) -> "QueryLimits":
-        from sinks.clickhouse import QueryLimits
+        from accessdrift.sinks.clickhouse import QueryLimits
 
         return QueryLimits(
             seconds=self.query_timeout.total_seconds(),

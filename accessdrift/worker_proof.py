@@ -1,5 +1,5 @@
 """The proof a worker gives its command-line clients that it holds their token: shared by
-the worker's views (``streams/web.py``) and their client
+the worker's views (``accessdrift/streams/web.py``) and their client
 (``accessdrift/commands/worker_client.py``)."""
 
 import hashlib

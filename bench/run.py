@@ -24,6 +24,8 @@ from accessdrift import catalog
 from accessdrift.canonical import record_key
 from accessdrift.kafka.admin import delete_topics, ensure_topics
 from accessdrift.kafka.producer import CheckedProducer
+from accessdrift.schemas.codec import encode
+from accessdrift.schemas.models import CloudAuditEvent, DirectoryChange, IdentityLink
 from accessdrift.settings import Settings
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from accessdrift.simulate.output import send_to_kafka
@@ -36,8 +38,6 @@ from bench.pipeline import (
     wait_until_drained,
 )
 from bench.stages import stage_costs
-from schemas.codec import encode
-from schemas.models import CloudAuditEvent, DirectoryChange, IdentityLink
 from tests.receivers import Received, Receiver, receiving
 
 SCALE = float(os.environ.get("ACCESSDRIFT_BENCH_SCALE", "1"))
@@ -241,7 +241,7 @@ def latency(
                 }
             )
             consumer.subscribe([settings.topic(catalog.DRIFT_ALERTS)])
-            from schemas.codec import codec_for
+            from accessdrift.schemas.codec import codec_for
 
             while not stop.is_set():
                 message = consumer.poll(0.01)

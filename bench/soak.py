@@ -25,11 +25,11 @@ from accessdrift import catalog
 from accessdrift.canonical import record_key
 from accessdrift.kafka.admin import delete_topics, ensure_topics
 from accessdrift.kafka.producer import CheckedProducer
+from accessdrift.schemas.codec import codec_for, encode
+from accessdrift.schemas.models import DirectoryChange, IdentityLink
 from accessdrift.settings import Settings
 from bench.pipeline import REPO, BenchWorker
 from bench.run import machine
-from schemas.codec import codec_for, encode
-from schemas.models import DirectoryChange, IdentityLink
 
 SCALE = float(os.environ.get("ACCESSDRIFT_BENCH_SCALE", "1"))
 RESULTS = REPO / "bench" / "results"

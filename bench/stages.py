@@ -10,12 +10,12 @@ from accessdrift.core.config import DetectionConfig
 from accessdrift.core.resolver import Resolver
 from accessdrift.core.routing import route_record
 from accessdrift.errors import RecordError
+from accessdrift.schemas.codec import codec_for, encode
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from accessdrift.simulate.output import lines
-from schemas.codec import codec_for, encode
-from sinks.clickhouse import ClickHouse
-from sinks.migrate import migrate
-from sinks.rows import EVENT_TABLES, to_columns
+from accessdrift.sinks.clickhouse import ClickHouse
+from accessdrift.sinks.migrate import migrate
+from accessdrift.sinks.rows import EVENT_TABLES, to_columns
 
 
 def stage_costs(options: SimulationOptions) -> dict[str, Any]:

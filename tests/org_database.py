@@ -19,9 +19,9 @@ from accessdrift.core.timeutil import MICROS
 from accessdrift.errors import RecordError
 from accessdrift.simulate.organisation import Simulation, SimulationOptions, simulate
 from accessdrift.simulate.output import lines
-from sinks.clickhouse import ClickHouse
-from sinks.migrate import migrate
-from sinks.rows import ALL_TABLES, EVENT_TABLES, to_columns
+from accessdrift.sinks.clickhouse import ClickHouse
+from accessdrift.sinks.migrate import migrate
+from accessdrift.sinks.rows import ALL_TABLES, EVENT_TABLES, to_columns
 from tests.unit.test_simulation import to_the_end
 
 DEMO_OPTIONS = SimulationOptions(seed=7, identities=60, days=3)

@@ -4,7 +4,7 @@
 from typing import Any
 
 from accessdrift.commands.evaluate import evaluate
-from schemas.codec import codec_for
+from accessdrift.schemas.codec import codec_for
 from tests.faults.scenario import Organisation, say
 from tests.helpers import Isolated, Worker, read_topic
 

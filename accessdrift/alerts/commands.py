@@ -15,9 +15,9 @@ from accessdrift.commands.query import run_query
 from accessdrift.durations import parse_duration
 from accessdrift.errors import ConfigError
 from accessdrift.kafka.admin import ensure_topics
+from accessdrift.schemas.codec import codec_for
 from accessdrift.settings import Settings
-from schemas.codec import codec_for
-from sinks.clickhouse import QueryResult
+from accessdrift.sinks.clickhouse import QueryResult
 
 
 def routing_of(settings: Settings) -> Routing:

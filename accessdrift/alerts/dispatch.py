@@ -1,5 +1,5 @@
 """What to send where, when: the notifier's decisions over plain data, with the
-clock passed in (no I/O here; ``streams/notifier.py`` reads, posts and records).
+clock passed in (no I/O here; ``accessdrift/streams/notifier.py`` reads, posts and records).
 
 Each alert reaches each destination of each route it matches once (``route``).
 Alerts to one destination with the same ``group_by`` values wait ``group_wait``

@@ -20,7 +20,7 @@ MATCHABLE = (
     "action",
 )
 
-Silence = dict[str, Any]  # a decoded Silence record (schemas/Silence.avsc)
+Silence = dict[str, Any]  # a decoded Silence record (accessdrift/schemas/Silence.avsc)
 
 
 def parse_matchers(pairs: Iterable[str]) -> dict[str, str]:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from accessdrift.errors import ConfigError, IdentityNotFound
 from accessdrift.evidence.collect import literal
-from sinks.clickhouse import QueryResult
+from accessdrift.sinks.clickhouse import QueryResult
 
 Query = Callable[[str], QueryResult]
 

@@ -11,12 +11,12 @@ from typing import Any
 from accessdrift.commands.worker_client import WorkerClient
 from accessdrift.errors import ClickHouseError, QueryRefused
 from accessdrift.settings import Settings
-from sinks.clickhouse import ClickHouse, QueryResult
+from accessdrift.sinks.clickhouse import ClickHouse, QueryResult
 
 
 def run_query(settings: Settings, sql: str, limit: int | None = None) -> QueryResult:
     """With the embedded engine, a running worker holds the folder: ask it first. Either
-    way ClickHouse's parser decides whether the SQL may run (sinks/query_guard.py)."""
+    way ClickHouse's parser decides whether the SQL may run (accessdrift/sinks/query_guard.py)."""
     if settings.clickhouse_is_embedded:
         through_worker = _query_worker(settings, sql, limit)
         if through_worker is not None:

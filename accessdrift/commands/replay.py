@@ -13,8 +13,8 @@ from accessdrift.errors import ConfigError, KafkaError, RecordError, RecordTooLa
 from accessdrift.kafka.admin import ensure_topics
 from accessdrift.kafka.producer import CheckedProducer
 from accessdrift.normalizers.registry import FORMATS, replay_file
+from accessdrift.schemas.codec import codec_for, encode
 from accessdrift.settings import Settings
-from schemas.codec import codec_for, encode
 
 
 @dataclass

@@ -22,7 +22,7 @@ from accessdrift.worker_proof import socket_address, worker_proof
 
 class WorkerClient:
     """With a token, every request goes on a connection whose server first proved it holds
-    that token (``/ready/?nonce=...``, streams/web_auth.py): a local user who binds the
+    that token (``/ready/?nonce=...``, accessdrift/streams/web_auth.py): a local user who binds the
     worker's port while the worker is down gets a challenge, never the token; one who binds
     another loopback address of the port and relays to the worker gets a proof for the
     worker's address, not the one dialled, and no token either. Without a token there is

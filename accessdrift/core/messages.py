@@ -3,7 +3,7 @@
 Resolver -> identity stage (``IdentityMessage``, carried by ``Outbound``) and resolver
 partition -> resolver partition (``HopMessage``, carried by ``Hop``). They are
 TypedDicts, so on the wire they are exactly the JSON objects the codec writes
-(``streams.bundles.pack_messages`` / ``unpack_messages``, orjson): no conversion per
+(``accessdrift.streams.bundles.pack_messages`` / ``unpack_messages``, orjson): no conversion per
 message in the hot path, and the changelogs and topics written by earlier versions
 still read. ``t`` is the tag of the union: a ``match``/``if`` on it narrows the type.
 

@@ -190,7 +190,7 @@ class Resolver:
         self.store = store
         self.link_by_email = link_by_email
         self.sharing_window_us = sharing_window_us
-        # Ownership rows (schemas/Ownership.avsc) of the subjects whose owner changed:
+        # Ownership rows (accessdrift/schemas/Ownership.avsc) of the subjects whose owner changed:
         # the stage sends them to drift.ownership, so that SQL can see who owns what.
         self.ownership: list[dict[str, Any]] = []
         self.now_us = now_us

@@ -2,7 +2,7 @@
 
 ``data`` turns query results into plain dataclasses (no I/O of its own), ``svg``
 draws charts as text, ``page`` lays the page out. The worker's view in
-``streams/web.py`` is the only part that queries ClickHouse.
+``accessdrift/streams/web.py`` is the only part that queries ClickHouse.
 """
 
 from accessdrift.dashboard.data import (

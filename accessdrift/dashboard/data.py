@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sinks.clickhouse import QueryResult
+from accessdrift.sinks.clickhouse import QueryResult
 
 # At most this many open findings on the page: the worst first, the rest counted.
 FINDINGS_LIMIT = 200

@@ -18,7 +18,7 @@ from clickhouse_connect.driver.binding import format_query_value
 from accessdrift.core.ids import lag_id
 from accessdrift.errors import IdentityNotFound
 from accessdrift.evidence.holdings import Change, Slas, holdings, intervals_of, listed_of, when
-from sinks.clickhouse import QueryResult
+from accessdrift.sinks.clickhouse import QueryResult
 
 Query = Callable[[str], QueryResult]
 

@@ -13,7 +13,7 @@ from accessdrift.core.entitlements import DEFAULT_PRIVILEGED, judged
 from accessdrift.errors import RecordError
 from accessdrift.normalizers.config import MAX_RECORDS_PER_MESSAGE as MAX_RECORDS_PER_MESSAGE
 from accessdrift.normalizers.config import NormalizerConfig
-from schemas.models import Record
+from accessdrift.schemas.models import Record
 
 # The Kafka headers a raw message may come with: a CSV line's file header (a line is read
 # with it), and the feed it came from (a SCIM feed's side, set per feed).

@@ -50,7 +50,7 @@ from accessdrift.normalizers.base import (
     stable_id,
     text,
 )
-from schemas.models import CloudAuditEvent, SecretUsageEvent
+from accessdrift.schemas.models import CloudAuditEvent, SecretUsageEvent
 
 # Real keys are AKIA/ASIA + 16 characters; published samples scrub them to placeholders
 # (EXAMPLE_KEY_ID, ABCDEFG), which are kept: they are what the log says.

@@ -51,7 +51,7 @@ from accessdrift.normalizers.base import (
     stable_id,
     text,
 )
-from schemas.models import CloudAuditEvent
+from accessdrift.schemas.models import CloudAuditEvent
 
 ACCOUNT_ACTIVITIES = {
     "add user": "account_created",

@@ -53,7 +53,7 @@ from accessdrift.normalizers.base import (
     stable_id,
     text,
 )
-from schemas.models import CloudAuditEvent
+from accessdrift.schemas.models import CloudAuditEvent
 
 IAM = "google.iam.admin.v1."
 ACCOUNT_LIFECYCLE = {

@@ -41,7 +41,7 @@ from accessdrift.normalizers.base import (
     text,
 )
 from accessdrift.normalizers.config import HrMapping as HrMapping  # the mapping is an HR CSV thing
-from schemas.models import DirectoryChange
+from accessdrift.schemas.models import DirectoryChange
 
 
 def parse_row(line: bytes, header: bytes) -> dict[str, str]:

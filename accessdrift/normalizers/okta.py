@@ -41,7 +41,7 @@ from accessdrift.normalizers.base import (
     stable_id,
     text,
 )
-from schemas.models import CloudAuditEvent
+from accessdrift.schemas.models import CloudAuditEvent
 
 USER_LIFECYCLE = {
     "user.lifecycle.create": "account_created",

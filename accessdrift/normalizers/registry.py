@@ -25,7 +25,7 @@ from accessdrift.normalizers.base import FEED_HEADER as FEED_HEADER
 from accessdrift.normalizers.base import MessageContext, Normalized, RawFormat, csv_rows
 from accessdrift.normalizers.config import NormalizerConfig as NormalizerConfig
 from accessdrift.normalizers.scrub import scrub
-from schemas.models import Record
+from accessdrift.schemas.models import Record
 
 
 def discover_formats(package: str, folder: Path) -> dict[str, RawFormat]:

@@ -45,7 +45,7 @@ from accessdrift.normalizers.base import (
     text,
 )
 from accessdrift.normalizers.config import ScimFeed as ScimFeed  # a feed is a SCIM thing
-from schemas.models import CloudAuditEvent, DirectoryChange
+from accessdrift.schemas.models import CloudAuditEvent, DirectoryChange
 
 
 def unwrap(document: Any) -> list[Any]:

@@ -53,7 +53,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from accessdrift.redact import redact_value
-from schemas.models import CloudAuditEvent, DirectoryChange, IdentityLink, Record, SecretUsageEvent
+from accessdrift.schemas.models import (
+    CloudAuditEvent,
+    DirectoryChange,
+    IdentityLink,
+    Record,
+    SecretUsageEvent,
+)
 
 FREE_TEXT: dict[type[Record], tuple[str, ...]] = {
     CloudAuditEvent: ("action", "user_agent", "source_ip"),

@@ -56,7 +56,7 @@ from accessdrift.normalizers.base import (
     stable_id,
     text,
 )
-from schemas.models import CloudAuditEvent, SecretUsageEvent
+from accessdrift.schemas.models import CloudAuditEvent, SecretUsageEvent
 
 
 def unwrap(document: Any) -> list[Any]:

@@ -16,7 +16,7 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from accessdrift.errors import DecodeError, RecordError
-from schemas.models import ALL_RECORDS, Record
+from accessdrift.schemas.models import ALL_RECORDS, Record
 
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
 HEADER_SIZE = len(SINGLE_OBJECT_MARKER) + 8
@@ -26,7 +26,9 @@ RecordT = TypeVar("RecordT", bound=Record)
 
 def load_schema_json(name: str) -> dict[str, Any]:
     """The ``.avsc`` file of a record, as JSON."""
-    text = resources.files("schemas").joinpath(f"{name}.avsc").read_text(encoding="utf-8")
+    text = (
+        resources.files("accessdrift.schemas").joinpath(f"{name}.avsc").read_text(encoding="utf-8")
+    )
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 

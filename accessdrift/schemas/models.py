@@ -30,7 +30,9 @@ LagStatus = Literal["closed", "preceded", "overdue"]
 
 
 def _enum_symbols(record: str, field: str) -> tuple[str, ...]:
-    schema = json.loads(resources.files("schemas").joinpath(f"{record}.avsc").read_text("utf-8"))
+    schema = json.loads(
+        resources.files("accessdrift.schemas").joinpath(f"{record}.avsc").read_text("utf-8")
+    )
     (avro_type,) = (entry["type"] for entry in schema["fields"] if entry["name"] == field)
     return tuple(avro_type["symbols"])
 

@@ -14,11 +14,11 @@ from accessdrift.canonical import record_key
 from accessdrift.kafka.admin import ensure_topics
 from accessdrift.kafka.producer import CheckedProducer
 from accessdrift.normalizers.registry import CSV_HEADER
+from accessdrift.schemas.codec import encode
+from accessdrift.schemas.models import CANONICAL_INPUTS
 from accessdrift.settings import Settings
 from accessdrift.simulate.organisation import START, Simulation, SimulationOptions
 from accessdrift.simulate.vendors import CANONICAL, FILE_OF_FORMAT, HR_HEADER, render
-from schemas.codec import encode
-from schemas.models import CANONICAL_INPUTS
 
 
 def _json_default(value: Any) -> Any:

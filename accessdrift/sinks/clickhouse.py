@@ -22,8 +22,8 @@ from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 from clickhouse_connect.driver.query import QueryResult as DriverResult
 
 from accessdrift.errors import ClickHouseError, QueryRefused, RowsRefused
-from sinks.faults import INSERT, FaultSwitch
-from sinks.query_guard import (
+from accessdrift.sinks.faults import INSERT, FaultSwitch
+from accessdrift.sinks.query_guard import (
     PARSER_DEPTH,
     plain_table_statement,
     refusal,
@@ -31,7 +31,7 @@ from sinks.query_guard import (
     too_long,
     unserialisable_read_only,
 )
-from sinks.rows import Columns
+from accessdrift.sinks.rows import Columns
 
 
 @dataclass(frozen=True)
@@ -299,7 +299,7 @@ class ClickHouse:
         return QueryResult(list(result.column_names), rows)
 
     def check_query(self, sql: str) -> None:
-        """Refuse anything but one read-only statement (sinks/query_guard.py)."""
+        """Refuse anything but one read-only statement (accessdrift/sinks/query_guard.py)."""
         if not sql.strip().strip(";").strip():
             raise QueryRefused("empty query")
         long = too_long(sql)

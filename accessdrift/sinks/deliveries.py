@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
-from sinks.clickhouse import ClickHouse
+from accessdrift.sinks.clickhouse import ClickHouse
 
 DELIVERIES_TABLE = "alert_deliveries"
 DELIVERY_COLUMNS = (

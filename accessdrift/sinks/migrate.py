@@ -9,9 +9,9 @@ import re
 from datetime import timedelta
 
 from accessdrift.errors import ClickHouseError
-from sinks.clickhouse import ClickHouse
-from sinks.migration_files import Migration, available_migrations
-from sinks.rows import Columns
+from accessdrift.sinks.clickhouse import ClickHouse
+from accessdrift.sinks.migration_files import Migration, available_migrations
+from accessdrift.sinks.rows import Columns
 
 MIGRATIONS_TABLE = "schema_migrations"
 

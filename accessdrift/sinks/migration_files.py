@@ -1,9 +1,9 @@
-"""The migrations as the package ships them (``sinks/migrations/NNNN_name.sql``), and
-what other modules derive from their text: the query guard takes the parameterized views
+"""The migrations as the package ships them (``migrations/NNNN_name.sql`` beside this file),
+and what other modules derive from their text: the query guard takes the parameterized views
 they create from here, so that a new one needs no second list to be queried.
 
-Apart from ``sinks/migrate.py`` because the guard needs it and ``sinks/clickhouse.py``,
-which ``migrate`` imports, imports the guard.
+Apart from ``migrate.py`` because the guard needs it and ``clickhouse.py``, which ``migrate``
+imports, imports the guard.
 """
 
 import re
@@ -20,7 +20,7 @@ class Migration:
 
 
 def available_migrations() -> list[Migration]:
-    folder = resources.files("sinks").joinpath("migrations")
+    folder = resources.files("accessdrift.sinks").joinpath("migrations")
     migrations = []
     for entry in folder.iterdir():
         if not entry.name.endswith(".sql"):

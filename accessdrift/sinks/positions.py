@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sinks.clickhouse import ClickHouse
+from accessdrift.sinks.clickhouse import ClickHouse
 
 POSITIONS_TABLE = "ingest_positions"
 POSITION_COLUMNS = ("topic", "partition", "next_offset", "written_at")

@@ -8,7 +8,7 @@ module reads the tree: exactly one SELECT (``WITH``, ``UNION``, ``EXCEPT`` ...),
 OUTFILE``, no ``FORMAT`` (the client chooses it), no table function but those
 that only make rows (``numbers``, ``values``...) and the project's own parameterized
 views (``access_at(at = ...)``, called like a table function: the migrations create
-them, ``sinks/migration_files.py`` lists them), no function that reads files.
+them, ``accessdrift/sinks/migration_files.py`` lists them), no function that reads files.
 The statement then runs as given, with ``readonly=1`` and the analyst limits.
 
 Before any of that, two bounds the parser itself needs: the SQL's length, and how
@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from sinks.migration_files import parameterized_views
+from accessdrift.sinks.migration_files import parameterized_views
 
 # Statement kinds read-only by nature, as parseQueryToJSON names them.
 READ_ONLY_STATEMENTS = frozenset(
@@ -60,7 +60,7 @@ OUTSIDE_FUNCTIONS = frozenset({"file"})
 MAX_SQL_BYTES = 100_000
 # ClickHouse's max_parser_depth for analyst SQL (its default is 1,000): one level per
 # bracket, about eight per subquery; the deepest query in docs/ needs 27. Values of a
-# result nested deeper than this are refused as well (sinks/clickhouse.py).
+# result nested deeper than this are refused as well (accessdrift/sinks/clickhouse.py).
 PARSER_DEPTH = 128
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from accessdrift import catalog
 from accessdrift.catalog import RecordSpec
-from schemas.codec import load_schema_json
+from accessdrift.schemas.codec import load_schema_json
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ import mode
 
 from accessdrift.alerts.config import Routing
 from accessdrift.settings import Settings
-from streams.detection import register_detection, resolve_topic_name
-from streams.ingest import BatchIngest
-from streams.normalize import register_normalizers
-from streams.notifier import Notifier
-from streams.sink_executor import SinkExecutor
-from streams.threads import StageThread
-from streams.web import register_views
+from accessdrift.streams.detection import register_detection, resolve_topic_name
+from accessdrift.streams.ingest import BatchIngest
+from accessdrift.streams.normalize import register_normalizers
+from accessdrift.streams.notifier import Notifier
+from accessdrift.streams.sink_executor import SinkExecutor
+from accessdrift.streams.threads import StageThread
+from accessdrift.streams.web import register_views
 
 log = logging.getLogger("accessdrift.worker")
 
@@ -93,7 +93,7 @@ def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None =
     resolve_topic = resolve_topic_name(settings)
 
     # The canonical topics and the findings are read by two batch ingests
-    # (streams/ingest.py), not by agents: Faust keeps the internal topics.
+    # (accessdrift/streams/ingest.py), not by agents: Faust keeps the internal topics.
     ingest, findings = (
         BatchIngest(
             settings,

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from accessdrift.errors import ClickHouseError, RowsRefused
-from sinks.positions import POSITION_COLUMNS, POSITIONS_TABLE, Positions, position_rows
-from sinks.rows import ALL_TABLES, Columns, dedup_token, to_columns
-from streams.sink_health import SinkHealth
+from accessdrift.sinks.positions import POSITION_COLUMNS, POSITIONS_TABLE, Positions, position_rows
+from accessdrift.sinks.rows import ALL_TABLES, Columns, dedup_token, to_columns
+from accessdrift.streams.sink_health import SinkHealth
 
 Insert = Callable[[str, Columns, str], None]
 """One batch into a table under its dedup token, from a thread that waits for it

@@ -29,14 +29,14 @@ from accessdrift.core.messages import WatermarkMessage
 from accessdrift.core.timeutil import MICROS, span_micros
 from accessdrift.core.watermark import Watermark
 from accessdrift.settings import Settings
-from streams.batching import ReadCache, delivered
-from streams.bundles import (
+from accessdrift.streams.batching import ReadCache, delivered
+from accessdrift.streams.bundles import (
     pack_messages,
 )
-from streams.identity_bundles import IdentityBundles
-from streams.identity_stage import IdentityStage
-from streams.resolver_stage import ResolverStage
-from streams.stage_output import StageOutput
+from accessdrift.streams.identity_bundles import IdentityBundles
+from accessdrift.streams.identity_stage import IdentityStage
+from accessdrift.streams.resolver_stage import ResolverStage
+from accessdrift.streams.stage_output import StageOutput
 
 log = logging.getLogger("accessdrift.detection")
 

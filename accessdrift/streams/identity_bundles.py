@@ -5,8 +5,8 @@ from collections.abc import Iterable
 from accessdrift.core.messages import IdentityMessage
 from accessdrift.core.partitions import partition_of
 from accessdrift.core.resolver import Outbound
-from streams.bundles import pack_messages_chunks
-from streams.stage_output import StageOutput
+from accessdrift.streams.bundles import pack_messages_chunks
+from accessdrift.streams.stage_output import StageOutput
 
 
 class IdentityBundles:

@@ -23,10 +23,10 @@ from accessdrift.core.messages import TickMessage
 from accessdrift.core.partitions import partition_of
 from accessdrift.core.resolver import Outbound
 from accessdrift.core.state import Result
-from streams.batching import ReadCache
-from streams.bundles import pack_messages_chunks, unpack_messages
-from streams.identity_bundles import IdentityBundles
-from streams.stage_output import FindingOutput, StageOutput, read_state
+from accessdrift.streams.batching import ReadCache
+from accessdrift.streams.bundles import pack_messages_chunks, unpack_messages
+from accessdrift.streams.identity_bundles import IdentityBundles
+from accessdrift.streams.stage_output import FindingOutput, StageOutput, read_state
 
 log = logging.getLogger("accessdrift.detection")
 

@@ -13,10 +13,10 @@ and its bundles are acknowledged by the broker. A replay after a crash is
 absorbed downstream: the tables are ReplacingMergeTree by event id and the
 detection core keeps each fact once by its id.
 
-The parts: ``streams/resolver_feed.py`` forwards to the resolver,
-``streams/batch_sink.py`` buffers and inserts the rows, ``streams/offsets.py`` keeps
+The parts (beside this file): ``resolver_feed.py`` forwards to the resolver,
+``batch_sink.py`` buffers and inserts the rows, ``offsets.py`` keeps
 where each partition is (the group's position and the database's) and commits,
-``streams/deadletters.py`` sends what does not decode or ClickHouse refuses. This
+``deadletters.py`` sends what does not decode or ClickHouse refuses. This
 module reads, and keeps their order: forward first, rows on flush, every send
 acknowledged, then the commit.
 """
@@ -31,16 +31,16 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from accessdrift import catalog
 from accessdrift.errors import EventInTheFuture, RecordError, RecordTooLarge
+from accessdrift.schemas.codec import codec_for
 from accessdrift.settings import Settings
-from schemas.codec import codec_for
-from sinks.positions import Positions
-from sinks.rows import ALL_TABLES, EVENT_TABLES
-from streams.batch_sink import BatchSink, Insert, PendingRows
-from streams.deadletters import produce_dead_letter
-from streams.offsets import Offsets
-from streams.resolver_feed import ResolverFeed
-from streams.sink_health import SinkHealth
-from streams.threads import StageThread
+from accessdrift.sinks.positions import Positions
+from accessdrift.sinks.rows import ALL_TABLES, EVENT_TABLES
+from accessdrift.streams.batch_sink import BatchSink, Insert, PendingRows
+from accessdrift.streams.deadletters import produce_dead_letter
+from accessdrift.streams.offsets import Offsets
+from accessdrift.streams.resolver_feed import ResolverFeed
+from accessdrift.streams.sink_health import SinkHealth
+from accessdrift.streams.threads import StageThread
 
 log = logging.getLogger("accessdrift.ingest")
 
@@ -124,7 +124,7 @@ class BatchIngest(StageThread):
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": False,
-                # As for the Faust consumer (streams/app.py): a killed worker's
+                # As for the Faust consumer (accessdrift/streams/app.py): a killed worker's
                 # partitions move after 15 s, not librdkafka's default of 45.
                 "session.timeout.ms": 15000,
             }

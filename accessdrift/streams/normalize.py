@@ -12,9 +12,9 @@ from accessdrift.canonical import record_key
 from accessdrift.errors import RecordError, RecordTooLarge
 from accessdrift.normalizers.config import HrMapping, NormalizerConfig, ScimFeed
 from accessdrift.normalizers.registry import normalize_message, rejections
+from accessdrift.schemas.codec import encode
 from accessdrift.settings import Settings
-from schemas.codec import encode
-from streams.deadletters import send_dead_letter
+from accessdrift.streams.deadletters import send_dead_letter
 
 log = logging.getLogger("accessdrift.normalize")
 

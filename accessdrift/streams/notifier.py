@@ -30,12 +30,17 @@ from accessdrift.alerts.health import HealthRules, HealthWatch
 from accessdrift.alerts.send import Answer
 from accessdrift.alerts.silences import Silence, latest, silencing
 from accessdrift.errors import ClickHouseError, RecordError
+from accessdrift.schemas.codec import codec_for
 from accessdrift.settings import Settings
-from schemas.codec import codec_for
-from sinks.deliveries import DELIVERIES_TABLE, DELIVERY_COLUMNS, StoredDelivery, delivery_rows
-from sinks.rows import Columns
-from streams.batch_sink import BatchSink, Insert
-from streams.threads import StageThread
+from accessdrift.sinks.deliveries import (
+    DELIVERIES_TABLE,
+    DELIVERY_COLUMNS,
+    StoredDelivery,
+    delivery_rows,
+)
+from accessdrift.sinks.rows import Columns
+from accessdrift.streams.batch_sink import BatchSink, Insert
+from accessdrift.streams.threads import StageThread
 
 log = logging.getLogger("accessdrift.notifier")
 LOGGED_CHARS = 300

@@ -18,10 +18,10 @@ from typing import Any
 from accessdrift.errors import ClickHouseError, ConfigError
 from accessdrift.kafka.admin import ensure_topics, wait_for_broker
 from accessdrift.settings import Settings
-from sinks.clickhouse import ClickHouse
-from sinks.migrate import migrate
-from streams.notifier import Notifier
-from streams.sink_executor import SinkExecutor
+from accessdrift.sinks.clickhouse import ClickHouse
+from accessdrift.sinks.migrate import migrate
+from accessdrift.streams.notifier import Notifier
+from accessdrift.streams.sink_executor import SinkExecutor
 
 log = logging.getLogger("accessdrift.notifier")
 

@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from accessdrift.errors import ClickHouseError
-from sinks.positions import Positions
-from sinks.rows import EVENT_TABLES
-from streams.batch_sink import RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS
+from accessdrift.sinks.positions import Positions
+from accessdrift.sinks.rows import EVENT_TABLES
+from accessdrift.streams.batch_sink import RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS
 
 log = logging.getLogger("accessdrift.ingest")
 

@@ -16,7 +16,7 @@ import orjson
 
 from accessdrift.core.timeutil import to_micros
 from accessdrift.errors import DecodeError
-from schemas.codec import SINGLE_OBJECT_MARKER, codec_for
+from accessdrift.schemas.codec import SINGLE_OBJECT_MARKER, codec_for
 
 
 def _micros(value: Any) -> Any:

@@ -1,6 +1,6 @@
 """The canonical records the batch ingest read, on to the resolver as soon as they are
 read: each record to the resolver partition of every subject it names, in bundles,
-between progress reports on every partition (``streams/progress.py``)."""
+between progress reports on every partition (``accessdrift/streams/progress.py``)."""
 
 from collections import Counter
 from collections.abc import Callable
@@ -12,9 +12,9 @@ from accessdrift.core.partitions import partition_of
 from accessdrift.core.routing import subjects_of
 from accessdrift.core.timeutil import to_micros
 from accessdrift.kafka.producer import produce_when_room
-from streams import resolve_records
-from streams.bundles import pack_records, pack_records_chunks
-from streams.progress import PROGRESS_SOURCE, InputProgress, Report, encode_report
+from accessdrift.streams import resolve_records
+from accessdrift.streams.bundles import pack_records, pack_records_chunks
+from accessdrift.streams.progress import PROGRESS_SOURCE, InputProgress, Report, encode_report
 
 AtEnd = Callable[[], dict[str, bool]]
 """Per source read: has it reached its partition's end (``Offsets.at_end``)."""

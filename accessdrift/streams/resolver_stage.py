@@ -24,13 +24,13 @@ from accessdrift.core.resolver import DEFAULT_SHARING_WINDOW_US, Hop, Node, Outb
 from accessdrift.core.routing import route_record
 from accessdrift.core.watermark import Watermark
 from accessdrift.errors import RecordError
-from schemas.codec import codec_for
-from streams import resolve_records
-from streams.batching import ReadCache, WriteBack
-from streams.bundles import pack_records_chunks, unpack_records
-from streams.identity_bundles import IdentityBundles
-from streams.progress import PROGRESS_SOURCE, parse_report
-from streams.stage_output import FindingOutput, StageOutput, read_state
+from accessdrift.schemas.codec import codec_for
+from accessdrift.streams import resolve_records
+from accessdrift.streams.batching import ReadCache, WriteBack
+from accessdrift.streams.bundles import pack_records_chunks, unpack_records
+from accessdrift.streams.identity_bundles import IdentityBundles
+from accessdrift.streams.progress import PROGRESS_SOURCE, parse_report
+from accessdrift.streams.stage_output import FindingOutput, StageOutput, read_state
 
 log = logging.getLogger("accessdrift.detection")
 
@@ -146,7 +146,7 @@ class ResolverStage:
                 out += route_record(core, record_name, record)
                 self.counts["resolver:records"] += 1
         # What this batch sends reaches the broker before the state that says it
-        # was sent, and both before the batch is acked (streams/stage_output.py): a
+        # was sent, and both before the batch is acked (accessdrift/streams/stage_output.py): a
         # worker killed in between reads the batch again and sends it again.
         ownership = 0
         for partition, core in cores.items():

@@ -6,11 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from accessdrift.errors import ClickHouseError, RowsRefused
-from sinks.clickhouse import ClickHouse
-from sinks.deliveries import StoredDelivery, read_deliveries
-from sinks.positions import Positions, read_positions
-from sinks.rows import Columns
-from streams.sink_health import SinkHealth
+from accessdrift.sinks.clickhouse import ClickHouse
+from accessdrift.sinks.deliveries import StoredDelivery, read_deliveries
+from accessdrift.sinks.positions import Positions, read_positions
+from accessdrift.sinks.rows import Columns
+from accessdrift.streams.sink_health import SinkHealth
 
 T = TypeVar("T")
 

@@ -34,8 +34,8 @@ from confluent_kafka import Message, Producer
 from accessdrift import catalog
 from accessdrift.catalog import RecordSpec
 from accessdrift.errors import KafkaError
+from accessdrift.schemas.codec import Codec, codec_for
 from accessdrift.settings import Settings
-from schemas.codec import Codec, codec_for
 
 # Kafka's and aiokafka's default partitioner for keyed records (murmur2): a key goes
 # to the partition Faust and every Java client would have chosen for it.

@@ -1,7 +1,7 @@
 """The worker's HTTP views, registered page by page: the probes (liveness,
 readiness), the login and logout forms, the counters (statistics, Prometheus), the
-read-only SQL of `accessdrift query` (streams/web_query.py), the dashboard and one
-identity's evidence; every route behind one guard (streams/web_auth.py).
+read-only SQL of `accessdrift query` (accessdrift/streams/web_query.py), the dashboard and one
+identity's evidence; every route behind one guard (accessdrift/streams/web_auth.py).
 """
 
 import asyncio
@@ -21,10 +21,9 @@ from accessdrift.errors import ClickHouseError, IdentityNotFound
 from accessdrift.evidence import collect_evidence, to_html
 from accessdrift.evidence.holdings import Slas
 from accessdrift.settings import Settings
-from accessdrift.worker_proof import socket_address, worker_proof
-from streams.metrics import metrics_text
-from streams.sink_executor import SinkExecutor
-from streams.web_auth import (
+from accessdrift.streams.metrics import metrics_text
+from accessdrift.streams.sink_executor import SinkExecutor
+from accessdrift.streams.web_auth import (
     SESSION_COOKIE,
     LoginLimiter,
     Sessions,
@@ -36,7 +35,8 @@ from streams.web_auth import (
     same,
     valid_nonce,
 )
-from streams.web_query import register_query
+from accessdrift.streams.web_query import register_query
+from accessdrift.worker_proof import socket_address, worker_proof
 
 STAGES = {"ingest", "resolver", "identity", "findings", "sink", "lag"}
 ALERTS = {"deliveries", "health"}
@@ -82,7 +82,7 @@ def register_views(
 def guard_every_route(
     app: faust.App, token: str | None, sessions: Sessions, hosts: frozenset[str]
 ) -> None:
-    """``decide`` (streams/web_auth.py) before every handler, Faust's own included."""
+    """``decide`` (accessdrift/streams/web_auth.py) before every handler, Faust's own included."""
 
     @aiohttp_web.middleware
     async def guard(request: aiohttp_web.Request, handler: Any) -> aiohttp_web.StreamResponse:
@@ -118,7 +118,7 @@ def register_probes(
     ingest_running: Callable[[], bool],
     token: str | None,
 ) -> None:
-    """``/live/`` and ``/ready/``: open to probes (streams/web_auth.py OPEN_PATHS)."""
+    """``/live/`` and ``/ready/``: open to probes (accessdrift/streams/web_auth.py OPEN_PATHS)."""
 
     @app.page("/live/")
     class Live(View):
@@ -267,7 +267,7 @@ def register_counters(
 
     @app.page("/metrics/")
     class Metrics(View):
-        """The counters of /stats/ in Prometheus' text format (streams/metrics.py)."""
+        """The counters of /stats/ in Prometheus' text format (accessdrift/streams/metrics.py)."""
 
         async def get(self, request: Request, **kwargs: Any) -> Response:
             return cast(

@@ -17,7 +17,7 @@ Before a client sends the token anywhere, the server on the port proves it holds
 and, on loopback, compares with the address it dialled (accessdrift/commands/worker_client.py).
 
 ``decide`` is a pure function of the request's parts; the aiohttp middleware in
-``streams/web.py`` applies it to every route, Faust's own included.
+``accessdrift/streams/web.py`` applies it to every route, Faust's own included.
 """
 
 import hashlib

@@ -15,8 +15,8 @@ from faust.web import Request, Response, View
 
 from accessdrift.errors import ClickHouseError, QueryRefused
 from accessdrift.settings import Settings
-from sinks.clickhouse import QueryResult, error_line
-from streams.sink_executor import SinkExecutor
+from accessdrift.sinks.clickhouse import QueryResult, error_line
+from accessdrift.streams.sink_executor import SinkExecutor
 
 logger = logging.getLogger(__name__)
 

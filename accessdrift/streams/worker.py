@@ -12,14 +12,14 @@ from accessdrift.alerts.config import load_routing
 from accessdrift.errors import ConfigError, KafkaError
 from accessdrift.kafka.admin import TopicSpec, create_topics, ensure_topics, wait_for_broker
 from accessdrift.settings import Settings
-from sinks.clickhouse import ClickHouse
-from sinks.faults import FaultSwitch
-from sinks.migrate import apply_retention, migrate
-from streams.app import create_app
-from streams.detection import resolve_topic_name
-from streams.local_state import check_local_state, record_changelogs
-from streams.sink_executor import SinkExecutor
-from streams.web_auth import needs_token
+from accessdrift.sinks.clickhouse import ClickHouse
+from accessdrift.sinks.faults import FaultSwitch
+from accessdrift.sinks.migrate import apply_retention, migrate
+from accessdrift.streams.app import create_app
+from accessdrift.streams.detection import resolve_topic_name
+from accessdrift.streams.local_state import check_local_state, record_changelogs
+from accessdrift.streams.sink_executor import SinkExecutor
+from accessdrift.streams.web_auth import needs_token
 
 log = logging.getLogger("accessdrift.worker")
 
@@ -101,7 +101,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     @app.on_rebalance_complete.connect
     async def record_state_origin(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # The tables are recovered and their changelogs exist: say beside the state
-        # which topics it is read from (streams/local_state.py).
+        # which topics it is read from (accessdrift/streams/local_state.py).
         try:
             await asyncio.get_running_loop().run_in_executor(
                 None, record_changelogs, settings, changelogs

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from schemas.codec import codec_for
+from accessdrift.schemas.codec import codec_for
 from tests.faults.scenario import Organisation, judge, metric, organisation, replay, say
 from tests.helpers import Isolated, Worker, read_topic, wait_until
 from tests.receivers import Received, Receiver, receiving

@@ -1,4 +1,4 @@
-"""ClickHouse inserts failing for 60 s (the sink's fault seam, sinks/faults.py): the
+"""ClickHouse inserts failing for 60 s (the sink's fault seam, accessdrift/sinks/faults.py): the
 worker backs off, its memory stays bounded (back-pressure: the inputs wait in
 Kafka), /ready/, /stats/ and /metrics/ show the outage while it lasts, and once
 inserts succeed again nothing is missing and nothing doubled."""

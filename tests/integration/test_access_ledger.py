@@ -3,7 +3,7 @@ and on an existing database, AccessInterval rows as the findings ingest writes t
 views, `access_at` through the analyst path (and what stays refused), `accessdrift
 access`, and the evidence and report built on the ledger.
 
-The rows are written here by hand, through the sink's own row building (sinks/rows.py):
+The rows are written here by hand, through the sink's own row building (accessdrift/sinks/rows.py):
 what the worker writes for drift.ledger."""
 
 import json
@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-import sinks.migrate
+import accessdrift.sinks.migrate
 from accessdrift.commands.access import identity_access
 from accessdrift.errors import IdentityNotFound, QueryRefused
 from accessdrift.evidence import collect_evidence, collect_report, to_html, to_markdown
 from accessdrift.evidence.holdings import Slas
-from sinks.clickhouse import ClickHouse
-from sinks.migrate import available_migrations, migrate
-from sinks.rows import ALL_TABLES, to_columns
+from accessdrift.sinks.clickhouse import ClickHouse
+from accessdrift.sinks.migrate import available_migrations, migrate
+from accessdrift.sinks.rows import ALL_TABLES, to_columns
 from tests.helpers import REPO, free_port
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -187,7 +187,9 @@ def test_an_existing_database_is_upgraded_and_migrating_again_changes_nothing(
     try:
         everything = available_migrations()
         monkeypatch.setattr(
-            sinks.migrate, "available_migrations", lambda: [m for m in everything if m.version < 8]
+            accessdrift.sinks.migrate,
+            "available_migrations",
+            lambda: [m for m in everything if m.version < 8],
         )
         migrate(older)
         older.command(
@@ -195,7 +197,7 @@ def test_an_existing_database_is_upgraded_and_migrating_again_changes_nothing(
             "deprovisioned_at, detected_at, evidence) VALUES ('before', 'orphaned_nhi', 'high', "
             "'E9', 'nhi', '2026-01-01 00:00:00', '2026-01-02 00:00:00', '{}')"
         )
-        monkeypatch.setattr(sinks.migrate, "available_migrations", lambda: everything)
+        monkeypatch.setattr(accessdrift.sinks.migrate, "available_migrations", lambda: everything)
         assert migrate(older) == ["0008_access_ledger"]
         assert migrate(older) == []
         assert rows(older, "SELECT alert_id, entitlement FROM alerts FINAL") == [

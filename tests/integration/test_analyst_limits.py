@@ -12,7 +12,7 @@ import pytest
 
 from accessdrift.errors import ClickHouseError, QueryRefused
 from accessdrift.settings import Settings
-from sinks.clickhouse import ClickHouse, QueryLimits
+from accessdrift.sinks.clickhouse import ClickHouse, QueryLimits
 
 CAP = 1_000_000
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from accessdrift.errors import ClickHouseError, QueryRefused
-from sinks.clickhouse import ClickHouse, QueryLimits
-from sinks.migrate import MIGRATIONS_TABLE, available_migrations, migrate
-from sinks.rows import EVENT_TABLES, to_columns
+from accessdrift.sinks.clickhouse import ClickHouse, QueryLimits
+from accessdrift.sinks.migrate import MIGRATIONS_TABLE, available_migrations, migrate
+from accessdrift.sinks.rows import EVENT_TABLES, to_columns
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +209,7 @@ def test_an_error_is_clickhouses_message_without_our_session_limits(clickhouse: 
 def test_retention_follows_the_settings_and_is_safe_to_apply_twice(clickhouse: ClickHouse) -> None:
     from datetime import timedelta
 
-    from sinks.migrate import apply_retention
+    from accessdrift.sinks.migrate import apply_retention
 
     changed = apply_retention(clickhouse, timedelta(days=90), None)
     assert len(changed) == 4 and apply_retention(clickhouse, timedelta(days=90), None) == []

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
+from accessdrift.schemas.codec import codec_for
 from accessdrift.settings import Settings
-from schemas.codec import codec_for
 from tests.helpers import Isolated, Worker, read_topic, wait_until
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

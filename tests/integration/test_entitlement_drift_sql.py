@@ -18,10 +18,10 @@ import pytest
 
 from accessdrift.dashboard import collect_dashboard
 from accessdrift.dashboard.data import DriftBySystem, DriftTotals
+from accessdrift.sinks.clickhouse import ClickHouse
+from accessdrift.sinks.migrate import migrate
+from accessdrift.sinks.rows import Columns
 from deploy.grafana import dashboards
-from sinks.clickhouse import ClickHouse
-from sinks.migrate import migrate
-from sinks.rows import Columns
 from tests.grafana_macros import ALL, QueryContext, Variable, render
 from tests.integration.test_queries_doc import Question, questions
 

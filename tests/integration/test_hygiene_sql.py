@@ -19,10 +19,10 @@ import pytest
 
 from accessdrift.dashboard import collect_dashboard
 from accessdrift.dashboard.data import HygieneCounts, HygieneTotals
+from accessdrift.sinks.clickhouse import ClickHouse
+from accessdrift.sinks.migrate import migrate
+from accessdrift.sinks.rows import ALL_TABLES, Columns, to_columns
 from deploy.grafana import dashboards
-from sinks.clickhouse import ClickHouse
-from sinks.migrate import migrate
-from sinks.rows import ALL_TABLES, Columns, to_columns
 from tests.grafana_macros import ALL, QueryContext, Variable, render
 from tests.helpers import REPO
 
@@ -65,7 +65,7 @@ def alert(
     evidence: dict[str, Any] | None = None,
     version: int = 0,
 ) -> dict[str, Any]:
-    """An Alert record as the detector emits it (schemas/Alert.avsc), written through the
+    """An Alert record as the detector emits it (accessdrift/schemas/Alert.avsc), written through the
     sink's own row building: the resolved_at column is what 0009 added."""
     return {
         "alert_id": alert_id,

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
+from accessdrift.schemas.codec import codec_for
 from accessdrift.settings import Settings
-from schemas.codec import codec_for
 from tests.helpers import REPO, Isolated, Worker, read_topic, wait_until
 
 RAW = REPO / "tests/fixtures/raw"

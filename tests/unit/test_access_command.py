@@ -9,7 +9,7 @@ import pytest
 
 from accessdrift.commands.access import access_sql, identity_access, parse_moment
 from accessdrift.errors import ConfigError, IdentityNotFound
-from sinks.clickhouse import QueryResult
+from accessdrift.sinks.clickhouse import QueryResult
 
 
 @pytest.mark.parametrize(

@@ -23,17 +23,17 @@ from confluent_kafka import (
 
 from accessdrift.core.timeutil import to_micros
 from accessdrift.errors import RowsRefused
+from accessdrift.schemas.codec import codec_for
 from accessdrift.settings import Settings
-from schemas.codec import codec_for
-from sinks.positions import POSITIONS_TABLE, Positions
-from sinks.rows import Columns
-from streams import resolve_records
-from streams.app import create_app
-from streams.bundles import pack_messages, pack_records, unpack_messages, unpack_records
-from streams.ingest import BatchIngest, Pending
-from streams.progress import PROGRESS_SOURCE, parse_report
-from streams.sink_health import SinkHealth
-from streams.stage_output import Deliveries, StageOutput
+from accessdrift.sinks.positions import POSITIONS_TABLE, Positions
+from accessdrift.sinks.rows import Columns
+from accessdrift.streams import resolve_records
+from accessdrift.streams.app import create_app
+from accessdrift.streams.bundles import pack_messages, pack_records, unpack_messages, unpack_records
+from accessdrift.streams.ingest import BatchIngest, Pending
+from accessdrift.streams.progress import PROGRESS_SOURCE, parse_report
+from accessdrift.streams.sink_health import SinkHealth
+from accessdrift.streams.stage_output import Deliveries, StageOutput
 from tests.unit.core_builders import ALICE_AWS, ALICE_KEY, at, use
 
 Sent = list[tuple[str, bytes | None, bytes]]
@@ -561,7 +561,7 @@ class TimedConsumer:
 def test_the_ingest_wakes_on_the_first_record_and_never_waits_past_the_flush(
     tmp_path: Path,
 ) -> None:
-    from streams.ingest import FORWARD_LINGER_SECONDS, IDLE_POLL_SECONDS
+    from accessdrift.streams.ingest import FORWARD_LINGER_SECONDS, IDLE_POLL_SECONDS
 
     settings = Settings(data_dir=tmp_path, sink_flush_interval="200ms")
     ingest = BatchIngest(settings, RecordingSink().insert_blocking, dict, "r", Counter())

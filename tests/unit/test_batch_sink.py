@@ -11,11 +11,11 @@ import pytest
 
 from accessdrift.alerts.dispatch import Delivery
 from accessdrift.errors import ClickHouseError, RowsRefused
-from sinks.deliveries import StoredDelivery, delivery_rows
-from sinks.positions import POSITIONS_TABLE
-from sinks.rows import Columns
-from streams.batch_sink import RETRY_MAX_SECONDS, BatchSink, PendingRows
-from streams.sink_health import SinkHealth
+from accessdrift.sinks.deliveries import StoredDelivery, delivery_rows
+from accessdrift.sinks.positions import POSITIONS_TABLE
+from accessdrift.sinks.rows import Columns
+from accessdrift.streams.batch_sink import RETRY_MAX_SECONDS, BatchSink, PendingRows
+from accessdrift.streams.sink_health import SinkHealth
 from tests.unit.core_builders import use
 
 log = logging.getLogger("test.batch_sink")
@@ -164,7 +164,7 @@ def test_a_flush_writes_each_table_then_the_positions_and_hands_back_the_refused
 
 
 def test_the_sink_reads_back_a_delivery_with_the_notifiers_fields() -> None:
-    """sinks/ does not know the notifier's Delivery: the fields it stores and reads back
+    """accessdrift/sinks/ does not know the notifier's Delivery: the fields it stores and reads back
     are the same ones, so the notifier makes a Delivery of what it reads."""
     assert StoredDelivery._fields == tuple(field.name for field in fields(Delivery))
     delivery = Delivery("a1", "soc", "sent", 2, 200, None, "v1", 1, "ok", 1_700_000_000.0)

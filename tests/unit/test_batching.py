@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Any
 
-from streams.batching import ReadCache, WriteBack
+from accessdrift.streams.batching import ReadCache, WriteBack
 
 
 class CountingTable(dict[str, Any]):
@@ -64,7 +64,7 @@ def test_state_is_written_in_the_bytes_faust_reads_back() -> None:
     """The stage writes changelog records itself: Faust's recovery must read them as its own."""
     import faust
 
-    from streams.stage_output import changelog_record
+    from accessdrift.streams.stage_output import changelog_record
 
     app = faust.App("bytes-check", store="memory://")
     table = app.Table("t", key_type=str)
@@ -80,7 +80,7 @@ def test_a_state_is_read_back_from_its_partition_as_written(tmp_path: Path) -> N
     import faust
     import orjson
 
-    from streams.stage_output import changelog_record, read_state, write_store
+    from accessdrift.streams.stage_output import changelog_record, read_state, write_store
 
     app = faust.App("read-check", store="rocksdb://", datadir=str(tmp_path))
     table = app.Table("t", key_type=str, partitions=4)

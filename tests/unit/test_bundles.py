@@ -1,5 +1,5 @@
 from accessdrift.core.partitions import partition_of
-from streams.bundles import (
+from accessdrift.streams.bundles import (
     pack_messages,
     pack_messages_chunks,
     pack_records,

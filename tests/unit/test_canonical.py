@@ -4,7 +4,7 @@ import pytest
 
 from accessdrift.canonical import parse_line, record_key
 from accessdrift.errors import DecodeError, RecordError
-from schemas.models import CloudAuditEvent, IdentityLink
+from accessdrift.schemas.models import CloudAuditEvent, IdentityLink
 
 USE = {
     "record": "CloudAuditEvent",

@@ -22,11 +22,11 @@ from accessdrift.normalizers import scrub as scrub_module
 from accessdrift.normalizers.registry import CSV_HEADER, normalize_message
 from accessdrift.normalizers.scrub import ID_SHAPED, scrub
 from accessdrift.redact import redact_value
+from accessdrift.schemas.codec import encode
+from accessdrift.schemas.models import CANONICAL_INPUTS, CloudAuditEvent, Record, SecretUsageEvent
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from accessdrift.simulate.output import raw_messages
 from accessdrift.simulate.vendors import CANONICAL, HR_HEADER
-from schemas.codec import encode
-from schemas.models import CANONICAL_INPUTS, CloudAuditEvent, Record, SecretUsageEvent
 from tests.unit.samples import http_requests, lines, panther, whole
 from tests.unit.test_simulation import to_the_end
 

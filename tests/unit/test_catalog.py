@@ -14,12 +14,12 @@ from accessdrift.alerts.config import KINDS, load_routing
 from accessdrift.cli import ReplayFormat
 from accessdrift.core.detectors import ALERT_KINDS as DECLARED
 from accessdrift.errors import ConfigError
-from schemas.codec import load_schema_json
-from schemas.models import ALL_RECORDS, CANONICAL_INPUTS
-from sinks.rows import ALL_TABLES
+from accessdrift.schemas.codec import load_schema_json
+from accessdrift.schemas.models import ALL_RECORDS, CANONICAL_INPUTS
+from accessdrift.sinks.rows import ALL_TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
-MIGRATIONS = ROOT / "sinks" / "migrations"
+MIGRATIONS = ROOT / "accessdrift" / "sinks" / "migrations"
 
 
 def alert_kind_symbols() -> list[str]:
@@ -29,7 +29,9 @@ def alert_kind_symbols() -> list[str]:
 
 def test_every_record_has_its_avsc_and_every_avsc_its_record() -> None:
     assert sorted(catalog.RECORD) == sorted(ALL_RECORDS)
-    assert sorted(path.stem for path in (ROOT / "schemas").glob("*.avsc")) == sorted(catalog.RECORD)
+    assert sorted(
+        path.stem for path in (ROOT / "accessdrift" / "schemas").glob("*.avsc")
+    ) == sorted(catalog.RECORD)
 
 
 def test_the_inputs_are_the_records_replay_takes() -> None:

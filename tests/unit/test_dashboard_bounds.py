@@ -15,7 +15,7 @@ from accessdrift.dashboard.data import (
     HYGIENE_KINDS,
     HYGIENE_SYSTEMS_LIMIT,
 )
-from sinks.clickhouse import QueryResult
+from accessdrift.sinks.clickhouse import QueryResult
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 FORGED = datetime(1626, 3, 2, 9, 0, tzinfo=UTC)  # 400 years back: no tolerance stops the past

@@ -34,7 +34,7 @@ from accessdrift.dashboard.svg import (
     line_chart,
     nice_ticks,
 )
-from sinks.clickhouse import QueryResult
+from accessdrift.sinks.clickhouse import QueryResult
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HOSTILE = [

@@ -22,9 +22,9 @@ from accessdrift.normalizers.registry import (
     normalize_message,
     rejections,
 )
+from accessdrift.schemas.codec import codec_for
 from accessdrift.settings import Settings
-from schemas.codec import codec_for
-from streams.normalize import register_normalizers
+from accessdrift.streams.normalize import register_normalizers
 from tests.unit.samples import http_requests
 
 DOWNSTREAM = NormalizerConfig(scim_feeds={"acme": scim.ScimFeed("downstream", "acme")})

@@ -23,7 +23,7 @@ from accessdrift.normalizers.registry import (
     normalize_message,
     split_for_replay,
 )
-from schemas.codec import codec_for, encode
+from accessdrift.schemas.codec import codec_for, encode
 from tests.unit.samples import panther
 
 FUZZ = Path(__file__).resolve().parents[1] / "fixtures" / "fuzz"

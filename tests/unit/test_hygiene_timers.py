@@ -1,5 +1,5 @@
 """The hygiene deadlines live in the deprovision deadlines' machinery: one earliest
-deadline per identity (streams/identity_stage.py Deadlines), rebuilt from the stored
+deadline per identity (accessdrift/streams/identity_stage.py Deadlines), rebuilt from the stored
 state after a restart (deadline_of), exact under replay."""
 
 import json
@@ -10,7 +10,7 @@ from accessdrift.core import identity
 from accessdrift.core.config import DetectionConfig
 from accessdrift.core.messages import ChangeMessage, ClaimMessage, TickMessage, UseMessage
 from accessdrift.core.timeutil import MICROS, to_micros
-from streams.identity_stage import deadline_of
+from accessdrift.streams.identity_stage import deadline_of
 
 DAY = 86_400 * MICROS
 CONFIG = DetectionConfig()  # stale after 90 days, keys past 90 days overdue

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from accessdrift.settings import Settings
-from streams.app import create_app
-from streams.worker import internal_topics
+from accessdrift.streams.app import create_app
+from accessdrift.streams.worker import internal_topics
 from tests.unit.test_agents import RecordingSink
 
 

@@ -30,7 +30,7 @@ from pydantic import SecretStr
 from accessdrift.alerts.config import load_routing
 from accessdrift.errors import ConfigError
 from accessdrift.settings import Settings
-from streams.web_auth import OPEN_PATHS, allowed_hosts, decide
+from accessdrift.streams.web_auth import OPEN_PATHS, allowed_hosts, decide
 
 REPO = Path(__file__).resolve().parents[2]
 KUBERNETES = REPO / "deploy" / "kubernetes"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from accessdrift.settings import Settings
-from streams.local_state import (
+from accessdrift.streams.local_state import (
     check_local_state,
     has_state,
     read_marker,

@@ -2,7 +2,7 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.metrics import metrics_text
+from accessdrift.streams.metrics import metrics_text
 
 
 def test_the_counters_read_as_prometheus_metrics() -> None:

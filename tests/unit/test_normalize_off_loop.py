@@ -12,10 +12,10 @@ from unittest import mock
 
 import faust
 
-import streams.normalize
+import accessdrift.streams.normalize
 from accessdrift.normalizers.registry import normalize_message
 from accessdrift.settings import Settings
-from streams.normalize import OFF_LOOP_BYTES, register_normalizers
+from accessdrift.streams.normalize import OFF_LOOP_BYTES, register_normalizers
 from tests.unit.samples import cloudtrail_record
 from tests.unit.test_fan_out import sent
 
@@ -38,7 +38,7 @@ async def test_a_large_message_is_normalized_off_the_event_loop(
     small = json.dumps(cloudtrail_record("e-small", "aws-cli/2.15")).encode()
     large = json.dumps(cloudtrail_record("e-large", "a=b&" * (OFF_LOOP_BYTES // 2))).encode()
     assert len(small) < OFF_LOOP_BYTES < len(large)
-    with mock.patch.object(streams.normalize, "normalize_message", recording):
+    with mock.patch.object(accessdrift.streams.normalize, "normalize_message", recording):
         async with app.agents["normalize_cloudtrail"].test_context() as agent:
             await agent.put(value=small)
             await agent.put(value=large)

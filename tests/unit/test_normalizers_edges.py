@@ -14,7 +14,7 @@ from accessdrift.normalizers.registry import (
     NormalizerConfig,
     normalize_message,
 )
-from schemas.models import SecretUsageEvent
+from accessdrift.schemas.models import SecretUsageEvent
 
 USER = {
     "type": "IAMUser",

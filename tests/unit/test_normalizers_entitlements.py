@@ -23,10 +23,10 @@ from accessdrift.normalizers import cloudtrail, entra, gcp, okta, scim, vault
 from accessdrift.normalizers.base import Normalized
 from accessdrift.normalizers.config import NormalizerConfig, ScimFeed
 from accessdrift.normalizers.registry import CSV_HEADER, normalize_message
+from accessdrift.schemas.models import CloudAuditEvent, DirectoryChange
 from accessdrift.settings import Settings
 from accessdrift.simulate.vendors import HR_COLUMNS, HR_HEADER
-from schemas.models import CloudAuditEvent, DirectoryChange
-from streams.normalize import normalizer_config
+from accessdrift.streams.normalize import normalizer_config
 from tests.unit.samples import http_requests, lines, whole
 from tests.unit.test_normalizers_real_samples import REAL_SAMPLES
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from accessdrift.normalizers.registry import Outcome, normalize_message
-from schemas.models import CloudAuditEvent, DirectoryChange, SecretUsageEvent
+from accessdrift.schemas.models import CloudAuditEvent, DirectoryChange, SecretUsageEvent
 from tests.unit.samples import (
     Message,
     http_requests,

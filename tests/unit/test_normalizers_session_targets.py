@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from accessdrift.normalizers import cloudtrail, gcp
 from accessdrift.normalizers.registry import normalize_message
-from schemas.models import CloudAuditEvent
+from accessdrift.schemas.models import CloudAuditEvent
 from tests.unit.samples import SAMPLES, lines, markdown_json, panther
 
 ROLE_ID = re.compile(r"aws:[\w-]{1,64}:role/[\w+=,.@-]{1,128}", re.ASCII)

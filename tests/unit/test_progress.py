@@ -1,6 +1,6 @@
 """The ingest's progress reports: the records' partitions behind before, the ends after."""
 
-from streams.progress import InputProgress, encode_report, parse_report
+from accessdrift.streams.progress import InputProgress, encode_report, parse_report
 
 
 def test_before_a_batch_its_partitions_are_behind_at_what_was_forwarded() -> None:

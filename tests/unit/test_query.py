@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from accessdrift.commands.query import format_result
-from sinks.clickhouse import QueryResult
-from sinks.query_guard import refusal
+from accessdrift.sinks.clickhouse import QueryResult
+from accessdrift.sinks.query_guard import refusal
 
 SELECT_ONE = {
     "type": "SelectWithUnionQuery",

@@ -6,7 +6,7 @@ import io
 import pytest
 
 from accessdrift.commands.query import FORMULA_STARTS, format_result
-from sinks.clickhouse import QueryResult
+from accessdrift.sinks.clickhouse import QueryResult
 
 ISSUE = "Mozilla/5.0\r=cmd|' /C calc'!A0"
 # Every character some reader takes for the end of a line: Python's str.splitlines, the

@@ -1,4 +1,4 @@
-"""/query/'s answer (streams/web_query.py ``answer_query``): a bounded number of analyst
+"""/query/'s answer (accessdrift/streams/web_query.py ``answer_query``): a bounded number of analyst
 queries at a time, and an unexpected failure as one short line in the log (issue 23, item 7)."""
 
 import asyncio
@@ -8,8 +8,8 @@ import pytest
 
 from accessdrift.errors import ClickHouseError, QueryRefused
 from accessdrift.settings import Settings
-from sinks.clickhouse import QueryLimits, QueryResult, error_line
-from streams.web_query import QueryGate, answer_query
+from accessdrift.sinks.clickhouse import QueryLimits, QueryResult, error_line
+from accessdrift.streams.web_query import QueryGate, answer_query
 
 ONE = QueryResult(["n"], [(1,)], ["UInt8"])
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from sinks.migration_files import (
+from accessdrift.sinks.migration_files import (
     available_migrations,
     parameterized_views,
     views_taking_parameters,
 )
-from sinks.query_guard import refusal
+from accessdrift.sinks.query_guard import refusal
 
 
 def select_from_function(

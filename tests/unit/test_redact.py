@@ -9,7 +9,7 @@ import pytest
 
 from accessdrift.deadletter import dead_letter_bytes
 from accessdrift.redact import REDACTED, is_secret_name, redact_bytes, redact_text
-from schemas.codec import codec_for
+from accessdrift.schemas.codec import codec_for
 from tests.unit.samples import http_requests, lines, panther
 
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

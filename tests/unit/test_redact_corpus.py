@@ -15,8 +15,8 @@ import pytest
 
 from accessdrift.deadletter import dead_letter_bytes
 from accessdrift.redact import REDACTED, is_secret_name, redact_bytes, redact_csv_line, redact_text
-from schemas.codec import codec_for
-from streams.deadletters import send_dead_letter
+from accessdrift.schemas.codec import codec_for
+from accessdrift.streams.deadletters import send_dead_letter
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "redact" / "corpus.jsonl"
 CASES = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]

@@ -8,7 +8,7 @@ import pytest
 
 from accessdrift.normalizers.registry import normalize_message
 from accessdrift.redact import redact_bytes, redact_value
-from schemas.codec import encode
+from accessdrift.schemas.codec import encode
 from tests.unit.samples import cloudtrail_record
 
 LEAKS = [

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from accessdrift.deadletter import dead_letter_bytes
 from accessdrift.redact import redact_bytes, redact_csv_line, redact_text, redact_value
-from schemas.codec import codec_for
+from accessdrift.schemas.codec import codec_for
 
 MB = 1 << 20
 # Far above what a linear pass over 1 MB needs on a slow machine, far below what a

@@ -4,8 +4,8 @@ import pytest
 
 from accessdrift.core.timeutil import to_micros
 from accessdrift.errors import DecodeError
-from schemas.codec import codec_for
-from streams import resolve_records
+from accessdrift.schemas.codec import codec_for
+from accessdrift.streams import resolve_records
 from tests.unit.core_builders import use
 
 

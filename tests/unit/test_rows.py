@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from sinks.rows import EVENT_TABLES, Columns, dedup_token, to_columns
+from accessdrift.sinks.rows import EVENT_TABLES, Columns, dedup_token, to_columns
 
 
 def test_rows_follow_the_avsc_columns_and_fill_empty_collections() -> None:
@@ -48,7 +48,7 @@ def test_dedup_token_depends_on_table_and_exact_bytes() -> None:
 def test_rows_spanning_many_months_split_into_parts_of_at_most_the_limit() -> None:
     from datetime import UTC, datetime
 
-    from sinks.clickhouse import split_by_month
+    from accessdrift.sinks.clickhouse import split_by_month
 
     columns = ("event_id", "event_time")
     rows = [(str(n), datetime(2000 + n // 12, n % 12 + 1, 3, tzinfo=UTC)) for n in range(25)]

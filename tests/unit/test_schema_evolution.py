@@ -14,8 +14,8 @@ from fastavro.read import SchemaResolutionError
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from accessdrift.errors import DecodeError
-from schemas.codec import SINGLE_OBJECT_MARKER, Codec, codec_for, load_schema_json
-from schemas.models import ALL_RECORDS, Alert
+from accessdrift.schemas.codec import SINGLE_OBJECT_MARKER, Codec, codec_for, load_schema_json
+from accessdrift.schemas.models import ALL_RECORDS, Alert
 
 NEW_SYMBOL = (
     "symbol_of_a_newer_writer"  # never a real symbol: a kind added later must not break this

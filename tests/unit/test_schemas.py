@@ -12,10 +12,10 @@ import pytest
 from pydantic import AwareDatetime
 
 from accessdrift.errors import DecodeError
-from schemas.codec import SINGLE_OBJECT_MARKER, Codec, codec_for, decode, encode
-from schemas.models import ALL_RECORDS, CloudAuditEvent, DirectoryChange, Record
+from accessdrift.schemas.codec import SINGLE_OBJECT_MARKER, Codec, codec_for, decode, encode
+from accessdrift.schemas.models import ALL_RECORDS, CloudAuditEvent, DirectoryChange, Record
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "accessdrift" / "schemas"
 
 
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:

@@ -97,7 +97,7 @@ def test_load_settings_names_the_variable_in_its_error(monkeypatch: pytest.Monke
 
 
 def test_sasl_without_a_mechanism_means_plain_for_every_client() -> None:
-    from streams.app import _faust_credentials
+    from accessdrift.streams.app import _faust_credentials
 
     settings = Settings(
         kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_username="u", kafka_sasl_password="p"

@@ -26,7 +26,7 @@ from accessdrift.core.resolver import (
 )
 from accessdrift.core.routing import route_record, subjects_of
 from accessdrift.core.timeutil import MICROS, to_micros
-from streams.bundles import pack_messages, unpack_messages
+from accessdrift.streams.bundles import pack_messages, unpack_messages
 from tests.unit.core_builders import at, directory, link
 from tests.unit.test_messages import IDENTITY_TYPES, problems
 
@@ -110,7 +110,7 @@ def test_the_message_is_true_to_its_type_and_travels_in_a_bundle() -> None:
     assert len(told) == 1
     identity_id, item = told[0]
     assert problems(item, IDENTITY_TYPES) == []
-    # As the identity stage reads it from its topic (streams.bundles, orjson).
+    # As the identity stage reads it from its topic (accessdrift.streams.bundles, orjson).
     bundle = pack_messages([(identity_id, cast(IdentityMessage, item))])
     assert unpack_messages(bundle) == [("E2", message(KEY, "E1", 0, HOUR, cred=True))]
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from accessdrift.errors import ClickHouseError
-from sinks.faults import INSERT, FaultSwitch
-from sinks.rows import Columns
-from streams.sink_executor import SinkExecutor
-from streams.sink_health import SinkHealth
+from accessdrift.sinks.faults import INSERT, FaultSwitch
+from accessdrift.sinks.rows import Columns
+from accessdrift.streams.sink_executor import SinkExecutor
+from accessdrift.streams.sink_health import SinkHealth
 
 
 def test_the_switch_fails_inserts_only_while_its_file_names_them(tmp_path: Path) -> None:

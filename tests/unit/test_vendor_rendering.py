@@ -25,6 +25,7 @@ from accessdrift.core.entitlements import DEFAULT_PRIVILEGED, judged
 from accessdrift.core.timeutil import MICROS
 from accessdrift.normalizers import hr_csv
 from accessdrift.normalizers.registry import CSV_HEADER, normalize_message, split_for_replay
+from accessdrift.schemas.models import CANONICAL_INPUTS, CloudAuditEvent
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from accessdrift.simulate.output import BROKEN_RAW, raw_messages, write_raw_files
 from accessdrift.simulate.vendors import (
@@ -36,7 +37,6 @@ from accessdrift.simulate.vendors import (
     entitlement_of,
     render,
 )
-from schemas.models import CANONICAL_INPUTS, CloudAuditEvent
 from tests.unit.test_simulation import to_the_end
 
 IGNORED_FIELDS = {"action", "user_agent"}

@@ -2,8 +2,7 @@
 
 import pytest
 
-from accessdrift.worker_proof import socket_address, worker_proof
-from streams.web_auth import (
+from accessdrift.streams.web_auth import (
     SESSION_COOKIE,
     LoginLimiter,
     Sessions,
@@ -15,6 +14,7 @@ from streams.web_auth import (
     safe_next,
     valid_nonce,
 )
+from accessdrift.worker_proof import socket_address, worker_proof
 
 TOKEN = "s3cret-token-of-the-worker"
 

@@ -208,9 +208,9 @@ async def test_a_worker_behind_port_forwarding_is_still_reached(
     """Docker publishes the worker on 127.0.0.1 and forwards to its container, where the
     worker is reached on the container's address: not loopback, so no local relay, and
     the client checks the proof without comparing addresses (as behind a proxy)."""
-    import streams.web
+    import accessdrift.streams.web
 
-    monkeypatch.setattr(streams.web, "socket_address", lambda _: "172.17.0.2")
+    monkeypatch.setattr(accessdrift.streams.web, "socket_address", lambda _: "172.17.0.2")
     async with serving() as worker:
         client = WorkerClient(worker.url, timeout=10, token=TOKEN)
         assert (await asyncio.to_thread(client.post_query, "SELECT 1"))["rows"] == [[1]]

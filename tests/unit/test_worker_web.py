@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from streams.web_auth import SESSION_COOKIE
+from accessdrift.streams.web_auth import SESSION_COOKIE
 from tests.unit.web_harness import TOKEN, Served, SinkStandIn, serving
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}

@@ -1,4 +1,4 @@
-"""The worker's web views (streams/web.py) served by aiohttp on 127.0.0.1, without Kafka or
+"""The worker's web views (accessdrift/streams/web.py) served by aiohttp on 127.0.0.1, without Kafka or
 ClickHouse: a sink stand-in answers queries and holds the sink's health; and an impostor,
 a plain HTTP server that records every byte it is sent."""
 
@@ -16,9 +16,9 @@ import faust
 from aiohttp import web
 
 from accessdrift.settings import Settings
-from sinks.clickhouse import QueryResult
-from streams.sink_health import SinkHealth
-from streams.web import register_views
+from accessdrift.sinks.clickhouse import QueryResult
+from accessdrift.streams.sink_health import SinkHealth
+from accessdrift.streams.web import register_views
 
 TOKEN = "the-worker-token-of-this-test"
 

@@ -3,7 +3,7 @@
 Every module of this package but the helpers declares ``DETECTOR`` (a ``Detector``,
 ``base.py``): the package finds them itself, so a new detection is one new module
 (with its sample cases in tests/unit/detectors/cases/ and its alert kind in the
-``AlertKind`` enum of schemas/Alert.avsc), not an entry in a list. They run in
+``AlertKind`` enum of accessdrift/schemas/Alert.avsc), not an entry in a list. They run in
 their ``order``, which is the order of the findings in a ``Result``.
 
 Every detector is deterministic in the facts it is given: the same facts in any

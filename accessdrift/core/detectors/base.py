@@ -26,7 +26,7 @@ JudgeUse = Callable[[str, State, list[Any], int, DetectionConfig, Result], None]
 
 @dataclass(frozen=True)
 class AlertKind:
-    name: str  # the Avro enum symbol of Alert.kind (schemas/Alert.avsc)
+    name: str  # the Avro enum symbol of Alert.kind (accessdrift/schemas/Alert.avsc)
     description: str  # one line, for the docs and the catalogue
     severity: Mapping[str, str]  # identity kind ("human"/"nhi") -> severity
     title: Mapping[str, str]  # identity kind -> the title a person reads in chat

@@ -113,7 +113,7 @@ def alert_record(
     privileged: bool = False,
     resolved_at: int | None = None,
 ) -> dict[str, Any]:
-    """An ``Alert`` record (schemas/Alert.avsc) as the sinks and notifiers take it. Its
+    """An ``Alert`` record (accessdrift/schemas/Alert.avsc) as the sinks and notifiers take it. Its
     system and action are the use's when a use raised it; a finding about a change (a
     grant, a creation) names them with ``system`` and ``action``, and the change's time
     with ``used_at``; otherwise the system is the subject's. ``privileged``: the kind's

@@ -218,7 +218,8 @@ def _lag_row(
 
 
 def _pair_row(lag: dict[str, Any], sla_us: int) -> dict[str, Any]:
-    """The deprovision pair (schemas/DeprovisionPair.avsc) a leaver's or suspend's lag row is of."""
+    """The deprovision pair (accessdrift/schemas/DeprovisionPair.avsc) a leaver's or suspend's
+    lag row is of."""
     due_at = lag["source_time"] + timedelta(microseconds=sla_us)
     downstream = lag["downstream_time"]
     return {

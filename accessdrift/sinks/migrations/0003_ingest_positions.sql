@@ -3,7 +3,7 @@
 -- table remembers what this database holds. A database new to a deployment the
 -- broker already knows (a fresh data folder, a new server) has no row for a
 -- partition: the ingest reads it again from its start, into the tables only
--- (streams/ingest.py), and nothing the topics still hold is missing here.
+-- (accessdrift/streams/ingest.py), and nothing the topics still hold is missing here.
 CREATE TABLE IF NOT EXISTS ingest_positions
 (
     topic       String,

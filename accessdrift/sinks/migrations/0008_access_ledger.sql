@@ -10,7 +10,7 @@ ALTER TABLE cloud_audit ADD COLUMN IF NOT EXISTS privileged Nullable(Bool) AFTER
 ALTER TABLE alerts ADD COLUMN IF NOT EXISTS entitlement Nullable(String) AFTER evidence;
 ALTER TABLE provisioning_lag ADD COLUMN IF NOT EXISTS entitlement Nullable(String) AFTER detected_at;
 
--- One row per interval (schemas/AccessInterval.avsc, drift.ledger); the latest version
+-- One row per interval (accessdrift/schemas/AccessInterval.avsc, drift.ledger); the latest version
 -- by updated_at is the interval. `removed` is also the engine's is_deleted column: FINAL
 -- leaves out an interval whose latest version is a tombstone, so that an analyst's own
 -- `SELECT ... FROM access_ledger FINAL` never counts one (without FINAL the tombstones

@@ -16,7 +16,7 @@ from accessdrift.alerts.config import load_routing
 from accessdrift.alerts.send import post_json, post_slack, post_slack_api
 from accessdrift.errors import ClickHouseError
 from accessdrift.settings import Settings
-from streams.notifier import Notifier
+from accessdrift.streams.notifier import Notifier
 from tests.receivers import Received, Receiver, receiving
 from tests.unit.alerts.samples import alert
 

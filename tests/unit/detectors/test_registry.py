@@ -10,7 +10,7 @@ from accessdrift.core.config import DetectionConfig
 from accessdrift.core.detectors import ALERT_KINDS, DETECTORS, alert_kinds, severity
 from accessdrift.core.detectors.base import AlertKind, Detector
 from accessdrift.core.state import Result, State
-from schemas import models
+from accessdrift.schemas import models
 
 
 def test_every_module_but_the_helpers_is_a_detector_found_in_its_order() -> None:

@@ -177,7 +177,7 @@ def test_a_joiner_shows_what_it_held_and_is_expected_nothing() -> None:
 
 def test_rows_read_through_the_worker_have_their_times_as_text() -> None:
     # Through the worker a time is ISO text; from the engine a datetime, naive when a
-    # caller reads it without sinks/clickhouse.py (UTC all the same).
+    # caller reads it without accessdrift/sinks/clickhouse.py (UTC all the same).
     naive_utc = datetime(2026, 3, 1)  # noqa: DTZ001 - the engine's own shape
     rows = [
         {"system": "aws", "account_id": "aws:1:user/a", "subject_type": "entitlement",

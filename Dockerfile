@@ -2,11 +2,9 @@
 FROM python:3.11-slim
 WORKDIR /app
 RUN useradd --create-home --uid 10001 accessdrift
-COPY pyproject.toml README.md ./
+# Exactly what the wheel is built from (tests/integration/test_wheel.py builds it from these alone).
+COPY pyproject.toml README.md LICENSE ./
 COPY accessdrift ./accessdrift
-COPY streams ./streams
-COPY schemas ./schemas
-COPY sinks ./sinks
 RUN pip install --no-cache-dir .
 USER accessdrift
 ENV ACCESSDRIFT_DATA_DIR=/var/lib/accessdrift

@@ -28,6 +28,27 @@ alerts_app = typer.Typer(help="Alerts to people: the routing file and the delive
 app.add_typer(alerts_app, name="alerts")
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from accessdrift import __version__
+
+        typer.echo(f"accessdrift {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    # Only for --version: a Typer app takes options of its own through its callback.
+    pass
+
+
 def _settings() -> "Settings":
     from accessdrift.settings import load_settings
 

@@ -23,8 +23,10 @@ from accessdrift.settings import Settings
 from accessdrift.simulate.organisation import SimulationOptions, simulate
 from accessdrift.simulate.output import send_to_kafka, write_truth
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO_DATA = REPO / ".accessdrift" / "demo"
+# Relative to the working directory, like the data folder's default (``make demo`` runs
+# from the clone's root: its .accessdrift/demo). Never derived from this file's place: an
+# installed package lives in site-packages, which is no place for data.
+DEMO_DATA = Path(".accessdrift") / "demo"
 WEB_PORT = 6067
 TIME_LIMIT_SECONDS = 600
 QUIET_SECONDS = 6
@@ -88,7 +90,7 @@ def main(raw: bool = False) -> None:
         f"demo: {len(simulation.events)} events, {len(simulation.malformed)} malformed; "
         f"ground truth {len(simulation.lags)} lag pairs and {len(simulation.alerts)} findings"
     )
-    print(f"demo: starting the worker (log: {log_path.relative_to(REPO)})")
+    print(f"demo: starting the worker (log: {log_path})")
     worker = WorkerProcess(env, WEB_PORT, log_path)
     try:
         try:
@@ -203,7 +205,7 @@ def _summary(
         f"  lag error max {lag['max_error_seconds']}s, duplicates {figures['duplicates']}, "
         f"all exact: {figures['perfect']}"
     )
-    data = f".accessdrift/demo/{run_id}"
+    data = DEMO_DATA / run_id
     # The demo's deployment: its prefix names its database in that folder.
     env = f"ACCESSDRIFT_DATA_DIR={data} ACCESSDRIFT_TOPIC_PREFIX=demo{run_id}."
     print(

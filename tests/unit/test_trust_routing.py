@@ -137,7 +137,7 @@ def test_the_creator_and_the_holder_hear_of_each_assumption(seed: int, partition
 
 def test_a_session_that_names_its_role_stays_its_assumers() -> None:
     engine = Engine(DetectionConfig(), allowed_lateness_us=10 * MICROS)
-    for name, record in RECORDS[:2] + [assume("a1", 52, ROLE, "aws:ASIABOBSESSION000001")]:
+    for name, record in [*RECORDS[:2], assume("a1", 52, ROLE, "aws:ASIABOBSESSION000001")]:
         engine.feed(name, dict(record), to_micros(at(60)))
     owner = engine.resolver.resolve("aws:ASIABOBSESSION000001")
     assert owner is not None and owner.identity_id == "E2"

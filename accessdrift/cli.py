@@ -580,7 +580,9 @@ def alerts_expire(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from accessdrift.logs import configure_command_logging
+
+    configure_command_logging(app, sys.argv[1:])
     try:
         app()
     except AccessDriftError as error:

@@ -155,6 +155,11 @@ class Settings(BaseSettings):
         description="comma-separated names the worker answers to with a token, beyond IP "
         "addresses, localhost and its bound name (a proxy's, a DNS name of this host)",
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="log lines of the worker, the notifier and the commands: text, or json "
+        "(one object per line: time, level, logger, message, deployment, stage and ids)",
+    )
     state_store: str = Field(default="rocksdb://", description="rocksdb:// or memory://")
     sink_batch_size: int = Field(default=2000, ge=1)
     # Keys of the detection state kept decoded in memory, most recently used first

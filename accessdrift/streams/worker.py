@@ -11,6 +11,7 @@ from accessdrift import catalog
 from accessdrift.alerts.config import load_routing
 from accessdrift.errors import ConfigError, KafkaError
 from accessdrift.kafka.admin import TopicSpec, create_topics, ensure_topics, wait_for_broker
+from accessdrift.logs import faust_logging_config
 from accessdrift.settings import Settings
 from accessdrift.sinks.clickhouse import ClickHouse
 from accessdrift.sinks.faults import FaultSwitch
@@ -111,5 +112,15 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
 
     # Streams allocate many short-lived objects and few cycles: collect less often.
     gc.set_threshold(50_000, 20, 20)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(
+        app,
+        loglevel=loglevel,
+        quiet=True,
+        redirect_stdouts=False,
+        # Faust replaces the root logger's handlers: with ACCESSDRIFT_LOG_FORMAT=json its
+        # records and ours are JSON lines (None keeps Faust's text).
+        logging_config=faust_logging_config(
+            settings.log_format, settings.topic_prefix, settings.app_id, loglevel
+        ),
+    )
     worker.execute_from_commandline()

@@ -147,16 +147,29 @@ def kafka_status() -> None:
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    print_only: Annotated[
+        bool,
+        typer.Option(
+            "--print",
+            help="Print the statements that create the schema (on ACCESSDRIFT_CLICKHOUSE_CLUSTER "
+            "if set) without connecting or running them.",
+        ),
+    ] = False,
+) -> None:
     """Create or upgrade the ClickHouse schema; safe to run twice."""
     from accessdrift.sinks.clickhouse import ClickHouse
-    from accessdrift.sinks.migrate import apply_retention
+    from accessdrift.sinks.migrate import apply_retention, schema_script
     from accessdrift.sinks.migrate import migrate as apply_migrations
 
     settings = _settings()
+    if print_only:
+        typer.echo(schema_script(settings.database, settings.clickhouse_cluster), nl=False)
+        return
+    cluster = settings.clickhouse_cluster
     clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database)
-    applied = apply_migrations(clickhouse)
-    retention = apply_retention(clickhouse, settings.event_ttl, settings.finding_ttl)
+    applied = apply_migrations(clickhouse, cluster)
+    retention = apply_retention(clickhouse, settings.event_ttl, settings.finding_ttl, cluster)
     clickhouse.close()
     where = f"{settings.clickhouse_display} database {settings.database}"
     if applied:

@@ -132,6 +132,14 @@ class Settings(BaseSettings):
         default=None,
         description="default: accessdrift, or accessdrift_<prefix> for a prefixed deployment",
     )
+    clickhouse_cluster: str | None = Field(
+        default=None,
+        # A cluster's name from the servers' remote_servers, or a macro ({cluster}): it is
+        # written into ON CLUSTER and Distributed(...), so nothing else is accepted.
+        pattern=r"^[A-Za-z0-9_.{}-]+$",
+        description="create the schema on this ClickHouse cluster: replicated local tables "
+        "and Distributed tables over them (a server is required; docs/deploy.md)",
+    )
 
     # Worker
     worker_id: str = "accessdrift"

@@ -14,6 +14,7 @@ from accessdrift.kafka.admin import TopicSpec, create_topics, ensure_topics, wai
 from accessdrift.logs import faust_logging_config
 from accessdrift.settings import Settings
 from accessdrift.sinks.clickhouse import ClickHouse
+from accessdrift.sinks.cluster import require_server
 from accessdrift.sinks.faults import FaultSwitch
 from accessdrift.sinks.migrate import apply_retention, migrate
 from accessdrift.streams.app import create_app
@@ -58,6 +59,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         if settings.alert_routes
         else None
     )
+    # Before the broker is waited for: the configuration alone says it cannot work.
+    require_server(settings.clickhouse_cluster, settings.clickhouse_is_embedded)
     wait_for_broker(settings, timeout=30)
     created = ensure_topics(settings)
     clickhouse = ClickHouse(
@@ -66,8 +69,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         settings.query_limits,
         FaultSwitch(settings.fault_file) if settings.fault_file else None,
     )
-    applied = migrate(clickhouse)
-    apply_retention(clickhouse, settings.event_ttl, settings.finding_ttl)
+    applied = migrate(clickhouse, settings.clickhouse_cluster)
+    apply_retention(
+        clickhouse, settings.event_ttl, settings.finding_ttl, settings.clickhouse_cluster
+    )
     app = create_app(settings, SinkExecutor(clickhouse), routing)
     created += create_topics(settings, internal_topics(settings, app))
     changelogs = sorted(table.changelog_topic.get_topic_name() for table in app.tables.values())

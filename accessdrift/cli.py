@@ -3,6 +3,8 @@
 import logging
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -11,7 +13,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from accessdrift.catalog import RAW_FORMATS
-from accessdrift.errors import AccessDriftError, ConfigError
+from accessdrift.errors import (
+    EXIT_UNAVAILABLE,
+    AccessDriftError,
+    UsageError,
+    exit_code,
+)
 
 if TYPE_CHECKING:
     from accessdrift.settings import Settings
@@ -19,7 +26,7 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="accessdrift: catch credentials that outlive the identities they belong to.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 kafka_app = typer.Typer(help="A local single-node Apache Kafka (KRaft) for development and CI.")
@@ -47,6 +54,32 @@ def _root(
 ) -> None:
     # Only for --version: a Typer app takes options of its own through its callback.
     pass
+
+
+@contextmanager
+def _progress(verb: str, unit: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr while a terminal shows it; None when stderr is piped or a
+    file (a log gets no escape sequences)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        f"{verb} {unit}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(verb, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
 
 
 def _settings() -> "Settings":
@@ -114,16 +147,29 @@ def kafka_status() -> None:
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    print_only: Annotated[
+        bool,
+        typer.Option(
+            "--print",
+            help="Print the statements that create the schema (on ACCESSDRIFT_CLICKHOUSE_CLUSTER "
+            "if set) without connecting or running them.",
+        ),
+    ] = False,
+) -> None:
     """Create or upgrade the ClickHouse schema; safe to run twice."""
     from accessdrift.sinks.clickhouse import ClickHouse
-    from accessdrift.sinks.migrate import apply_retention
+    from accessdrift.sinks.migrate import apply_retention, schema_script
     from accessdrift.sinks.migrate import migrate as apply_migrations
 
     settings = _settings()
+    if print_only:
+        typer.echo(schema_script(settings.database, settings.clickhouse_cluster), nl=False)
+        return
+    cluster = settings.clickhouse_cluster
     clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database)
-    applied = apply_migrations(clickhouse)
-    retention = apply_retention(clickhouse, settings.event_ttl, settings.finding_ttl)
+    applied = apply_migrations(clickhouse, cluster)
+    retention = apply_retention(clickhouse, settings.event_ttl, settings.finding_ttl, cluster)
     clickhouse.close()
     where = f"{settings.clickhouse_display} database {settings.database}"
     if applied:
@@ -134,14 +180,23 @@ def migrate() -> None:
         typer.echo(f"retention: {change}")
 
 
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
 @app.command()
 def worker(
-    loglevel: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    loglevel: Annotated[
+        LogLevel, typer.Option("--loglevel", "-l", case_sensitive=False)
+    ] = LogLevel.info,
 ) -> None:
     """Run the Faust worker with every agent."""
     from accessdrift.streams.worker import run_worker
 
-    run_worker(_settings(), loglevel)
+    run_worker(_settings(), loglevel.value)
 
 
 @app.command()
@@ -197,12 +252,25 @@ def replay(
         return
     if not files:
         raise typer.BadParameter("name files to replay (or --from-deadletters)")
-    summary = replay_files(_settings(), format.value, files)
+    with _progress("replayed", "files") as progress:
+        summary = replay_files(_settings(), format.value, files, progress)
     elapsed = time.monotonic() - started
     total = sum(summary.sent.values()) + summary.dead_lettered
     for line in summary.lines():
         typer.echo(line)
     typer.echo(f"{total} records in {elapsed:.2f}s ({total / max(elapsed, 1e-9):,.0f}/s)")
+
+
+class SimulateFormat(StrEnum):
+    canonical = "canonical"
+    raw = "raw"
+
+
+def _positive(value: float | None) -> float | None:
+    # typer's min is inclusive: a speed of zero means nothing.
+    if value is not None and value <= 0:
+        raise typer.BadParameter(f"{value:g} is not above 0")
+    return value
 
 
 @app.command()
@@ -216,13 +284,14 @@ def simulate(
         ),
     ] = "-",
     output_format: Annotated[
-        str,
+        SimulateFormat,
         typer.Option(
             "--format",
+            "-f",
             help="canonical (the contract's records) or raw (CloudTrail, GCP audit, Okta, "
             "Entra, Vault logs and an HR CSV export; inventory links stay canonical)",
         ),
-    ] = "canonical",
+    ] = SimulateFormat.canonical,
     to_kafka: Annotated[
         bool,
         typer.Option("--to-kafka", help="produce to the canonical topics (raw: raw.<format>)"),
@@ -230,12 +299,27 @@ def simulate(
     truth: Annotated[
         Path | None, typer.Option(help="where to write the ground truth (JSON)")
     ] = None,
-    seed: int = 7,
-    identities: int = 200,
-    days: float = 2.0,
-    events_per_second: Annotated[float, typer.Option(help="background usage, event time")] = 0.1,
+    seed: Annotated[int, typer.Option(min=0)] = 7,
+    identities: Annotated[int, typer.Option(min=1)] = 200,
+    days: Annotated[
+        float,
+        typer.Option(
+            # The hygiene cases' limits (accessdrift/simulate/organisation.py,
+            # check_hygiene_options): at least 6 hours, at most a third of the 7 days an
+            # account may stay uncorrelated.
+            min=0.25,
+            max=21.0,
+            help="simulated days, 0.25 to 21",
+        ),
+    ] = 2.0,
+    events_per_second: Annotated[
+        float, typer.Option(min=0.0, help="background usage, event time")
+    ] = 0.1,
     speed: Annotated[
-        float | None, typer.Option(help="with --to-kafka: 1 = real pace, 60 = a minute a second")
+        float | None,
+        typer.Option(
+            callback=_positive, help="with --to-kafka: 1 = real pace, 60 = a minute a second"
+        ),
     ] = None,
     mover_sla: Annotated[
         str | None,
@@ -257,11 +341,9 @@ def simulate(
     )
     from accessdrift.simulate.vendors import CANONICAL, FILE_OF_FORMAT
 
-    if output_format not in ("canonical", "raw"):
-        raise ConfigError(f"--format must be canonical or raw, not {output_format!r}")
-    raw = output_format == "raw"
+    raw = output_format is SimulateFormat.raw
     if raw and not to_kafka and output == "-":
-        raise ConfigError(
+        raise UsageError(
             "--format raw writes a file per format: give --output DIRECTORY (or --to-kafka)"
         )
     options = SimulationOptions(
@@ -278,7 +360,8 @@ def simulate(
         truth_path.parent.mkdir(parents=True, exist_ok=True)
         write_truth(simulation, options, truth_path)
     if to_kafka:
-        sent = send_to_kafka(simulation, _settings(), speed, raw=raw)
+        with _progress("produced", "records") as progress:
+            sent = send_to_kafka(simulation, _settings(), speed, progress, raw=raw)
         for topic, count in sorted(sent.items()):
             typer.echo(f"{count:>8} -> {topic}", err=True)
     elif raw:
@@ -304,10 +387,20 @@ def simulate(
         )
 
 
+class EvaluateFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
 @app.command()
 def evaluate(
     ground_truth: Annotated[Path, typer.Argument(help="the truth file written by simulate")],
-    json_output: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
+    format: Annotated[
+        EvaluateFormat, typer.Option("--format", "-f", help="json: the figures as JSON")
+    ] = EvaluateFormat.table,
+    json_output: Annotated[
+        bool, typer.Option("--json", hidden=True, help="deprecated: --format json")
+    ] = False,
 ) -> None:
     """Precision and recall per alert kind, lag error and duplicates against a ground truth."""
     from accessdrift.commands.evaluate import ALERTS_SQL, DUPLICATES_SQL, LAGS_SQL, load_truth
@@ -323,7 +416,7 @@ def evaluate(
 
     duplicates = int(str(rows(DUPLICATES_SQL)[0]["n"]))
     evaluation = score(truth, rows(ALERTS_SQL), rows(LAGS_SQL), duplicates)
-    if json_output:
+    if json_output or format is EvaluateFormat.json:
         import json
 
         typer.echo(json.dumps(evaluation.as_dict(), indent=1, default=str))
@@ -432,9 +525,9 @@ def _moment(text: str, option: str) -> datetime:
             return datetime.fromisoformat(text).replace(tzinfo=UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as error:
-        raise ConfigError(f"{option}: {text!r} is not a date or an RFC 3339 time") from error
+        raise UsageError(f"{option}: {text!r} is not a date or an RFC 3339 time") from error
     if moment.tzinfo is None:
-        raise ConfigError(f"{option}: {text!r} has no time zone (add Z or +00:00)")
+        raise UsageError(f"{option}: {text!r} has no time zone (add Z or +00:00)")
     return moment
 
 
@@ -496,17 +589,34 @@ def alerts_test(
         raise typer.Exit(1)
 
 
+class IdentityKind(StrEnum):
+    human = "human"
+    nhi = "nhi"
+
+
+def _one_of(option: str, value: str, choices: tuple[str, ...]) -> None:
+    """Choices known only once their module is imported (the detectors'), checked when the
+    command runs: the error on one line, every valid value in it."""
+    if value not in choices:
+        shown = repr(value[:64])
+        raise UsageError(f"{option}: {shown} is not one of {', '.join(choices)}")
+
+
 @alerts_app.command("routes")
 def alerts_routes(
     kind: Annotated[str, typer.Option(help="the alert's kind")] = "used_after_deprovision",
     severity: Annotated[str, typer.Option(help="info, low, medium, high, critical")] = "high",
-    identity_kind: Annotated[str, typer.Option(help="human or nhi")] = "human",
+    identity_kind: Annotated[IdentityKind, typer.Option()] = IdentityKind.human,
     system: Annotated[str | None, typer.Option(help="e.g. aws, okta, vault")] = None,
 ) -> None:
     """Which destinations such an alert would reach (from the file, offline)."""
     from accessdrift.alerts.commands import destinations_for
+    from accessdrift.alerts.severities import SEVERITIES
+    from accessdrift.core.detectors import ALERT_KINDS
 
-    found = destinations_for(_settings(), kind, severity, identity_kind, system)
+    _one_of("--kind", kind, tuple(ALERT_KINDS))
+    _one_of("--severity", severity, SEVERITIES)
+    found = destinations_for(_settings(), kind, severity, identity_kind.value, system)
     typer.echo("\n".join(found) if found else "no destination: no route matches")
 
 
@@ -580,12 +690,30 @@ def alerts_expire(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from accessdrift.logs import configure_command_logging
+
+    configure_command_logging(app, sys.argv[1:])
     try:
         app()
     except AccessDriftError as error:
-        typer.echo(f"accessdrift: {error}", err=True)
-        sys.exit(2)
+        sys.exit(_fail(error, exit_code(error)))
+    except Exception as error:
+        from confluent_kafka import KafkaException
+
+        if not isinstance(error, KafkaException):
+            raise  # a defect: its traceback is what a report needs
+        # A client's error no code of ours turned into a KafkaError: still a broker that
+        # did not serve us.
+        sys.exit(_fail(error, EXIT_UNAVAILABLE))
+
+
+def _fail(error: BaseException, code: int) -> int:
+    """One line on stderr, whatever the error's message holds (a ClickHouse message echoes
+    the SQL, line breaks and all)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = " ".join(lines) or type(error).__name__
+    typer.echo(f"accessdrift: {text}", err=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ compares with the ground truth, and stops the worker.
 
 import json
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -206,18 +207,39 @@ def _summary(
         f"all exact: {figures['perfect']}"
     )
     data = DEMO_DATA / run_id
-    # The demo's deployment: its prefix names its database in that folder.
-    env = f"ACCESSDRIFT_DATA_DIR={data} ACCESSDRIFT_TOPIC_PREFIX=demo{run_id}."
+    # The demo's deployment: its prefix names its database in that folder; its port keeps
+    # a query from opening the folder that a worker started on it holds.
+    env = (
+        f"ACCESSDRIFT_DATA_DIR={data} ACCESSDRIFT_TOPIC_PREFIX=demo{run_id}. "
+        f"ACCESSDRIFT_WORKER_WEB_PORT={WEB_PORT}"
+    )
+    slas = " ".join(f"{name}={value}" for name, value in worker_env(OPTIONS).items())
+    command = command_name()
     print(
         "\nwhere to look next (the worker is stopped; the embedded database stays):\n"
-        f"  {env} .venv/bin/accessdrift query "
+        f"  {env} {command} query "
         '"SELECT kind, severity, identity_id, credential_id, seconds_after FROM alerts FINAL"\n'
-        f"  {env} .venv/bin/accessdrift query "
+        f"  {env} {command} query "
         '"SELECT * FROM lag_quantiles_hourly ORDER BY hour LIMIT 20"\n'
-        f"  {env} .venv/bin/accessdrift query "
+        f"  {env} {command} query "
         '"SELECT * FROM access_retained_after_move"\n'
-        f"  {env} .venv/bin/accessdrift evaluate {data}/truth.json"
+        f"  {env} {command} evaluate {data}/truth.json\n"
+        "\nthe dashboard: start a worker on the demo's data (with the local Kafka up; Ctrl-C "
+        "stops it)\n"
+        f"  {env} {slas} {command} worker\n"
+        f"then open http://127.0.0.1:{WEB_PORT}/dashboard/"
     )
+
+
+def command_name() -> str:
+    """How to run accessdrift from where the demo ran: the command on PATH, else the
+    clone's virtualenv (``make install``), else this interpreter's module."""
+    if shutil.which("accessdrift"):
+        return "accessdrift"
+    venv = Path(".venv") / "bin" / "accessdrift"
+    if venv.is_file():
+        return str(venv)
+    return f"{sys.executable} -m accessdrift.cli"
 
 
 if __name__ == "__main__":

@@ -132,6 +132,14 @@ class Settings(BaseSettings):
         default=None,
         description="default: accessdrift, or accessdrift_<prefix> for a prefixed deployment",
     )
+    clickhouse_cluster: str | None = Field(
+        default=None,
+        # A cluster's name from the servers' remote_servers, or a macro ({cluster}): it is
+        # written into ON CLUSTER and Distributed(...), so nothing else is accepted.
+        pattern=r"^[A-Za-z0-9_.{}-]+$",
+        description="create the schema on this ClickHouse cluster: replicated local tables "
+        "and Distributed tables over them (a server is required; docs/deploy.md)",
+    )
 
     # Worker
     worker_id: str = "accessdrift"
@@ -154,6 +162,11 @@ class Settings(BaseSettings):
         default="",
         description="comma-separated names the worker answers to with a token, beyond IP "
         "addresses, localhost and its bound name (a proxy's, a DNS name of this host)",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="log lines of the worker, the notifier and the commands: text, or json "
+        "(one object per line: time, level, logger, message, deployment, stage and ids)",
     )
     state_store: str = Field(default="rocksdb://", description="rocksdb:// or memory://")
     sink_batch_size: int = Field(default=2000, ge=1)

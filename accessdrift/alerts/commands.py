@@ -13,7 +13,7 @@ from accessdrift.alerts.send import Answer
 from accessdrift.alerts.silences import Silence, expired, latest, new_silence, parse_matchers
 from accessdrift.commands.query import run_query
 from accessdrift.durations import parse_duration
-from accessdrift.errors import ConfigError
+from accessdrift.errors import ConfigError, KafkaUnavailable
 from accessdrift.kafka.admin import ensure_topics
 from accessdrift.schemas.codec import codec_for
 from accessdrift.settings import Settings
@@ -85,7 +85,7 @@ def publish_silence(settings: Settings, silence: Silence) -> None:
 
 def read_silences(settings: Settings) -> dict[str, Silence]:
     """Every silence the deployment has (latest version of each), from its topic."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
     name = settings.topic(catalog.SILENCES)
     consumer = Consumer(
@@ -93,10 +93,20 @@ def read_silences(settings: Settings) -> dict[str, Silence]:
             **settings.kafka_client_config(),
             "group.id": f"{settings.app_id}.silences-cli",
             "enable.auto.commit": False,
+            # A command's short-lived client: a broker that does not answer is the one
+            # line the command prints, not librdkafka's log of every reconnection.
+            "log_level": 0,
         }
     )
     try:
-        metadata = consumer.list_topics(name, timeout=10)
+        try:
+            metadata = consumer.list_topics(name, timeout=10)
+        except KafkaException as error:
+            raise KafkaUnavailable(
+                f"cannot read {name} at {settings.kafka_bootstrap}: {error.args[0].str()}"
+                if error.args and hasattr(error.args[0], "str")
+                else f"cannot read {name} at {settings.kafka_bootstrap}: {error}"
+            ) from error
         topic = metadata.topics.get(name)
         if topic is None or topic.error is not None:
             return {}

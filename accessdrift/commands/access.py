@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from accessdrift.errors import ConfigError, IdentityNotFound
+from accessdrift.errors import IdentityNotFound, UsageError
 from accessdrift.evidence.collect import literal
 from accessdrift.sinks.clickhouse import QueryResult
 
@@ -43,9 +43,9 @@ LATEST = datetime(2299, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 def parse_moment(text: str) -> datetime:
     """``--at``: RFC 3339 (``2026-03-03T09:00:00Z``, ``...+02:00``) or
-    ``YYYY-MM-DD HH:MM[:SS]`` in UTC; anything else is a ConfigError of one line."""
+    ``YYYY-MM-DD HH:MM[:SS]`` in UTC; anything else is a UsageError of one line."""
     shown = repr(text[:64] + ("..." if len(text) > 64 else ""))
-    wrong = ConfigError(
+    wrong = UsageError(
         f"--at: {shown} is not an RFC 3339 time (2026-03-03T09:00:00Z) nor "
         "'YYYY-MM-DD HH:MM[:SS]' in UTC"
     )
@@ -68,7 +68,7 @@ def parse_moment(text: str) -> datetime:
         raise wrong from error
     moment = moment.astimezone(UTC)
     if not EARLIEST <= moment <= LATEST:
-        raise ConfigError(f"--at: {shown} is outside 1900-01-01 to 2299-12-31")
+        raise UsageError(f"--at: {shown} is outside 1900-01-01 to 2299-12-31")
     return moment
 
 

@@ -4,24 +4,71 @@ import csv
 import http.client
 import io
 import json
+import re
 import urllib.error
 from datetime import datetime
 from typing import Any
 
 from accessdrift.commands.worker_client import WorkerClient
-from accessdrift.errors import ClickHouseError, QueryRefused
+from accessdrift.errors import ClickHouseError, ClickHouseUnavailable, QueryRefused, SchemaMissing
 from accessdrift.settings import Settings
 from accessdrift.sinks.clickhouse import ClickHouse, QueryResult
+from accessdrift.sinks.migrate import MIGRATIONS_TABLE
+
+# ClickHouse's names of the errors a database that was never migrated gives.
+UNMIGRATED = ("(UNKNOWN_TABLE)", "(UNKNOWN_DATABASE)")
+MIGRATE_HINT = "run `accessdrift migrate` first"
+_MISSING_NAME = re.compile(r"(?:identifier|Table|Database) '?`?([^'`\s]+)")
 
 
 def run_query(settings: Settings, sql: str, limit: int | None = None) -> QueryResult:
     """With the embedded engine, a running worker holds the folder: ask it first. Either
-    way ClickHouse's parser decides whether the SQL may run (accessdrift/sinks/query_guard.py)."""
+    way ClickHouse's parser decides whether the SQL may run (accessdrift/sinks/query_guard.py).
+
+    A table unknown to a database that was never migrated is ``SchemaMissing`` with the
+    way out; on a migrated one it is ClickHouse's message as it came (a typo in the SQL)."""
+    try:
+        return _run(settings, sql, limit)
+    except SchemaMissing:
+        raise
+    except ClickHouseError as error:
+        if not any(name in str(error) for name in UNMIGRATED) or _migrated(settings):
+            raise
+        named = _MISSING_NAME.search(str(error))
+        missing = f"no table {named.group(1)[:64]!r}: " if named else ""
+        # ClickHouse's message echoes the whole SQL (the evidence's run to many lines):
+        # the name it missed says enough.
+        raise SchemaMissing(
+            f"{missing}database {settings.database} of {settings.clickhouse_display} was "
+            f"never migrated: {MIGRATE_HINT}"
+        ) from error
+
+
+def _migrated(settings: Settings) -> bool:
+    """Whether the database holds the migrations' own table; False when even that cannot
+    be asked (no such database)."""
+    try:
+        found = _run(
+            settings,
+            "SELECT count() FROM system.tables WHERE database = currentDatabase() "
+            f"AND name = '{MIGRATIONS_TABLE}'",
+        )
+    except ClickHouseError:
+        return False
+    return bool(found.rows) and int(found.rows[0][0]) > 0
+
+
+def _run(settings: Settings, sql: str, limit: int | None = None) -> QueryResult:
     if settings.clickhouse_is_embedded:
         through_worker = _query_worker(settings, sql, limit)
         if through_worker is not None:
             return through_worker
-    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database, settings.query_limits)
+    try:
+        clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database, settings.query_limits)
+    except ClickHouseError as error:
+        # Not opened (a server that does not answer, a folder another process holds):
+        # nothing was asked yet.
+        raise ClickHouseUnavailable(str(error)) from error
     try:
         return clickhouse.query(sql, limit=limit)
     finally:

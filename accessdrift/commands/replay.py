@@ -1,6 +1,7 @@
 """`accessdrift replay`: records from files onto Kafka, bad ones onto the dead-letter topic."""
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
@@ -9,7 +10,7 @@ from accessdrift import catalog
 from accessdrift.canonical import parse_line
 from accessdrift.commands.sources import expand_paths, read_bytes, read_lines
 from accessdrift.deadletter import classify, dead_letter_bytes
-from accessdrift.errors import ConfigError, KafkaError, RecordError, RecordTooLarge
+from accessdrift.errors import ConfigError, KafkaUnavailable, RecordError, RecordTooLarge
 from accessdrift.kafka.admin import ensure_topics
 from accessdrift.kafka.producer import CheckedProducer
 from accessdrift.normalizers.registry import FORMATS, replay_file
@@ -34,13 +35,21 @@ class ReplaySummary:
         return out
 
 
-def replay(settings: Settings, format_name: str, paths: list[str]) -> ReplaySummary:
+# (files done, files in all): where a long replay is, for a progress bar.
+Progress = Callable[[int, int], None]
+
+
+def replay(
+    settings: Settings, format_name: str, paths: list[str], progress: Progress | None = None
+) -> ReplaySummary:
     if format_name == "canonical":
-        return replay_canonical(settings, paths)
-    return replay_raw(settings, format_name, paths)
+        return replay_canonical(settings, paths, progress)
+    return replay_raw(settings, format_name, paths, progress)
 
 
-def replay_raw(settings: Settings, format_name: str, paths: list[str]) -> ReplaySummary:
+def replay_raw(
+    settings: Settings, format_name: str, paths: list[str], progress: Progress | None = None
+) -> ReplaySummary:
     """Vendor files to ``raw.<format>``, one vendor record per message."""
     if format_name not in catalog.RAW_FORMATS:
         known = ", ".join(catalog.RAW_FORMATS)
@@ -49,8 +58,11 @@ def replay_raw(settings: Settings, format_name: str, paths: list[str]) -> Replay
     deadletter_topic = settings.topic(catalog.DEADLETTER)
     raw_topic = settings.topic(catalog.raw_topic(format_name))
     summary = ReplaySummary(deadletter_topic)
+    files = expand_paths(paths)
     with CheckedProducer(settings) as producer:
-        for path in expand_paths(paths):
+        for done, path in enumerate(files):
+            if progress is not None:
+                progress(done, len(files))
             data = read_bytes(path)
             origin = "stdin" if path == "-" else path
             replayed = replay_file(format_name, data)
@@ -67,6 +79,8 @@ def replay_raw(settings: Settings, format_name: str, paths: list[str]) -> Replay
                 assert message is not None
                 producer.send(raw_topic, message, headers=replayed.headers)
                 summary.sent[raw_topic] += 1
+    if progress is not None:
+        progress(len(files), len(files))
     return summary
 
 
@@ -98,12 +112,17 @@ def _dead_letter(
     summary.reasons[error[:120]] += 1
 
 
-def replay_canonical(settings: Settings, paths: list[str]) -> ReplaySummary:
+def replay_canonical(
+    settings: Settings, paths: list[str], progress: Progress | None = None
+) -> ReplaySummary:
     ensure_topics(settings)
     deadletter_topic = settings.topic(catalog.DEADLETTER)
     summary = ReplaySummary(deadletter_topic)
+    files = expand_paths(paths)
     with CheckedProducer(settings) as producer:
-        for path in expand_paths(paths):
+        for done, path in enumerate(files):
+            if progress is not None:
+                progress(done, len(files))
             for line in read_lines(path):
                 try:
                     if len(line.data) > settings.max_record_bytes:
@@ -127,6 +146,8 @@ def replay_canonical(settings: Settings, paths: list[str]) -> ReplaySummary:
                 topic = settings.topic(routed.topic)
                 producer.send(topic, encoded, key=routed.key.encode())
                 summary.sent[topic] += 1
+    if progress is not None:
+        progress(len(files), len(files))
     return summary
 
 
@@ -149,6 +170,9 @@ def replay_dead_letters(settings: Settings, only_topic: str | None = None) -> Re
             "group.id": f"{settings.app_id}.deadletter-replay",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            # A command's short-lived client: its failure is the one line the command
+            # prints, not librdkafka's log of every reconnection.
+            "log_level": 0,
         }
     )
     try:
@@ -189,7 +213,10 @@ def replay_dead_letters(settings: Settings, only_topic: str | None = None) -> Re
                 producer.send(source, letter["value"], key=letter.get("key"))
                 summary.sent[source] += 1
     except KafkaException as error:
-        raise KafkaError(f"cannot read {deadletter_topic}: {error}") from error
+        said = error.args[0].str() if error.args and hasattr(error.args[0], "str") else error
+        raise KafkaUnavailable(
+            f"cannot read {deadletter_topic} at {settings.kafka_bootstrap}: {said}"
+        ) from error
     finally:
         consumer.close()
     return summary

@@ -9,7 +9,7 @@ never doubles a row.
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 from clickhouse_connect.driver.query import QueryResult as DriverResult
 
-from accessdrift.errors import ClickHouseError, QueryRefused, RowsRefused
+from accessdrift.errors import ClickHouseError, ConfigError, QueryRefused, RowsRefused
 from accessdrift.sinks.faults import INSERT, FaultSwitch
 from accessdrift.sinks.query_guard import (
     PARSER_DEPTH,
@@ -32,6 +32,12 @@ from accessdrift.sinks.query_guard import (
     unserialisable_read_only,
 )
 from accessdrift.sinks.rows import Columns
+from accessdrift.sinks.server_functions import (
+    REQUIRED_FUNCTIONS,
+    functions_query,
+    missing_functions,
+    missing_message,
+)
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,24 @@ class ClickHouse:
             raise ClickHouseError(f"cannot open ClickHouse: {error}") from error
         except Exception as error:  # chDB raises its own errors, e.g. when a folder is locked
             raise ClickHouseError(f"cannot open ClickHouse at {_safe(dsn)}: {error}") from error
+        try:
+            self.require_functions()
+        except Exception:
+            self.close()  # a caller that catches the refusal holds no half-open connection
+            raise
+
+    def require_functions(self, required: Mapping[str, str] | None = None) -> None:
+        """Refuse a server without a function the project calls (ConfigError naming it and
+        the first release that has it): at start, not at an analyst's first query.
+        ``required``: REQUIRED_FUNCTIONS (accessdrift/sinks/server_functions.py)."""
+        if required is None:
+            required = REQUIRED_FUNCTIONS
+        sql, parameters = functions_query(required)
+        present = [row[0] for row in self.query_params(sql, parameters).rows]
+        missing = missing_functions(present, required)
+        if missing:
+            version = self.query("SELECT version()", read_only=False).rows[0][0]
+            raise ConfigError(missing_message(missing, str(version), _safe(self.dsn), required))
 
     def command(self, sql: str) -> None:
         try:

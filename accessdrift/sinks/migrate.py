@@ -3,6 +3,10 @@
 Each ``migrations/NNNN_name.sql`` runs once, in order; the versions applied are
 kept in ``schema_migrations``. Statements are written with ``IF NOT EXISTS`` so
 a migration interrupted half-way can simply run again.
+
+With a cluster (ACCESSDRIFT_CLICKHOUSE_CLUSTER) every statement runs in the form
+``accessdrift/sinks/cluster.py`` derives from it: replicated local tables, Distributed
+tables under the tables' own names, views and column changes ``ON CLUSTER``.
 """
 
 import re
@@ -10,21 +14,65 @@ from datetime import timedelta
 
 from accessdrift.errors import ClickHouseError
 from accessdrift.sinks.clickhouse import ClickHouse
+from accessdrift.sinks.cluster import create_database, for_cluster, local_table, require_server
 from accessdrift.sinks.migration_files import Migration, available_migrations
 from accessdrift.sinks.rows import Columns
 
 MIGRATIONS_TABLE = "schema_migrations"
 
-__all__ = ["MIGRATIONS_TABLE", "Migration", "apply_retention", "available_migrations", "migrate"]
+__all__ = [
+    "MIGRATIONS_TABLE",
+    "Migration",
+    "apply_retention",
+    "available_migrations",
+    "migrate",
+    "schema_script",
+]
+
+_BOOKKEEPING = (
+    f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+    "(version UInt32, name String, applied_at DateTime64(6, 'UTC') DEFAULT now64(6)) "
+    "ENGINE = ReplacingMergeTree ORDER BY version"
+)
 
 
-def migrate(clickhouse: ClickHouse) -> list[str]:
-    """Apply what is missing; return the names applied (empty when up to date)."""
-    clickhouse.command(
-        f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
-        "(version UInt32, name String, applied_at DateTime64(6, 'UTC') DEFAULT now64(6)) "
-        "ENGINE = ReplacingMergeTree ORDER BY version"
-    )
+def statements_for(statement: str, database: str, cluster: str | None) -> list[str]:
+    """What runs for one statement of a migration: itself on one server or the embedded
+    engine, its cluster form on a cluster. ``{database}`` is filled in first: the replica
+    path's own ``{database}`` is a macro for the server to expand."""
+    text = statement.replace("{database}", database)
+    return [text] if cluster is None else for_cluster(text, cluster, database)
+
+
+def schema_script(database: str, cluster: str | None) -> str:
+    """Every statement ``migrate`` runs on an empty database, in order, without running one:
+    for a DBA to read, or to run by hand (``accessdrift migrate --print``). The bookkeeping
+    rows ``migrate`` inserts are not in it."""
+    parts = [
+        f"-- accessdrift schema for database {database}"
+        + (f" on cluster {cluster}" if cluster else "")
+    ]
+    if cluster is not None:
+        parts.append(create_database(database, cluster) + ";")
+    parts.extend(f"{text};" for text in statements_for(_BOOKKEEPING, database, cluster))
+    for migration in available_migrations():
+        parts.append(f"\n-- {migration.version:04d}_{migration.name}")
+        parts.extend(
+            f"{text};"
+            for statement in migration.statements
+            for text in statements_for(statement, database, cluster)
+        )
+    return "\n".join(parts) + "\n"
+
+
+def migrate(clickhouse: ClickHouse, cluster: str | None = None) -> list[str]:
+    """Apply what is missing; return the names applied (empty when up to date). ``cluster``:
+    create the schema on that ClickHouse cluster (docs/deploy.md)."""
+    require_server(cluster, clickhouse.embedded)
+    if cluster is not None:
+        clickhouse.command(create_database(clickhouse.database, cluster))
+    for text in statements_for(_BOOKKEEPING, clickhouse.database, cluster):
+        clickhouse.command(text)
     done = {
         row[0]
         for row in clickhouse.query(
@@ -37,7 +85,8 @@ def migrate(clickhouse: ClickHouse) -> list[str]:
             continue
         for statement in migration.statements:
             try:
-                clickhouse.command(statement.replace("{database}", clickhouse.database))
+                for text in statements_for(statement, clickhouse.database, cluster):
+                    clickhouse.command(text)
             except ClickHouseError as error:
                 raise ClickHouseError(
                     f"migration {migration.version:04d}_{migration.name} failed: {error}"
@@ -70,25 +119,35 @@ FINDING_TTL_COLUMNS = {
 
 
 def apply_retention(
-    clickhouse: ClickHouse, event_ttl: timedelta | None, finding_ttl: timedelta | None
+    clickhouse: ClickHouse,
+    event_ttl: timedelta | None,
+    finding_ttl: timedelta | None,
+    cluster: str | None = None,
 ) -> list[str]:
     """Make each table's TTL what the settings say (none: keep everything); return what
-    changed. A setting, not a migration: it may change from one start to the next."""
+    changed. A setting, not a migration: it may change from one start to the next. On a
+    cluster the rows, and so the TTL, are in the local tables."""
     changed = []
     for columns, ttl in ((EVENT_TTL_COLUMNS, event_ttl), (FINDING_TTL_COLUMNS, finding_ttl)):
         for table, column in columns.items():
-            current = _table_ttl(clickhouse, table)
+            stored = table if cluster is None else local_table(table)
+            current = _table_ttl(clickhouse, stored)
             if ttl is None:
                 if current is not None:
-                    clickhouse.command(f"ALTER TABLE {table} REMOVE TTL")
+                    _alter(clickhouse, table, "REMOVE TTL", cluster)
                     changed.append(f"{table}: kept forever")
                 continue
             seconds = int(ttl.total_seconds())
             wanted = f"toDateTime({column}) + toIntervalSecond({seconds})"
             if current is None or current.replace(" ", "") != wanted.replace(" ", ""):
-                clickhouse.command(f"ALTER TABLE {table} MODIFY TTL {wanted}")
+                _alter(clickhouse, table, f"MODIFY TTL {wanted}", cluster)
                 changed.append(f"{table}: {seconds} s")
     return changed
+
+
+def _alter(clickhouse: ClickHouse, table: str, command: str, cluster: str | None) -> None:
+    for text in statements_for(f"ALTER TABLE {table} {command}", clickhouse.database, cluster):
+        clickhouse.command(text)
 
 
 def _table_ttl(clickhouse: ClickHouse, table: str) -> str | None:

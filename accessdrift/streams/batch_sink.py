@@ -152,6 +152,7 @@ class BatchSink:
                     table,
                     delay,
                     self.describe(error),
+                    extra={"table": table, "retry_in_seconds": delay, "rows": len(batch)},
                 )
                 self.stopping.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)

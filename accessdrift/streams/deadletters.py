@@ -10,6 +10,7 @@ with the rest of its batch before the offsets move)."""
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,30 @@ from faust.types import EventT
 from accessdrift.deadletter import classify, dead_letter_bytes, dead_letter_key
 from accessdrift.kafka.producer import produce_when_room
 from accessdrift.normalizers.registry import CSV_HEADER
+
+log = logging.getLogger("accessdrift.deadletter")
+
+
+def _logged(
+    source_topic: str, partition: int | None, offset: int | None, error_type: str, stage: str
+) -> None:
+    """One line per dead letter, where its input came from (not the error's text, which
+    is the input's own: the letter keeps it, redacted)."""
+    log.info(
+        "dead letter from %s/%s@%s: %s (%s)",
+        source_topic,
+        partition,
+        offset,
+        error_type,
+        stage,
+        extra={
+            "topic": source_topic,
+            "partition": partition,
+            "offset": offset,
+            "error_type": error_type,
+            "rejected_by": stage,
+        },
+    )
 
 
 def _letter(
@@ -64,6 +89,7 @@ async def send_dead_letter(
     message = event.message
     if value is None:
         value = message.value if isinstance(message.value, bytes) else b""
+    error_type = error_type or classify(error)
     letter = _letter(
         message.topic,
         message.partition,
@@ -71,7 +97,7 @@ async def send_dead_letter(
         message.key,
         value,
         f"{prefix}{error}",
-        error_type or classify(error),
+        error_type,
         stage,
         _header(message.headers, CSV_HEADER),
     )
@@ -82,6 +108,7 @@ async def send_dead_letter(
     # letters keep their order.
     payload = await asyncio.get_running_loop().run_in_executor(None, letter)
     await topic.send(key=dead_letter_key(message.topic), value=payload)
+    _logged(message.topic, message.partition, message.offset, error_type, stage)
 
 
 def produce_dead_letter(
@@ -92,6 +119,7 @@ def produce_dead_letter(
     event loop's) and queued on its producer; its ``flush`` acknowledges them."""
     value = message.value()
     source_topic = message.topic() or ""
+    error_type = classify(error)
     letter = _letter(
         source_topic,
         message.partition(),
@@ -99,10 +127,11 @@ def produce_dead_letter(
         message.key(),
         value if isinstance(value, bytes) else b"",
         str(error),
-        classify(error),
+        error_type,
         stage,
     )
     produce_when_room(producer, topic, letter(), key=dead_letter_key(source_topic))
+    _logged(source_topic, message.partition(), message.offset(), error_type, stage)
 
 
 def _header(headers: Any, name: str) -> bytes | None:

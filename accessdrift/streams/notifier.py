@@ -60,6 +60,20 @@ def _one_line(value: object) -> str:
 
 Known = Callable[[list[str]], Mapping[tuple[str, str], StoredDelivery]]
 Post = Callable[[str, Outgoing], Answer]
+
+
+def _delivery_fields(alert: Mapping[str, Any], row: Delivery, answer: Answer) -> dict[str, Any]:
+    """The fields of a delivery's log line: its alert's ids and how it went."""
+    return {
+        "alert_id": row.alert_id,
+        "identity_id": alert.get("identity_id"),
+        "destination": row.destination,
+        "status": row.status,
+        "attempts": row.attempts,
+        "http_status": answer.http_status,
+    }
+
+
 HEALTH_EVERY_SECONDS = 5.0
 SEND_DEADLINE_SECONDS = 30.0
 MESSAGES_PER_PASS = 20
@@ -212,7 +226,11 @@ class Notifier(StageThread):
                 alerts.append((partition, offset, codec_for("Alert").decode_dict(value)))
             except RecordError as error:  # our own topic: a bug, said loudly, not a stop
                 log.error(
-                    "notifier: alert at %s/%d not decoded: %s", partition, offset, _one_line(error)
+                    "notifier: alert at %s/%d not decoded: %s",
+                    partition,
+                    offset,
+                    _one_line(error),
+                    extra={"topic": self.topic, "partition": partition, "offset": offset},
                 )
                 self.counts["deliveries:undecodable"] += 1
         stored = self._retrying(lambda: self.known(sorted({a["alert_id"] for _, _, a in alerts})))
@@ -240,7 +258,19 @@ class Notifier(StageThread):
         for outgoing in self.dispatcher.due(time.time(), limit=MESSAGES_PER_PASS):
             answer = self._post_within_deadline(outgoing)
             rows = self.dispatcher.record(outgoing, answer, time.time())
+            alerts = {alert["alert_id"]: alert for alert in outgoing.alerts}
+            for row in rows:
+                # One line per alert, with the ids a person searches the logs for
+                # (ACCESSDRIFT_LOG_FORMAT=json makes them fields).
+                log.info(
+                    "alert %s to %s: %s",
+                    row.alert_id,
+                    _one_line(row.destination),
+                    row.status,
+                    extra=_delivery_fields(alerts.get(row.alert_id, {}), row, answer),
+                )
             if answer.outcome != "sent":
+                ids = [row.alert_id for row in rows]
                 log.warning(
                     "delivery to %s of %d alerts: %s (HTTP %s): %s",
                     _one_line(outgoing.destination),
@@ -248,6 +278,13 @@ class Notifier(StageThread):
                     rows[0].status if rows else answer.outcome,
                     answer.http_status,
                     _one_line(answer.text),
+                    extra={
+                        **({"alert_id": ids[0]} if len(ids) == 1 else {}),
+                        "alert_ids": ids,
+                        "destination": outgoing.destination,
+                        "status": rows[0].status if rows else answer.outcome,
+                        "http_status": answer.http_status,
+                    },
                 )
             self._record(rows)
         self.counts["deliveries:waiting"] = self.dispatcher.waiting

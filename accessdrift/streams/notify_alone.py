@@ -44,7 +44,7 @@ def run_notifier(settings: Settings, environ: dict[str, str]) -> int:
                 "(ACCESSDRIFT_CLICKHOUSE_URL=http://...) or a data folder of its own"
             ) from error
         raise
-    migrate(clickhouse)
+    migrate(clickhouse, settings.clickhouse_cluster)
     sink = SinkExecutor(clickhouse)
     counts: Counter[str] = Counter()
     notifier = Notifier(

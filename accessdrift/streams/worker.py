@@ -11,8 +11,10 @@ from accessdrift import catalog
 from accessdrift.alerts.config import load_routing
 from accessdrift.errors import ConfigError, KafkaError
 from accessdrift.kafka.admin import TopicSpec, create_topics, ensure_topics, wait_for_broker
+from accessdrift.logs import faust_logging_config
 from accessdrift.settings import Settings
 from accessdrift.sinks.clickhouse import ClickHouse
+from accessdrift.sinks.cluster import require_server
 from accessdrift.sinks.faults import FaultSwitch
 from accessdrift.sinks.migrate import apply_retention, migrate
 from accessdrift.streams.app import create_app
@@ -57,6 +59,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         if settings.alert_routes
         else None
     )
+    # Before the broker is waited for: the configuration alone says it cannot work.
+    require_server(settings.clickhouse_cluster, settings.clickhouse_is_embedded)
     wait_for_broker(settings, timeout=30)
     created = ensure_topics(settings)
     clickhouse = ClickHouse(
@@ -65,8 +69,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         settings.query_limits,
         FaultSwitch(settings.fault_file) if settings.fault_file else None,
     )
-    applied = migrate(clickhouse)
-    apply_retention(clickhouse, settings.event_ttl, settings.finding_ttl)
+    applied = migrate(clickhouse, settings.clickhouse_cluster)
+    apply_retention(
+        clickhouse, settings.event_ttl, settings.finding_ttl, settings.clickhouse_cluster
+    )
     app = create_app(settings, SinkExecutor(clickhouse), routing)
     created += create_topics(settings, internal_topics(settings, app))
     changelogs = sorted(table.changelog_topic.get_topic_name() for table in app.tables.values())
@@ -111,5 +117,15 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
 
     # Streams allocate many short-lived objects and few cycles: collect less often.
     gc.set_threshold(50_000, 20, 20)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(
+        app,
+        loglevel=loglevel,
+        quiet=True,
+        redirect_stdouts=False,
+        # Faust replaces the root logger's handlers: with ACCESSDRIFT_LOG_FORMAT=json its
+        # records and ours are JSON lines (None keeps Faust's text).
+        logging_config=faust_logging_config(
+            settings.log_format, settings.topic_prefix, settings.app_id, loglevel
+        ),
+    )
     worker.execute_from_commandline()

@@ -64,7 +64,7 @@ def test_alerts_test_sends_a_sample_to_each_kind_of_destination(tmp_path: Path) 
         broken = tmp_path / "broken.yaml"
         broken.write_text(ROUTES.replace("min_severity: high", "min_severity: urgent"))
         refused = isolated.cli("alerts", "routes", ACCESSDRIFT_ALERT_ROUTES=str(broken))
-        assert refused.returncode == 2
+        assert refused.returncode == 78  # configuration (docs/cli.md)
         assert "broken.yaml:6:" in refused.stderr and "min_severity" in refused.stderr
 
 
@@ -121,4 +121,4 @@ def test_pagerduty_gets_one_event_per_alert_with_its_routing_key(tmp_path: Path)
         assert event["routing_key"] == env["T_PD_KEY"] and event["event_action"] == "trigger"
         assert event["dedup_key"].startswith("test-")
         missing = isolated.cli("alerts", "test", "pager", **{**env, "T_PD_KEY": ""})
-        assert missing.returncode == 2 and "T_PD_KEY is empty" in missing.stderr
+        assert missing.returncode == 78 and "T_PD_KEY is empty" in missing.stderr

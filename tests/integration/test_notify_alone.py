@@ -19,7 +19,7 @@ def test_the_notifier_alone_sends_what_a_quiet_worker_found(
         worker = Worker(isolated, ACCESSDRIFT_WORKER_NOTIFIES="false", **env)
         # Beside the worker, on its embedded engine: a clear refusal.
         beside = isolated.cli("notify", **env)
-        assert beside.returncode == 2 and "ClickHouse server" in beside.stderr, beside.stderr
+        assert beside.returncode == 78 and "ClickHouse server" in beside.stderr, beside.stderr
         notifier = subprocess.Popen(
             [sys.executable, "-m", "accessdrift.cli", "notify"],
             env=isolated.env(ACCESSDRIFT_DATA_DIR=str(tmp_path / "notifier"), **env),

@@ -110,6 +110,6 @@ def test_query_goes_through_the_running_worker_and_refuses_writes(
     assert result.returncode == 0, result.stderr
     assert result.stdout == '{"event_id": "vault-1"}\n'
     refused = isolated.cli("query", "DROP TABLE secret_usage")
-    assert refused.returncode == 2
+    assert refused.returncode == 77  # refused (docs/cli.md)
     assert "read-only" in refused.stderr
     assert worker.count("SELECT count() AS n FROM secret_usage FINAL") == 1

@@ -19,7 +19,7 @@ def compose() -> dict[str, Any]:
 
 
 def test_the_whole_system_is_there(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"kafka", "clickhouse", "worker", "grafana"}
+    assert set(compose["services"]) == {"kafka", "clickhouse", "worker", "grafana", "prometheus"}
     assert compose["services"]["worker"]["build"] == "."
     assert (REPO / "Dockerfile").is_file()
     kafka = compose["services"]["kafka"]["environment"]

@@ -220,8 +220,10 @@ def test_the_cap_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().max_records_per_message == MAX_RECORDS_PER_MESSAGE
     monkeypatch.setenv("ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE", "250")
     assert Settings().max_records_per_message == 250
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert "`ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE`" in readme
+    settings_doc = (Path(__file__).resolve().parents[2] / "docs" / "settings.md").read_text()
+    assert (
+        f"| `ACCESSDRIFT_MAX_RECORDS_PER_MESSAGE` | `{MAX_RECORDS_PER_MESSAGE}` |" in settings_doc
+    )
 
 
 @pytest.fixture

@@ -193,7 +193,7 @@ def test_the_command_says_so_in_one_line_and_sends_nothing(tmp_path: Path) -> No
             [sys.executable, "-m", "accessdrift.cli", "query", "SELECT 1 AS n"],
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
-    assert ran.returncode == 2, ran
+    assert ran.returncode == 77, ran  # refused (docs/cli.md)
     assert ran.stderr == (
         f"accessdrift: the server on 127.0.0.1:{fake.port} is not this deployment's worker: "
         "it could not prove it holds ACCESSDRIFT_WORKER_TOKEN; nothing was sent\n"

@@ -343,5 +343,5 @@ def test_the_setting_names_the_folders_and_the_commands_use_it(
     settings = Settings()
     assert settings.alert_secrets_dirs == [Path("/run/secrets"), secrets]
     assert "t" in routing_of(settings).destinations
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
-    assert "| `ACCESSDRIFT_ALERT_SECRETS_DIRS` | `/run/secrets,/run/credentials` |" in readme
+    settings_doc = (Path(__file__).resolve().parents[3] / "docs" / "settings.md").read_text()
+    assert "| `ACCESSDRIFT_ALERT_SECRETS_DIRS` | `/run/secrets,/run/credentials` |" in settings_doc

@@ -13,6 +13,7 @@ from typing import Any
 
 from accessdrift.core import detectors, ledger
 from accessdrift.core.config import DetectionConfig
+from accessdrift.core.detectors import stale
 from accessdrift.core.entitlements import judged
 from accessdrift.core.facts import (
     CHG_ID,
@@ -106,6 +107,9 @@ def handle(
             detectors.judge_use(identity_id, state, use, now_us, config, result)
             _note_use(state, use)
         _on_facts(state, kept)
+        # The unused stretches the sender kept, cut by the uses this identity already
+        # holds inside them (they may have reached it first).
+        stale.merge_gaps(state, kept.get("stg") or {}, config)
         # Every row of what arrived, changed here or not: the rows the sender emitted
         # for it were removed when it moved away (``_ledger_keys`` of "move").
         arrived = sorted(set(arrived) | set(_facts_keys(state, kept)))
@@ -413,6 +417,10 @@ def _add_change(state: State, message: ChangeMessage, config: DetectionConfig) -
         if kind == "credential_created":
             if _earlier(time_us, event_id, entry.get("created"), entry.get("cb")):
                 entry["created"], entry["cb"] = time_us, event_id
+                # Its creation names its account: a use that arrived first named only
+                # the account acting with it, which may be another party's.
+                if message.get("acc"):
+                    entry["acc"] = message["acc"]
             entry["session"] = bool(message.get("session")) or is_session_credential(credential)
         elif kind == "credential_revoked" and _earlier(
             time_us, event_id, entry.get("revoked"), entry.get("rb")
@@ -722,10 +730,6 @@ def _on_facts(state: State, message: FactsMessage) -> None:
         # What the sender judged of a subject's staleness, unless this identity did.
         if subject not in (state.get("stl") or {}):
             state["stl"] = {**(state.get("stl") or {}), subject: verdict}
-    for subject, gaps in (message.get("stg") or {}).items():
-        mine = (state.get("stg") or {}).get(subject) or []
-        union = sorted({(gap[0], gap[1]) for gap in [*mine, *gaps]})
-        state["stg"] = {**(state.get("stg") or {}), subject: [list(gap) for gap in union][-4:]}
     for assumed in message.get("asm") or []:
         _keep_assumption(state, list(assumed))
     known_uses = {(use[USE_ID], use[USE_SUBJECT]) for use in state["use"]}
@@ -759,6 +763,9 @@ def _on_facts(state: State, message: FactsMessage) -> None:
                 ):
                     merged_credential[time_key] = entry[time_key]
                     merged_credential[id_key] = entry.get(id_key)
+                    if time_key == "created" and entry.get("acc"):
+                        # The account of the creation that stands (as in _on_change).
+                        merged_credential["acc"] = entry["acc"]
             since = _min(mine.get("since"), entry.get("since"))
             if since is not None:
                 merged_credential["since"] = since

@@ -14,6 +14,7 @@ Fallback identities (accounts no identity claims) are left to uncorrelated.py, a
 sessions expire by themselves.
 """
 
+import itertools
 from typing import Any
 
 from accessdrift.core import ledger
@@ -189,8 +190,12 @@ def judge_use(
     """A successful use ends its subject's clock (the use path does not evaluate): a
     staleness raised for it is resolved; one that became true before the use, not yet
     judged, is kept as a gap; a late use splits a gap it falls in, or measures the
-    stretch to the next use."""
-    if state["fb"] or not use[USE_OK]:
+    stretch to the next use.
+
+    A fallback identity is never judged, but keeps its gaps all the same: when a late
+    link moves its subjects to their identity, the gaps go with them (its uses before
+    the prune horizon do not)."""
+    if not use[USE_OK]:
         return
     time_us = use[USE_TS]
     judged, pending = state.get("stl"), state.get("stg")
@@ -272,6 +277,26 @@ def _deadlines(state: State, config: DetectionConfig) -> list[int]:
         if end is None or end > deadline:
             found.append(deadline)
     return found
+
+
+def merge_gaps(state: State, gaps_of: dict[str, list[list[int]]], config: DetectionConfig) -> None:
+    """Gaps another identity kept for subjects that moved here, split by the successful
+    uses of theirs this identity holds inside them (a use that arrived here before the
+    gap did): what is left and still as long as the age is kept."""
+    for subject, gaps in gaps_of.items():
+        is_credential = subject in state["cred"]
+        column = USE_CRED if is_credential else USE_ACC
+        age = _age(state, subject, config)
+        for start, end in gaps:
+            inside = sorted(
+                use[USE_TS]
+                for use in state["use"]
+                if use[USE_OK] and use[column] == subject and start < use[USE_TS] < end
+            )
+            bounds = [start, *inside, end]
+            for low, high in itertools.pairwise(bounds):
+                if high - low >= age:
+                    _add_gap(state, subject, [low, high])
 
 
 def _judge_gap(

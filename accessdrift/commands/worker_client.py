@@ -40,6 +40,19 @@ class WorkerClient:
     def get(self, path: str) -> Any:
         return json.loads(self._request("GET", path))
 
+    def readiness(self) -> dict[str, Any]:
+        """``/ready/``'s answer whether ready (200) or not (503, the same fields): a worker
+        in a sink outage still answers queries and names its deployment."""
+        try:
+            answer = self.get("/ready/")
+        except urllib.error.HTTPError as error:
+            if error.code != 503:
+                raise
+            answer = json.loads(error.read())
+        if not isinstance(answer, dict):
+            raise ValueError("/ready/ did not answer a JSON object")
+        return answer
+
     def post_query(self, sql: str, limit: int | None = None) -> dict[str, Any]:
         """``{"columns": [...], "types": [...], "rows": [[...]], "truncated": bool}``;
         HTTP errors are raised as they come (``urllib.error.HTTPError``)."""
@@ -61,7 +74,7 @@ class WorkerClient:
         behind the token. An HTTP error there (a worker that wants a token this client
         lacks) is raised; an impostor is ``WorkerImpostor``."""
         try:
-            ready = self.get("/ready/")
+            ready = self.readiness()
         except (OSError, ValueError, http.client.HTTPException):
             return None  # no worker answers (an HTTPError is an OSError too)
         # Not "ready" may mean an outage of the sink: queries still go to this worker,
@@ -85,7 +98,7 @@ class WorkerClient:
 
     def consuming(self) -> bool:
         try:
-            return bool(self.get("/ready/").get("consuming"))
+            return bool(self.readiness().get("consuming"))
         except (OSError, ValueError, AttributeError, http.client.HTTPException):
             return False
 
@@ -144,7 +157,8 @@ class WorkerClient:
                 raise  # no answer at all (a closed connection): no worker, no impostor
             raise impostor from error  # an answer, but not HTTP
         try:
-            answer = json.loads(data) if response.status == 200 else None
+            # 503 is a worker that is not ready (a sink outage): it still proves itself.
+            answer = json.loads(data) if response.status in (200, 503) else None
         except ValueError:
             answer = None
         proof = answer.get("proof") if isinstance(answer, dict) else None

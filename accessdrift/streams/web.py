@@ -129,9 +129,10 @@ def register_probes(
 
     @app.page("/ready/")
     class Ready(View):
-        """Open to probes: booleans and the deployment's name only (the sink's error, which
-        may quote a row, is on /stats/). ``?nonce=`` asks the worker to prove it holds the
-        token before a client sends it (``accessdrift/worker_proof.py``)."""
+        """Open to probes: 200 when ready, 503 when not, with booleans and the
+        deployment's name only (the sink's error, which may quote a row, is on /stats/).
+        ``?nonce=`` asks the worker to prove it holds the token before a client sends it
+        (``accessdrift/worker_proof.py``)."""
 
         async def get(self, request: Request, **kwargs: Any) -> Response:
             # Which deployment answers: a client of another deployment that finds this
@@ -156,7 +157,9 @@ def register_probes(
                 answer["proof"] = worker_proof(
                     token, str(nonce), settings.worker_web_port, settings.topic_prefix, address
                 )
-            return self.json(answer)
+            # 503 while not ready: a probe (Kubernetes' readinessProbe, a load balancer)
+            # reads the status alone; the body says which half is missing.
+            return self.json(answer, status=200 if answer["ready"] else 503)
 
 
 def register_login(

@@ -165,7 +165,7 @@ def test_five_kills_at_observed_points_lose_and_double_nothing(
             # 4. Inserts failing: kill during the outage, start with it still on.
             switch.write_text("clickhouse-insert\n")
             replay(isolated, org.parts[2])
-            run.observe("outage", lambda: not run.worker.client.get("/ready/")["sinking"], 60)
+            run.observe("outage", lambda: not run.worker.client.readiness()["sinking"], 60)
             run.kill("while ClickHouse inserts were failing")
             time.sleep(5)
             switch.unlink()

@@ -30,7 +30,7 @@ def test_sixty_seconds_of_failing_inserts_lose_nothing(isolated: Isolated, tmp_p
         replay(isolated, org.parts[1])  # arrives during the outage: it must wait in Kafka
 
         def failing() -> dict[str, Any] | None:
-            state: dict[str, Any] = worker.client.get("/ready/")
+            state: dict[str, Any] = worker.client.readiness()
             return None if state["sinking"] else state
 
         ready = wait_for(failing, 60, "/ready/ says the sink is failing")
@@ -53,7 +53,7 @@ def test_sixty_seconds_of_failing_inserts_lose_nothing(isolated: Isolated, tmp_p
 
         switch.unlink()
         say("injected: inserts succeed again")
-        wait_for(lambda: worker.client.get("/ready/")["sinking"], 120, "/ready/ sinks again")
+        wait_for(lambda: worker.client.readiness()["sinking"], 120, "/ready/ sinks again")
         figures = judge(isolated, worker, org)
         assert figures["perfect"] is True, figures
         assert figures["duplicates"] == 0

@@ -104,7 +104,7 @@ def test_a_query_never_reads_another_deployments_worker(
         mine = isolated.cli("query", "--format", "json", "SELECT currentDatabase() AS db")
         assert mine.returncode == 0, mine.stderr
         assert json.loads(mine.stdout)["db"] == Settings(topic_prefix=isolated.prefix).database
-        ready = running.client.get("/ready/")
+        ready = running.client.readiness()
         assert ready["deployment"] == isolated.prefix
         # The other deployment has its own data folder here, free to open.
         elsewhere = other.cli(

@@ -36,6 +36,7 @@ def test_no_route_but_the_probes_is_open_without_the_token(isolated: Isolated) -
     port = isolated.web_port
     try:
         for path in OPEN:
+            # A worker that consumes and sinks is ready: /ready/'s 200, not its 503.
             assert call(port, path)[0] == 200, path
         for path in GUARDED:
             status, _, _ = call(port, path)

@@ -2,6 +2,7 @@
 token, browser sessions (random per login, Max-Age, logout, Secure behind a trusted TLS
 proxy), the login rate limit, the login page's framing policy, the Host check."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
@@ -10,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from accessdrift.commands.worker_client import WorkerClient
 from accessdrift.streams.web_auth import SESSION_COOKIE
 from tests.unit.web_harness import TOKEN, Served, SinkStandIn, serving
 
@@ -62,7 +64,7 @@ async def test_ready_shows_booleans_and_the_deployment_name_only(
         for path in ("/ready/", f"/ready/?nonce={'ab' * 32}"):
             status, _, body, _ = await call(http, worker, path)
             ready = json.loads(body)
-            assert status == 200
+            assert status == 503, "not sinking is not ready: a probe reads the status"
             assert set(ready) - {"proof", "address"} == {
                 "ready", "consuming", "sinking", "deployment"
             }  # fmt: skip
@@ -84,6 +86,30 @@ async def test_ready_shows_booleans_and_the_deployment_name_only(
         status, _, body, _ = await call(http, worker, "/ready/")
         assert set(json.loads(body)) == {"ready", "consuming", "sinking", "deployment"}
         assert b"pa55word" not in body and b"AKIAROWVALUE" not in body
+
+
+@pytest.mark.parametrize(
+    ("consuming", "failing", "status"), [(True, False, 200), (False, False, 503), (True, True, 503)]
+)
+async def test_ready_answers_503_until_it_consumes_and_sinks(
+    http: aiohttp.ClientSession, consuming: bool, failing: bool, status: int
+) -> None:
+    sink = SinkStandIn()
+    if failing:
+        sink.health.failed(RuntimeError("inserts refused"))
+    async with serving(sink, ingest_running=lambda: consuming) as worker:
+        answer_status, _, body, _ = await call(http, worker, "/ready/")
+        ready = json.loads(body)
+        assert answer_status == status
+        assert ready["ready"] is (status == 200)
+        assert (ready["consuming"], ready["sinking"]) == (consuming, not failing)
+        # A client reads the same fields either way, and the proof still comes.
+        # (In a thread: the client blocks, the views answer on this event loop.)
+        client = WorkerClient(worker.url, timeout=10, token=TOKEN)
+        readiness = await asyncio.to_thread(client.readiness)
+        assert readiness["deployment"] == worker.settings.topic_prefix
+        assert await asyncio.to_thread(client.consuming) is consuming
+        assert await asyncio.to_thread(client.deployment) is not None
 
 
 async def test_each_login_is_a_session_of_its_own_that_logout_ends(

@@ -65,13 +65,15 @@ async def serving(
 ) -> AsyncIterator[Served]:
     """The worker's views on a free port of ``host`` (``::`` binds IPv6 only, as Faust's
     aiohttp driver does); ``overrides`` are Settings fields (the token is TOKEN unless
-    one is given, ``worker_token=None`` for none)."""
+    one is given, ``worker_token=None`` for none); ``ingest_running`` stands for the
+    worker's ingest (running unless given)."""
     port = free_port("::1" if host == "::" else host)
+    ingest_running = overrides.pop("ingest_running", lambda: True)
     fields: dict[str, Any] = {"worker_token": TOKEN, "worker_web_port": port, **overrides}
     settings = Settings(**fields)
     sink = sink or SinkStandIn()
     app = faust.App(f"web-test-{port}", store="memory://", web_port=port)
-    register_views(app, settings, sink, Counter(), lambda: True)  # type: ignore[arg-type]
+    register_views(app, settings, sink, Counter(), ingest_running)  # type: ignore[arg-type]
     app.web.init_server()
     web_app = app.web.web_app  # type: ignore[attr-defined]  # the aiohttp driver's
     # As Faust's aiohttp driver serves it (a TCPSite: asyncio binds ``::`` IPv6 only).

@@ -57,26 +57,40 @@ def _root(
 
 
 @contextmanager
-def _progress(verb: str, unit: str) -> Iterator[Callable[[int, int], None] | None]:
+def _progress(verb: str, unit: str) -> Iterator[Callable[[int, int | None], None] | None]:
     """A progress bar on stderr while a terminal shows it; None when stderr is piped or a
-    file (a log gets no escape sequences)."""
+    file (a log gets no escape sequences). ``unit`` "bytes" shows sizes and a rate; any
+    other counts. A total of None (standard input) leaves the bar pulsing."""
     if not sys.stderr.isatty():
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
+    counted: tuple[ProgressColumn, ...] = (
+        (DownloadColumn(), TransferSpeedColumn()) if unit == "bytes" else (MofNCompleteColumn(),)
+    )
     with Progress(
-        f"{verb} {unit}",
+        f"{verb}",
         BarColumn(),
-        MofNCompleteColumn(),
+        *counted,
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
     ) as bar:
         task = bar.add_task(verb, total=None)
 
-        def advance(done: int, total: int) -> None:
+        def advance(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
         yield advance
@@ -252,7 +266,7 @@ def replay(
         return
     if not files:
         raise typer.BadParameter("name files to replay (or --from-deadletters)")
-    with _progress("replayed", "files") as progress:
+    with _progress("replaying", "bytes") as progress:
         summary = replay_files(_settings(), format.value, files, progress)
     elapsed = time.monotonic() - started
     total = sum(summary.sent.values()) + summary.dead_lettered
@@ -360,7 +374,7 @@ def simulate(
         truth_path.parent.mkdir(parents=True, exist_ok=True)
         write_truth(simulation, options, truth_path)
     if to_kafka:
-        with _progress("produced", "records") as progress:
+        with _progress("producing records", "records") as progress:
             sent = send_to_kafka(simulation, _settings(), speed, progress, raw=raw)
         for topic, count in sorted(sent.items()):
             typer.echo(f"{count:>8} -> {topic}", err=True)
@@ -694,7 +708,13 @@ def main() -> None:
 
     configure_command_logging(app, sys.argv[1:])
     try:
-        app()
+        # Not standalone: Click's own errors (a typo in an option, a value out of its
+        # bounds) come here and are printed on one line like ours, not in a box.
+        result = app(standalone_mode=False)
+    except typer.TyperException as error:  # Click's (vendored by Typer) derive from it
+        sys.exit(_fail_usage(error))
+    except typer.Abort:
+        sys.exit(_fail(RuntimeError("aborted"), 1))
     except AccessDriftError as error:
         sys.exit(_fail(error, exit_code(error)))
     except Exception as error:
@@ -705,6 +725,19 @@ def main() -> None:
         # A client's error no code of ours turned into a KafkaError: still a broker that
         # did not serve us.
         sys.exit(_fail(error, EXIT_UNAVAILABLE))
+    # typer.Exit and --help come back as their status; a command's callback returns None.
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def _fail_usage(error: typer.TyperException) -> int:
+    """Click's error on one line: which command, what was wrong, where help is."""
+    context = getattr(error, "ctx", None)
+    where = context.command_path if context is not None else "accessdrift"
+    hint = f" (see {where} --help)" if context is not None else ""
+    lines = [line.strip() for line in error.format_message().splitlines() if line.strip()]
+    if lines:  # no message: the help was the answer (a command run with no arguments)
+        typer.echo(f"{where}: {' '.join(lines)}{hint}", err=True)
+    return error.exit_code
 
 
 def _fail(error: BaseException, code: int) -> int:

@@ -8,7 +8,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 
 from accessdrift import catalog
 from accessdrift.canonical import parse_line
-from accessdrift.commands.sources import expand_paths, read_bytes, read_lines
+from accessdrift.commands.sources import (
+    POSITION_EVERY_LINES,
+    expand_paths,
+    read_bytes,
+    read_lines,
+    size_on_disk,
+)
 from accessdrift.deadletter import classify, dead_letter_bytes
 from accessdrift.errors import ConfigError, KafkaUnavailable, RecordError, RecordTooLarge
 from accessdrift.kafka.admin import ensure_topics
@@ -35,8 +41,32 @@ class ReplaySummary:
         return out
 
 
-# (files done, files in all): where a long replay is, for a progress bar.
-Progress = Callable[[int, int], None]
+# (bytes read, bytes in all or None when standard input is among the files): where a
+# long replay is, for a progress bar. Bytes on disk, so a single large file moves it too.
+Progress = Callable[[int, int | None], None]
+
+
+class _Where:
+    """Bytes done across the files of one replay: the files before this one, plus the
+    position in this one."""
+
+    def __init__(self, files: list[str], progress: Progress | None) -> None:
+        sizes = [size_on_disk(path) for path in files]
+        self.total = None if None in sizes else sum(size or 0 for size in sizes)
+        self.progress = progress
+        self.before = 0
+        self.current = 0
+
+    def at(self, position: int) -> None:
+        self.current = position
+        if self.progress is not None:
+            self.progress(self.before + position, self.total)
+
+    def file_done(self, path: str) -> None:
+        self.before += size_on_disk(path) or self.current
+        self.current = 0
+        if self.progress is not None:
+            self.progress(self.before, self.total)
 
 
 def replay(
@@ -59,16 +89,19 @@ def replay_raw(
     raw_topic = settings.topic(catalog.raw_topic(format_name))
     summary = ReplaySummary(deadletter_topic)
     files = expand_paths(paths)
+    where = _Where(files, progress)
     with CheckedProducer(settings) as producer:
-        for done, path in enumerate(files):
-            if progress is not None:
-                progress(done, len(files))
+        for path in files:
             data = read_bytes(path)
             origin = "stdin" if path == "-" else path
             replayed = replay_file(format_name, data)
             header = replayed.csv_header  # a CSV line's letter is redacted by it
             cap = settings.max_record_bytes
-            for number, message, error in replayed.messages:
+            size = size_on_disk(path) or len(data)
+            count = len(replayed.messages)
+            for index, (number, message, error) in enumerate(replayed.messages):
+                if index % POSITION_EVERY_LINES == 0:
+                    where.at(size * index // count)
                 if message is not None and error is None and len(message) > cap:
                     error = f"record of {len(message)} bytes over the cap of {cap}"
                 if error is not None:
@@ -79,8 +112,7 @@ def replay_raw(
                 assert message is not None
                 producer.send(raw_topic, message, headers=replayed.headers)
                 summary.sent[raw_topic] += 1
-    if progress is not None:
-        progress(len(files), len(files))
+            where.file_done(path)
     return summary
 
 
@@ -119,11 +151,10 @@ def replay_canonical(
     deadletter_topic = settings.topic(catalog.DEADLETTER)
     summary = ReplaySummary(deadletter_topic)
     files = expand_paths(paths)
+    where = _Where(files, progress)
     with CheckedProducer(settings) as producer:
-        for done, path in enumerate(files):
-            if progress is not None:
-                progress(done, len(files))
-            for line in read_lines(path):
+        for path in files:
+            for line in read_lines(path, where.at if progress is not None else None):
                 try:
                     if len(line.data) > settings.max_record_bytes:
                         raise RecordTooLarge(
@@ -146,8 +177,7 @@ def replay_canonical(
                 topic = settings.topic(routed.topic)
                 producer.send(topic, encoded, key=routed.key.encode())
                 summary.sent[topic] += 1
-    if progress is not None:
-        progress(len(files), len(files))
+            where.file_done(path)
     return summary
 
 

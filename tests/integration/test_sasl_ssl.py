@@ -154,10 +154,16 @@ def test_the_worker_end_to_end_over_sasl_ssl_with_scram(
             lambda: worker.client.stages().get("resolver:records", 0) >= expected["events"],
             timeout=120,
         )
-        wait_until(
-            lambda: isolated.cli("evaluate", str(truth), **secure).returncode == 0,
-            timeout=60,
-            interval=1,
-        )
+        evaluated: list[str] = []
+
+        def exact() -> bool:
+            ran = isolated.cli("evaluate", str(truth), **secure)
+            evaluated[:] = [ran.stdout + ran.stderr]
+            return ran.returncode == 0
+
+        try:
+            wait_until(exact, timeout=60, interval=1)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; the last evaluate said:\n{evaluated[0]}") from None
     finally:
         worker.stop()

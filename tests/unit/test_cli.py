@@ -218,6 +218,40 @@ def test_a_message_of_many_lines_is_printed_on_one(
     )
 
 
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["simulate", "--identities", "-5"],
+         "accessdrift simulate: Invalid value for '--identities': "),
+        (["simulate", "--bogus"], "accessdrift simulate: No such option: --bogus"),
+        (["nosuch"], "accessdrift: No such command 'nosuch'."),
+        (["query"], "accessdrift query: Missing argument 'sql'."),
+        (["evaluate", "t.json", "-f", "xml"], "accessdrift evaluate: Invalid value for '--format'"),
+    ],
+)  # fmt: skip
+def test_a_usage_error_is_one_line_that_points_at_help(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str], line: str
+) -> None:
+    code, out, err = run_main(monkeypatch, capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith(line), err
+    command = " ".join(["accessdrift", *argv[:1]]) if argv[0] != "nosuch" else "accessdrift"
+    assert err.endswith(f"(see {command} --help)\n"), err
+    assert "╭" not in err and "Usage:" not in err
+
+
+def test_help_and_version_still_answer_with_status_0(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_main(monkeypatch, capsys, "--version")
+    assert (code, err) == (0, "") and out.startswith("accessdrift ")
+    code, out, err = run_main(monkeypatch, capsys, "migrate", "--help")
+    assert (code, err) == (0, "") and "Usage" in out
+    # No arguments at all: the help, as Click answers it (status 2), and no empty line.
+    code, out, err = run_main(monkeypatch, capsys)
+    assert (code, err) == (2, "") and "Usage" in out
+
+
 def test_no_broker_is_one_line_and_the_unavailable_status(tmp_path: Path) -> None:
     bootstrap = f"127.0.0.1:{closed_port()}"
     ran = run_process(tmp_path, "alerts", "silences", ACCESSDRIFT_KAFKA_BOOTSTRAP=bootstrap)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -16,6 +16,7 @@ from accessdrift.catalog import RAW_FORMATS
 from accessdrift.errors import (
     EXIT_UNAVAILABLE,
     AccessDriftError,
+    ConfigError,
     UsageError,
     exit_code,
 )
@@ -94,6 +95,28 @@ def _progress(verb: str, unit: str) -> Iterator[Callable[[int, int | None], None
             bar.update(task, completed=done, total=total)
 
         yield advance
+
+
+T = TypeVar("T")
+
+
+def _option(name: str, parse: Callable[[], T]) -> T:
+    """A command-line value parsed by the code that reads it: its refusal is a usage
+    error naming the option (status 2), not the configuration's (78)."""
+    try:
+        return parse()
+    except (ConfigError, ValueError, OverflowError) as error:
+        raise UsageError(f"{name}: {error}") from error
+
+
+# What a message may show of a value: text read from a topic or a file is hostile, and a
+# terminal runs the escape sequences it is sent (Click strips them only into a pipe).
+_MESSAGE_CHARS = 2000
+
+
+def _printable(text: str, limit: int = _MESSAGE_CHARS) -> str:
+    shown = "".join(c if c.isprintable() else "?" for c in text)
+    return shown if len(shown) <= limit else f"{shown[:limit]}... ({len(shown)} characters)"
 
 
 def _settings() -> "Settings":
@@ -266,6 +289,10 @@ def replay(
         return
     if not files:
         raise typer.BadParameter("name files to replay (or --from-deadletters)")
+    from accessdrift.commands.sources import expand_paths
+
+    # Before the broker is waited for: a typo in a path is said at once.
+    _option("FILES", lambda: expand_paths(files))
     with _progress("replaying", "bytes") as progress:
         summary = replay_files(_settings(), format.value, files, progress)
     elapsed = time.monotonic() - started
@@ -273,6 +300,11 @@ def replay(
     for line in summary.lines():
         typer.echo(line)
     typer.echo(f"{total} records in {elapsed:.2f}s ({total / max(elapsed, 1e-9):,.0f}/s)")
+
+
+# Bounds that keep a typo from filling the memory: the simulator holds every event.
+MAX_IDENTITIES = 100_000
+MAX_BACKGROUND_EVENTS = 10_000_000
 
 
 class SimulateFormat(StrEnum):
@@ -314,7 +346,7 @@ def simulate(
         Path | None, typer.Option(help="where to write the ground truth (JSON)")
     ] = None,
     seed: Annotated[int, typer.Option(min=0)] = 7,
-    identities: Annotated[int, typer.Option(min=1)] = 200,
+    identities: Annotated[int, typer.Option(min=1, max=MAX_IDENTITIES)] = 200,
     days: Annotated[
         float,
         typer.Option(
@@ -360,16 +392,25 @@ def simulate(
         raise UsageError(
             "--format raw writes a file per format: give --output DIRECTORY (or --to-kafka)"
         )
+    background = events_per_second * days * 86_400
+    if background > MAX_BACKGROUND_EVENTS:
+        raise UsageError(
+            f"--events-per-second: {events_per_second:g} for {days:g} days is "
+            f"{background:,.0f} background events, over {MAX_BACKGROUND_EVENTS:,}"
+        )
     options = SimulationOptions(
         seed=seed,
         identities=identities,
         days=days,
         events_per_second=events_per_second,
-        mover_sla=parse_duration(mover_sla) if mover_sla else _settings().mover_sla,
+        mover_sla=(
+            _option("--mover-sla", lambda: parse_duration(mover_sla))
+            if mover_sla
+            else _settings().mover_sla
+        ),
     )
+    truth_path = _simulate_paths(output, truth, raw, to_kafka)
     simulation = run_simulation(options)
-    default_truth = Path(output) / "truth.json" if raw else Path(f"{output}.truth.json")
-    truth_path = truth or (default_truth if output != "-" else None)
     if truth_path is not None:
         truth_path.parent.mkdir(parents=True, exist_ok=True)
         write_truth(simulation, options, truth_path)
@@ -401,6 +442,32 @@ def simulate(
         )
 
 
+def _simulate_paths(output: str, truth: Path | None, raw: bool, to_kafka: bool) -> Path | None:
+    """Where the ground truth goes, once the output is known to be writable: nothing is
+    written when the output cannot be (a folder given as a file, a missing parent). The
+    truth goes beside a regular output file only, never beside a device (/dev/null)."""
+    target = Path(output)
+    if not to_kafka and output != "-":
+        if raw and target.exists() and not target.is_dir():
+            raise UsageError(f"--output: {output!r} is a file; --format raw writes a folder")
+        if not raw and target.is_dir():
+            raise UsageError(f"--output: {output!r} is a folder; give a file (or -)")
+        parent = target if raw else target.parent
+        if not raw and not parent.is_dir():
+            raise UsageError(f"--output: no folder {str(parent)!r} to write {output!r} in")
+    if truth is not None:
+        if truth.is_dir():
+            raise UsageError(f"--truth: {str(truth)!r} is a folder; give a file")
+        return truth
+    if output == "-":
+        return None
+    if raw:
+        return target / "truth.json"
+    if target.exists() and not target.is_file():
+        return None  # a device or a pipe: no truth file beside it
+    return Path(f"{output}.truth.json")
+
+
 class EvaluateFormat(StrEnum):
     table = "table"
     json = "json"
@@ -422,7 +489,7 @@ def evaluate(
     from accessdrift.commands.query import run_query
 
     settings = _settings()
-    truth = load_truth(ground_truth)
+    truth = _option("GROUND_TRUTH", lambda: load_truth(ground_truth))
 
     def rows(sql: str) -> list[dict[str, object]]:
         result = run_query(settings, sql)
@@ -469,6 +536,7 @@ def query(
         int | None,
         typer.Option(
             min=1,
+            max=1_000_000_000,
             help="at most this many rows (ClickHouse's max_result_rows, overflow 'break'): "
             "the SQL runs as written",
         ),
@@ -660,7 +728,11 @@ def alerts_silence(
     import getpass
 
     from accessdrift.alerts.commands import silence
+    from accessdrift.alerts.silences import parse_matchers
+    from accessdrift.durations import parse_duration
 
+    _option("--match", lambda: parse_matchers(match))
+    _option("--for", lambda: datetime.now(UTC) + parse_duration(span))  # an end that exists
     made = silence(_settings(), match, span, reason, by or getpass.getuser())
     typer.echo(f"silence {made['silence_id']} until {made['ends_at']:%Y-%m-%d %H:%M UTC}")
 
@@ -683,9 +755,12 @@ def alerts_silences(
             continue
         matchers = " ".join(f"{k}={v}" for k, v in sorted(found["matchers"].items()))
         state = "active" if active else ("expired" if found["expired_at"] else "ended")
+        # The topic is anyone's who may write to it: its text is shown, never run.
         typer.echo(
-            f"{found['silence_id']}  {state:7}  until {found['ends_at']:%Y-%m-%d %H:%M}  "
-            f"{matchers}  by {found['created_by']}: {found['reason']}"
+            _printable(
+                f"{found['silence_id']}  {state:7}  until {found['ends_at']:%Y-%m-%d %H:%M}  "
+                f"{matchers}  by {found['created_by']}: {found['reason']}"
+            )
         )
         shown += 1
     if not shown:
@@ -710,13 +785,17 @@ def main() -> None:
     try:
         # Not standalone: Click's own errors (a typo in an option, a value out of its
         # bounds) come here and are printed on one line like ours, not in a box.
-        result = app(standalone_mode=False)
+        result = app(standalone_mode=False, prog_name="accessdrift")
     except typer.TyperException as error:  # Click's (vendored by Typer) derive from it
         sys.exit(_fail_usage(error))
     except typer.Abort:
         sys.exit(_fail(RuntimeError("aborted"), 1))
     except AccessDriftError as error:
         sys.exit(_fail(error, exit_code(error)))
+    except OSError as error:
+        # A file the command was told to read or write (a folder, a missing parent, no
+        # permission): the system's words name it.
+        sys.exit(_fail(error, 1))
     except Exception as error:
         from confluent_kafka import KafkaException
 
@@ -736,7 +815,7 @@ def _fail_usage(error: typer.TyperException) -> int:
     hint = f" (see {where} --help)" if context is not None else ""
     lines = [line.strip() for line in error.format_message().splitlines() if line.strip()]
     if lines:  # no message: the help was the answer (a command run with no arguments)
-        typer.echo(f"{where}: {' '.join(lines)}{hint}", err=True)
+        typer.echo(_printable(f"{where}: {' '.join(lines)}{hint}"), err=True)
     return error.exit_code
 
 
@@ -744,8 +823,14 @@ def _fail(error: BaseException, code: int) -> int:
     """One line on stderr, whatever the error's message holds (a ClickHouse message echoes
     the SQL, line breaks and all)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = " ".join(lines) or type(error).__name__
-    typer.echo(f"accessdrift: {text}", err=True)
+    text = _printable(" ".join(lines) or type(error).__name__)
+    from accessdrift.logs import command_log_format
+
+    if command_log_format() == "json":
+        # A log pipeline reads every line as JSON: the last one too.
+        logging.getLogger("accessdrift").error(text, extra={"exit_code": code})
+    else:
+        typer.echo(f"accessdrift: {text}", err=True)
     return code
 
 

@@ -174,12 +174,14 @@ def configure_command_logging(app: typer.Typer, argv: Sequence[str]) -> None:
     command says what is wrong when it reads them."""
     from accessdrift.settings import load_settings
 
+    global _command_format
     handler = logging.StreamHandler()
     try:
         settings = load_settings()
     except (ConfigError, ValueError):  # pydantic-settings' own errors are ValueErrors
         handler.setFormatter(formatter("text"))
     else:
+        _command_format = settings.log_format
         handler.setFormatter(
             formatter(
                 settings.log_format,
@@ -189,6 +191,20 @@ def configure_command_logging(app: typer.Typer, argv: Sequence[str]) -> None:
             )
         )
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    # Their retries are the command's own business: its failure is the one line it
+    # prints (a worker's sink logs its retries itself).
+    for chatty in QUIET_LIBRARIES:
+        logging.getLogger(chatty).setLevel(logging.ERROR)
+
+
+QUIET_LIBRARIES = ("urllib3", "clickhouse_connect")
+_command_format: LogFormat = "text"
+
+
+def command_log_format() -> LogFormat:
+    """The format configure_command_logging chose (text until it ran, or when the
+    settings did not load)."""
+    return _command_format
 
 
 def faust_logging_config(

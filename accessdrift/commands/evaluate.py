@@ -113,6 +113,13 @@ def load_truth(path: Path) -> dict[str, Any]:
         loaded: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise ConfigError(f"cannot read the ground truth {path}: {error}") from error
+    if not isinstance(loaded, dict) or not all(
+        isinstance(loaded.get(name), list) for name in ("alerts", "lags")
+    ):
+        raise ConfigError(
+            f"{path} is not a ground truth written by `accessdrift simulate --truth` "
+            "(no lists 'alerts' and 'lags')"
+        )
     return loaded
 
 

@@ -383,3 +383,127 @@ def test_the_demo_ends_with_the_way_to_its_dashboard(
     assert demo.command_name() == ".venv/bin/accessdrift"
     monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/accessdrift")
     assert demo.command_name() == "accessdrift"
+
+
+# --- after review: usage errors are usage errors, nothing escapes, nothing half-written ---
+
+
+@pytest.mark.parametrize(
+    ("argv", "start"),
+    [
+        (["alerts", "silence", "--match", "kind=x", "--for", "bogus", "--reason", "r"],
+         "accessdrift: --for: "),
+        (["alerts", "silence", "--match", "x", "--for", "2h", "--reason", "r"],
+         "accessdrift: --match: "),
+        (["alerts", "silence", "--match", "nosuchfield=x", "--for", "2h", "--reason", "r"],
+         "accessdrift: --match: "),
+        (["alerts", "silence", "--match", "kind=x", "--for", "99999999d", "--reason", "r"],
+         "accessdrift: --for: "),
+        (["simulate", "--mover-sla", "bogus"], "accessdrift: --mover-sla: "),
+        (["replay", "/nonexistent/org.jsonl"], "accessdrift: FILES: no such file"),
+        (["simulate", "--identities", "100001"], "accessdrift simulate: Invalid value"),
+        (["simulate", "--events-per-second", "1e9"], "accessdrift: --events-per-second: "),
+        (["query", "--limit", "10000000000", "SELECT 1"], "accessdrift query: Invalid value"),
+    ],
+)  # fmt: skip
+def test_a_bad_value_on_the_command_line_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    argv: list[str],
+    start: str,
+) -> None:
+    # No broker answers here: a usage error is found before one is asked.
+    monkeypatch.setenv("ACCESSDRIFT_KAFKA_BOOTSTRAP", f"127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("ACCESSDRIFT_DATA_DIR", str(tmp_path / "data"))
+    code, out, err = run_main(monkeypatch, capsys, *argv)
+    assert (code, out) == (2, ""), err
+    assert err.startswith(start) and err.count("\n") == 1, err
+
+
+def test_the_program_is_named_accessdrift_however_it_was_started(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["/somewhere/accessdrift/__main__.py", "nosuch"])
+    with pytest.raises(SystemExit):
+        cli.main()
+    assert capsys.readouterr().err.startswith("accessdrift: No such command")
+
+
+def test_an_unwritable_output_writes_no_truth_beside_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for argv in (
+        ["simulate", "--identities", "2", "-o", str(folder)],
+        ["simulate", "--identities", "2", "-o", str(tmp_path / "missing" / "org.jsonl")],
+        ["simulate", "--identities", "2", "-f", "raw", "-o", str(tmp_path / "a-file")],
+        [
+            "simulate",
+            "--identities",
+            "2",
+            "-o",
+            str(tmp_path / "org.jsonl"),
+            "--truth",
+            str(folder),
+        ],
+    ):
+        (tmp_path / "a-file").write_text("x")
+        code, _, err = run_main(monkeypatch, capsys, *argv)
+        assert code == 2 and err.count("\n") == 1, err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file", "out"]
+    assert list(folder.iterdir()) == []
+    # Beside a device (/dev/null) no truth file is written; beside a file, one is.
+    assert cli._simulate_paths("/dev/null", None, raw=False, to_kafka=False) is None
+    assert cli._simulate_paths("-", None, raw=False, to_kafka=False) is None
+    beside = cli._simulate_paths(str(tmp_path / "org.jsonl"), None, raw=False, to_kafka=False)
+    assert beside == tmp_path / "org.jsonl.truth.json"
+
+
+def test_a_truth_file_that_is_not_one_is_said_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    truth = tmp_path / "truth.json"
+    truth.write_text("{}")
+    monkeypatch.setenv("ACCESSDRIFT_DATA_DIR", str(tmp_path / "data"))
+    code, _, err = run_main(monkeypatch, capsys, "evaluate", str(truth))
+    assert code == 2 and "is not a ground truth" in err and err.count("\n") == 1, err
+
+
+def test_a_failure_line_runs_no_escape_sequence_and_stays_short(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refuse(*_: object, **__: object) -> None:
+        raise errors.QueryRefused("\x1b]0;pwned\x07\x1b[2J" + "x" * 30_000)
+
+    monkeypatch.setattr("accessdrift.commands.query.run_query", refuse)
+    code, _, err = run_main(monkeypatch, capsys, "query", "SELECT 1")
+    assert code == 77 and "\x1b" not in err and "\x07" not in err
+    assert len(err) < 2_200 and err.endswith("(30014 characters)\n"), err[-80:]
+
+
+def test_a_file_the_system_refuses_is_one_line_and_status_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refuse(*_: object, **__: object) -> None:
+        raise PermissionError(13, "Permission denied", "/srv/report.html")
+
+    monkeypatch.setattr("accessdrift.commands.query.run_query", refuse)
+    code, out, err = run_main(monkeypatch, capsys, "query", "SELECT 1")
+    assert (code, out) == (1, "")
+    assert err == "accessdrift: [Errno 13] Permission denied: '/srv/report.html'\n"
+
+
+def test_with_json_logs_the_failure_line_is_json_too(tmp_path: Path) -> None:
+    import json
+
+    ran = run_process(
+        tmp_path, "query", "SELECT count() FROM alerts", ACCESSDRIFT_LOG_FORMAT="json"
+    )
+    assert ran.returncode == 78, ran.stderr
+    lines = ran.stderr.splitlines()
+    assert lines, ran.stderr
+    records = [json.loads(line) for line in lines]  # every line, not only the last
+    assert records[-1]["level"] == "ERROR" and records[-1]["exit_code"] == 78
+    assert "accessdrift migrate" in records[-1]["message"]

@@ -129,8 +129,18 @@ def kafka_data_not_on_a_volume(compose: Compose) -> list[str]:
     ]
 
 
-# An exact release: three or four numbers (a leading v allowed), or a digest.
-EXACT_TAG = re.compile(r"v?\d+\.\d+\.\d+(\.\d+)?")
+# An exact release: three or four numbers (a leading v allowed), then the variants of that
+# release if any (python:3.11.14-slim-bookworm: the Debian release too); or a digest.
+EXACT_TAG = re.compile(r"v?\d+\.\d+\.\d+(\.\d+)?(-[a-z][a-z0-9]*)*")
+
+
+def exact_image(image: str) -> bool:
+    """Whether a reference names one release: python:3.11-slim and grafana/grafana follow
+    whatever is published next. The Dockerfile's FROM keeps this rule too."""
+    if "@sha256:" in image:
+        return True
+    _, _, tag = image.rpartition(":")
+    return "/" not in tag and EXACT_TAG.fullmatch(tag) is not None
 
 
 def unpinned_images(compose: Compose) -> list[str]:
@@ -141,10 +151,7 @@ def unpinned_images(compose: Compose) -> list[str]:
             if "build" not in service:
                 loose.append(f"{name}: neither image nor build")
             continue
-        if "@sha256:" in image:
-            continue
-        _, _, tag = image.rpartition(":")
-        if "/" in tag or not EXACT_TAG.fullmatch(tag):
+        if not exact_image(image):
             loose.append(f"{name}: {image}")
     return sorted(loose)
 
@@ -286,9 +293,11 @@ def test_every_image_is_an_exact_release() -> None:
     planted["services"]["clickhouse"]["image"] = "clickhouse/clickhouse-server:26.3"
     planted["services"]["grafana"]["image"] = "grafana/grafana"
     planted["services"]["prometheus"]["image"] = "prom/prometheus:latest"
+    planted["services"]["kafka"]["image"] = "apache/kafka:4.4-alpine"
     assert unpinned_images(planted) == [
         "clickhouse: clickhouse/clickhouse-server:26.3",
         "grafana: grafana/grafana",
+        "kafka: apache/kafka:4.4-alpine",
         "prometheus: prom/prometheus:latest",
     ]
 

@@ -5,6 +5,8 @@ relative link of the README and docs/ leads to a file that exists and, with a
 import re
 from pathlib import Path
 
+from accessdrift.demo import WEB_PORT as DEMO_WEB_PORT
+
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
@@ -55,6 +57,24 @@ def broken_links(page: Path, text: str) -> list[str]:
 def test_the_readme_is_short() -> None:
     size = len(README.read_bytes())
     assert size < README_MAX_BYTES, f"README.md is {size} bytes; move detail to docs/"
+
+
+def demo_dashboard_ports(readme: str) -> list[int]:
+    """The ports of the dashboard URLs the README's Quick start (what `make demo` ends
+    with) gives."""
+    start = readme.index("## Quick start")
+    end = readme.find("\n## ", start + 1)
+    section = readme[start : end if end != -1 else len(readme)]
+    return [
+        int(port) for port in re.findall(r"//(?:127\.0\.0\.1|localhost):(\d+)/dashboard/", section)
+    ]
+
+
+def test_the_demos_dashboard_is_where_the_demo_serves_it() -> None:
+    # The demo runs its worker on a port of its own (accessdrift/demo.py), not the default.
+    assert demo_dashboard_ports(README.read_text()) == [DEMO_WEB_PORT]
+    planted = "## Quick start\nat <http://127.0.0.1:6066/dashboard/>\n## Commands\n:6067/dashboard/"
+    assert demo_dashboard_ports(planted) == [6066]
 
 
 def test_every_relative_link_leads_somewhere() -> None:

@@ -10,15 +10,15 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from accessdrift.alerts.config import DEFAULT_SECRETS_DIRS
 from accessdrift.core.entitlements import expand_patterns
-from accessdrift.durations import parse_duration
+from accessdrift.durations import format_duration, parse_duration
 from accessdrift.errors import ConfigError
+from accessdrift.sinks.dsn import safe_dsn
 
 if TYPE_CHECKING:
     from accessdrift.sinks.clickhouse import QueryLimits
@@ -32,6 +32,9 @@ def _duration(value: Any) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+# The longest retention ACCESSDRIFT_EVENT_TTL and _FINDING_TTL take: 50 years (``_ttl``).
+MAX_TTL = timedelta(days=18250)
 
 
 def _paths(value: Any) -> Any:
@@ -63,7 +66,13 @@ class Settings(BaseSettings):
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
     kafka_ssl_key_password: SecretStr | None = None
-    topic_prefix: str = ""
+    topic_prefix: str = Field(
+        default="",
+        # It begins every topic, consumer group and Faust app id: Kafka takes these
+        # characters in a topic's name and no other.
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="names a deployment: the start of each of its topic names and groups",
+    )
     topic_partitions: int = Field(default=4, ge=1)
     resolver_partitions: int = Field(
         default=1,
@@ -130,6 +139,8 @@ class Settings(BaseSettings):
     )
     clickhouse_database: str | None = Field(
         default=None,
+        # Written into SQL between backquotes: a name of these characters only.
+        pattern=r"^[A-Za-z0-9_]+$",
         description="default: accessdrift, or accessdrift_<prefix> for a prefixed deployment",
     )
     clickhouse_cluster: str | None = Field(
@@ -148,7 +159,7 @@ class Settings(BaseSettings):
         default=None,
         description="every worker endpoint but /live/ and /ready/ needs it (Bearer or login)",
     )
-    worker_web_port: int = 6066
+    worker_web_port: int = Field(default=6066, ge=1, le=65535)
     worker_session_ttl: Duration = Field(
         default=timedelta(hours=12),
         description="how long a browser's login (the /login/ session cookie) lasts",
@@ -281,6 +292,28 @@ class Settings(BaseSettings):
         description="how long lag rows, pairs and alerts are kept, by event time; none: forever",
     )
 
+    @field_validator("clickhouse_cluster", "clickhouse_database", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: Any) -> Any:
+        # `ACCESSDRIFT_CLICKHOUSE_CLUSTER=` in a .env file means no cluster, as an empty
+        # database means the default one.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("event_ttl", "finding_ttl")
+    @classmethod
+    def _ttl(cls, value: timedelta | None) -> timedelta | None:
+        # The TTL is event time + this, as ClickHouse's DateTime, which ends in 2106 and
+        # wraps around past it: a TTL of a century would fall in the 1980s and delete
+        # every row at the next merge.
+        if value is not None and value > MAX_TTL:
+            raise ValueError(
+                f"at most {format_duration(MAX_TTL)} (ClickHouse's DateTime ends in 2106); "
+                "unset keeps the rows forever"
+            )
+        return value
+
     @field_validator("worker_token", mode="before")
     @classmethod
     def _token(cls, value: Any) -> Any:
@@ -381,14 +414,8 @@ class Settings(BaseSettings):
 
     @property
     def clickhouse_display(self) -> str:
-        """The DSN with any password hidden: safe to print."""
-        parts = urlsplit(self.clickhouse_dsn)
-        if parts.password:
-            netloc = f"{parts.username}:***@{parts.hostname}"
-            if parts.port:
-                netloc += f":{parts.port}"
-            return parts._replace(netloc=netloc).geturl()
-        return self.clickhouse_dsn
+        """The DSN with any password hidden (a query parameter's too): safe to print."""
+        return safe_dsn(self.clickhouse_dsn)
 
     @property
     def worker_url(self) -> str:
@@ -444,12 +471,26 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, with a person-readable error when one is wrong."""
+    """Settings from the environment, with a person-readable error when one is wrong: a
+    ConfigError of one line (a key of a JSON setting may hold a line break)."""
     try:
         return Settings(**overrides)
     except ValidationError as error:
-        problems = "; ".join(
-            f"ACCESSDRIFT_{'_'.join(str(part) for part in issue['loc']).upper()}: {issue['msg']}"
-            for issue in error.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from error
+        problems = "; ".join(_problem(issue["loc"], issue["msg"]) for issue in error.errors())
+        raise ConfigError(_one_line(f"invalid settings: {problems}")) from error
+    except SettingsError as error:
+        # pydantic-settings' own, before any validation: a JSON setting that is not JSON.
+        field = re.search(r'field "(\w+)"', str(error))
+        name = f"ACCESSDRIFT_{field.group(1).upper()}" if field else "a setting"
+        raise ConfigError(f"invalid settings: {name}: not valid JSON") from error
+
+
+def _problem(location: tuple[int | str, ...], message: str) -> str:
+    """``ACCESSDRIFT_<FIELD>: message``, and where in a JSON setting's value it is."""
+    variable = f"ACCESSDRIFT_{str(location[0]).upper()}" if location else "a setting"
+    inside = "".join(f"[{json.dumps(part)}]" for part in location[1:])
+    return f"{variable}{' at ' + inside if inside else ''}: {message}"
+
+
+def _one_line(text: str) -> str:
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)

@@ -21,7 +21,15 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 from clickhouse_connect.driver.query import QueryResult as DriverResult
 
-from accessdrift.errors import ClickHouseError, ConfigError, QueryRefused, RowsRefused
+from accessdrift.errors import (
+    ClickHouseError,
+    ClickHouseUnavailable,
+    ConfigError,
+    QueryRefused,
+    RowsRefused,
+    SchemaMissing,
+)
+from accessdrift.sinks.dsn import safe_dsn
 from accessdrift.sinks.faults import INSERT, FaultSwitch
 from accessdrift.sinks.query_guard import (
     PARSER_DEPTH,
@@ -129,8 +137,41 @@ class ResultBudget:
                 )
 
 
+READONLY_QUERY = "SELECT toUInt8(getSetting('readonly'))"
+DATABASE_EXISTS_QUERY = "SELECT count() > 0 FROM system.databases WHERE name = {database:String}"
+
+
+def session_settings(cluster: str | None) -> dict[str, Any]:
+    """What every session of a deployment runs with: nothing on a single server. On a
+    cluster (docs/deploy.md), ``distributed_product_mode = 'global'``: views ``IN`` or
+    join tables sharded by different keys, which ClickHouse's default (``deny``) refuses
+    and ``local`` would answer per shard; ``distributed_foreground_insert = 1``: an insert
+    into a Distributed table returns once the shards hold the rows, because the ingest
+    commits its Kafka offsets after the insert (in the background, rows queued on a node
+    that then fails would be gone while the offsets say written)."""
+    if cluster is None:
+        return {}
+    return {"distributed_product_mode": "global", "distributed_foreground_insert": 1}
+
+
+def changeable(settings: Mapping[str, Any] | None, readonly: int) -> dict[str, Any] | None:
+    """The part of ``settings`` a session at ClickHouse's ``readonly`` level may send
+    (None for nothing): all of them at 0; none at 1, whose sessions ClickHouse refuses any
+    change (READONLY, even of ``readonly`` itself), and which run with what their profile
+    sets; at 2 all but ``readonly``, which such a session may not lower nor raise."""
+    if not settings or readonly == 1:
+        return None
+    if readonly:
+        return {name: value for name, value in settings.items() if name != "readonly"} or None
+    return dict(settings)
+
+
 class ClickHouse:
     """A connection to the accessdrift database."""
+
+    # Class defaults as well: a stand-in that skips __init__ (a test's recorder) reads them.
+    readonly = 0
+    cluster: str | None = None
 
     def __init__(
         self,
@@ -138,28 +179,61 @@ class ClickHouse:
         database: str,
         limits: QueryLimits | None = None,
         faults: FaultSwitch | None = None,
+        cluster: str | None = None,
     ) -> None:
+        """``cluster``: ACCESSDRIFT_CLICKHOUSE_CLUSTER; its sessions then run with
+        ``session_settings(cluster)``."""
         self.dsn = dsn
         self.database = database
         self.limits = limits or QueryLimits()
         self.faults = faults
+        self.cluster = cluster
         self._analyst: Client | None = None
         self.embedded = dsn.startswith("chdb://")
+        # ClickHouse's ``readonly`` of this user's sessions (its settings profile): 1 may
+        # change no setting at all, 2 every one but ``readonly`` (``changeable``).
+        self.readonly = 0
+        missing = False
         try:
             if self.embedded:
                 Path(urlsplit(dsn).path).mkdir(parents=True, exist_ok=True)
             bootstrap = clickhouse_connect.get_client(dsn=dsn)
-            bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-            self.client: Client = clickhouse_connect.get_client(dsn=dsn, database=database)
+            try:
+                self.readonly = int(bootstrap.query(READONLY_QUERY).result_rows[0][0])
+                exists = bootstrap.query(DATABASE_EXISTS_QUERY, parameters={"database": database})
+                missing = not exists.result_rows[0][0]
+                # Only when it is missing: a read-only analyst may not run CREATE DATABASE
+                # at all, not even IF NOT EXISTS on a database that exists.
+                if missing and not self.readonly:
+                    bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+            finally:
+                bootstrap.close()
+            if not (missing and self.readonly):
+                self.client: Client = clickhouse_connect.get_client(
+                    dsn=dsn,
+                    database=database,
+                    settings=self.changeable(session_settings(cluster)),
+                )
         except DriverError as error:
-            raise ClickHouseError(f"cannot open ClickHouse: {error}") from error
+            raise ClickHouseUnavailable(f"cannot open ClickHouse: {error}") from error
         except Exception as error:  # chDB raises its own errors, e.g. when a folder is locked
-            raise ClickHouseError(f"cannot open ClickHouse at {_safe(dsn)}: {error}") from error
+            raise ClickHouseUnavailable(
+                f"cannot open ClickHouse at {safe_dsn(dsn)}: {error}"
+            ) from error
+        if missing and self.readonly:
+            raise SchemaMissing(
+                f"ClickHouse at {safe_dsn(dsn)} has no database {database!r}, and this user is "
+                "read-only: run `accessdrift migrate` as a user that may create it"
+            )
         try:
             self.require_functions()
         except Exception:
             self.close()  # a caller that catches the refusal holds no half-open connection
             raise
+
+    def changeable(self, settings: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The part of ``settings`` this user's sessions may send (``changeable``)."""
+        return changeable(settings, self.readonly)
 
     def require_functions(self, required: Mapping[str, str] | None = None) -> None:
         """Refuse a server without a function the project calls (ConfigError naming it and
@@ -172,7 +246,7 @@ class ClickHouse:
         missing = missing_functions(present, required)
         if missing:
             version = self.query("SELECT version()", read_only=False).rows[0][0]
-            raise ConfigError(missing_message(missing, str(version), _safe(self.dsn), required))
+            raise ConfigError(missing_message(missing, str(version), safe_dsn(self.dsn), required))
 
     def command(self, sql: str) -> None:
         try:
@@ -242,6 +316,10 @@ class ClickHouse:
                 # ClickHouse's is doubled, so that the worker's own count reaches the
                 # cap first and refuses the result.
                 settings["max_result_bytes"] = 2 * self.limits.result_bytes
+        # A read-only user's profile sets the limits it runs with (docs/security.md): a
+        # session that may change no setting sends none, and the rows past ``limit``
+        # are cut here as they arrive.
+        settings = self.changeable(settings)
         try:
             if read_only:
                 self.check_query(sql)
@@ -333,7 +411,7 @@ class ClickHouse:
             parsed = self._analyst_client().query(
                 "SELECT parseQueryToJSON({sql:String})",
                 parameters={"sql": sql},
-                settings={"max_parser_depth": PARSER_DEPTH},
+                settings=self.changeable({"max_parser_depth": PARSER_DEPTH}),
             )
         except DriverError as error:
             message = clickhouse_message(error)
@@ -363,9 +441,13 @@ class ClickHouse:
         # session the ingest inserts through.
         if self._analyst is None:
             try:
-                self._analyst = clickhouse_connect.get_client(dsn=self.dsn, database=self.database)
+                self._analyst = clickhouse_connect.get_client(
+                    dsn=self.dsn,
+                    database=self.database,
+                    settings=self.changeable(session_settings(self.cluster)),
+                )
             except DriverError as error:
-                raise ClickHouseError(f"cannot open ClickHouse: {error}") from error
+                raise ClickHouseUnavailable(f"cannot open ClickHouse: {error}") from error
         return self._analyst
 
     def close(self) -> None:
@@ -432,10 +514,3 @@ def _utc(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
-
-
-def _safe(dsn: str) -> str:
-    parts = urlsplit(dsn)
-    if parts.password:
-        return dsn.replace(parts.password, "***")
-    return dsn

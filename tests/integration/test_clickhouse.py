@@ -220,3 +220,33 @@ def test_retention_follows_the_settings_and_is_safe_to_apply_twice(clickhouse: C
     assert (
         "TTL" not in clickhouse.query("SHOW CREATE TABLE cloud_audit", read_only=False).rows[0][0]
     )
+
+
+@pytest.mark.parametrize("level", [1, 2])
+def test_a_read_only_user_opens_an_existing_database_and_reads(
+    clickhouse: ClickHouse, level: int
+) -> None:
+    # docs/security.md: the analysts' user has `readonly = 1` in its profile; chDB has no
+    # users, so the session is made read-only by the DSN (clickhouse-connect's ch_ prefix).
+    analyst = ClickHouse(f"{clickhouse.dsn}?ch_readonly={level}", clickhouse.database)
+    try:
+        assert analyst.readonly == level
+        tables = analyst.query("SELECT name FROM system.tables WHERE database = currentDatabase()")
+        assert ("alerts",) in tables.rows
+        cut = analyst.query("SELECT number FROM system.numbers LIMIT 100", limit=3)
+        assert (cut.rows, cut.truncated) == ([(0,), (1,), (2,)], True)
+        with pytest.raises(QueryRefused):
+            analyst.query("DROP TABLE alerts")
+        with pytest.raises(ClickHouseError, match="READONLY"):
+            analyst.command("CREATE TABLE nope (x UInt8) ENGINE = Memory")
+    finally:
+        analyst.close()
+
+
+def test_a_read_only_user_does_not_create_a_missing_database(clickhouse: ClickHouse) -> None:
+    from accessdrift.errors import SchemaMissing
+
+    with pytest.raises(SchemaMissing, match="accessdrift migrate"):
+        ClickHouse(f"{clickhouse.dsn}?ch_readonly=1", "accessdrift_never_made")
+    databases = clickhouse.query("SELECT name FROM system.databases", read_only=False).rows
+    assert ("accessdrift_never_made",) not in databases

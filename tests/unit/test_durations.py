@@ -37,3 +37,27 @@ def test_bad_durations_are_clear_errors(text: str) -> None:
 def test_durations_format_back(value: timedelta, text: str) -> None:
     assert format_duration(value) == text
     assert parse_duration(format_duration(value)) == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "999999999999999999999999d",
+        "36501d",
+        "36500d1s",
+        pytest.param("1" + "0" * 400, id="400-digit-seconds"),
+        pytest.param(10**400, id="int-1e400"),
+        float("inf"),
+    ],
+)
+def test_a_duration_past_a_century_is_a_clear_error(text: str | float) -> None:
+    # timedelta itself overflows (OverflowError) past 10**9 days, and a time plus even
+    # that much overflows: refused here, named, at any size.
+    with pytest.raises(ConfigError, match=r"duration too long: .* \(at most 36500d\)"):
+        parse_duration(text)
+
+
+def test_a_century_is_taken_and_nan_is_not_a_duration() -> None:
+    assert parse_duration("36500d") == timedelta(days=36500)
+    with pytest.raises(ConfigError, match="not a duration"):
+        parse_duration(float("nan"))

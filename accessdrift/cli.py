@@ -204,7 +204,7 @@ def migrate(
         typer.echo(schema_script(settings.database, settings.clickhouse_cluster), nl=False)
         return
     cluster = settings.clickhouse_cluster
-    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database)
+    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database, cluster=cluster)
     applied = apply_migrations(clickhouse, cluster)
     retention = apply_retention(clickhouse, settings.event_ttl, settings.finding_ttl, cluster)
     clickhouse.close()

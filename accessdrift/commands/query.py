@@ -64,7 +64,12 @@ def _run(settings: Settings, sql: str, limit: int | None = None) -> QueryResult:
         if through_worker is not None:
             return through_worker
     try:
-        clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database, settings.query_limits)
+        clickhouse = ClickHouse(
+            settings.clickhouse_dsn,
+            settings.database,
+            settings.query_limits,
+            cluster=settings.clickhouse_cluster,
+        )
     except ClickHouseError as error:
         # Not opened (a server that does not answer, a folder another process holds):
         # nothing was asked yet.

@@ -35,7 +35,12 @@ def run_notifier(settings: Settings, environ: dict[str, str]) -> int:
     wait_for_broker(settings, timeout=30)
     ensure_topics(settings)
     try:
-        clickhouse = ClickHouse(settings.clickhouse_dsn, settings.database, settings.query_limits)
+        clickhouse = ClickHouse(
+            settings.clickhouse_dsn,
+            settings.database,
+            settings.query_limits,
+            cluster=settings.clickhouse_cluster,
+        )
     except ClickHouseError as error:
         if settings.clickhouse_is_embedded:
             raise ConfigError(

@@ -68,6 +68,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         settings.database,
         settings.query_limits,
         FaultSwitch(settings.fault_file) if settings.fault_file else None,
+        cluster=settings.clickhouse_cluster,
     )
     applied = migrate(clickhouse, settings.clickhouse_cluster)
     apply_retention(

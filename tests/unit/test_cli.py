@@ -507,3 +507,28 @@ def test_with_json_logs_the_failure_line_is_json_too(tmp_path: Path) -> None:
     records = [json.loads(line) for line in lines]  # every line, not only the last
     assert records[-1]["level"] == "ERROR" and records[-1]["exit_code"] == 78
     assert "accessdrift migrate" in records[-1]["message"]
+
+
+def test_migrate_and_query_open_clickhouse_with_the_cluster(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a cluster every session needs its settings (distributed_product_mode,
+    distributed_foreground_insert): each command that opens ClickHouse names the cluster."""
+    opened: list[Any] = []
+
+    class Opened(Exception):
+        pass
+
+    def fake(*args: Any, **kwargs: Any) -> None:
+        opened.append(kwargs.get("cluster"))
+        raise Opened
+
+    monkeypatch.setenv("ACCESSDRIFT_CLICKHOUSE_URL", "http://127.0.0.1:1/accessdrift")
+    monkeypatch.setenv("ACCESSDRIFT_CLICKHOUSE_CLUSTER", "analytics")
+    monkeypatch.setattr("accessdrift.sinks.clickhouse.ClickHouse", fake)
+    monkeypatch.setattr("accessdrift.commands.query.ClickHouse", fake)
+    for argv in (["migrate"], ["query", "SELECT 1"]):
+        monkeypatch.setattr(sys, "argv", ["accessdrift", *argv])
+        with pytest.raises(Opened):
+            cli.main()
+    assert opened == ["analytics", "analytics"]

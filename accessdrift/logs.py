@@ -197,7 +197,9 @@ def configure_command_logging(app: typer.Typer, argv: Sequence[str]) -> None:
         logging.getLogger(chatty).setLevel(logging.ERROR)
 
 
-QUIET_LIBRARIES = ("urllib3", "clickhouse_connect")
+# urllib3's pool by name: clickhouse_connect sets ``urllib3`` itself to WARNING when it
+# is imported (after this), and a child's own level is the one that counts.
+QUIET_LIBRARIES = ("urllib3", "urllib3.connectionpool", "clickhouse_connect")
 _command_format: LogFormat = "text"
 
 

@@ -532,3 +532,15 @@ def test_migrate_and_query_open_clickhouse_with_the_cluster(
         with pytest.raises(Opened):
             cli.main()
     assert opened == ["analytics", "analytics"]
+
+
+def test_a_clickhouse_that_does_not_answer_is_one_line_and_hides_the_password(
+    tmp_path: Path,
+) -> None:
+    url = f"http://analyst:S3cretPW@127.0.0.1:{closed_port()}/accessdrift"
+    ran = run_process(tmp_path, "migrate", ACCESSDRIFT_CLICKHOUSE_URL=url)
+    assert ran.returncode == 69, ran.stderr
+    assert ran.stderr.count("\n") == 1 and ran.stderr.startswith("accessdrift: cannot open"), (
+        ran.stderr
+    )
+    assert "S3cretPW" not in ran.stderr and "Retrying" not in ran.stderr

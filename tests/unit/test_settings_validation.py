@@ -1,23 +1,16 @@
 """Settings refused at load, each with a one-line ConfigError naming its variable, rather
 than failing later in whatever first uses them."""
 
-import os
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from accessdrift.errors import ConfigError, exit_code
 from accessdrift.settings import Settings, load_settings
 
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("ACCESSDRIFT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)  # no stray .env
+# The same clean environment as test_settings.py (autouse: no ACCESSDRIFT_ variable, no .env).
+from tests.unit.test_settings import clean_environment  # noqa: F401
 
 
 def refused(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> str:

@@ -23,6 +23,34 @@ def produce_when_room(producer: Producer, topic: str, value: bytes, **options: A
             producer.poll(0.1)
 
 
+class DeliveryCheck:
+    """Delivery reports of a producer that queues many records and flushes once (the
+    batch ingest's, as its ``on_delivery``): a record librdkafka gave up on (its
+    message timeout passed, the broker refused it) leaves the queue like a delivered
+    one, so ``flush`` returning 0 does not say it arrived; this does, before offsets
+    move past what it carried."""
+
+    def __init__(self) -> None:
+        self.failures: list[str] = []
+        self.failed = 0
+
+    def on_delivery(self, error: ConfluentKafkaError | None, message: Message) -> None:
+        if error is not None:
+            self.failed += 1
+            if len(self.failures) < 3:
+                self.failures.append(f"{message.topic()}[{message.partition()}]: {error.str()}")
+
+    def raise_if_failed(self, what: str) -> None:
+        """Raise (and start again) when a record queued since the last call was lost."""
+        failed, failures = self.failed, self.failures
+        self.failed, self.failures = 0, []
+        if failed:
+            raise KafkaError(
+                f"{failed} {what} not delivered, so their offsets are not committed: "
+                + "; ".join(failures)
+            )
+
+
 class CheckedProducer:
     """Counts deliveries per topic; ``close`` raises if any record was not delivered."""
 

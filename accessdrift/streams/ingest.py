@@ -29,8 +29,9 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
-from accessdrift import catalog
+from accessdrift import catalog, errors
 from accessdrift.errors import EventInTheFuture, RecordError, RecordTooLarge
+from accessdrift.kafka.producer import DeliveryCheck
 from accessdrift.schemas.codec import codec_for
 from accessdrift.settings import Settings
 from accessdrift.sinks.positions import Positions
@@ -88,6 +89,7 @@ class BatchIngest(StageThread):
             }
         self.deadletter_topic = settings.topic(catalog.DEADLETTER)
         super().__init__("batch-ingest" if forward else "findings-ingest", log)
+        self.deliveries = DeliveryCheck()
         self.feed = ResolverFeed(resolve_topic, settings.resolver_partitions, counts)
         # health: None when the insert reports its own outcome (SinkExecutor.insert_blocking,
         # on the ClickHouse thread, in the order the inserts ran).
@@ -136,6 +138,8 @@ class BatchIngest(StageThread):
                 "acks": "all",
                 "linger.ms": 2,
                 "compression.type": "lz4",
+                # Every bundle and dead letter reported: one lost stops the commit.
+                "on_delivery": self.deliveries.on_delivery,
             }
         )
         try:
@@ -265,7 +269,10 @@ class BatchIngest(StageThread):
         )
         remaining = producer.flush(60)
         if remaining:
-            raise RuntimeError(f"{remaining} bundles not acknowledged by the broker")
+            raise errors.KafkaError(f"{remaining} bundles not acknowledged by the broker in 60s")
+        # A record librdkafka gave up on leaves its queue too: the thread stops (the
+        # worker's watchdog with it) before the commit, and the batch is read again.
+        self.deliveries.raise_if_failed("bundles and dead letters of the batch ingest")
 
     def _dead_letter(self, producer: Producer, message: Message, error: Exception) -> None:
         produce_dead_letter(producer, self.deadletter_topic, message, error, stage="sink")

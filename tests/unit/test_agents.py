@@ -578,3 +578,58 @@ def test_the_ingest_wakes_on_the_first_record_and_never_waits_past_the_flush(
     assert ingest._next_messages(consumer, 1995, pending) == []  # type: ignore[arg-type]
     assert consumer.calls[0][0] == "poll" and consumer.calls[0][2] <= 0.05 + 1e-3
     assert ingest._next_messages(TimedConsumer(queued=9), 0, Pending()) == []  # type: ignore[arg-type]
+
+
+def test_a_bundle_librdkafka_gave_up_on_stops_the_ingest_before_its_commit(
+    tmp_path: Path,
+) -> None:
+    """librdkafka drops a record whose message timeout passes and ``flush`` then returns
+    0 as if it had arrived: the delivery report is the only witness. A real producer on a
+    port nobody listens on, 300 ms to deliver: the batch's sink step raises, so the
+    offsets (committed after it) stay where the lost bundle was read."""
+    from confluent_kafka import Producer
+
+    from accessdrift.errors import KafkaError as DeliveryFailed
+
+    settings = Settings(data_dir=tmp_path, topic_prefix="test.")
+    ingest = BatchIngest(
+        settings,
+        RecordingSink().insert_blocking,
+        RecordingSink().positions_blocking,
+        "test.accessdrift-resolve",
+        Counter(),
+    )
+    producer = Producer(
+        {
+            "bootstrap.servers": "127.0.0.1:1",
+            "message.timeout.ms": 300,
+            "on_delivery": ingest.deliveries.on_delivery,
+            "log_level": 0,
+        }
+    )
+    ingest.offsets.on_assign(FakeConsumer(), FakeConsumer().assignment())  # type: ignore[arg-type]
+    name, record = use(60)
+    good = codec_for(name).encode_dict(record)
+    ingest._take(
+        [FakeMessage("test.cloud.audit", good, 0)],  # type: ignore[list-item]
+        producer,
+        FakeConsumer(),  # type: ignore[arg-type]
+        Pending(),
+    )
+    with pytest.raises(DeliveryFailed, match="not delivered, so their offsets are not committed"):
+        ingest._sink(Pending(), producer)
+    ingest._sink(Pending(), producer)  # reported once: a later batch of its own is judged alone
+
+
+def test_delivered_bundles_let_the_batch_commit(tmp_path: Path) -> None:
+    """The same check stays silent when every report is a delivery."""
+    settings = Settings(data_dir=tmp_path, topic_prefix="test.")
+    ingest = BatchIngest(
+        settings,
+        RecordingSink().insert_blocking,
+        RecordingSink().positions_blocking,
+        "test.accessdrift-resolve",
+        Counter(),
+    )
+    ingest.deliveries.on_delivery(None, FakeMessage("test.accessdrift-resolve", b"x", 0))  # type: ignore[arg-type]
+    ingest._sink(Pending(), FakeProducer())  # type: ignore[arg-type]

@@ -114,6 +114,7 @@ class BatchIngest(StageThread):
         counts["ingest:forwarded"] += 0  # records handed to the resolver
         counts["ingest:rebuilt"] += 0
         counts["ingest:commits-lost"] += 0
+        counts["ingest:offset-reads-retried"] += 0
 
     def _consume(self) -> None:
         config = self.settings.kafka_client_config()

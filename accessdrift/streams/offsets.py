@@ -44,6 +44,19 @@ LOST_COMMIT = frozenset(
     }
 )
 
+# Errors of a read of the group's offsets that pass once its coordinator is back.
+COORDINATOR_AWAY = frozenset(
+    {
+        KafkaError._TIMED_OUT,
+        KafkaError._WAIT_COORD,
+        KafkaError._TRANSPORT,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.REQUEST_TIMED_OUT,
+    }
+)
+
 Partition = tuple[str, int]
 
 
@@ -83,7 +96,7 @@ class Offsets:
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """The consumer's ``on_assign``: where each partition starts."""
-        committed = consumer.committed(partitions, timeout=30)
+        committed = self._committed(consumer, partitions)
         written = self._read_positions()
         if not self.forward:
             self._start_findings_at(consumer, committed, written)
@@ -229,6 +242,33 @@ class Offsets:
         except KafkaException:
             return 2**62
         return int(high) if high >= 0 else 2**62
+
+    def _committed(
+        self, consumer: Consumer, partitions: list[TopicPartition]
+    ) -> list[TopicPartition]:
+        """The group's offsets for a new assignment. While its coordinator moves (its
+        broker was killed) the question times out or is refused for a while: asked
+        again, not raised, since an exception here stops the worker from inside the
+        consumer's poll."""
+        delay = RETRY_FIRST_SECONDS
+        while True:
+            try:
+                return list(consumer.committed(partitions, timeout=30))
+            except KafkaException as exception:
+                error = exception.args[0] if exception.args else None
+                retriable = isinstance(error, KafkaError) and (
+                    error.retriable() or error.code() in COORDINATOR_AWAY
+                )
+                if not retriable or self.stopping.is_set():
+                    raise
+                log.warning(
+                    "the group's offsets could not be read, asking again in %.1fs: %s",
+                    delay,
+                    error,
+                )
+                self.counts["ingest:offset-reads-retried"] += 1
+                self.stopping.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     def _read_positions(self) -> Positions:
         delay = RETRY_FIRST_SECONDS

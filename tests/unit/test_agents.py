@@ -676,3 +676,44 @@ def test_a_message_skipped_after_a_rebalance_is_not_committed_as_handled() -> No
     assert not consumer._unacked_messages, "nothing left for a rebalance's wait_empty"
     assert consumer.ack(tracked(10, 3)), "read again in this generation, it counts"
     assert consumer._new_offset(tp) == 11
+
+
+class CommittedRefusedTwice(FakeConsumer):
+    """The group's coordinator away for two questions (its broker killed), then back."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(committed_at=5)
+        self.code = code
+        self.asked = 0
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        self.asked += 1
+        if self.asked <= 2:
+            raise KafkaException(KafkaError(self.code))
+        return super().committed(partitions, timeout)
+
+
+def test_an_assignment_while_the_coordinator_moves_asks_again_for_the_offsets(
+    tmp_path: Path,
+) -> None:
+    """An exception from ``on_assign`` leaves librdkafka's poll and stops the worker: a
+    coordinator that is away (timed out, not available) is asked again; any other
+    refusal still stops it."""
+    counts: Counter[str] = Counter()
+    sink = RecordingSink({("test.cloud.audit", 0): 5, ("test.cloud.audit", 1): 5})
+    ingest = BatchIngest(
+        Settings(data_dir=tmp_path, topic_prefix="test."),
+        sink.insert_blocking,
+        sink.positions_blocking,
+        "resolve",
+        counts,
+    )
+    for code in (KafkaError._TIMED_OUT, KafkaError.COORDINATOR_NOT_AVAILABLE):
+        consumer = CommittedRefusedTwice(code)
+        ingest.offsets.on_assign(consumer, consumer.assignment())  # type: ignore[arg-type]
+        assert consumer.asked == 3
+        assert ingest.offsets.started_at[("test.cloud.audit", 1)] == 5
+    assert counts["ingest:offset-reads-retried"] == 4
+    refusing = CommittedRefusedTwice(KafkaError.GROUP_AUTHORIZATION_FAILED)
+    with pytest.raises(KafkaException):
+        ingest.offsets.on_assign(refusing, refusing.assignment())  # type: ignore[arg-type]

@@ -47,37 +47,8 @@ def idempotent_faust_producer() -> None:
     driver.Producer._settings_extra = settings_extra  # type: ignore[method-assign]
 
 
-def acks_of_the_current_generation() -> None:
-    """A message fetched before a rebalance and still queued for a stream when the new
-    assignment arrives is skipped by the stream (its generation is over), and Faust
-    acks it as handled: its offset then counts towards the next commit although
-    nothing processed it, and the commit can pass it before the partition, read again
-    from its committed offset, reaches it. A kill in that window loses the record (a
-    fault test lost one mover's closing grant so). Only acks of the current generation
-    count: a message of an earlier one is read again, from the committed offset, by
-    whichever worker holds its partition now."""
-    from faust.transport.consumer import Consumer
-    from faust.types.tuples import ack_lock
-
-    if getattr(Consumer.ack, "current_generation_only", False):
-        return
-    ack = Consumer.ack
-
-    def ack_current(self: Any, message: Any) -> bool:
-        if message.generation_id != self.app.consumer_generation_id:
-            with ack_lock:
-                message.acked = True
-                self._unacked_messages.discard(message)
-            return False
-        return ack(self, message)
-
-    ack_current.current_generation_only = True  # type: ignore[attr-defined]
-    Consumer.ack = ack_current  # type: ignore[method-assign]
-
-
 def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None = None) -> faust.App:
     idempotent_faust_producer()
-    acks_of_the_current_generation()
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],

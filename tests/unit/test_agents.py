@@ -635,49 +635,6 @@ def test_delivered_bundles_let_the_batch_commit(tmp_path: Path) -> None:
     ingest._sink(Pending(), FakeProducer())  # type: ignore[arg-type]
 
 
-def test_a_message_skipped_after_a_rebalance_is_not_committed_as_handled() -> None:
-    """A partition taken away and given back: bundles fetched before (generation 2) and
-    still queued are skipped by the stream after the new assignment (generation 3), and
-    Faust acks them. Counted as handled, offsets 10..19 would let the commit reach 20
-    once 0..9 were read again, before 10..19 were: a kill there loses them. Only the
-    current generation's acks count, so the commit stops where processing is."""
-    from faust.types.tuples import Message
-
-    from accessdrift.streams.app import acks_of_the_current_generation
-
-    acks_of_the_current_generation()
-    app = faust.App("test-acks", broker="kafka://127.0.0.1:1", store="memory://")
-    app.topics._acking_topics.add("test.accessdrift-identity")
-    consumer = app.consumer
-    app.consumer_generation_id = 3
-
-    def tracked(offset: int, generation: int) -> Message:
-        message = Message(
-            "test.accessdrift-identity",
-            0,
-            offset,
-            0.0,
-            0,
-            None,
-            None,
-            b"",
-            None,
-            generation_id=generation,
-        )
-        consumer.track_message(message)
-        return message
-
-    skipped = [tracked(offset, 2) for offset in range(10, 20)]
-    read_again = [tracked(offset, 3) for offset in range(10)]
-    assert [consumer.ack(message) for message in skipped] == [False] * 10
-    assert all(consumer.ack(message) for message in read_again)
-    tp = read_again[0].tp
-    assert consumer._new_offset(tp) == 10, "committed up to what this generation handled"
-    assert not consumer._unacked_messages, "nothing left for a rebalance's wait_empty"
-    assert consumer.ack(tracked(10, 3)), "read again in this generation, it counts"
-    assert consumer._new_offset(tp) == 11
-
-
 class CommittedRefusedTwice(FakeConsumer):
     """The group's coordinator away for two questions (its broker killed), then back."""
 

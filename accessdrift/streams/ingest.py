@@ -268,9 +268,15 @@ class BatchIngest(StageThread):
         self.sink.flush(
             pending, lambda message, refusal: self._dead_letter(producer, message, refusal)
         )
-        remaining = producer.flush(60)
+        # As long as librdkafka keeps trying (its message timeout): a broker failover
+        # with too few replicas in sync holds writes for a while, and the worker waits
+        # rather than stopping. Only a stop cuts the wait short, and then nothing is
+        # committed.
+        remaining = producer.flush(1.0)
+        while remaining and not self.stopping.is_set():
+            remaining = producer.flush(1.0)
         if remaining:
-            raise errors.KafkaError(f"{remaining} bundles not acknowledged by the broker in 60s")
+            raise errors.KafkaError(f"{remaining} bundles not acknowledged by the broker")
         # A record librdkafka gave up on leaves its queue too: the thread stops (the
         # worker's watchdog with it) before the commit, and the batch is read again.
         self.deliveries.raise_if_failed("bundles and dead letters of the batch ingest")

@@ -674,3 +674,38 @@ def test_an_assignment_while_the_coordinator_moves_asks_again_for_the_offsets(
     refusing = CommittedRefusedTwice(KafkaError.GROUP_AUTHORIZATION_FAILED)
     with pytest.raises(KafkaException):
         ingest.offsets.on_assign(refusing, refusing.assignment())  # type: ignore[arg-type]
+
+
+class SlowToAcknowledge(FakeProducer):
+    """A broker that holds writes (too few replicas in sync) for ``seconds`` of flushes."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def flush(self, timeout: float) -> int:
+        self.flushed += 1
+        return 0 if self.flushed > self.seconds else 7
+
+
+def test_the_ingest_waits_for_a_broker_that_holds_writes_and_stops_only_when_told(
+    tmp_path: Path,
+) -> None:
+    """Bundles held for 90 one-second flushes (a failover that outlasts the 60 s the sink
+    step used to allow, after which the worker stopped): the step waits and passes.
+    Told to stop while they are held, it raises, so nothing is committed."""
+    ingest = BatchIngest(
+        Settings(data_dir=tmp_path),
+        RecordingSink().insert_blocking,
+        RecordingSink().positions_blocking,
+        "resolve",
+        Counter(),
+    )
+    held = SlowToAcknowledge(90)
+    ingest._sink(Pending(), held)  # type: ignore[arg-type]
+    assert held.flushed == 91
+    ingest.stopping.set()
+    from accessdrift.errors import KafkaError as NotAcknowledged
+
+    with pytest.raises(NotAcknowledged, match="7 bundles not acknowledged"):
+        ingest._sink(Pending(), SlowToAcknowledge(90))  # type: ignore[arg-type]

@@ -253,12 +253,25 @@ class Offsets:
         delay = RETRY_FIRST_SECONDS
         while True:
             try:
-                return list(consumer.committed(partitions, timeout=30))
+                committed = list(consumer.committed(partitions, timeout=30))
+                # The answer can also come back whole with an error per partition (and
+                # no offset): taken as it is, that partition would start over.
+                away = next(
+                    (
+                        p.error
+                        for p in committed
+                        if p.error is not None and p.error.code() in COORDINATOR_AWAY
+                    ),
+                    None,
+                )
+                if away is None:
+                    return committed
+                raise KafkaException(away)
             except KafkaException as exception:
                 error = exception.args[0] if exception.args else None
-                retriable = isinstance(error, KafkaError) and (
-                    error.retriable() or error.code() in COORDINATOR_AWAY
-                )
+                # The codes, not KafkaError.retriable(): librdkafka builds these errors
+                # from a bare code, and retriable() is False for every one of them.
+                retriable = isinstance(error, KafkaError) and error.code() in COORDINATOR_AWAY
                 if not retriable or self.stopping.is_set():
                     raise
                 log.warning(

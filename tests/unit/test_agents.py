@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -709,3 +710,48 @@ def test_the_ingest_waits_for_a_broker_that_holds_writes_and_stops_only_when_tol
 
     with pytest.raises(NotAcknowledged, match="7 bundles not acknowledged"):
         ingest._sink(Pending(), SlowToAcknowledge(90))  # type: ignore[arg-type]
+
+
+class CommittedWithPartitionErrors(FakeConsumer):
+    """An answer that comes back whole, one partition carrying the coordinator's error."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(committed_at=5, highs=(9, 9))
+        self.code = code
+        self.asked = 0
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        self.asked += 1
+        answer = super().committed(partitions, timeout)
+        if self.asked == 1:
+            # librdkafka's TopicPartition.error cannot be set from Python: its fields.
+            answer[0] = PartitionAnswer(  # type: ignore[call-overload]
+                answer[0].topic, answer[0].partition, OFFSET_INVALID, KafkaError(self.code)
+            )
+        return answer
+
+
+@dataclass
+class PartitionAnswer:
+    topic: str
+    partition: int
+    offset: int
+    error: KafkaError | None
+
+
+def test_a_partition_answered_with_the_coordinators_error_is_asked_again(
+    tmp_path: Path,
+) -> None:
+    counts: Counter[str] = Counter()
+    sink = RecordingSink({("test.cloud.audit", 0): 5, ("test.cloud.audit", 1): 5})
+    ingest = BatchIngest(
+        Settings(data_dir=tmp_path, topic_prefix="test."),
+        sink.insert_blocking,
+        sink.positions_blocking,
+        "resolve",
+        counts,
+    )
+    consumer = CommittedWithPartitionErrors(KafkaError.NOT_COORDINATOR)
+    ingest.offsets.on_assign(consumer, consumer.assignment())  # type: ignore[arg-type]
+    assert consumer.asked == 2
+    assert ingest.offsets.forward_from[("test.cloud.audit", 0)] == 5, "not started over"

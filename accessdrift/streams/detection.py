@@ -167,7 +167,7 @@ def register_detection(app: faust.App, settings: Settings, counts: Counter[str])
     async def forget_cached_state(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # Another worker may own these partitions next and write them: read afresh.
         resolver.forget_partitions()
-        identity_stage.cache.clear()
+        identity_stage.forget_partitions()
 
     @app.on_rebalance_complete.connect
     async def rebuild_deadlines(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

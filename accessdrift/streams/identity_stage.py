@@ -207,6 +207,16 @@ class IdentityStage:
         if changed:
             await output.write_state(self.identities, changed)
 
+    def forget_partitions(self) -> None:
+        """On a rebalance: another worker may own these partitions next and write them,
+        and a partition this worker gets (back) is read again from its committed offset,
+        against the state its last owner wrote. A watermark heard here before, further on
+        in that partition than the state, would judge the backlog read again as late and
+        fire its deadlines before the deprovisions in it: each partition's watermark is
+        heard afresh (the resolver broadcasts it every second)."""
+        self.cache.clear()
+        self.watermarks.clear()
+
     def due_ticks(self) -> dict[int, list[bytes]]:
         """Per partition, the bundles of ticks for the identities whose deadline passed."""
         ticks: dict[int, list[bytes]] = {}

@@ -26,6 +26,7 @@ from accessdrift.core.state import Result
 from accessdrift.streams.batching import ReadCache
 from accessdrift.streams.bundles import pack_messages_chunks, unpack_messages
 from accessdrift.streams.identity_bundles import IdentityBundles
+from accessdrift.streams.offset_gaps import OffsetGaps
 from accessdrift.streams.stage_output import FindingOutput, StageOutput, read_state
 
 log = logging.getLogger("accessdrift.detection")
@@ -133,6 +134,7 @@ class IdentityStage:
         self.counts = counts
         self.watermarks: dict[int, StageWatermark] = {}
         self.deadlines = Deadlines(bundles.partitions)
+        self.gaps = OffsetGaps("identity", counts)
 
     async def handle_batch(self, events: Sequence[EventT[Any]], wall_us: int) -> None:
         states: dict[str, Any] = {}
@@ -142,6 +144,7 @@ class IdentityStage:
         onward: list[Outbound] = []
         for event in events:
             partition = event.message.partition
+            self.gaps.saw(event.message.topic, partition, event.message.offset)
             stage_watermark = self.watermarks.get(partition)
             if stage_watermark is None:
                 stage_watermark = self.watermarks[partition] = StageWatermark(
@@ -216,6 +219,7 @@ class IdentityStage:
         heard afresh (the resolver broadcasts it every second)."""
         self.cache.clear()
         self.watermarks.clear()
+        self.gaps.forget()
 
     def due_ticks(self) -> dict[int, list[bytes]]:
         """Per partition, the bundles of ticks for the identities whose deadline passed."""

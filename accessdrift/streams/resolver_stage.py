@@ -29,6 +29,7 @@ from accessdrift.streams import resolve_records
 from accessdrift.streams.batching import ReadCache, WriteBack
 from accessdrift.streams.bundles import pack_records_chunks, unpack_records
 from accessdrift.streams.identity_bundles import IdentityBundles
+from accessdrift.streams.offset_gaps import OffsetGaps
 from accessdrift.streams.progress import PROGRESS_SOURCE, parse_report
 from accessdrift.streams.stage_output import FindingOutput, StageOutput, read_state
 
@@ -76,6 +77,7 @@ class ResolverStage:
         self.partitions = partitions
         self.ownership_topic = ownership_topic
         self.counts = counts
+        self.gaps = OffsetGaps("resolver", counts)
         self.link_by_email = link_by_email
         self.sharing_window_us = sharing_window_us
         self.ownership_output = FindingOutput(
@@ -103,6 +105,7 @@ class ResolverStage:
         hops: list[Hop] = []
         for event in events:
             partition = event.message.partition
+            self.gaps.saw(event.message.topic, partition, event.message.offset)
             core = cores.get(partition)
             if core is None:
                 core = cores[partition] = Resolver(
@@ -193,6 +196,7 @@ class ResolverStage:
         self.cache.clear()
         self.watermarks.clear()
         self.waiting.clear()
+        self.gaps.forget()
 
     async def rebuild_waiting(self) -> None:
         """Once the table is recovered: the subjects whose facts still wait, from the state

@@ -12,12 +12,8 @@ worker killed, the survivor took over its resolver partition, and three permissi
 changes in one bundle never reached their identity (upstream: faust-streaming/faust
 issue 596).
 
-Here flow control is resumed first (only if it is not running: then the clear has
-nothing of this generation to drop), the stream partitions are sought while still
-paused (Faust's pause keeps their records in aiokafka's buffer, which the seek
-resets), and only then resumed: nothing fetched for them is cleared, and nothing is
-delivered from before the seek (which let Faust count a false gap in the offsets
-as handled and commit past queued messages). The two methods are Faust's own
+Here flow control is resumed (and the queues cleared) before the stream partitions
+are, so nothing fetched for them can be cleared. The two methods are Faust's own
 with that one change; ``SOURCE_DIGESTS`` pins the Faust code they were copied from,
 and a test fails when an upgrade changes it.
 """
@@ -62,14 +58,12 @@ async def on_recovery_completed(self: Any, generation_id: int = 0) -> None:
             f"{self.app.consumer_generation_id} param {generation_id}"
         )
         return
-    # The change: flow control first (see the module), then the seek, and only then
-    # the stream partitions: nothing they fetch is cleared, or delivered from before
-    # the seek.
-    resume_flow_control(self.app.flow_control)
+    # The change: the queues are cleared before the stream partitions fetch again.
+    self.app.flow_control.resume()
+    consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
     if assignment:
         self.log.info("Seek stream partitions to committed offsets.")
         await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
-    consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
     self.completed.set()
     self.log.dev("Resume stream partitions")
     consumer.resume_flow()
@@ -90,13 +84,13 @@ async def _resume_streams(self: Any, generation_id: int = 0) -> None:
     if self.app.consumer_generation_id != generation_id:
         self.log.warning("Recovery rebalancing again")
         return
-    # The change: flow control first, then the seek, then the stream partitions.
-    resume_flow_control(app.flow_control)
+    # The change: the queues are cleared before the stream partitions fetch again.
+    app.flow_control.resume()
     if assignment:
-        self.log.info("Seek stream partitions to committed offsets.")
-        await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
         self.log.dev("Resume stream partitions")
         consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
+        self.log.info("Seek stream partitions to committed offsets.")
+        await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
     else:
         self.log.info("Resuming streams with empty assignment")
     self.completed.set()
@@ -107,16 +101,6 @@ async def _resume_streams(self: Any, generation_id: int = 0) -> None:
     self.tables.on_standbys_ready()
     app.on_rebalance_end()
     self.log.info("Worker ready")
-
-
-def resume_flow_control(flow_control: Any) -> None:
-    """Resume it unless it runs already. Resuming clears every queue it manages; by the
-    end of recovery it always runs (recovery resumed it to read the changelogs), and
-    then the clear only drops what was fetched since: the standby partitions'
-    changelog records among them, whose offsets are past by then (a standby copy
-    would miss them)."""
-    if not flow_control.is_active():
-        flow_control.resume()
 
 
 def source_digest(method: Any) -> str:

@@ -18,7 +18,6 @@ import mode
 from accessdrift.alerts.config import Routing
 from accessdrift.settings import Settings
 from accessdrift.streams.detection import register_detection, resolve_topic_name
-from accessdrift.streams.faust_recovery import resume_flow_before_partitions
 from accessdrift.streams.ingest import BatchIngest
 from accessdrift.streams.normalize import register_normalizers
 from accessdrift.streams.notifier import Notifier
@@ -50,7 +49,6 @@ def idempotent_faust_producer() -> None:
 
 def create_app(settings: Settings, sink: SinkExecutor, routing: Routing | None = None) -> faust.App:
     idempotent_faust_producer()
-    resume_flow_before_partitions()
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],

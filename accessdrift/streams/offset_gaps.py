@@ -4,9 +4,10 @@ The internal topics (the resolve and identity topics) are written only by idempo
 producers without transactions, so within one assignment the offsets of a partition
 follow on one by one. A jump means messages were lost between the broker and this
 stage (a fault test lost a bundle so: Faust's end of recovery clears its agents'
-queues after a seek that let the fetcher fill them, upstream issue 596): counted (``<stage>:offset-gaps``, on /stats/ and /metrics/)
-and logged, with where. A rebalance starts the watch afresh, since another worker may
-have read the partition meanwhile; a read again from an earlier offset is no gap.
+queues after a seek that let the fetcher fill them, upstream issue 596): counted
+(``<stage>:offset-gaps``, on /stats/ and /metrics/) and logged, with where. A
+rebalance starts the watch afresh, since another worker may have read the partition
+meanwhile; a read again from an earlier offset is no gap.
 """
 
 import logging

@@ -636,6 +636,18 @@ def test_delivered_bundles_let_the_batch_commit(tmp_path: Path) -> None:
     ingest._sink(Pending(), FakeProducer())  # type: ignore[arg-type]
 
 
+def ingest_holding_offset_5(tmp_path: Path, counts: Counter[str]) -> BatchIngest:
+    """A canonical ingest whose database holds both cloud.audit partitions up to 5."""
+    sink = RecordingSink({("test.cloud.audit", 0): 5, ("test.cloud.audit", 1): 5})
+    return BatchIngest(
+        Settings(data_dir=tmp_path, topic_prefix="test."),
+        sink.insert_blocking,
+        sink.positions_blocking,
+        "resolve",
+        counts,
+    )
+
+
 class CommittedRefusedTwice(FakeConsumer):
     """The group's coordinator away for two questions (its broker killed), then back."""
 
@@ -658,14 +670,7 @@ def test_an_assignment_while_the_coordinator_moves_asks_again_for_the_offsets(
     coordinator that is away (timed out, not available) is asked again; any other
     refusal still stops it."""
     counts: Counter[str] = Counter()
-    sink = RecordingSink({("test.cloud.audit", 0): 5, ("test.cloud.audit", 1): 5})
-    ingest = BatchIngest(
-        Settings(data_dir=tmp_path, topic_prefix="test."),
-        sink.insert_blocking,
-        sink.positions_blocking,
-        "resolve",
-        counts,
-    )
+    ingest = ingest_holding_offset_5(tmp_path, counts)
     for code in (KafkaError._TIMED_OUT, KafkaError.COORDINATOR_NOT_AVAILABLE):
         consumer = CommittedRefusedTwice(code)
         ingest.offsets.on_assign(consumer, consumer.assignment())  # type: ignore[arg-type]
@@ -743,14 +748,7 @@ def test_a_partition_answered_with_the_coordinators_error_is_asked_again(
     tmp_path: Path,
 ) -> None:
     counts: Counter[str] = Counter()
-    sink = RecordingSink({("test.cloud.audit", 0): 5, ("test.cloud.audit", 1): 5})
-    ingest = BatchIngest(
-        Settings(data_dir=tmp_path, topic_prefix="test."),
-        sink.insert_blocking,
-        sink.positions_blocking,
-        "resolve",
-        counts,
-    )
+    ingest = ingest_holding_offset_5(tmp_path, counts)
     consumer = CommittedWithPartitionErrors(KafkaError.NOT_COORDINATOR)
     ingest.offsets.on_assign(consumer, consumer.assignment())  # type: ignore[arg-type]
     assert consumer.asked == 2
